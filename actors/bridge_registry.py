@@ -1,0 +1,82 @@
+"""Backends known to the bridge: registration, liveness, and who serves an operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Backend:
+    identity: bytes
+    name: str
+    mode: str  # "real" or "mock"
+    ops: frozenset[str]
+    registered_at: float
+    last_seen: float
+    alive: bool = True
+    inflight: int = 0
+    down_reason: str = ""
+
+
+@dataclass
+class Registry:
+    heartbeat_interval: float = 1.0
+    liveness: int = 3
+    backends: dict[bytes, Backend] = field(default_factory=dict)
+
+    def register(self, identity: bytes, name: str, mode: str, ops: list[str], now: float) -> Backend | None:
+        """Add a backend; returns the backend of the same name this one replaces, if any."""
+        replaced = None
+        for other in list(self.backends.values()):
+            if other.name == name and other.identity != identity:
+                replaced = self.backends.pop(other.identity)
+        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now)
+        return replaced
+
+    def seen(self, identity: bytes, now: float) -> Backend | None:
+        backend = self.backends.get(identity)
+        if backend is not None and backend.alive:
+            backend.last_seen = now
+            return backend
+        return None
+
+    def mark_down(self, identity: bytes, reason: str) -> Backend | None:
+        backend = self.backends.get(identity)
+        if backend is None or not backend.alive:
+            return None
+        backend.alive = False
+        backend.down_reason = reason
+        return backend
+
+    def remove(self, identity: bytes) -> Backend | None:
+        return self.backends.pop(identity, None)
+
+    def expired(self, now: float) -> list[Backend]:
+        limit = self.heartbeat_interval * self.liveness
+        return [b for b in self.backends.values() if b.alive and now - b.last_seen > limit]
+
+    def alive(self) -> list[Backend]:
+        return [b for b in self.backends.values() if b.alive]
+
+    def serving(self, mode: str, op: str) -> Backend | None:
+        """The live backend of ``mode`` implementing ``op`` with the fewest requests in flight."""
+        best = None
+        for b in self.backends.values():
+            if b.alive and b.mode == mode and op in b.ops and (best is None or b.inflight < best.inflight):
+                best = b
+        return best
+
+    def expected(self, mode: str, op: str) -> bool:
+        """A backend of ``mode`` that implements ``op`` is known but down (crashed, not said goodbye)."""
+        return any(not b.alive and b.mode == mode and op in b.ops for b in self.backends.values())
+
+    def knows_op(self, op: str) -> bool:
+        return any(op in b.ops for b in self.backends.values())
+
+    def mode(self) -> str:
+        modes = {b.mode for b in self.backends.values() if b.alive}
+        if "real" in modes:
+            return "real"
+        if "mock" in modes:
+            return "mock"
+        return "none"

@@ -1,0 +1,191 @@
+"""The envelope: a small header frame for routing plus a body frame.
+
+A message on the wire is two frames, ``[header, body]`` (ROUTER sockets add their
+routing frames in front). The header is a msgpack map that names the message kind and
+carries the routing fields; the body is a msgpack value (arguments, a reply, event
+data) or, for stream chunks, raw bytes. Relays read the header and forward the body
+untouched. Unknown header fields are ignored so newer peers can add fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import PROTOCOL_VERSION
+from protocol.codec import DEFAULT_MAX_SIZE, decode, encode
+from protocol.errors import ErrorCode, ProtocolError
+
+MAX_HEADER_SIZE = 64 * 1024
+MAX_ID_LENGTH = 128
+
+# Message kinds and the header fields each requires (name -> accepted types).
+REQUEST = "request"
+REPLY = "reply"
+CHUNK = "chunk"
+ACK = "ack"
+CANCEL = "cancel"
+EVENT = "event"
+READY = "ready"
+HEARTBEAT = "heartbeat"
+DISCONNECT = "disconnect"
+CONTROL = "control"
+
+_STR = (str,)
+_INT = (int,)
+_BOOL = (bool,)
+_LIST = (list,)
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+_NUM = (int, float)
+
+REQUIRED_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    REQUEST: {"id": _STR, "op": _STR},
+    REPLY: {"ok": _BOOL},  # reply_to is null only when the request could not be read
+    CHUNK: {"reply_to": _STR, "index": _INT, "offset": _INT},
+    ACK: {"reply_to": _STR, "index": _INT},
+    CANCEL: {"reply_to": _STR},
+    EVENT: {"topic": _STR},
+    READY: {"name": _STR, "mode": _STR, "ops": _LIST},
+    HEARTBEAT: {},
+    DISCONNECT: {},
+    CONTROL: {"op": _STR},
+}
+
+OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "session": _OPT_STR,
+    "timeout_ms": _OPT_INT,
+    "ts": _NUM + (type(None),),
+    "error_code": _OPT_STR,
+    "mode": _OPT_STR,
+    "seq": _OPT_INT,
+    "total": _OPT_INT,
+    "id": _OPT_STR,
+    "reply_to": _OPT_STR,
+    "epoch": _OPT_STR,
+}
+
+KINDS = frozenset(REQUIRED_FIELDS)
+
+
+@dataclass(slots=True)
+class Header:
+    """A validated header. ``fields`` holds every field as received (unknown ones too)."""
+
+    kind: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    @property
+    def id(self) -> str | None:
+        return self.fields.get("id")
+
+    @property
+    def op(self) -> str | None:
+        return self.fields.get("op")
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.fields.get("reply_to")
+
+
+def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
+    # bool is an int subclass; an int field must not accept True.
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        wanted = "/".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"header field {name!r} must be {wanted}, got {type(value).__name__}",
+            field=name,
+        )
+
+
+def parse_header(value: Any) -> Header:
+    """Validate an already-decoded header map."""
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"header must be a map, got {type(value).__name__}")
+    version = value.get("v")
+    if version is None:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "header field 'v' (protocol version) is missing", field="v")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "header field 'v' must be int", field="v")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version} is not supported (this peer speaks {PROTOCOL_VERSION})",
+            supported=[PROTOCOL_VERSION],
+        )
+    kind = value.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"header field 'kind' must be one of {sorted(KINDS)}", field="kind")
+    for name, types in REQUIRED_FIELDS[kind].items():
+        if name not in value:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{kind} header lacks required field {name!r}", field=name)
+        _check_type(name, value[name], types)
+    for name, types in OPTIONAL_FIELDS.items():
+        if name in value and name not in REQUIRED_FIELDS[kind]:
+            _check_type(name, value[name], types)
+    for name in ("id", "reply_to", "session"):
+        ident = value.get(name)
+        if isinstance(ident, str) and not 0 < len(ident) <= MAX_ID_LENGTH:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"header field {name!r} must be 1..{MAX_ID_LENGTH} characters")
+    timeout = value.get("timeout_ms")
+    if timeout is not None and timeout <= 0:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "header field 'timeout_ms' must be positive", field="timeout_ms")
+    return Header(kind=kind, fields=value)
+
+
+def decode_header(frame: bytes) -> Header:
+    return parse_header(decode(frame, MAX_HEADER_SIZE))
+
+
+def decode_body(frame: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    if not frame:
+        return None
+    return decode(frame, max_size)
+
+
+def encode_header(kind: str, **fields: Any) -> bytes:
+    fields["v"] = PROTOCOL_VERSION
+    fields["kind"] = kind
+    return encode(fields)
+
+
+def request_frames(
+    request_id: str,
+    op: str,
+    args: dict[str, Any] | None = None,
+    *,
+    session: str | None = None,
+    timeout_ms: int | None = None,
+    ts: float | None = None,
+) -> list[bytes]:
+    header: dict[str, Any] = {"id": request_id, "op": op}
+    if session is not None:
+        header["session"] = session
+    if timeout_ms is not None:
+        header["timeout_ms"] = timeout_ms
+    if ts is not None:
+        header["ts"] = ts
+    return [encode_header(REQUEST, **header), encode(args or {})]
+
+
+def reply_frames(reply_to: str | None, response: dict[str, Any]) -> list[bytes]:
+    """Frames of a reply; the header repeats ok/error_code/mode so relays need not open the body."""
+    header: dict[str, Any] = {"reply_to": reply_to, "ok": bool(response.get("success")), "mode": response.get("mode")}
+    if not header["ok"]:
+        header["error_code"] = response.get("error_code")
+    return [encode_header(REPLY, **header), encode(response)]
+
+
+def event_frames(topic: str, data: dict[str, Any], *, mode: str, ts: float, event_id: str | None = None) -> list[bytes]:
+    header: dict[str, Any] = {"topic": topic, "mode": mode, "ts": ts}
+    if event_id is not None:
+        header["id"] = event_id
+    return [encode_header(EVENT, **header), encode(data)]

@@ -1,0 +1,58 @@
+"""The closed set of error codes and the exception that carries one."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(str, Enum):
+    BAD_REQUEST = "BAD_REQUEST"
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+    UNKNOWN_OPERATION = "UNKNOWN_OPERATION"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    FORBIDDEN = "FORBIDDEN"
+    TIMEOUT = "TIMEOUT"
+    BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
+    OVERLOADED = "OVERLOADED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    CANCELLED = "CANCELLED"
+    INTERNAL = "INTERNAL"
+
+
+ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.BAD_REQUEST: "The message or its arguments are malformed: not msgpack, a missing or "
+    "mistyped field, an argument of the wrong type, an unknown argument, an invalid identifier.",
+    ErrorCode.UNSUPPORTED_VERSION: "The envelope's `v` is not a protocol version this peer speaks.",
+    ErrorCode.UNKNOWN_OPERATION: "No operation of that name exists in the catalogue or in any registered backend.",
+    ErrorCode.NOT_FOUND: "The addressed object (client, file, table, row) does not exist.",
+    ErrorCode.CONFLICT: "The object is not in a state that allows the operation "
+    "(already disconnected, server already running, ambiguous name).",
+    ErrorCode.FORBIDDEN: "The operation is refused on purpose (read-only column, protected object).",
+    ErrorCode.TIMEOUT: "The backend did not answer before the request's deadline.",
+    ErrorCode.BACKEND_UNAVAILABLE: "No live backend can serve the operation (or fallback is not allowed by policy).",
+    ErrorCode.OVERLOADED: "A bounded queue is full (too many requests in flight); retry later.",
+    ErrorCode.PAYLOAD_TOO_LARGE: "A frame exceeds the configured size limit (default 16 MiB).",
+    ErrorCode.CANCELLED: "The requester cancelled the request (a stream it no longer wants).",
+    ErrorCode.INTERNAL: "An unexpected fault inside a backend or the bridge; the peer keeps running.",
+}
+
+# Failures that say something about the backend rather than about the request:
+# only these may trigger a fallback to another backend.
+BACKEND_FAULTS: frozenset[str] = frozenset(
+    {ErrorCode.TIMEOUT.value, ErrorCode.BACKEND_UNAVAILABLE.value, ErrorCode.INTERNAL.value, ErrorCode.OVERLOADED.value}
+)
+
+
+class ProtocolError(Exception):
+    """A failure that maps to exactly one error code and a human message."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.code.value}, {self.message!r})"

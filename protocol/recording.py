@@ -1,0 +1,107 @@
+"""The recording format: an append-only msgpack stream.
+
+The first object is a header ``{format, format_version, protocol_version, seed,
+started_at, config}``; every later object is an entry ``{t, direction, envelope}``
+where ``t`` is seconds since the start, ``direction`` says which way the message went
+(e.g. ``client->bridge``) and ``envelope`` is ``{header: map, body: any}``. Each entry
+is flushed as it is written, so a crash loses at most the entry being written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import msgpack
+
+from protocol import PROTOCOL_VERSION
+from protocol.codec import encode
+
+FORMAT = "backup-console-recording"
+FORMAT_VERSION = 1
+SECRET_MARKERS = ("key", "token", "secret", "password")
+
+
+class RecordingError(Exception):
+    """A recording cannot be read; names the byte offset where it went wrong."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at byte offset {offset})")
+        self.offset = offset
+
+
+def scrub_secrets(value: Any) -> Any:
+    """Drop map entries whose key names a secret, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: scrub_secrets(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and any(m in k.lower() for m in SECRET_MARKERS))
+        }
+    if isinstance(value, list):
+        return [scrub_secrets(v) for v in value]
+    return value
+
+
+def make_header(*, seed: int | None, started_at: float, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "protocol_version": PROTOCOL_VERSION,
+        "seed": seed,
+        "started_at": started_at,
+        "config": scrub_secrets(config),
+    }
+
+
+@dataclass(slots=True)
+class Entry:
+    t: float
+    direction: str
+    envelope: dict[str, Any]
+
+
+class RecordingWriter:
+    def __init__(self, stream: IO[bytes], header: dict[str, Any]) -> None:
+        self._stream = stream
+        self._write(header)
+
+    def _write(self, value: Any) -> None:
+        self._stream.write(encode(value))
+        self._stream.flush()
+
+    def append(self, t: float, direction: str, header: dict[str, Any], body: Any) -> None:
+        self._write({"t": t, "direction": direction, "envelope": {"header": header, "body": scrub_secrets(body)}})
+
+
+def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[Entry]]:
+    """Return the header and an iterator of entries; raises RecordingError naming the offset."""
+    unpacker = msgpack.Unpacker(stream, raw=False, timestamp=3, strict_map_key=False)
+    try:
+        header = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise RecordingError("recording is empty or its header is truncated", 0) from None
+    except Exception as exc:
+        raise RecordingError(f"recording header is corrupt: {exc}", 0) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise RecordingError(f"not a {FORMAT} file", 0)
+    if header.get("format_version") != FORMAT_VERSION:
+        raise RecordingError(f"unsupported recording format_version {header.get('format_version')!r}", 0)
+
+    def entries() -> Iterator[Entry]:
+        while True:
+            offset = unpacker.tell()
+            try:
+                raw = unpacker.unpack()
+            except msgpack.OutOfData:
+                if unpacker.tell() != offset or stream.read(1):
+                    raise RecordingError("recording is truncated inside an entry", offset) from None
+                return
+            except Exception as exc:
+                raise RecordingError(f"corrupt entry: {exc}", offset) from None
+            if not (isinstance(raw, dict) and {"t", "direction", "envelope"} <= raw.keys()):
+                raise RecordingError("entry lacks t, direction or envelope", offset)
+            yield Entry(raw["t"], raw["direction"], raw["envelope"])
+
+    return header, entries()

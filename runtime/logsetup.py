@@ -1,0 +1,32 @@
+"""structlog configuration, done once per process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(actor: str, *, json: bool = False, level: str = "INFO") -> structlog.stdlib.BoundLogger:
+    """Console lines by default, JSON lines with ``json=True``; every line carries ``actor``."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(actor=actor)
+    renderer: structlog.typing.Processor
+    if json:
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    return structlog.get_logger()

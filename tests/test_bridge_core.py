@@ -1,0 +1,269 @@
+"""BridgeCore without sockets: routing, fallback policy, deadlines, dedup, liveness, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors.bridge_core import BridgeConfig, BridgeCore
+from protocol import responses
+from protocol.codec import decode, encode
+from protocol.envelope import (
+    CHUNK,
+    DISCONNECT,
+    EVENT,
+    HEARTBEAT,
+    READY,
+    decode_header,
+    encode_header,
+    reply_frames,
+    request_frames,
+)
+from protocol.errors import ErrorCode
+
+pytestmark = pytest.mark.timeout(30)
+
+CLIENT = b"client-1"
+REAL = b"real-backend"
+MOCK = b"mock-backend"
+OPS = ["get_clients", "delete_client", "test_connection", "download_file"]
+
+
+class FakeOutbox:
+    def __init__(self) -> None:
+        self.clients: list[tuple[bytes, list[bytes]]] = []
+        self.backends: list[tuple[bytes, list[bytes]]] = []
+        self.published: list[list[bytes]] = []
+        self.unreachable: set[bytes] = set()
+
+    def to_client(self, identity: bytes, frames: list[bytes]) -> bool:
+        self.clients.append((identity, frames))
+        return True
+
+    def to_backend(self, identity: bytes, frames: list[bytes]) -> bool:
+        if identity in self.unreachable:
+            return False
+        self.backends.append((identity, frames))
+        return True
+
+    def publish(self, frames: list[bytes]) -> None:
+        self.published.append(frames)
+
+    def replies(self) -> list[dict[str, Any]]:
+        return [decode(frames[1]) for _, frames in self.clients]
+
+    def requests_to(self, identity: bytes) -> list[list[bytes]]:
+        return [f for i, f in self.backends if i == identity and decode_header(f[1]).kind == "request"]
+
+    def topics(self) -> list[str]:
+        return [f[0].decode() for f in self.published]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup() -> tuple[BridgeCore, FakeOutbox, Clock]:
+    out, clock = FakeOutbox(), Clock()
+    return BridgeCore(BridgeConfig(), out, clock), out, clock
+
+
+def ready(core: BridgeCore, identity: bytes, mode: str, ops: list[str] = OPS) -> None:
+    core.on_backend([identity, b"", encode_header(READY, name=mode, mode=mode, ops=ops), b""])
+
+
+def request(core: BridgeCore, op: str, args: dict[str, Any] | None = None, rid: str = "r1", **kw: Any) -> None:
+    core.on_frontend([CLIENT, *request_frames(rid, op, args, **kw)])
+
+
+def answer(core: BridgeCore, backend: bytes, rid: str, response: dict[str, Any]) -> None:
+    core.on_backend([backend, CLIENT, *reply_frames(rid, response)])
+
+
+def test_routes_to_real_when_alive_else_mock(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    request(core, "get_clients", rid="a")
+    assert len(out.requests_to(MOCK)) == 1
+    ready(core, REAL, "real")
+    request(core, "get_clients", rid="b")
+    assert len(out.requests_to(REAL)) == 1
+    assert core.status()["mode"] == "real"
+    assert "bridge.mode" in out.topics() and "bridge.backend" in out.topics()
+
+
+def test_reply_is_forwarded_untouched_and_write_notice_published(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    request(core, "delete_client", {"client_id": "c1"}, session="sess")
+    answer(core, MOCK, "r1", responses.success({"client_id": "c1"}, mode="mock"))
+    (reply,) = out.replies()
+    assert reply["success"] and reply["mode"] == "mock"
+    notice = decode(out.published[-1][2])
+    assert out.topics()[-1] == "bridge.write"
+    assert notice == {"op": "delete_client", "ids": {"client_id": "c1"}, "session": "sess", "request_id": "r1", "mode": "mock"}
+
+
+def test_duplicate_request_is_answered_from_cache_not_executed_twice(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    request(core, "delete_client", {"client_id": "c1"})
+    request(core, "delete_client", {"client_id": "c1"})  # in flight: ignored
+    answer(core, MOCK, "r1", responses.success(None, mode="mock"))
+    request(core, "delete_client", {"client_id": "c1"})  # answered: from the cache
+    assert len(out.requests_to(MOCK)) == 1
+    assert len(out.replies()) == 2 and all(r["success"] for r in out.replies())
+
+
+def test_read_falls_back_to_mock_on_backend_fault_but_not_on_domain_error(setup) -> None:
+    core, out, _ = setup
+    ready(core, REAL, "real")
+    ready(core, MOCK, "mock")
+    request(core, "get_clients", rid="a")
+    answer(core, REAL, "a", responses.error(ErrorCode.INTERNAL, "db locked", mode="real"))
+    assert len(out.requests_to(MOCK)) == 1
+    answer(core, MOCK, "a", responses.success([], mode="mock"))
+    request(core, "get_clients", rid="b")
+    answer(core, REAL, "b", responses.error(ErrorCode.NOT_FOUND, "nope", mode="real"))
+    assert len(out.requests_to(MOCK)) == 1
+    assert [r["mode"] for r in out.replies()] == ["mock", "real"]
+
+
+def test_write_does_not_fall_back_under_reads_policy(setup) -> None:
+    core, out, clock = setup
+    ready(core, REAL, "real")
+    ready(core, MOCK, "mock")
+    request(core, "delete_client", {"client_id": "c"})
+    clock.now += 20
+    core.on_timer()
+    assert out.requests_to(MOCK) == []
+    (reply,) = out.replies()
+    assert reply["error_code"] in ("TIMEOUT", "BACKEND_UNAVAILABLE")
+
+
+def test_read_times_out_on_real_then_mock_answers(setup) -> None:
+    core, out, clock = setup
+    ready(core, REAL, "real")
+    ready(core, MOCK, "mock")
+    request(core, "get_clients", timeout_ms=2000)
+    clock.now += 1.01  # half the budget goes to the real backend
+    core.on_backend([REAL, b"", encode_header(HEARTBEAT), b""])
+    core.on_backend([MOCK, b"", encode_header(HEARTBEAT), b""])
+    core.on_timer()
+    assert len(out.requests_to(MOCK)) == 1
+    answer(core, REAL, "r1", responses.success([], mode="real"))  # too late: dropped
+    answer(core, MOCK, "r1", responses.success([], mode="mock"))
+    assert [r["mode"] for r in out.replies()] == ["mock"]
+
+
+def test_policy_none_and_all() -> None:
+    for policy, expect_mock in (("none", 0), ("all", 1)):
+        out, clock = FakeOutbox(), Clock()
+        core = BridgeCore(BridgeConfig(policy=policy), out, clock)
+        ready(core, REAL, "real")
+        ready(core, MOCK, "mock")
+        request(core, "delete_client", {"client_id": "c"})
+        answer(core, REAL, "r1", responses.error(ErrorCode.INTERNAL, "boom", mode="real"))
+        assert len(out.requests_to(MOCK)) == expect_mock
+
+
+def test_dead_backend_after_missed_heartbeats_fails_pending_quickly(setup) -> None:
+    core, out, clock = setup
+    ready(core, MOCK, "mock")
+    request(core, "get_clients")
+    clock.now += 3.5
+    core.on_timer()
+    (reply,) = out.replies()
+    assert reply["error_code"] == "BACKEND_UNAVAILABLE"
+    request(core, "get_clients", rid="r2")
+    assert out.replies()[-1]["error_code"] == "BACKEND_UNAVAILABLE"
+    assert core.status()["mode"] == "none"
+
+
+def test_crashed_real_means_writes_fail_reads_go_to_mock_and_goodbye_means_mock(setup) -> None:
+    core, out, clock = setup
+    ready(core, REAL, "real")
+    ready(core, MOCK, "mock")
+    clock.now += 2.5
+    core.on_backend([MOCK, b"", encode_header(HEARTBEAT), b""])
+    clock.now += 1.0
+    core.on_timer()  # real missed 3 beats
+    request(core, "delete_client", {"client_id": "c"}, rid="w")
+    request(core, "get_clients", rid="r")
+    assert out.replies()[0]["error_code"] == "BACKEND_UNAVAILABLE"
+    assert len(out.requests_to(MOCK)) == 1
+    ready(core, REAL, "real")
+    core.on_backend([REAL, b"", encode_header(DISCONNECT), b""])
+    request(core, "delete_client", {"client_id": "c"}, rid="w2")
+    assert len(out.requests_to(MOCK)) == 2
+
+
+def test_unreachable_backend_is_marked_down_at_once(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    out.unreachable.add(MOCK)
+    request(core, "get_clients")
+    assert out.replies()[0]["error_code"] == "BACKEND_UNAVAILABLE"
+
+
+def test_bad_input_gets_specific_codes(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    core.on_frontend([CLIENT, b"\xc1not msgpack", b""])
+    core.on_frontend([CLIENT, encode({"v": 2, "kind": "request", "id": "x", "op": "get_clients"}), b""])
+    core.on_frontend([CLIENT])
+    request(core, "no_such_op", rid="u")
+    core.on_frontend([CLIENT, *request_frames("big", "get_clients")[:1], b"x" * (16 * 1024 * 1024 + 1)])
+    core.on_frontend([CLIENT, encode_header(CHUNK, reply_to="x", index=0, offset=0), b""])
+    request(core, "events_since", {"seq": "zero"}, rid="e")
+    codes = [r["error_code"] for r in out.replies()]
+    assert codes == ["BAD_REQUEST", "UNSUPPORTED_VERSION", "BAD_REQUEST", "UNKNOWN_OPERATION", "PAYLOAD_TOO_LARGE",
+                     "BAD_REQUEST", "BAD_REQUEST"]
+    assert out.requests_to(MOCK) == []
+
+
+def test_events_get_gap_free_seq_and_events_since_serves_the_ring() -> None:
+    out = FakeOutbox()
+    core = BridgeCore(BridgeConfig(ring_size=5), out, Clock())
+    ready(core, MOCK, "mock")  # publishes bridge.backend + bridge.mode (seq 1, 2)
+    for i in range(6):
+        core.on_backend([MOCK, b"", encode_header(EVENT, topic="activity", ts=1.0), encode({"i": i})])
+    seqs = [decode_header(f[1]).fields["seq"] for f in out.published]
+    assert seqs == list(range(1, 9))
+    assert decode_header(out.published[-1][1]).fields["mode"] == "mock"
+    request(core, "events_since", {"seq": 5}, rid="a")
+    data = out.replies()[-1]["data"]
+    assert [e["seq"] for e in data["events"]] == [6, 7, 8] and not data["gap_too_old"]
+    assert data["events"][-1]["data"] == {"i": 5}
+    request(core, "events_since", {"seq": 1}, rid="b")
+    old = out.replies()[-1]["data"]
+    assert old["gap_too_old"] and old["oldest_seq"] == 4 and [e["seq"] for e in old["events"]] == [4, 5, 6, 7, 8]
+
+
+def test_stream_chunks_renew_deadline_and_pin_the_backend(setup) -> None:
+    core, out, clock = setup
+    ready(core, REAL, "real")
+    ready(core, MOCK, "mock")
+    request(core, "download_file", {"file_id": "f", "destination_path": "/tmp/x"}, timeout_ms=1000)
+    for i in range(5):
+        clock.now += 0.4
+        for b in (REAL, MOCK):
+            core.on_backend([b, b"", encode_header(HEARTBEAT), b""])
+        core.on_backend([REAL, CLIENT, encode_header(CHUNK, reply_to="r1", index=i, offset=i, total=9), b"x"])
+        core.on_timer()
+    assert out.requests_to(MOCK) == []
+    answer(core, REAL, "r1", responses.success({"sha256": "x"}, mode="real"))
+    assert out.replies()[-1]["success"]
+
+
+def test_unknown_backend_is_asked_to_reregister(setup) -> None:
+    core, out, _ = setup
+    core.on_backend([b"stranger", b"", encode_header(HEARTBEAT), b""])
+    (identity, frames), = out.backends
+    assert identity == b"stranger" and decode_header(frames[1]).fields["op"] == "reregister"
