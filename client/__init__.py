@@ -1,0 +1,1 @@
+"""Client side of the wire protocol: connection, downloads, event following, bridgectl."""

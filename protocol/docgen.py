@@ -1,0 +1,122 @@
+"""Generate the catalogue-driven sections of docs/protocol.md.
+
+    python -m protocol.docgen            # check: exit 1 if the page is out of date
+    python -m protocol.docgen --write    # rewrite the generated sections in place
+
+The page's prose is hand-written; the blocks between ``<!-- BEGIN GENERATED: x -->`` and
+``<!-- END GENERATED: x -->`` come from the catalogue, error codes, topics and shapes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from protocol.catalogue import OPERATIONS, Arg
+from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
+from protocol.events import TOPICS
+from protocol.shapes import SHAPES
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (\w+) -->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.S)
+
+
+def _arg_row(arg: Arg) -> str:
+    kind = arg.type.value + (" or null" if arg.nullable else "")
+    if arg.required:
+        default = "required"
+    else:
+        default = f"`{arg.default!r}`".replace("None", "null")
+    limits = []
+    if arg.minimum is not None:
+        limits.append(f"≥ {arg.minimum}")
+    if arg.maximum is not None:
+        limits.append(f"≤ {arg.maximum}")
+    if arg.choices:
+        limits.append("one of " + ", ".join(f"`{c}`" for c in arg.choices))
+    doc = arg.doc + (f" ({'; '.join(limits)})" if limits else "")
+    return f"| `{arg.name}` | {kind} | {default} | {doc} |"
+
+
+def operations() -> str:
+    out: list[str] = []
+    group = None
+    for op in OPERATIONS:
+        if op.group != group:
+            group = op.group
+            out.append(f"### {group.capitalize()}\n")
+        flags = [op.access.value, f"timeout {op.timeout_s:g} s"]
+        if op.streaming:
+            flags.append("streamed")
+        if op.handled_by == "bridge":
+            flags.append("answered by the bridge")
+        out.append(f"#### `{op.name}`\n")
+        out.append(f"{op.summary} *({', '.join(flags)})*\n")
+        if op.aliases:
+            out.append("Client facade names: " + ", ".join(f"`{a}`" for a in op.aliases) + ".\n")
+        if op.args:
+            out.append("| argument | type | default | meaning |\n|---|---|---|---|")
+            out.extend(_arg_row(a) for a in op.args)
+            out.append("")
+        else:
+            out.append("No arguments.\n")
+        out.append(f"Reply `data`: {op.returns}.\n")
+    return "\n".join(out)
+
+
+def errors() -> str:
+    rows = ["| error_code | meaning |", "|---|---|"]
+    rows += [f"| `{code.value}` | {ERROR_DESCRIPTIONS[code]} |" for code in ErrorCode]
+    return "\n".join(rows) + "\n"
+
+
+def topics() -> str:
+    out: list[str] = []
+    for topic in TOPICS:
+        out.append(f"#### `{topic.name}` (from the {topic.source})\n")
+        out.append(topic.summary + "\n")
+        out.append("| field | type |\n|---|---|")
+        out.extend(f"| `{name}` | {kind} |" for name, kind in topic.fields)
+        out.append("")
+    return "\n".join(out)
+
+
+def shapes() -> str:
+    out: list[str] = []
+    for shape in SHAPES:
+        out.append(f"#### {shape.name}\n")
+        out.append(shape.summary + "\n")
+        out.append("| field | type |\n|---|---|")
+        out.extend(f"| `{name}` | {kind} |" for name, kind in shape.fields)
+        out.append("")
+    return "\n".join(out)
+
+
+GENERATORS = {"operations": operations, "errors": errors, "topics": topics, "shapes": shapes}
+
+
+def render(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in GENERATORS:
+            raise KeyError(f"unknown generated block {name!r}")
+        return match.group(1) + GENERATORS[name]() + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str]) -> int:
+    text = DOC.read_text()
+    fresh = render(text)
+    if "--write" in argv:
+        DOC.write_text(fresh)
+        return 0
+    if fresh != text:
+        sys.stderr.write(f"{DOC} is out of date with the catalogue; run: python -m protocol.docgen --write\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,176 @@
+"""Run the whole local stack: each actor its own process, supervised.
+
+    python run_all.py [--gui none] [--duration SECONDS] [--data-dir DIR] [--seed N] [--clients N] ...
+
+Restarts an actor that dies (with backoff; gives up after repeated rapid failures and
+says so); on Ctrl-C or SIGTERM stops everything cleanly and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from actors.shutdown import StopFlag
+from client.connection import BridgeClient, BridgeUnreachable
+from runtime.endpoints import DEFAULT_BACKEND_PORT, DEFAULT_EVENTS_PORT, DEFAULT_FRONTEND_PORT, DEFAULT_HOST, BridgeEndpoints
+from runtime.logsetup import configure_logging
+from runtime.paths import default_data_dir
+
+log = structlog.get_logger()
+
+RAPID_FAILURE_S = 5.0  # an exit sooner than this after start counts as a rapid failure
+MAX_RAPID_FAILURES = 5
+MAX_BACKOFF_S = 10.0
+STOP_GRACE_S = 8.0
+LOOP_S = 0.1
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    rapid_failures: int = 0
+    restart_at: float | None = 0.0
+    gave_up: bool = False
+    restarts: int = field(default=0)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        log.info("stack.actor_started", child=self.name, pid=self.proc.pid, restarts=self.restarts)
+
+    def check(self, now: float) -> None:
+        """Notice an exit and schedule the restart (or give up)."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        code = self.proc.returncode
+        self.proc = None
+        rapid = now - self.started_at < RAPID_FAILURE_S
+        self.rapid_failures = self.rapid_failures + 1 if rapid else 0
+        if self.rapid_failures >= MAX_RAPID_FAILURES:
+            self.gave_up = True
+            log.error("stack.actor_given_up", child=self.name, exit_code=code, rapid_failures=self.rapid_failures,
+                      hint="it keeps dying right after start; run it alone to see why")
+            return
+        backoff = min(0.5 * 2 ** self.rapid_failures, MAX_BACKOFF_S)
+        self.restart_at = now + backoff
+        self.restarts += 1
+        log.warning("stack.actor_died", child=self.name, exit_code=code, restart_in_s=backoff)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def wait_stopped(self, deadline: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("stack.actor_killed", child=self.name, reason="did not stop in time")
+            self.proc.kill()
+            self.proc.wait()
+
+
+def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[Child]:
+    py = sys.executable
+    common = ["--log-level", ns.log_level] + (["--log-json"] if ns.log_json else [])
+    bridge = [py, "-m", "actors.bridge", "--frontend", endpoints.frontend, "--events", endpoints.events,
+              "--backend", endpoints.backend, "--policy", ns.policy, *common]
+    mock = [py, "-m", "actors.mock", "--bridge", endpoints.backend, "--data-dir", str(ns.data_dir),
+            "--seed", str(ns.seed), "--clients", str(ns.clients), "--tick", str(ns.tick), "--clock", ns.clock, *common]
+    if ns.files is not None:
+        mock += ["--files", str(ns.files)]
+    return [Child("bridge", bridge), Child("mock", mock)]
+
+
+def announce_when_ready(endpoints: BridgeEndpoints, deadline: float, stop: StopFlag) -> None:
+    with BridgeClient(endpoints.frontend, connect_timeout=0.5) as client:
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                reply = client.call("bridge_status", timeout=0.5)
+            except BridgeUnreachable:
+                continue
+            data = reply["data"]
+            if any(b["alive"] for b in data["backends"]):
+                log.info("stack.ready", frontend=endpoints.frontend, events=endpoints.events, backend=endpoints.backend,
+                         mode=data["mode"], try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients")
+                return
+            time.sleep(LOOP_S)
+    log.warning("stack.not_ready_yet", frontend=endpoints.frontend)
+
+
+def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints) -> int:
+    for child in children:
+        child.start()
+    announce_when_ready(endpoints, time.monotonic() + 20, stop)
+    while not stop.is_set():
+        now = time.monotonic()
+        if until is not None and now >= until:
+            log.info("stack.duration_reached")
+            break
+        for child in children:
+            child.check(now)
+            if child.proc is None and not child.gave_up and child.restart_at is not None and now >= child.restart_at:
+                child.start()
+        if all(c.gave_up for c in children):
+            log.error("stack.all_actors_given_up")
+            return 1
+        time.sleep(LOOP_S)
+    log.info("stack.stopping")
+    # Backends first, so they can say goodbye to a bridge that is still there.
+    for group in (children[1:], children[:1]):
+        for child in group:
+            child.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in group:
+            child.wait_stopped(deadline)
+    log.info("stack.stopped")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_all.py", description="Run the bridge and its backends as supervised processes.")
+    p.add_argument("--gui", choices=["none"], default="none", help="GUI to start (the web GUI arrives with the GUI issue)")
+    p.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where state is kept (default %(default)s)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the mock's data")
+    p.add_argument("--clients", type=int, default=45, help="clients in a fresh mock dataset")
+    p.add_argument("--files", type=int, help="files in a fresh mock dataset (default about 20 per client)")
+    p.add_argument("--tick", type=float, default=3.0, help="seconds between mock evolution steps")
+    p.add_argument("--clock", default="system", help="'system' or an ISO 8601 instant (simulated clock)")
+    p.add_argument("--policy", choices=["reads", "all", "none"], default="reads", help="bridge fallback policy")
+    p.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default %(default)s)")
+    p.add_argument("--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT)))
+    p.add_argument("--events-port", type=int, default=int(os.environ.get("BRIDGE_EVENTS_PORT", DEFAULT_EVENTS_PORT)))
+    p.add_argument("--backend-port", type=int, default=int(os.environ.get("BRIDGE_BACKEND_PORT", DEFAULT_BACKEND_PORT)))
+    p.add_argument("--log-json", action="store_true", help="JSON log lines")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = make_parser().parse_args(argv)
+    configure_logging("run_all", json=ns.log_json, level=ns.log_level)
+    ns.data_dir.mkdir(parents=True, exist_ok=True)
+    endpoints = BridgeEndpoints.on_ports(ns.host, frontend=ns.frontend_port, events=ns.events_port, backend=ns.backend_port)
+    stop = StopFlag().install()
+    until = time.monotonic() + ns.duration if ns.duration is not None else None
+    log.info("stack.starting", data_dir=str(ns.data_dir), frontend=endpoints.frontend, events=endpoints.events,
+             backend=endpoints.backend)
+    return supervise(build_children(ns, endpoints), stop, until, endpoints)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

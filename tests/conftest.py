@@ -1,0 +1,122 @@
+"""Shared helpers: free ports, waiting on conditions, and a real multi-process stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from client.connection import BridgeClient, BridgeUnreachable
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Stack:
+    """``run_all.py`` on free ports with its own data directory, in its own process group."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.ports = {"frontend": free_port(), "events": free_port(), "backend": free_port()}
+        self.endpoint = f"tcp://127.0.0.1:{self.ports['frontend']}"
+        self.argv = [
+            sys.executable, str(ROOT / "run_all.py"), "--gui", "none", "--data-dir", str(data_dir),
+            "--frontend-port", str(self.ports["frontend"]), "--events-port", str(self.ports["events"]),
+            "--backend-port", str(self.ports["backend"]), "--log-json", *extra,
+        ]
+        self.log_path = data_dir / "stack.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> "Stack":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_backend_alive("mock", timeout)
+        return self
+
+    def client(self, **kw: Any) -> BridgeClient:
+        return BridgeClient(self.endpoint, **kw)
+
+    def status(self) -> dict[str, Any]:
+        with self.client(connect_timeout=0.5) as c:
+            return c.call("bridge_status", timeout=1.0)["data"]
+
+    def backend(self, name: str) -> dict[str, Any] | None:
+        try:
+            return next((b for b in self.status()["backends"] if b["name"] == name), None)
+        except BridgeUnreachable:
+            return None
+
+    def wait_backend_alive(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        def alive() -> dict[str, Any] | None:
+            assert self.proc is not None and self.proc.poll() is None, f"run_all exited early:\n{self.log()}"
+            b = self.backend(name)
+            return b if b and b["alive"] else None
+        return wait_until(alive, timeout, 0.05, f"backend {name} alive")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait()
+        self.proc = None
+        return code
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+
+    def make(*extra: str, data_dir: Path | None = None, start: bool = True) -> Stack:
+        stack = Stack(data_dir or tmp_path / f"stack{len(stacks)}", *extra)
+        stacks.append(stack)
+        return stack.start() if start else stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the read-mostly tests of a module (fast tick so events flow)."""
+    stack = Stack(tmp_path_factory.mktemp("shared"), "--tick", "0.3").start()
+    yield stack
+    stack.stop()
