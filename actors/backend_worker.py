@@ -7,6 +7,7 @@ credit-based flow control, forwards the core's events, and ticks the core.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,7 @@ class BackendWorker:
         self._send_ready()
 
     def _send_ready(self) -> None:
-        header = encode_header(READY, name=self.core.name, mode=self.core.mode, ops=sorted(self._ops))
+        header = encode_header(READY, name=self.core.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
         self._send([b"", header, b""])
         log.info("backend.ready_sent", bridge=self.endpoint, ops=len(self._ops))
 

@@ -105,8 +105,7 @@ def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag) -> N
                 _drain(backend, core.on_backend)
             if events in ready:
                 _drain(events, on_subscription)
-            if time.monotonic() >= wake or ready:
-                wake = core.on_timer()
+            wake = core.on_timer() if time.monotonic() >= wake else core.next_wake()
     finally:
         log.info("bridge.stopping", inflight=len(core.pending))
         for sock in (frontend, backend, events):

@@ -292,7 +292,8 @@ class BridgeCore:
         if mode not in ("real", "mock"):
             log.warning("bridge.backend_mode_invalid", name=name, mode=mode)
             return
-        replaced = self.registry.register(identity, name, mode, ops, now)
+        pid = header.fields.get("pid")
+        replaced = self.registry.register(identity, name, mode, ops, now, pid if isinstance(pid, int) else None)
         if replaced is not None:
             self._fail_pending_of(replaced, "replaced by a new instance")
         log.info("bridge.backend_up", backend=name, backend_mode=mode, ops=len(ops))
@@ -399,10 +400,13 @@ class BridgeCore:
             if first[0] > now:
                 break
             self._cache.popitem(last=False)
-        wake = self._next_heartbeat
-        if self._deadlines:
-            wake = min(wake, self._deadlines[0][0])
-        return wake
+        return self.next_wake()
+
+    def next_wake(self) -> float:
+        """When on_timer has work next (the next heartbeat or the earliest deadline)."""
+        if self._deadlines and self._deadlines[0][0] < self._next_heartbeat:
+            return self._deadlines[0][0]
+        return self._next_heartbeat
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -422,6 +426,7 @@ class BridgeCore:
                 {
                     "name": b.name,
                     "mode": b.mode,
+                    "pid": b.pid,
                     "alive": b.alive,
                     "ops": sorted(b.ops),
                     "last_heartbeat_age_s": round(now - b.last_seen, 3),

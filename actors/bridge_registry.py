@@ -13,6 +13,7 @@ class Backend:
     ops: frozenset[str]
     registered_at: float
     last_seen: float
+    pid: int | None = None
     alive: bool = True
     inflight: int = 0
     down_reason: str = ""
@@ -24,13 +25,13 @@ class Registry:
     liveness: int = 3
     backends: dict[bytes, Backend] = field(default_factory=dict)
 
-    def register(self, identity: bytes, name: str, mode: str, ops: list[str], now: float) -> Backend | None:
+    def register(self, identity: bytes, name: str, mode: str, ops: list[str], now: float, pid: int | None = None) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None
         for other in list(self.backends.values()):
             if other.name == name and other.identity != identity:
                 replaced = self.backends.pop(other.identity)
-        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now)
+        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid)
         return replaced
 
     def seen(self, identity: bytes, now: float) -> Backend | None:

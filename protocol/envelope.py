@@ -91,29 +91,28 @@ class Header:
         return self.fields.get("reply_to")
 
 
-def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
-    # bool is an int subclass; an int field must not accept True.
-    if isinstance(value, bool) and bool not in types:
-        ok = False
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        wanted = "/".join("null" if t is type(None) else t.__name__ for t in types)
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST,
-            f"header field {name!r} must be {wanted}, got {type(value).__name__}",
-            field=name,
-        )
+# Per kind: every field with a known type (required ones and the optional ones).
+_FIELD_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    kind: {**OPTIONAL_FIELDS, **required} for kind, required in REQUIRED_FIELDS.items()
+}
+_ID_FIELDS = frozenset({"id", "reply_to", "session"})
+
+
+def _type_error(name: str, value: Any, types: tuple[type, ...]) -> ProtocolError:
+    wanted = "/".join("null" if t is type(None) else t.__name__ for t in types)
+    return ProtocolError(
+        ErrorCode.BAD_REQUEST, f"header field {name!r} must be {wanted}, got {type(value).__name__}", field=name
+    )
 
 
 def parse_header(value: Any) -> Header:
-    """Validate an already-decoded header map."""
-    if not isinstance(value, dict):
+    """Validate an already-decoded header map (this runs for every message: keep it lean)."""
+    if type(value) is not dict:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"header must be a map, got {type(value).__name__}")
     version = value.get("v")
     if version is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "header field 'v' (protocol version) is missing", field="v")
-    if isinstance(version, bool) or not isinstance(version, int):
+    if type(version) is not int:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "header field 'v' must be int", field="v")
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
@@ -122,18 +121,20 @@ def parse_header(value: Any) -> Header:
             supported=[PROTOCOL_VERSION],
         )
     kind = value.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
+    if type(kind) is not str or kind not in KINDS:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"header field 'kind' must be one of {sorted(KINDS)}", field="kind")
-    for name, types in REQUIRED_FIELDS[kind].items():
+    for name in REQUIRED_FIELDS[kind]:
         if name not in value:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"{kind} header lacks required field {name!r}", field=name)
-        _check_type(name, value[name], types)
-    for name, types in OPTIONAL_FIELDS.items():
-        if name in value and name not in REQUIRED_FIELDS[kind]:
-            _check_type(name, value[name], types)
-    for name in ("id", "reply_to", "session"):
-        ident = value.get(name)
-        if isinstance(ident, str) and not 0 < len(ident) <= MAX_ID_LENGTH:
+    known = _FIELD_TYPES[kind]
+    for name, field_value in value.items():
+        types = known.get(name)
+        if types is None:
+            continue  # unknown fields are ignored (forward compatibility)
+        # Exact type match: msgpack yields exact types, and a bool must not pass as an int.
+        if type(field_value) not in types:
+            raise _type_error(name, field_value, types)
+        if name in _ID_FIELDS and field_value is not None and not 0 < len(field_value) <= MAX_ID_LENGTH:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"header field {name!r} must be 1..{MAX_ID_LENGTH} characters")
     timeout = value.get("timeout_ms")
     if timeout is not None and timeout <= 0:
