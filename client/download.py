@@ -1,4 +1,8 @@
-"""download_file on the requester's side: stream, hash, write atomically, verify."""
+"""download_file on the requester's side: stream, hash, write atomically, verify.
+
+``DownloadWriter`` holds the file side (temporary file beside the destination, hash,
+progress, the final check and rename) so the sync and async clients share it.
+"""
 
 from __future__ import annotations
 
@@ -18,74 +22,99 @@ from protocol.streaming import StreamReceiver
 Progress = Callable[[int, int | None], None]
 
 
-def _check_destination(destination: Path) -> None:
-    if destination.is_dir():
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination {destination} is a directory; give a file path")
-    parent = destination.parent
-    if not parent.is_dir():
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ProtocolError(ErrorCode.FORBIDDEN, f"destination folder {parent} is not writable")
+class DownloadWriter:
+    """Bytes go to a temporary file beside the destination and are renamed into place only
+    when complete and their SHA-256 matches the backend's; otherwise nothing is left behind."""
+
+    def __init__(self, destination_path: str, progress: Progress | None = None) -> None:
+        self.destination = Path(destination_path).expanduser().absolute()
+        self.progress = progress
+        self.receiver: StreamReceiver | None = None
+        self._check_destination()
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.destination.name}.", suffix=".part", dir=self.destination.parent)
+        self._out = os.fdopen(fd, "wb")
+
+    def _check_destination(self) -> None:
+        if self.destination.is_dir():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination {self.destination} is a directory; give a file path")
+        parent = self.destination.parent
+        if not parent.is_dir():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"destination folder {parent} is not writable")
+
+    def on_chunk(self, header: Header, data: bytes) -> list[bytes]:
+        """Write one chunk; returns the frames to send back (an ack, or a cancel when out of order)."""
+        if self.receiver is None:
+            self.receiver = StreamReceiver(header.reply_to or "")
+        try:
+            ack = self.receiver.on_chunk(header.fields["index"], header.fields["offset"], header.get("total") or 0, data)
+        except ProtocolError:
+            return [encode_header(CANCEL, reply_to=self.receiver.reply_to), b""]
+        self._out.write(data)
+        if self.progress is not None:
+            self.progress(self.receiver.received, self.receiver.total)
+        return ack
+
+    def finish(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """Check the final reply against what arrived; rename into place or discard."""
+        try:
+            if not reply.get("success"):
+                return reply
+            expected, expected_size = reply["data"]["sha256"], reply["data"]["size"]
+            got = self.receiver.sha256 if self.receiver is not None else hashlib.sha256(b"").hexdigest()
+            size = self.receiver.received if self.receiver is not None else 0
+            if got != expected or size != expected_size:
+                return responses.error(
+                    ErrorCode.INTERNAL,
+                    f"downloaded content does not match: sha256 {got} ({size} bytes), expected {expected} "
+                    f"({expected_size} bytes); nothing was written",
+                    mode=reply.get("mode", "local"),
+                )
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            os.replace(self._tmp, self.destination)
+            self._tmp = ""
+            _fsync_dir(self.destination.parent)
+            reply["data"]["destination_path"] = str(self.destination)
+            reply["message"] = f"downloaded {size} bytes to {self.destination}"
+            return reply
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Discard the temporary file (no-op once the download was renamed into place)."""
+        if not self._out.closed:
+            self._out.close()
+        if self._tmp:
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = ""
+
+
+def open_writer(destination_path: str, progress: Progress | None) -> DownloadWriter | dict[str, Any]:
+    """A writer, or the standard error reply saying why the destination cannot be used."""
+    try:
+        return DownloadWriter(destination_path, progress)
+    except ProtocolError as exc:
+        return responses.from_protocol_error(exc, mode="local")
 
 
 def download_file(client: BridgeClient, file_id: str, destination_path: str, *, progress: Progress | None = None,
                   timeout: float | None = None) -> dict[str, Any]:
-    """Fetch a file through the bridge into ``destination_path``; returns the standard reply.
-
-    Bytes go to a temporary file beside the destination and are renamed into place only
-    when complete and their SHA-256 matches the backend's; otherwise nothing is left behind.
-    """
-    destination = Path(destination_path).expanduser().absolute()
+    """Fetch a file through the bridge into ``destination_path``; returns the standard reply."""
+    writer = open_writer(destination_path, progress)
+    if isinstance(writer, dict):
+        return writer
     try:
-        _check_destination(destination)
-    except ProtocolError as exc:
-        return responses.from_protocol_error(exc, mode="local")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    receiver: StreamReceiver | None = None
-    try:
-        with os.fdopen(fd, "wb") as out:
-
-            def on_chunk(header: Header, data: bytes) -> list[bytes]:
-                nonlocal receiver
-                if receiver is None:
-                    receiver = StreamReceiver(header.reply_to or "")
-                try:
-                    ack = receiver.on_chunk(header.fields["index"], header.fields["offset"], header.get("total") or 0, data)
-                except ProtocolError:
-                    return [encode_header(CANCEL, reply_to=receiver.reply_to), b""]
-                out.write(data)
-                if progress is not None:
-                    progress(receiver.received, receiver.total)
-                return ack
-
-            reply = client.stream("download_file", {"file_id": file_id, "destination_path": str(destination)},
-                                  on_chunk, timeout=timeout)
-            if not reply.get("success"):
-                return reply
-            expected = reply["data"]["sha256"]
-            got = receiver.sha256 if receiver is not None else hashlib.sha256(b"").hexdigest()
-            size = receiver.received if receiver is not None else 0
-            if got != expected or size != reply["data"]["size"]:
-                return responses.error(
-                    ErrorCode.INTERNAL,
-                    f"downloaded content does not match: sha256 {got} ({size} bytes), expected {expected} "
-                    f"({reply['data']['size']} bytes); nothing was written",
-                    mode=reply.get("mode", "local"),
-                )
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, destination)
-        tmp_name = ""
-        _fsync_dir(destination.parent)
-        reply["data"]["destination_path"] = str(destination)
-        reply["message"] = f"downloaded {size} bytes to {destination}"
-        return reply
+        reply = client.stream("download_file", {"file_id": file_id, "destination_path": str(writer.destination)},
+                              writer.on_chunk, timeout=timeout)
+        return writer.finish(reply)
     finally:
-        if tmp_name:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
+        writer.abort()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,9 +1,9 @@
-"""Following the bridge's events with no gaps: SUB for live events, events_since to fill holes.
+"""Following the bridge's events with no gaps (synchronous; bridgectl and tests).
 
 A subscriber misses what is published in the first milliseconds after it connects,
 and a PUB socket drops messages for a subscriber whose queue is full; both show up
-here as a jump in ``seq``, which is filled from the bridge's ring buffer. When the
-ring no longer holds the missing events, or the bridge restarted (new ``epoch``),
+as a jump in ``seq``, filled from the bridge's ring buffer via ``events_since``. When
+the ring no longer holds the missing events, or the bridge restarted (new epoch),
 the follower yields a Resync: the caller must take a fresh snapshot.
 """
 
@@ -11,23 +11,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 from client.connection import BridgeClient
+from client.sequencer import Delivery, EventSequencer, Resync, event_from_frames
 from protocol.codec import decode
 from protocol.envelope import decode_header
 from runtime.endpoints import connectable
 
-
-@dataclass(frozen=True, slots=True)
-class Resync:
-    """Events were lost for good; reload state from scratch. ``latest_seq`` is where following resumes."""
-
-    reason: str
-    latest_seq: int
+__all__ = ["EventFollower", "Resync"]
 
 
 class EventFollower:
@@ -35,7 +29,6 @@ class EventFollower:
                  events_endpoint: str | None = None) -> None:
         self.client = client
         status = self._call("bridge_status", {})
-        self.epoch: str = status["epoch"]
         endpoint = events_endpoint or connectable(status["events_endpoint"], client.endpoint)
         self.sub = client.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
@@ -43,10 +36,14 @@ class EventFollower:
         for topic in topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.sub.connect(endpoint)
-        self.last_seq: int = status["latest_seq"] if since is None else since
-        self._backlog: deque[dict[str, Any] | Resync] = deque()
+        self.sequencer = EventSequencer(status["epoch"], status["latest_seq"] if since is None else since)
+        self._backlog: deque[Delivery] = deque()
         # Whatever was published before our subscription took effect comes from the ring.
         self._fill()
+
+    @property
+    def last_seq(self) -> int:
+        return self.sequencer.last_seq
 
     def close(self) -> None:
         self.sub.close(0)
@@ -58,29 +55,12 @@ class EventFollower:
         return reply["data"]
 
     def _fill(self) -> None:
-        """Queue every event after last_seq from the bridge's ring buffer."""
-        while True:
-            data = self._call("events_since", {"seq": self.last_seq})
-            if data["epoch"] != self.epoch:
-                self.epoch = data["epoch"]
-                self.last_seq = data["latest_seq"]
-                self._backlog.append(Resync("the bridge restarted", self.last_seq))
-                return
-            if data["gap_too_old"]:
-                self._backlog.append(Resync(f"events after {self.last_seq} left the bridge's ring buffer", data["latest_seq"]))
-                self.last_seq = data["oldest_seq"] - 1
-                continue
-            for event in data["events"]:
-                self._accept(event)
-            if not data["more"]:
-                return
+        ask = True
+        while ask:
+            deliveries, ask = self.sequencer.backfill(self._call("events_since", {"seq": self.sequencer.last_seq}))
+            self._backlog.extend(deliveries)
 
-    def _accept(self, event: dict[str, Any]) -> None:
-        if event["seq"] > self.last_seq:
-            self.last_seq = event["seq"]
-            self._backlog.append(event)
-
-    def next(self, timeout: float) -> dict[str, Any] | Resync | None:
+    def next(self, timeout: float) -> Delivery | None:
         """The next event in sequence order (or a Resync), or None after ``timeout`` seconds of quiet."""
         if self._backlog:
             return self._backlog.popleft()
@@ -88,24 +68,19 @@ class EventFollower:
             return None
         while True:
             try:
-                _topic, header_frame, body = self.sub.recv_multipart(zmq.NOBLOCK)
+                frames = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            except ValueError:
+            if len(frames) != 3:
                 continue
-            header = decode_header(header_frame)
-            seq, epoch = header.get("seq"), header.get("epoch")
-            if epoch != self.epoch or seq > self.last_seq + 1:
+            header = decode_header(frames[1])
+            deliveries, gap = self.sequencer.live(event_from_frames(header.fields, decode(frames[2]) if frames[2] else None))
+            self._backlog.extend(deliveries)
+            if gap:
                 self._fill()
-                if seq is not None and seq <= self.last_seq:
-                    continue
-            if seq == self.last_seq + 1:
-                event = {k: v for k, v in header.fields.items() if k not in ("v", "kind")}
-                event["data"] = decode(body) if body else None
-                self._accept(event)
         return self._backlog.popleft() if self._backlog else None
 
-    def __iter__(self) -> Iterator[dict[str, Any] | Resync]:
+    def __iter__(self) -> Iterator[Delivery]:
         while True:
             item = self.next(1.0)
             if item is not None:

@@ -87,7 +87,7 @@ class Operation:
     args: tuple[Arg, ...] = ()
     streaming: bool = False
     handled_by: str = "backend"  # "backend" or "bridge"
-    aliases: tuple[str, ...] = field(default=())  # seed method names the client facade also exposes
+    aliases: tuple[str, ...] = field(default=())  # extra seed method names of the facade (op and op_async always exist)
 
     @property
     def is_write(self) -> bool:
@@ -156,7 +156,7 @@ OPERATIONS: tuple[Operation, ...] = (
             Arg("status", ArgType.STRING, "Only clients with this status.", required=False, nullable=True, choices=CLIENT_STATUSES),
             Arg("sort", ArgType.STRING, "Sort key; a leading '-' sorts descending.", required=False, default="name", choices=CLIENT_SORTS),
         ),
-        aliases=("get_all_clients_from_db", "get_clients_async"),
+        aliases=("get_all_clients_from_db",),
     ),
     Operation(
         "get_client_details", "clients", "One client with a summary of its files.", Access.READ, 5.0,
@@ -244,7 +244,6 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get_server_status", "status", "The backup server's state and totals.", Access.READ, 5.0,
         "`ServerStatus`",
-        aliases=("get_server_status_async",),
     ),
     Operation(
         "get_system_status", "status", "CPU, memory and disk of the host the backend runs on.", Access.READ, 5.0,
@@ -254,17 +253,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_recent_activity", "status", "The newest activity entries, newest first.", Access.READ, 5.0,
         "`{items: [Activity], total}`",
         (_limit(50, 1000),),
-        aliases=("get_recent_activity_async",),
     ),
     Operation(
         "start_server", "status", "Start accepting backup agents.", Access.WRITE, 10.0,
         "`ServerStatus`; CONFLICT when already running",
-        aliases=("start_server_async",),
     ),
     Operation(
         "stop_server", "status", "Stop accepting backup agents (the backend keeps answering).", Access.WRITE, 10.0,
         "`ServerStatus`; CONFLICT when already stopped",
-        aliases=("stop_server_async",),
     ),
     # -- logs --
     Operation(
@@ -279,7 +275,6 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "test_connection", "logs", "Round trip to a backend.", Access.READ, 5.0,
         "`{pong: true, backend, server_time}`",
-        aliases=("test_connection_async",),
     ),
     # -- the bridge's own --
     Operation(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 
 from client.connection import BridgeClient, BridgeUnreachable
@@ -78,6 +79,14 @@ class Stack:
             b = self.backend(name)
             return b if b and b["alive"] else None
         return wait_until(alive, timeout, 0.05, f"backend {name} alive")
+
+    def child_pid(self, actor: str) -> int:
+        """Pid of the running ``actors.<actor>`` process of this stack."""
+        assert self.proc is not None
+        for child in psutil.Process(self.proc.pid).children():
+            if f"actors.{actor}" in child.cmdline():
+                return child.pid
+        raise AssertionError(f"no running actors.{actor} under run_all")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
