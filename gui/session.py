@@ -20,10 +20,13 @@ log = structlog.get_logger()
 
 class Session:
     def __init__(self, endpoint: str, notifier: Notifier) -> None:
-        self.bridge = ServerBridge(endpoint)
         self.store = StateStore()
         self.ctx = ViewContext(self.store, notifier)
         self.live = LiveUpdates(self.ctx)
+        self._connect(endpoint)
+
+    def _connect(self, endpoint: str) -> None:
+        self.bridge = ServerBridge(endpoint)
         self.events = AsyncEventFollower(self.bridge.async_client, self.live.on_delivery)
         self._observed_mode: str | None = None
         self.bridge.async_client.add_state_listener(self._on_connection)
@@ -42,6 +45,14 @@ class Session:
         await self.live.close()
         await self.events.close()
         await self.bridge.close()
+
+    async def reconnect(self, endpoint: str) -> None:
+        """Attach this session to another bridge; everything shown is reloaded from there."""
+        await self.events.close()
+        await self.bridge.close()
+        self._connect(endpoint)
+        await self.start()
+        await self.ctx.refresh_all()
 
     async def _on_connection(self, state: ConnectionState) -> None:
         await self.store.set(keys.CONNECTION, state.value)

@@ -1,0 +1,38 @@
+"""Export rows (activity, logs) to CSV or JSON files on the GUI's machine."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from protocol.codec import to_jsonable
+
+
+def export_rows(rows: list[dict[str, Any]], directory: Path, stem: str, fmt: str) -> Path:
+    """Write ``rows`` atomically to ``directory/stem-<utc time>.<fmt>``; returns the path."""
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = directory / f"{stem}-{stamp}.{fmt}"
+    plain = to_jsonable(rows)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+            if fmt == "json":
+                json.dump(plain, out, indent=2, ensure_ascii=False)
+            else:
+                columns = list(dict.fromkeys(k for row in plain for k in row))
+                writer = csv.DictWriter(out, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(plain)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,64 @@
+"""A view: built once, rendered from the store, loaded when shown, updated live while visible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flet as ft
+import structlog
+
+from gui.app_context import AppContext
+from gui.operations import ViewContext
+
+log = structlog.get_logger()
+
+
+class View:
+    title = ""
+    icon: str = ft.Icons.CIRCLE
+    keys: tuple[str, ...] = ()  # state keys this view renders (and reloads when shown)
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self.visible = False
+        self.root = self.build()
+        for key in self.keys:
+            app.session.store.subscribe(key, self._on_change)
+
+    @property
+    def ctx(self) -> ViewContext:
+        return self.app.session.ctx
+
+    @property
+    def bridge(self) -> Any:
+        return self.app.session.bridge
+
+    def build(self) -> ft.Control:
+        raise NotImplementedError
+
+    def render(self) -> None:
+        """Copy the store's values into the controls (no update() here)."""
+        raise NotImplementedError
+
+    async def show(self) -> None:
+        self.visible = True
+        self.render()
+        await self.ctx.refresh(self.keys)
+
+    async def hide(self) -> None:
+        self.visible = False
+
+    async def _on_change(self, key: str, value: Any) -> None:
+        if not self.visible:
+            return
+        try:
+            self.render()
+            self.root.update()
+        except Exception:  # a closed page or a detached control must not break the store
+            log.debug("gui.render_skipped", view=self.title, key=key)
+
+    def error_line(self, key: str) -> str:
+        entry = self.app.session.store.entry(key)
+        if entry.error:
+            return f"{entry.error.get('message')} [{entry.error.get('error_code')}]"
+        return ""

@@ -1,0 +1,140 @@
+"""Dashboard: server status and controls, live host CPU/memory/disk chart, recent activity."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from typing import Any
+
+import flet as ft
+import flet_charts as fch
+
+from gui import state as keys
+from gui.format import human_bytes, human_duration, when
+from gui.views.base import View
+from gui.views.widgets import error_text
+
+SYSTEM_POLL_S = 2.0
+HISTORY_S = 300  # the chart shows the last five minutes
+RECENT = 12
+
+
+def card(label: str, value: ft.Text, identifier: str) -> ft.Control:
+    return ft.Card(ft.Container(ft.Column([ft.Text(label, size=12), ft.Semantics(identifier=identifier, content=value)],
+                                          spacing=2), padding=12, width=190))
+
+
+class DashboardView(View):
+    title = "Dashboard"
+    icon = ft.Icons.DASHBOARD
+    keys = (keys.STATUS, keys.SYSTEM, keys.ACTIVITY)
+
+    def build(self) -> ft.Control:
+        self.ctx.register_loader(keys.STATUS, lambda: self.bridge.get_server_status_async())
+        self.ctx.register_loader(keys.SYSTEM, lambda: self.bridge.get_system_status_async())
+        self.ctx.register_loader(keys.ACTIVITY, self.load_activity)
+        self.history: deque[tuple[float, float, float]] = deque()
+        self._last_system: dict[str, Any] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self.values = {name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD) for name in (
+            "state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")}
+        self.start_button = ft.FilledButton("Start server", icon=ft.Icons.PLAY_ARROW, on_click=self.start_server)
+        self.stop_button = ft.OutlinedButton("Stop server", icon=ft.Icons.STOP, on_click=self.stop_server)
+        self.cpu_series = fch.LineChartData(points=[], color=ft.Colors.BLUE, stroke_width=2)
+        self.mem_series = fch.LineChartData(points=[], color=ft.Colors.PURPLE, stroke_width=2)
+        self.chart = fch.LineChart(data_series=[self.cpu_series, self.mem_series], min_y=0, max_y=100, min_x=-HISTORY_S,
+                                   max_x=0, height=200, expand=True, interactive=False,
+                                   left_axis=fch.ChartAxis(label_size=36, label_spacing=25),
+                                   bottom_axis=fch.ChartAxis(label_size=24, label_spacing=60))
+        self.activity = ft.Column([], spacing=2)
+        self.error = error_text()
+        status_cards = ft.Row([card("Server", self.values["state"], "server-state"),
+                               card("Uptime", self.values["uptime"], "server-uptime"),
+                               card("Clients connected / total", self.values["clients"], "server-clients"),
+                               card("Files", self.values["files"], "server-files"),
+                               card("Storage used", self.values["storage"], "server-storage"),
+                               card("Active transfers", self.values["transfers"], "server-transfers")], wrap=True)
+        system_cards = ft.Row([card("CPU", self.values["cpu"], "system-cpu"),
+                               card("Memory", self.values["memory"], "system-memory"),
+                               card("Disk", self.values["disk"], "system-disk")], wrap=True)
+        return ft.Column([
+            ft.Row([ft.Text("Dashboard", size=22, weight=ft.FontWeight.BOLD), ft.Container(expand=True),
+                    self.start_button, self.stop_button]),
+            self.error, status_cards,
+            ft.Text("Host (last 5 minutes: CPU blue, memory purple, %)", weight=ft.FontWeight.W_500),
+            system_cards, self.chart,
+            ft.Text("Recent activity", weight=ft.FontWeight.W_500),
+            ft.Semantics(identifier="recent-activity", content=self.activity),
+        ], scroll=ft.ScrollMode.AUTO, expand=True)
+
+    async def load_activity(self) -> dict[str, Any]:
+        reply = await self.bridge.get_recent_activity_async(limit=50)
+        if reply.get("success"):
+            reply = {**reply, "data": reply["data"]["items"]}
+        return reply
+
+    async def show(self) -> None:
+        await super().show()
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll_system())
+
+    async def hide(self) -> None:
+        await super().hide()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def _poll_system(self) -> None:
+        while self.visible:
+            await asyncio.sleep(SYSTEM_POLL_S)
+            await self.ctx.load_data_operation(keys.SYSTEM)
+
+    async def start_server(self, e: Any) -> None:
+        await self.ctx.action_operation("Start server", self.bridge.start_server_async, None, "Server started",
+                                        refresh_keys=[keys.STATUS])
+
+    async def stop_server(self, e: Any) -> None:
+        if await self.app.confirm("Stop server", "Stop accepting backup agents? Running backups will fail.", "Stop"):
+            await self.ctx.action_operation("Stop server", self.bridge.stop_server_async, None, "Server stopped",
+                                            refresh_keys=[keys.STATUS])
+
+    def render(self) -> None:
+        store = self.app.session.store
+        status = store.get(keys.STATUS)
+        v = self.values
+        self.error.value = self.error_line(keys.STATUS)
+        if status:
+            v["state"].value = "running" if status["running"] else "stopped"
+            v["state"].color = ft.Colors.GREEN_600 if status["running"] else ft.Colors.RED_600
+            v["uptime"].value = human_duration(status["uptime_seconds"])
+            v["clients"].value = f"{status['clients_connected']} / {status['clients_total']}"
+            v["files"].value = f"{status['files_total']:,}"
+            v["storage"].value = human_bytes(status["storage_used"])
+            v["transfers"].value = str(status["active_transfers"])
+            self.start_button.disabled = status["running"]
+            self.stop_button.disabled = not status["running"]
+        system = store.get(keys.SYSTEM)
+        if system:
+            self._record(system)
+            v["cpu"].value = f"{system['cpu_percent']:.0f} % of {system['cpu_count']}"
+            v["memory"].value = f"{system['memory']['percent']:.0f} %"
+            v["disk"].value = f"{system['disk']['percent']:.0f} % · {human_bytes(system['disk']['free'])} free"
+        self.activity.controls = [
+            ft.Text(f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}", size=12,
+                    color=ft.Colors.RED_600 if a["level"] == "ERROR" else ft.Colors.AMBER_800 if a["level"] == "WARNING" else None)
+            for a in (store.get(keys.ACTIVITY) or [])[:RECENT]
+        ]
+
+    def _record(self, system: dict[str, Any]) -> None:
+        """Add a sample to the chart once per fresh system reading (render runs for other keys too)."""
+        now = time.monotonic()
+        if system is not self._last_system:
+            self._last_system = system
+            self.history.append((now, system["cpu_percent"], system["memory"]["percent"]))
+        while self.history and now - self.history[0][0] > HISTORY_S:
+            self.history.popleft()
+        self.cpu_series.points = [fch.LineChartDataPoint(round(t - now, 1), cpu) for t, cpu, _ in self.history]
+        self.mem_series.points = [fch.LineChartDataPoint(round(t - now, 1), mem) for t, _, mem in self.history]

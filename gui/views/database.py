@@ -1,0 +1,157 @@
+"""Database: tables with row counts and sizes; a paged table view; edit and delete rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flet as ft
+
+from gui import state as keys
+from gui.format import cell, human_bytes
+from gui.views.base import View
+from gui.views.widgets import Pager, action_button, error_text, scroll_table
+
+PAGE_SIZE = 50
+MAX_COLUMNS_SHOWN = 8
+
+
+def parse_value(text: str, column_type: str) -> Any:
+    """A text field's value as the column's type; raises ValueError with a readable message."""
+    nullable = column_type.endswith("|null")
+    base = column_type.split("|")[0]
+    if text == "" and nullable:
+        return None
+    if base == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if base == "boolean":
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError(f"{text!r} is not true or false")
+    return text
+
+
+class DatabaseView(View):
+    title = "Database"
+    icon = ft.Icons.STORAGE
+    keys = (keys.DATABASE, keys.TABLE)
+
+    def build(self) -> ft.Control:
+        self.table_name = "clients"
+        self.pager = Pager(PAGE_SIZE, self.reload_table, "table")
+        self.ctx.register_loader(keys.DATABASE, lambda: self.bridge.get_database_info_async())
+        self.ctx.register_loader(keys.TABLE, self.load_table)
+        self.tables = ft.Column([], spacing=4)
+        self.info = ft.Text("")
+        self.table = ft.DataTable(columns=[ft.DataColumn(ft.Text("…"))], rows=[])
+        self.title_text = ft.Text("", size=18, weight=ft.FontWeight.W_500)
+        self.error = error_text()
+        return ft.Row([
+            ft.Container(ft.Column([ft.Text("Database", size=22, weight=ft.FontWeight.BOLD), self.info, self.tables]),
+                         width=240),
+            ft.VerticalDivider(width=1),
+            ft.Column([ft.Row([self.title_text, ft.Container(expand=True),
+                               ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh table", on_click=self.refresh_click)]),
+                       self.error, scroll_table(self.table), self.pager.control], expand=True),
+        ], expand=True, vertical_alignment=ft.CrossAxisAlignment.START)
+
+    async def load_table(self) -> dict[str, Any]:
+        return await self.bridge.get_table_data_async(table_name=self.table_name, offset=self.pager.offset,
+                                                      limit=PAGE_SIZE)
+
+    async def reload_table(self) -> None:
+        await self.ctx.load_data_operation(keys.TABLE)
+
+    async def refresh_click(self, e: Any) -> None:
+        await self.ctx.refresh([keys.DATABASE, keys.TABLE])
+
+    async def choose(self, name: str) -> None:
+        self.table_name = name
+        self.pager.reset()
+        await self.reload_table()
+
+    def render(self) -> None:
+        info = self.app.session.store.get(keys.DATABASE)
+        if info:
+            self.info.value = f"{info['engine']} · {human_bytes(info['size_bytes'])}"
+            self.tables.controls = [
+                ft.Semantics(identifier=f"db-table-{t['name']}", content=ft.ListTile(
+                    title=ft.Text(t["name"]), subtitle=ft.Text(f"{t['rows']} rows · {human_bytes(t['size_bytes'])}"),
+                    selected=t["name"] == self.table_name, dense=True,
+                    on_click=lambda e, n=t["name"]: self.app.page.run_task(self.choose, n)))
+                for t in info["tables"]
+            ]
+        data = self.app.session.store.get(keys.TABLE)
+        self.error.value = self.error_line(keys.TABLE) or self.error_line(keys.DATABASE)
+        if not data or data.get("table") != self.table_name:
+            return
+        self.title_text.value = f"Table {data['table']}"
+        self.pager.update_from(data["total"])
+        columns = data["columns"][:MAX_COLUMNS_SHOWN]
+        # Actions come first so they stay on screen however wide the table is.
+        self.table.columns = [ft.DataColumn(ft.Text("Actions"))] + [ft.DataColumn(ft.Text(c["name"])) for c in columns]
+        self.table.rows = [
+            ft.DataRow(cells=[ft.DataCell(ft.Row([
+                action_button(ft.Icons.EDIT_OUTLINED, f"Edit row {row['id']}", f"edit-row-{row['id']}",
+                              lambda e, r=row: self.app.page.run_task(self.edit, data["columns"], r)),
+                action_button(ft.Icons.DELETE_OUTLINE, f"Delete row {row['id']}", f"delete-row-{row['id']}",
+                              lambda e, r=row: self.app.page.run_task(self.delete, r)),
+            ], spacing=0))] + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in columns])
+            for row in data["rows"]
+        ]
+
+    async def edit(self, columns: list[dict[str, Any]], row: dict[str, Any]) -> None:
+        page = self.app.page
+        fields: dict[str, tuple[ft.TextField, dict[str, Any]]] = {}
+        controls: list[ft.Control] = []
+        for column in columns:
+            value = row.get(column["name"])
+            shown = "" if value is None else (str(value) if column["editable"] else cell(value))
+            field = ft.TextField(label=column["name"], value=shown, read_only=not column["editable"],
+                                 disabled=not column["editable"], dense=True, width=480)
+            controls.append(field)
+            if column["editable"]:
+                fields[column["name"]] = (field, column)
+        message = ft.Text("", color=ft.Colors.RED_600)
+
+        async def save(e: Any) -> None:
+            changes: dict[str, Any] = {}
+            try:
+                for name, (field, column) in fields.items():
+                    new = parse_value(field.value or "", column["type"])
+                    if new != row.get(name):
+                        changes[name] = new
+            except ValueError as exc:
+                message.value = str(exc)
+                message.update()
+                return
+            if not changes:
+                message.value = "nothing changed"
+                message.update()
+                return
+            reply = await self.ctx.action_operation(
+                "Save row", self.bridge.update_row_async,
+                {"table_name": self.table_name, "row_id": row["id"], "updated_data": changes},
+                f"Saved {self.table_name} row {row['id']}",
+                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES])
+            if reply.get("success"):
+                page.pop_dialog()
+            else:
+                message.value = f"{reply.get('message')} [{reply.get('error_code')}]"
+                message.update()
+
+        page.show_dialog(ft.AlertDialog(
+            modal=True, title=ft.Text(f"Edit {self.table_name} row"),
+            content=ft.Column([*controls, message], tight=True, scroll=ft.ScrollMode.AUTO, height=420),
+            actions=[ft.TextButton("Cancel", on_click=lambda e: page.pop_dialog()), ft.FilledButton("Save", on_click=save)],
+        ))
+
+    async def delete(self, row: dict[str, Any]) -> None:
+        extra = " Its files are deleted with it." if self.table_name == "clients" else ""
+        if await self.app.confirm("Delete row", f"Delete row {row['id']} of {self.table_name}?{extra}"):
+            await self.ctx.action_operation("Delete row", self.bridge.delete_row_async,
+                                            {"table_name": self.table_name, "row_id": row["id"]},
+                                            f"Deleted {self.table_name} row {row['id']}",
+                                            refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES])

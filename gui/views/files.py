@@ -1,0 +1,221 @@
+"""Files: all or one client's; search, status filter, paging; verify, download with progress, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import flet as ft
+
+from gui import state as keys
+from gui.format import human_bytes, when
+from gui.views.base import View
+from gui.views.widgets import Pager, action_button, dropdown, error_text, scroll_table, status_badge
+from protocol.catalogue import FILE_STATUSES
+
+PAGE_SIZE = 100
+SORT_COLUMNS = {0: "name", 2: "size", 5: "modified_at"}
+
+
+def default_download_dir() -> Path:
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else Path.cwd()
+
+
+class FilesView(View):
+    title = "Files"
+    icon = ft.Icons.DESCRIPTION
+    keys = (keys.FILES,)
+
+    def build(self) -> ft.Control:
+        self.client_id: str | None = None
+        self.client_label = "all clients"
+        self.search = ""
+        self.status = "all"
+        self.sort = "name"
+        self.pager = Pager(PAGE_SIZE, self.reload, "files")
+        self.ctx.register_loader(keys.FILES, self.load)
+        self.table = ft.DataTable(
+            columns=[
+                ft.DataColumn(ft.Text("Name"), on_sort=self.on_sort),
+                ft.DataColumn(ft.Text("Status")),
+                ft.DataColumn(ft.Text("Size"), numeric=True, on_sort=self.on_sort),
+                ft.DataColumn(ft.Text("Versions"), numeric=True),
+                ft.DataColumn(ft.Text("Path")),
+                ft.DataColumn(ft.Text("Modified"), on_sort=self.on_sort),
+                ft.DataColumn(ft.Text("Actions")),
+            ],
+            rows=[], sort_column_index=0, sort_ascending=True,
+        )
+        self.error = error_text()
+        self.scope = ft.Text("Showing all clients", italic=True)
+        self.all_button = ft.TextButton("Show all clients", on_click=self.all_clients, visible=False)
+        self.client_field = ft.TextField(label="Client (name or id)", width=220, dense=True, on_submit=self.on_client)
+        self.search_field = ft.TextField(label="Search files", width=220, dense=True, on_change=self.on_search,
+                                         prefix_icon=ft.Icons.SEARCH)
+        self.status_filter = dropdown("Status", [("all", "All"), *[(s, s.capitalize()) for s in FILE_STATUSES]],
+                                      "all", self.on_status, width=150, identifier="files-status-filter")
+        return ft.Column([
+            ft.Row([ft.Text("Files", size=22, weight=ft.FontWeight.BOLD), ft.Container(expand=True),
+                    self.client_field, self.search_field, self.status_filter,
+                    ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh files", on_click=self.reload_click)]),
+            ft.Row([self.scope, self.all_button]),
+            self.error, scroll_table(self.table), self.pager.control,
+        ], expand=True)
+
+    async def load(self) -> dict[str, Any]:
+        filters: dict[str, Any] = {"sort": self.sort}
+        if self.search:
+            filters["search"] = self.search
+        if self.status != "all":
+            filters["status"] = self.status
+        return await self.bridge.get_files_async(client_id=self.client_id, offset=self.pager.offset, limit=PAGE_SIZE,
+                                                 filters=filters)
+
+    async def show_client(self, client_id: str, label: str) -> None:
+        """Show one client's files (used by the clients view too)."""
+        self.client_id, self.client_label = client_id, label
+        self.pager.reset()
+        await self.reload()
+
+    async def reload(self) -> None:
+        self.scope.value = f"Showing {self.client_label}"
+        self.all_button.visible = self.client_id is not None
+        await self.ctx.load_data_operation(keys.FILES)
+
+    async def reload_click(self, e: Any) -> None:
+        await self.reload()
+
+    async def all_clients(self, e: Any) -> None:
+        self.client_field.value = ""
+        await self.show_client(None, "all clients")  # type: ignore[arg-type]
+
+    async def on_client(self, e: Any) -> None:
+        text = (e.control.value or "").strip()
+        if not text:
+            await self.all_clients(e)
+            return
+        reply = await self.bridge.resolve_client_async(client_id_or_name=text)
+        if not reply.get("success"):
+            await self.app.notifier.notify(f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
+                                           error=True, error_code=reply.get("error_code"))
+            return
+        await self.show_client(reply["data"]["id"], f"files of {reply['data']['name']}")
+
+    async def on_search(self, e: Any) -> None:
+        self.search = e.control.value.strip()
+        self.pager.reset()
+        await self.reload()
+
+    async def on_status(self, e: Any) -> None:
+        self.status = e.control.value or "all"
+        self.pager.reset()
+        await self.reload()
+
+    async def on_sort(self, e: ft.DataColumnSortEvent) -> None:
+        field = SORT_COLUMNS.get(e.column_index)
+        if field is None:
+            return
+        self.sort = field if e.ascending else f"-{field}"
+        self.table.sort_column_index, self.table.sort_ascending = e.column_index, e.ascending
+        await self.reload()
+
+    def render(self) -> None:
+        data = self.app.session.store.get(keys.FILES) or {"items": [], "total": 0}
+        self.error.value = self.error_line(keys.FILES)
+        self.pager.update_from(data["total"])
+        self.table.rows = [self._row(f) for f in data["items"]]
+
+    def _row(self, f: dict[str, Any]) -> ft.DataRow:
+        name = f["name"]
+        return ft.DataRow(cells=[
+            ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
+            ft.DataCell(status_badge(f["status"])),
+            ft.DataCell(ft.Text(human_bytes(f["size"]))),
+            ft.DataCell(ft.Text(str(f["backup_count"]))),
+            ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
+            ft.DataCell(ft.Text(when(f["modified_at"]))),
+            ft.DataCell(ft.Row([
+                action_button(ft.Icons.VERIFIED_OUTLINED, f"Verify {name}", f"verify-file-{name}",
+                              lambda e, f=f: self.app.page.run_task(self.verify, f)),
+                action_button(ft.Icons.DOWNLOAD, f"Download {name}", f"download-file-{name}",
+                              lambda e, f=f: self.app.page.run_task(self.download, f)),
+                action_button(ft.Icons.DELETE_OUTLINE, f"Delete {name}", f"delete-file-{name}",
+                              lambda e, f=f: self.app.page.run_task(self.delete, f)),
+            ], spacing=0)),
+        ])
+
+    async def verify(self, f: dict[str, Any]) -> None:
+        reply = await self.bridge.verify_file_async(file_id=f["id"])
+        if reply.get("success"):
+            data = reply["data"]
+            verdict = "intact" if data["ok"] else "CORRUPTED"
+            await self.app.notifier.notify(
+                f"Verify {f['name']}: {verdict} (sha256 {data['actual_sha256'][:16]}…)", error=not data["ok"],
+                error_code=None if data["ok"] else "HASH_MISMATCH")
+            await self.ctx.refresh([keys.FILES])
+        else:
+            await self.app.notifier.notify(f"Verify {f['name']} failed: {reply.get('message')} [{reply.get('error_code')}]",
+                                           error=True, error_code=reply.get("error_code"))
+
+    async def delete(self, f: dict[str, Any]) -> None:
+        if await self.app.confirm("Delete file", f"Delete {f['path']} ({human_bytes(f['size'])}) and its stored content?"):
+            await self.ctx.action_operation("Delete file", self.bridge.delete_file_async, {"file_id": f["id"]},
+                                            f"Deleted {f['name']}", refresh_keys=[keys.FILES, keys.CLIENTS, keys.STATUS])
+
+    async def download(self, f: dict[str, Any]) -> None:
+        page = self.app.page
+        path_field = ft.TextField(label="Save to (path on the GUI's machine)", width=520,
+                                  value=str(default_download_dir() / f["name"]))
+        progress = ft.ProgressBar(value=0, width=520, visible=False)
+        status = ft.Text("")
+        task: asyncio.Task[dict[str, Any]] | None = None
+
+        def on_progress(done: int, total: int | None) -> None:
+            progress.value = done / total if total else None
+            status.value = f"{human_bytes(done)} of {human_bytes(total)}"
+            page.run_task(self._refresh_controls, progress, status)
+
+        async def start(e: Any) -> None:
+            nonlocal task
+            destination = os.path.expanduser(path_field.value or "")
+            progress.visible, start_button.disabled = True, True
+            status.value = "starting…"
+            await self._refresh_controls(progress, start_button, status)
+            task = asyncio.ensure_future(self.bridge.download_file_async(f["id"], destination, progress=on_progress))
+            try:
+                reply = await task
+            except asyncio.CancelledError:
+                status.value = "cancelled; nothing was written"
+                start_button.disabled = False
+                await self._refresh_controls(status, start_button)
+                return
+            page.pop_dialog()
+            if reply.get("success"):
+                await self.app.notifier.notify(f"Downloaded {f['name']} to {reply['data']['destination_path']} "
+                                               f"(sha256 verified)")
+            else:
+                await self.app.notifier.notify(f"Download failed: {reply.get('message')} [{reply.get('error_code')}]",
+                                               error=True, error_code=reply.get("error_code"))
+
+        def cancel(e: Any) -> None:
+            if task is not None and not task.done():
+                task.cancel()
+            else:
+                page.pop_dialog()
+
+        start_button = ft.FilledButton("Download", on_click=start)
+        page.show_dialog(ft.AlertDialog(
+            modal=True,
+            title=ft.Text(f"Download {f['name']}"),
+            content=ft.Column([ft.Text(f"{human_bytes(f['size'])} · sha256 {f['sha256'][:16]}…"), path_field,
+                               progress, status], tight=True, width=540),
+            actions=[ft.TextButton("Cancel", on_click=cancel), start_button],
+        ))
+
+    @staticmethod
+    async def _refresh_controls(*controls: ft.Control) -> None:
+        for control in controls:
+            control.update()
