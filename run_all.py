@@ -1,6 +1,6 @@
 """Run the whole local stack: each actor its own process, supervised.
 
-    python run_all.py [--gui none] [--duration SECONDS] [--data-dir DIR] [--seed N] [--clients N] ...
+    python run_all.py [--gui web|none] [--gui-port 8550] [--duration SECONDS] [--data-dir DIR] [--seed N] [--clients N] ...
 
 Restarts an actor that dies (with backoff; gives up after repeated rapid failures and
 says so); on Ctrl-C or SIGTERM stops everything cleanly and exits 0.
@@ -92,10 +92,15 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
             "--seed", str(ns.seed), "--clients", str(ns.clients), "--tick", str(ns.tick), "--clock", ns.clock, *common]
     if ns.files is not None:
         mock += ["--files", str(ns.files)]
-    return [Child("bridge", bridge), Child("mock", mock)]
+    children = [Child("bridge", bridge), Child("mock", mock)]
+    if ns.gui == "web":
+        gui = [py, "-m", "gui", "--endpoint", endpoints.frontend, "--host", ns.host, "--port", str(ns.gui_port),
+               "--export-dir", str(ns.data_dir / "exports"), *common]
+        children.append(Child("gui", gui))
+    return children
 
 
-def announce_when_ready(endpoints: BridgeEndpoints, deadline: float, stop: StopFlag) -> None:
+def announce_when_ready(endpoints: BridgeEndpoints, gui_url: str | None, deadline: float, stop: StopFlag) -> None:
     with BridgeClient(endpoints.frontend, connect_timeout=0.5) as client:
         while time.monotonic() < deadline and not stop.is_set():
             try:
@@ -105,16 +110,17 @@ def announce_when_ready(endpoints: BridgeEndpoints, deadline: float, stop: StopF
             data = reply["data"]
             if any(b["alive"] for b in data["backends"]):
                 log.info("stack.ready", frontend=endpoints.frontend, events=endpoints.events, backend=endpoints.backend,
-                         mode=data["mode"], try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients")
+                         mode=data["mode"], gui=gui_url, try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients")
                 return
             time.sleep(LOOP_S)
     log.warning("stack.not_ready_yet", frontend=endpoints.frontend)
 
 
-def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints) -> int:
+def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints,
+              gui_url: str | None) -> int:
     for child in children:
         child.start()
-    announce_when_ready(endpoints, time.monotonic() + 20, stop)
+    announce_when_ready(endpoints, gui_url, time.monotonic() + 20, stop)
     while not stop.is_set():
         now = time.monotonic()
         if until is not None and now >= until:
@@ -129,7 +135,7 @@ def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoi
             return 1
         time.sleep(LOOP_S)
     log.info("stack.stopping")
-    # Backends first, so they can say goodbye to a bridge that is still there.
+    # GUI and backends first, so backends can say goodbye to a bridge that is still there.
     for group in (children[1:], children[:1]):
         for child in group:
             child.stop()
@@ -142,7 +148,8 @@ def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoi
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run_all.py", description="Run the bridge and its backends as supervised processes.")
-    p.add_argument("--gui", choices=["none"], default="none", help="GUI to start (the web GUI arrives with the GUI issue)")
+    p.add_argument("--gui", choices=["web", "none"], default="web", help="start the web GUI or not (default %(default)s)")
+    p.add_argument("--gui-port", type=int, default=int(os.environ.get("GUI_PORT", 8550)), help="the web GUI's port")
     p.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where state is kept (default %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="seed of the mock's data")
@@ -169,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     until = time.monotonic() + ns.duration if ns.duration is not None else None
     log.info("stack.starting", data_dir=str(ns.data_dir), frontend=endpoints.frontend, events=endpoints.events,
              backend=endpoints.backend)
-    return supervise(build_children(ns, endpoints), stop, until, endpoints)
+    gui_url = f"http://{ns.host}:{ns.gui_port}" if ns.gui == "web" else None
+    if gui_url:
+        log.info("stack.gui", url=gui_url)
+    return supervise(build_children(ns, endpoints), stop, until, endpoints, gui_url)
 
 
 if __name__ == "__main__":

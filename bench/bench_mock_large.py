@@ -55,7 +55,6 @@ def main() -> int:
         with BridgeClient(endpoint) as client:
             some_client = client.call("get_clients", {"limit": 1, "offset": ns.clients // 2})["data"]["items"][0]["id"]
             cases = {
-                "test_connection": ("test_connection", {}),
                 "get_clients_default_page_1000": ("get_clients", {}),
                 "get_clients_page_100": ("get_clients", {"offset": 5000, "limit": 100}),
                 "get_clients_search": ("get_clients", {"search": "srv", "limit": 100}),

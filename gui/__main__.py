@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     # Serve only: never try to open a browser or a desktop window, and take every asset from
     # the installed flet-web package (the machine may have no internet).
     os.environ["FLET_FORCE_WEB_SERVER"] = "true"
+    # A closed tab's session (and its bridge connection) is released after this many seconds.
+    os.environ.setdefault("FLET_SESSION_TIMEOUT", "60")
     import flet as ft
 
     from gui.app import make_main

@@ -100,7 +100,9 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
             log.info("gui.session_closed")
             await session.close()
 
-        page.on_disconnect = closed
+        # A reload disconnects and reconnects the same session, so only on_close (after the
+        # session timeout) means the tab is gone for good.
+        page.on_close = closed
         await session.start()
         log.info("gui.session_started", endpoint=endpoint)
         await views[0].show()

@@ -80,8 +80,11 @@ class ViewContext:
 
     async def action_operation(self, action_name: str, server_operation: ServerOperation,
                                operation_data: dict[str, Any] | None = None, success_message: str | None = None,
-                               refresh_keys: Iterable[str] = ()) -> dict[str, Any]:
-        """Run a write; show its outcome; refresh ``refresh_keys`` after a success."""
+                               refresh_keys: Iterable[str] = (),
+                               on_success: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Run a write; show its outcome; refresh ``refresh_keys`` after a success.
+
+        ``on_success`` runs before the outcome is shown (e.g. to close the dialog the action came from)."""
         try:
             reply = await server_operation(**(operation_data or {}))
         except Exception as exc:
@@ -89,6 +92,8 @@ class ViewContext:
             reply = {"success": False, "message": f"{action_name} failed: {type(exc).__name__}: {exc}",
                      "error_code": "INTERNAL", "mode": "local"}
         if reply.get("success") is True:
+            if on_success is not None:
+                on_success()
             await self.notifier.notify(success_message or reply.get("message") or f"{action_name} done")
             await self.refresh(refresh_keys)
         else:

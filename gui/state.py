@@ -59,6 +59,8 @@ class StateStore:
 
     async def set(self, key: str, value: Any) -> None:
         entry = self.entry(key)
+        if entry.error is None and entry.value is not None and entry.value == value:
+            return  # a refresh that changed nothing re-renders nothing
         entry.value = value
         entry.error = None
         entry.version += 1

@@ -129,3 +129,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("shared"), "--tick", "0.3").start()
     yield stack
     stack.stop()
+
+
+# The headless browser for the GUI tests: one per test session, defined once here.
+from tests.gui_harness import browser  # noqa: E402,F401

@@ -9,7 +9,7 @@ import flet as ft
 from gui import state as keys
 from gui.format import human_bytes, when
 from gui.views.base import View
-from gui.views.widgets import Pager, action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import Pager, RowCache, action_button, dropdown, error_text, scroll_table, status_badge
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 1: "status", 5: "total_size", 6: "last_seen"}
@@ -24,6 +24,7 @@ class ClientsView(View):
         self.search = ""
         self.status = "all"
         self.sort = "name"
+        self.row_cache = RowCache(self._row)
         self.pager = Pager(PAGE_SIZE, self.reload, "clients")
         self.ctx.register_loader(keys.CLIENTS, self.load)
         self.table = ft.DataTable(
@@ -37,7 +38,7 @@ class ClientsView(View):
                 ft.DataColumn(ft.Text("Last seen"), on_sort=self.on_sort),
                 ft.DataColumn(ft.Text("Actions")),
             ],
-            rows=[], sort_column_index=0, sort_ascending=True,
+            rows=[], sort_column_index=0, sort_ascending=True, column_spacing=24,
         )
         self.error = error_text()
         self.search_field = ft.TextField(label="Search clients", width=260, on_change=self.on_search,
@@ -85,7 +86,7 @@ class ClientsView(View):
         data = self.app.session.store.get(keys.CLIENTS) or {"items": [], "total": 0}
         self.error.value = self.error_line(keys.CLIENTS)
         self.pager.update_from(data["total"])
-        self.table.rows = [self._row(c) for c in data["items"]]
+        self.table.rows = self.row_cache.rows(data["items"])
 
     def _row(self, c: dict[str, Any]) -> ft.DataRow:
         name = c["name"]

@@ -9,7 +9,7 @@ import flet as ft
 from gui import state as keys
 from gui.format import cell, human_bytes
 from gui.views.base import View
-from gui.views.widgets import Pager, action_button, error_text, scroll_table
+from gui.views.widgets import Pager, RowCache, action_button, error_text, scroll_table
 
 PAGE_SIZE = 50
 MAX_COLUMNS_SHOWN = 8
@@ -40,6 +40,8 @@ class DatabaseView(View):
 
     def build(self) -> ft.Control:
         self.table_name = "clients"
+        self._columns: list[dict[str, Any]] = []
+        self.row_cache = RowCache(self._row)
         self.pager = Pager(PAGE_SIZE, self.reload_table, "table")
         self.ctx.register_loader(keys.DATABASE, lambda: self.bridge.get_database_info_async())
         self.ctx.register_loader(keys.TABLE, self.load_table)
@@ -89,18 +91,22 @@ class DatabaseView(View):
             return
         self.title_text.value = f"Table {data['table']}"
         self.pager.update_from(data["total"])
-        columns = data["columns"][:MAX_COLUMNS_SHOWN]
-        # Actions come first so they stay on screen however wide the table is.
-        self.table.columns = [ft.DataColumn(ft.Text("Actions"))] + [ft.DataColumn(ft.Text(c["name"])) for c in columns]
-        self.table.rows = [
-            ft.DataRow(cells=[ft.DataCell(ft.Row([
-                action_button(ft.Icons.EDIT_OUTLINED, f"Edit row {row['id']}", f"edit-row-{row['id']}",
-                              lambda e, r=row: self.app.page.run_task(self.edit, data["columns"], r)),
-                action_button(ft.Icons.DELETE_OUTLINE, f"Delete row {row['id']}", f"delete-row-{row['id']}",
-                              lambda e, r=row: self.app.page.run_task(self.delete, r)),
-            ], spacing=0))] + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in columns])
-            for row in data["rows"]
-        ]
+        if data["columns"] != self._columns:
+            self._columns = data["columns"]
+            self.row_cache = RowCache(self._row)
+            # Actions come first so they stay on screen however wide the table is.
+            self.table.columns = [ft.DataColumn(ft.Text("Actions"))] + [
+                ft.DataColumn(ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]]
+        self.table.rows = self.row_cache.rows(data["rows"])
+
+    def _row(self, row: dict[str, Any]) -> ft.DataRow:
+        return ft.DataRow(cells=[ft.DataCell(ft.Row([
+            action_button(ft.Icons.EDIT_OUTLINED, f"Edit row {row['id']}", f"edit-row-{row['id']}",
+                          lambda e, r=row: self.app.page.run_task(self.edit, self._columns, r)),
+            action_button(ft.Icons.DELETE_OUTLINE, f"Delete row {row['id']}", f"delete-row-{row['id']}",
+                          lambda e, r=row: self.app.page.run_task(self.delete, r)),
+        ], spacing=0))] + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12))
+                           for c in self._columns[:MAX_COLUMNS_SHOWN]])
 
     async def edit(self, columns: list[dict[str, Any]], row: dict[str, Any]) -> None:
         page = self.app.page
@@ -135,10 +141,8 @@ class DatabaseView(View):
                 "Save row", self.bridge.update_row_async,
                 {"table_name": self.table_name, "row_id": row["id"], "updated_data": changes},
                 f"Saved {self.table_name} row {row['id']}",
-                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES])
-            if reply.get("success"):
-                page.pop_dialog()
-            else:
+                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES], on_success=page.pop_dialog)
+            if not reply.get("success"):
                 message.value = f"{reply.get('message')} [{reply.get('error_code')}]"
                 message.update()
 

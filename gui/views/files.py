@@ -12,7 +12,7 @@ import flet as ft
 from gui import state as keys
 from gui.format import human_bytes, when
 from gui.views.base import View
-from gui.views.widgets import Pager, action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import Pager, RowCache, action_button, dropdown, error_text, scroll_table, status_badge
 from protocol.catalogue import FILE_STATUSES
 
 PAGE_SIZE = 100
@@ -35,6 +35,7 @@ class FilesView(View):
         self.search = ""
         self.status = "all"
         self.sort = "name"
+        self.row_cache = RowCache(self._row)
         self.pager = Pager(PAGE_SIZE, self.reload, "files")
         self.ctx.register_loader(keys.FILES, self.load)
         self.table = ft.DataTable(
@@ -47,7 +48,7 @@ class FilesView(View):
                 ft.DataColumn(ft.Text("Modified"), on_sort=self.on_sort),
                 ft.DataColumn(ft.Text("Actions")),
             ],
-            rows=[], sort_column_index=0, sort_ascending=True,
+            rows=[], sort_column_index=0, sort_ascending=True, column_spacing=24,
         )
         self.error = error_text()
         self.scope = ft.Text("Showing all clients", italic=True)
@@ -126,7 +127,7 @@ class FilesView(View):
         data = self.app.session.store.get(keys.FILES) or {"items": [], "total": 0}
         self.error.value = self.error_line(keys.FILES)
         self.pager.update_from(data["total"])
-        self.table.rows = [self._row(f) for f in data["items"]]
+        self.table.rows = self.row_cache.rows(data["items"])
 
     def _row(self, f: dict[str, Any]) -> ft.DataRow:
         name = f["name"]
@@ -138,11 +139,11 @@ class FilesView(View):
             ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
             ft.DataCell(ft.Text(when(f["modified_at"]))),
             ft.DataCell(ft.Row([
-                action_button(ft.Icons.VERIFIED_OUTLINED, f"Verify {name}", f"verify-file-{name}",
+                action_button(ft.Icons.VERIFIED_OUTLINED, f"Verify {name}", f"verify-file-{f['id']}",
                               lambda e, f=f: self.app.page.run_task(self.verify, f)),
-                action_button(ft.Icons.DOWNLOAD, f"Download {name}", f"download-file-{name}",
+                action_button(ft.Icons.DOWNLOAD, f"Download {name}", f"download-file-{f['id']}",
                               lambda e, f=f: self.app.page.run_task(self.download, f)),
-                action_button(ft.Icons.DELETE_OUTLINE, f"Delete {name}", f"delete-file-{name}",
+                action_button(ft.Icons.DELETE_OUTLINE, f"Delete {name}", f"delete-file-{f['id']}",
                               lambda e, f=f: self.app.page.run_task(self.delete, f)),
             ], spacing=0)),
         ])

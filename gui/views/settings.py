@@ -19,7 +19,7 @@ class SettingsView(View):
 
     def build(self) -> ft.Control:
         self.endpoint = ft.TextField(label="Bridge endpoint", value=self.app.session.endpoint, width=360)
-        self.result = ft.Text("", selectable=True)
+        self.result = ft.Text("")
         return ft.Column([
             ft.Text("Settings", size=22, weight=ft.FontWeight.BOLD),
             ft.Text("Connection", size=18, weight=ft.FontWeight.W_500),

@@ -31,7 +31,8 @@ def dropdown(label: str, options: list[tuple[str, str]], value: str, on_select: 
              width: int = 180, identifier: str | None = None) -> ft.Control:
     control = ft.Dropdown(label=label, value=value, width=width, on_select=on_select,
                           options=[ft.DropdownOption(key=k, text=t) for k, t in options])
-    return ft.Semantics(identifier=identifier, content=control) if identifier else control
+    # A plain Dropdown has no accessible name; the Semantics wrapper gives it one.
+    return ft.Semantics(identifier=identifier, label=label, content=control)
 
 
 class Pager:
@@ -76,3 +77,22 @@ def scroll_table(table: ft.DataTable) -> ft.Control:
 
 def error_text() -> ft.Text:
     return ft.Text("", color=ft.Colors.RED_600, selectable=True)
+
+
+class RowCache:
+    """Reuses the DataRow of an item that did not change, so a refresh patches only what changed
+    (rebuilding every row would replace every control under the operator's pointer)."""
+
+    def __init__(self, build: Callable[[dict[str, Any]], ft.DataRow], key: str = "id") -> None:
+        self._build = build
+        self._key = key
+        self._rows: dict[Any, tuple[dict[str, Any], ft.DataRow]] = {}
+
+    def rows(self, items: list[dict[str, Any]]) -> list[ft.DataRow]:
+        fresh: dict[Any, tuple[dict[str, Any], ft.DataRow]] = {}
+        for item in items:
+            cached = self._rows.get(item[self._key])
+            row = cached[1] if cached is not None and cached[0] == item else self._build(item)
+            fresh[item[self._key]] = (item, row)
+        self._rows = fresh
+        return [row for _, row in fresh.values()]

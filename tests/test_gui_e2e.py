@@ -1,0 +1,153 @@
+"""The console in a real headless Chromium against a real stack (bridge + mock processes)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+from tests.gui_harness import (
+    FletServer,
+
+    by_id,
+    click_button,
+    click_nav,
+    expect,
+    fill_textbox,
+    new_page,
+    screenshot,
+    wait_no_text,
+    wait_text,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
+
+
+def banner(page: Any, identifier: str) -> Any:
+    return by_id(page, identifier)
+
+
+def data(stack: Stack, op: str, **args: Any) -> Any:
+    with stack.client() as c:
+        reply = c.call(op, args)
+    assert reply["success"], reply
+    return reply["data"]
+
+
+@pytest.fixture(scope="module")
+def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
+    root = tmp_path_factory.mktemp("gui")
+    stack = Stack(root / "stack", "--tick", "1").start()
+    server = FletServer(module="gui", args=["--endpoint", stack.endpoint, "--export-dir", str(root / "exports")],
+                        log_path=root / "gui.log").start()
+    yield stack, server
+    server.stop()
+    stack.stop()
+
+
+def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
+    stack, server = gui_stack
+    page = new_page(browser, server.url, ready_text="Dashboard")
+    expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
+    expect(banner(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
+    expect(by_id(page, "server-state")).to_have_text("running")
+    screenshot(page, SCREENSHOTS / "dashboard.png")
+    first_client = data(stack, "get_clients", limit=1)["items"][0]["name"]
+    click_nav(page, "Clients")
+    wait_text(page, first_client)
+    screenshot(page, SCREENSHOTS / "clients.png")
+    click_nav(page, "Files")
+    expect(by_id(page, "files-page")).to_have_text(re.compile(r"^1–\d+ of \d+$"))
+    screenshot(page, SCREENSHOTS / "files.png")
+    click_nav(page, "Database")
+    wait_text(page, "Table clients")
+    screenshot(page, SCREENSHOTS / "database.png")
+    click_nav(page, "Activity")
+    wait_text(page, "Server logs")
+    screenshot(page, SCREENSHOTS / "activity.png")
+    click_nav(page, "Settings")
+    click_button(page, "Test connection")
+    expect(by_id(page, "connection-test-result")).to_have_text(re.compile(r"^OK in .* mode mock$"))
+    screenshot(page, SCREENSHOTS / "settings.png")
+    page.context.close()
+
+
+def test_delete_in_one_browser_shows_in_another_within_2s(browser, gui_stack) -> None:
+    stack, server = gui_stack
+    victim = data(stack, "get_clients", limit=3)["items"][2]
+    pages = [new_page(browser, server.url, ready_text="Dashboard") for _ in range(2)]
+    for page in pages:
+        click_nav(page, "Clients")
+        wait_text(page, victim["name"])
+    deleter, watcher = pages
+    by_id(deleter, f"delete-client-{victim['name']}").click()
+    wait_text(deleter, re.compile(rf"{victim['files_count']} files? \("), exact=False)  # the dialog says how many go
+    click_button(deleter, "Delete")
+    wait_no_text(watcher, victim["name"], timeout=2_000)
+    wait_no_text(deleter, victim["name"], timeout=2_000)
+    for page in pages:
+        page.context.close()
+    assert all(c["id"] != victim["id"] for c in data(stack, "get_clients")["items"])
+
+
+def test_disconnect_verify_download_and_edit(browser, gui_stack, tmp_path: Path) -> None:
+    stack, server = gui_stack
+    page = new_page(browser, server.url, ready_text="Dashboard")
+    connected = data(stack, "get_clients", status="connected", limit=1)["items"][0]
+    click_nav(page, "Clients")
+    fill_textbox(page, "Search clients", connected["name"])
+    by_id(page, f"disconnect-client-{connected['name']}").click()
+    wait_text(page, f"Disconnected {connected['name']}")
+    assert data(stack, "get_client_details", client_id=connected["id"])["client"]["status"] != "connected"
+
+    file = data(stack, "get_files", limit=1, filters={"status": "verified", "sort": "-size"})["items"][0]
+    click_nav(page, "Files")
+    fill_textbox(page, "Search files", file["path"])
+    by_id(page, f"verify-file-{file['id']}").click()
+    wait_text(page, re.compile(rf"^Verify {re.escape(file['name'])}: intact"), exact=False)
+
+    destination = tmp_path / "restored.bin"
+    by_id(page, f"download-file-{file['id']}").click()
+    fill_textbox(page, "Save to (path on the GUI's machine)", str(destination))
+    click_button(page, "Download")
+    wait_text(page, re.compile("^Downloaded "), exact=False, timeout=20_000)
+    assert hashlib.sha256(destination.read_bytes()).hexdigest() == file["sha256"]
+
+    target = data(stack, "get_table_data", table_name="clients", limit=1)["rows"][0]
+    click_nav(page, "Database")
+    wait_text(page, "Table clients")
+    by_id(page, f"edit-row-{target['id']}").click()
+    fill_textbox(page, "name", "edited-in-the-gui")
+    click_button(page, "Save")
+    wait_text(page, f"Saved clients row {target['id']}")
+    click_nav(page, "Clients")
+    fill_textbox(page, "Search clients", "edited-in")
+    wait_text(page, "edited-in-the-gui")
+    page.context.close()
+
+
+def test_bridge_killed_then_back_without_reload(browser, make_stack, tmp_path: Path) -> None:
+    stack: Stack = make_stack("--tick", "1")
+    with FletServer(module="gui", args=["--endpoint", stack.endpoint], log_path=tmp_path / "gui.log") as server:
+        page = new_page(browser, server.url, ready_text="Dashboard")
+        expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
+        click_nav(page, "Clients")
+        name = data(stack, "get_clients", limit=1)["items"][0]["name"]
+        wait_text(page, name)
+        os.kill(stack.child_pid("bridge"), signal.SIGKILL)
+        expect(banner(page, "connection-state")).to_have_text(re.compile("reconnecting|disconnected"), timeout=10_000)
+        screenshot(page, SCREENSHOTS / "bridge-killed.png")
+        stack.wait_backend_alive("mock", 30)
+        expect(banner(page, "connection-state")).to_have_text("connected", timeout=20_000)
+        expect(banner(page, "data-source")).to_have_text(re.compile("mock"))
+        wait_text(page, name, timeout=10_000)
+        page.context.close()
