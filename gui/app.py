@@ -103,6 +103,15 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
         # A reload disconnects and reconnects the same session, so only on_close (after the
         # session timeout) means the tab is gone for good.
         page.on_close = closed
+
+        async def left(e: Any) -> None:
+            await session.browser_left()
+
+        async def back(e: Any) -> None:
+            await session.browser_back()
+
+        page.on_disconnect = left
+        page.on_connect = back
         await session.start()
         log.info("gui.session_started", endpoint=endpoint)
         await views[0].show()

@@ -19,7 +19,7 @@ from gui.operations import ViewContext
 
 log = structlog.get_logger()
 
-DEBOUNCE_S = 0.1
+DEBOUNCE_S = 0.05
 ACTIVITY_KEEP = 200
 
 TOPIC_KEYS: dict[str, tuple[str, ...]] = {
@@ -46,6 +46,15 @@ class LiveUpdates:
         self._dirty: set[str] = set()
         self._flush: asyncio.Task[None] | None = None
         self.applied = 0  # events applied (for diagnostics and tests)
+        self.suspended = False  # no browser attached: note changes, render nothing
+
+    async def suspend(self) -> None:
+        self.suspended = True
+
+    async def resume(self) -> None:
+        """A browser is attached again: show the current truth."""
+        self.suspended = False
+        self.schedule(self.ctx.loaded_keys)
 
     async def on_delivery(self, delivery: Delivery) -> None:
         if isinstance(delivery, Resync):
@@ -53,9 +62,15 @@ class LiveUpdates:
             await self.ctx.refresh_all()
             return
         self.applied += 1
+        if self.suspended:
+            return  # resume() reloads everything anyway
         topic = delivery.get("topic", "")
         data: dict[str, Any] = delivery.get("data") or {}
         store = self.ctx.store
+        if topic == "client.changed":
+            await self._patch(keys.CLIENTS, data.get("client_id"), data.get("client"))
+        elif topic == "file.changed":
+            await self._patch(keys.FILES, data.get("file_id"), data.get("file"))
         if topic == "activity":
             items = [data, *store.get(keys.ACTIVITY, [])][:ACTIVITY_KEEP]
             await store.set(keys.ACTIVITY, items)
@@ -69,6 +84,22 @@ class LiveUpdates:
             self.schedule(WRITE_KEYS.get(data.get("op", ""), ()))
             return
         self.schedule(TOPIC_KEYS.get(topic, ()))
+
+    async def _patch(self, key: str, item_id: Any, record: dict[str, Any] | None) -> None:
+        """Show a changed or deleted record at once if it is on the page shown; the debounced
+        reload that follows settles order, filters and totals."""
+        page = self.ctx.store.get(key)
+        if not page or item_id is None:
+            return
+        items = page["items"]
+        index = next((i for i, item in enumerate(items) if item.get("id") == item_id), None)
+        if index is None:
+            return
+        if record is None:
+            patched = {**page, "items": items[:index] + items[index + 1:], "total": max(0, page["total"] - 1)}
+        else:
+            patched = {**page, "items": [*items[:index], record, *items[index + 1:]]}
+        await self.ctx.store.set(key, patched)
 
     def schedule(self, state_keys: Iterable[str]) -> None:
         self._dirty.update(state_keys)

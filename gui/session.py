@@ -46,6 +46,13 @@ class Session:
         await self.events.close()
         await self.bridge.close()
 
+    async def browser_left(self) -> None:
+        """The tab disconnected (closed, or reloading): stop rendering until it is back."""
+        await self.live.suspend()
+
+    async def browser_back(self) -> None:
+        await self.live.resume()
+
     async def reconnect(self, endpoint: str) -> None:
         """Attach this session to another bridge; everything shown is reloaded from there."""
         await self.events.close()

@@ -38,6 +38,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def run_async(coroutine_fn: Callable[[], Any]) -> Any:
+    """Run an async test body on a fresh event loop in its own thread (Playwright's sync API keeps
+    a loop running in the main thread once the browser fixture is up, so asyncio.run would refuse)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_fn())).result()
+
+
 class Stack:
     """``run_all.py`` on free ports with its own data directory, in its own process group."""
 

@@ -17,7 +17,7 @@ from client.sequencer import EventSequencer, Resync
 from gui import state as keys
 from gui.operations import ViewContext
 from gui.state import StateStore
-from tests.conftest import Stack, free_port, wait_until
+from tests.conftest import Stack, free_port, run_async
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -70,7 +70,7 @@ def test_facade_async_methods_and_download(shared_stack: Stack, tmp_path: Path) 
         finally:
             await bridge.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_store_and_server_mediated_update_never_report_a_failure_as_success() -> None:
@@ -99,7 +99,7 @@ def test_store_and_server_mediated_update_never_report_a_failure_as_success() ->
         await store.set("k", [3])
         assert seen[0] == [1] and [3] not in seen
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
@@ -137,7 +137,7 @@ def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
         assert ctx.store.entry("broken").error["error_code"] == "BAD_REQUEST"
         await bridge.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_sequencer_detects_gaps_duplicates_and_restarts() -> None:
@@ -179,7 +179,7 @@ def test_async_follower_fills_a_gap_from_the_ring(shared_stack: Stack) -> None:
         await follower.close()
         await client.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_not_connected_is_a_quick_local_error() -> None:
@@ -190,7 +190,7 @@ def test_not_connected_is_a_quick_local_error() -> None:
         assert client.state is ConnectionState.DISCONNECTED
         await client.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_bridge_restart_reconnects_and_resyncs(make_stack) -> None:
@@ -217,4 +217,4 @@ def test_bridge_restart_reconnects_and_resyncs(make_stack) -> None:
         await follower.close()
         await client.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
