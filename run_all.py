@@ -9,6 +9,7 @@ says so); on Ctrl-C or SIGTERM stops everything cleanly and exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,15 @@ import structlog
 
 from actors.shutdown import StopFlag
 from client.connection import BridgeClient, BridgeUnreachable
-from runtime.endpoints import DEFAULT_BACKEND_PORT, DEFAULT_EVENTS_PORT, DEFAULT_FRONTEND_PORT, DEFAULT_HOST, BridgeEndpoints
+from runtime.endpoints import (
+    DEFAULT_BACKEND_PORT,
+    DEFAULT_EVENTS_PORT,
+    DEFAULT_FRONTEND_PORT,
+    DEFAULT_HOST,
+    DEFAULT_TAP_PORT,
+    BridgeEndpoints,
+    tcp,
+)
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
 
@@ -87,12 +96,20 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
     py = sys.executable
     common = ["--log-level", ns.log_level] + (["--log-json"] if ns.log_json else [])
     bridge = [py, "-m", "actors.bridge", "--frontend", endpoints.frontend, "--events", endpoints.events,
-              "--backend", endpoints.backend, "--policy", ns.policy, *common]
+              "--backend", endpoints.backend, "--policy", ns.policy, "--tap", tcp(ns.host, ns.tap_port), *common]
+    if ns.record is not None:
+        meta = {"seed": ns.seed, "clients": ns.clients, "files": ns.files, "tick": ns.tick, "clock": ns.clock,
+                "policy": ns.policy}
+        bridge += ["--record", str(ns.record), "--record-meta", json.dumps(meta)]
     mock = [py, "-m", "actors.mock", "--bridge", endpoints.backend, "--data-dir", str(ns.data_dir),
             "--seed", str(ns.seed), "--clients", str(ns.clients), "--tick", str(ns.tick), "--clock", ns.clock, *common]
     if ns.files is not None:
         mock += ["--files", str(ns.files)]
-    children = [Child("bridge", bridge), Child("mock", mock)]
+    if ns.replay is not None:
+        # A recording stands in for the backends: same bridge, same clients, recorded answers.
+        mock = [py, "-m", "actors.replay", "--bridge", endpoints.backend, "--recording", str(ns.replay),
+                "--order", ns.replay_order, "--speed", str(ns.replay_speed), *common]
+    children = [Child("bridge", bridge), Child("replay" if ns.replay is not None else "mock", mock)]
     if ns.gui == "web":
         gui = [py, "-m", "gui", "--endpoint", endpoints.frontend, "--host", ns.host, "--port", str(ns.gui_port),
                "--export-dir", str(ns.data_dir / "exports"), *common]
@@ -162,6 +179,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT)))
     p.add_argument("--events-port", type=int, default=int(os.environ.get("BRIDGE_EVENTS_PORT", DEFAULT_EVENTS_PORT)))
     p.add_argument("--backend-port", type=int, default=int(os.environ.get("BRIDGE_BACKEND_PORT", DEFAULT_BACKEND_PORT)))
+    p.add_argument("--tap-port", type=int, default=int(os.environ.get("BRIDGE_TAP_PORT", DEFAULT_TAP_PORT)),
+                   help="the bridge's tap for recorders (bridgectl record)")
+    p.add_argument("--record", type=Path, help="record every request, reply and event into this file")
+    p.add_argument("--replay", type=Path, help="serve this recording instead of the backends")
+    p.add_argument("--replay-order", choices=["any", "strict"], default="any", help="how requests are matched")
+    p.add_argument("--replay-speed", type=float, default=1.0,
+                   help="speed factor for re-emitted events (0: as fast as possible)")
     p.add_argument("--log-json", action="store_true", help="JSON log lines")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -171,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = make_parser().parse_args(argv)
     configure_logging("run_all", json=ns.log_json, level=ns.log_level)
     ns.data_dir.mkdir(parents=True, exist_ok=True)
+    if ns.record is not None and ns.record.exists():
+        log.warning("stack.recording_overwritten", path=str(ns.record))
+        ns.record.unlink()
     endpoints = BridgeEndpoints.on_ports(ns.host, frontend=ns.frontend_port, events=ns.events_port, backend=ns.backend_port)
     stop = StopFlag().install()
     until = time.monotonic() + ns.duration if ns.duration is not None else None

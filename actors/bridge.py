@@ -6,15 +6,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import structlog
 import zmq
 
 from actors.bridge_core import POLICIES, BridgeConfig, BridgeCore
+from actors.bridge_taps import FileRecorder, SocketTap
 from actors.shutdown import StopFlag
 from protocol.codec import DEFAULT_MAX_SIZE
-from runtime.endpoints import BridgeEndpoints, connectable
+from runtime.endpoints import DEFAULT_HOST, DEFAULT_TAP_PORT, BridgeEndpoints, connectable, tcp
 from runtime.logsetup import configure_logging
 
 log = structlog.get_logger()
@@ -75,7 +78,8 @@ def _drain(sock: zmq.Socket, handle) -> None:  # type: ignore[no-untyped-def]
         handle(frames)
 
 
-def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag) -> None:
+def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag, *, tap_endpoint: str | None = None,
+          recorder: FileRecorder | None = None) -> None:
     ctx = zmq.Context.instance()
     frontend = _router(ctx, endpoints.frontend)
     backend = _router(ctx, endpoints.backend)
@@ -84,8 +88,10 @@ def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag) -> N
     events.setsockopt(zmq.SNDHWM, EVENTS_HWM)
     events.bind(endpoints.events)
     core = BridgeCore(config, SocketOutbox(frontend, backend, events))
+    tap = SocketTap(ctx, tap_endpoint) if tap_endpoint else None
+    core.taps = [t for t in (tap, recorder) if t is not None]
     poller = zmq.Poller()
-    for sock in (frontend, backend, events):
+    for sock in (frontend, backend, events, *([tap.sock] if tap else [])):
         poller.register(sock, zmq.POLLIN)
     log.info("bridge.started", frontend=endpoints.frontend, events=endpoints.events, backend=endpoints.backend,
              policy=config.policy, epoch=core.events.epoch)
@@ -105,11 +111,17 @@ def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag) -> N
                 _drain(backend, core.on_backend)
             if events in ready:
                 _drain(events, on_subscription)
+            if tap is not None and tap.sock in ready:
+                _drain(tap.sock, tap.on_subscription)
             wake = core.on_timer() if time.monotonic() >= wake else core.next_wake()
     finally:
         log.info("bridge.stopping", inflight=len(core.pending))
         for sock in (frontend, backend, events):
             sock.close(0)
+        if tap is not None:
+            tap.close()
+        if recorder is not None:
+            recorder.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,17 +134,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ring-size", type=int, default=10_000, help="events kept for events_since")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval in seconds")
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="largest accepted frame in bytes")
+    parser.add_argument("--tap", default=tcp(DEFAULT_HOST, DEFAULT_TAP_PORT),
+                        help="PUB of every message, for recorders (default %(default)s; 'none' to disable)")
+    parser.add_argument("--record", type=Path, help="write every message to this recording file")
+    parser.add_argument("--record-meta", default="{}", help="JSON map stored in the recording's header (seed, config)")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging("bridge", json=args.log_json, level=args.log_level)
     endpoints = BridgeEndpoints(args.frontend, args.events, args.backend)
+    tap_endpoint = None if args.tap == "none" else args.tap
     config = BridgeConfig(
         policy=args.policy, heartbeat_interval=args.heartbeat, ring_size=args.ring_size, max_size=args.max_size,
         events_endpoint=connectable(args.events, args.frontend), frontend_endpoint=args.frontend,
+        tap_endpoint=connectable(tap_endpoint, args.frontend) if tap_endpoint else "",
     )
+    recorder = None
+    if args.record is not None:
+        meta = json.loads(args.record_meta)
+        recorder = FileRecorder(args.record, seed=meta.pop("seed", None), config=meta)
     try:
-        serve(endpoints, config, StopFlag().install())
+        serve(endpoints, config, StopFlag().install(), tap_endpoint=tap_endpoint, recorder=recorder)
     except zmq.ZMQError as exc:
         log.error("bridge.socket_error", error=str(exc))
         return 1

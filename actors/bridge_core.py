@@ -48,6 +48,19 @@ PLUGIN_TIMEOUT_S = 10.0
 ID_ARGUMENTS = ("client_id", "file_id", "table_name", "row_id", "client_id_or_name")
 
 
+class Tap(Protocol):
+    """Sees every message that passes the bridge (recorders); ``active`` False costs nothing."""
+
+    active: bool
+
+    def record(self, direction: str, header: bytes, body: bytes) -> None: ...
+
+
+CLIENT_IN = "client->bridge"
+CLIENT_OUT = "bridge->client"
+EVENT_OUT = "event"
+
+
 class Outbox(Protocol):
     """Where the core's messages go; frames exclude the peer's routing identity."""
 
@@ -70,6 +83,7 @@ class BridgeConfig:
     max_size: int = DEFAULT_MAX_SIZE
     events_endpoint: str = ""
     frontend_endpoint: str = ""
+    tap_endpoint: str = ""
 
 
 @dataclass(slots=True)
@@ -108,6 +122,17 @@ class BridgeCore:
         self._mode = "none"
         self._started = clock()
         self._next_heartbeat = self._started
+        self.taps: list[Tap] = []
+
+    def _tap(self, direction: str, header: bytes, body: bytes) -> None:
+        for tap in self.taps:
+            if tap.active:
+                tap.record(direction, header, body)
+
+    def _to_client(self, identity: bytes, frames: list[bytes]) -> None:
+        if self.taps:
+            self._tap(CLIENT_OUT, frames[0], frames[1])
+        self.out.to_client(identity, frames)
 
     # ------------------------------------------------------------------ frontend
     def on_frontend(self, frames: list[bytes]) -> None:
@@ -124,6 +149,8 @@ class BridgeCore:
         except ProtocolError as exc:
             self._reject(identity, None, exc)
             return
+        if self.taps:
+            self._tap(CLIENT_IN, header_frame, body)
         kind = header.kind
         if kind == REQUEST:
             self._on_request(identity, header, header_frame, body)
@@ -140,7 +167,7 @@ class BridgeCore:
 
     def _reply(self, identity: bytes, request_id: str | None, response: dict[str, Any]) -> None:
         frames = reply_frames(request_id, response)
-        self.out.to_client(identity, frames)
+        self._to_client(identity, frames)
         if request_id is not None:
             self._remember(identity, request_id, frames)
 
@@ -156,7 +183,7 @@ class BridgeCore:
         cached = self._cache.get(key)
         if cached is not None:
             log.info("bridge.duplicate_answered_from_cache", request_id=request_id, op=op)
-            self.out.to_client(identity, cached[1])
+            self._to_client(identity, cached[1])
             return
         if key in self.pending:
             log.info("bridge.duplicate_in_flight_ignored", request_id=request_id, op=op)
@@ -312,7 +339,7 @@ class BridgeCore:
             pending.deadline = pending.attempt_deadline = now + pending.timeout
             del pending.plan[pending.attempt + 1:]
             heapq.heappush(self._deadlines, (pending.deadline, key, pending.attempt))
-            self.out.to_client(route, [header_frame, body])
+            self._to_client(route, [header_frame, body])
             return
         backend.inflight -= 1
         ok = header.fields["ok"]
@@ -324,7 +351,7 @@ class BridgeCore:
             return
         del self.pending[key]
         frames = [header_frame, body]
-        self.out.to_client(route, frames)
+        self._to_client(route, frames)
         self._remember(route, pending.request_id, frames)
         if ok and pending.is_write:
             self._write_notice(pending, header.fields.get("mode") or backend.mode)
@@ -370,7 +397,10 @@ class BridgeCore:
         self._publish_frames(topic, {"mode": "bridge", "ts": time.time(), "id": uuid.uuid4().hex}, encode(data))
 
     def _publish_frames(self, topic: str, fields: dict[str, Any], body: bytes) -> None:
-        self.out.publish(self.events.stamp(topic, fields, body))
+        frames = self.events.stamp(topic, fields, body)
+        if self.taps:
+            self._tap(EVENT_OUT, frames[1], frames[2])
+        self.out.publish(frames)
 
     # ------------------------------------------------------------------ timers
     def on_timer(self) -> float:
@@ -419,6 +449,7 @@ class BridgeCore:
             "oldest_seq": self.events.oldest_seq,
             "events_endpoint": self.config.events_endpoint,
             "frontend_endpoint": self.config.frontend_endpoint,
+            "tap_endpoint": self.config.tap_endpoint,
             "uptime_s": round(now - self._started, 3),
             "inflight": len(self.pending),
             "heartbeat_interval_s": self.config.heartbeat_interval,

@@ -43,7 +43,7 @@ def main() -> int:
     front, events, back = free_port(), free_port(), free_port()
     data_dir = tempfile.mkdtemp(prefix="bench-large-")
     bridge = spawn("-m", "actors.bridge", "--frontend", f"tcp://127.0.0.1:{front}", "--events", f"tcp://127.0.0.1:{events}",
-                   "--backend", f"tcp://127.0.0.1:{back}", "--log-level", "WARNING")
+                   "--backend", f"tcp://127.0.0.1:{back}", "--tap", "none", "--log-level", "WARNING")
     t0 = time.perf_counter()
     mock = spawn("-m", "actors.mock", "--bridge", f"tcp://127.0.0.1:{back}", "--data-dir", data_dir, "--tick", "3600",
                  "--clients", str(ns.clients), "--files", str(ns.files), "--log-level", "WARNING")

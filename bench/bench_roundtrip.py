@@ -129,7 +129,7 @@ def main() -> int:
         spawn("bench/bench_roundtrip.py", "--serve-echo", str(relay_echo)),
         spawn("bench/bench_roundtrip.py", "--serve-relay", str(relay_front), str(relay_echo)),
         spawn("-m", "actors.bridge", "--frontend", f"tcp://127.0.0.1:{front}", "--events", f"tcp://127.0.0.1:{events}",
-              "--backend", f"tcp://127.0.0.1:{back}", "--log-level", "WARNING"),
+              "--backend", f"tcp://127.0.0.1:{back}", "--tap", "none", "--log-level", "WARNING"),
         spawn("-m", "actors.mock", "--bridge", f"tcp://127.0.0.1:{back}", "--no-persist", "--tick", "3600",
               "--data-dir", data_dir, "--log-level", "WARNING"),
     ]

@@ -3,6 +3,9 @@
     bridgectl [--endpoint EP] call OP [--arg key=value ...] [--json '{...}'] [--timeout S]
     bridgectl [--endpoint EP] events [--since SEQ] [--count N] [--topic PREFIX]
     bridgectl [--endpoint EP] status
+    bridgectl [--endpoint EP] record FILE [--duration S] [--count N]
+    bridgectl recording show FILE [--json]
+    bridgectl replay FILE --against EP [--pace fast|original] [--ignore KEY ...] [--ignore-op OP ...]
 
 Exit status: 0 success, 1 the reply says success: false, 2 the bridge cannot be reached.
 """
@@ -12,13 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from client.connection import BridgeClient, BridgeUnreachable
 from client.download import download_file
 from client.events import EventFollower, Resync
+from client.recorder import record
+from client.replay import load, replay, summary
 from protocol.catalogue import CATALOGUE, ArgType
 from protocol.codec import to_jsonable
+from protocol.matching import Matcher
+from protocol.recording import RecordingError, index_recording, read_recording
 from runtime.endpoints import ENV_ENDPOINT
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2, 64
@@ -125,6 +133,59 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_record(client: BridgeClient, ns: argparse.Namespace) -> int:
+    sys.stderr.write(f"recording from {client.endpoint} into {ns.file} (Ctrl-C to stop)\n")
+    try:
+        written = record(client, Path(ns.file), duration=ns.duration, count=ns.count)
+    except KeyboardInterrupt:
+        written = -1
+    except RuntimeError as exc:
+        sys.stderr.write(f"bridgectl: {exc}\n")
+        return EXIT_FAILED
+    if written >= 0:
+        sys.stderr.write(f"{written} entries written\n")
+    return EXIT_OK
+
+
+def cmd_recording_show(ns: argparse.Namespace) -> int:
+    try:
+        with open(ns.file, "rb") as stream:
+            header, entries = read_recording(stream)
+            if ns.json:
+                for entry in entries:
+                    dump({"t": entry.t, "direction": entry.direction, "envelope": entry.envelope}, sys.stdout, indent=None)
+                return EXIT_OK
+            dump(summary(index_recording(header, entries)), sys.stdout)
+    except RecordingError as exc:
+        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
+        return EXIT_FAILED
+    except OSError as exc:
+        sys.stderr.write(f"bridgectl: cannot read {ns.file}: {exc.strerror}\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_replay(ns: argparse.Namespace) -> int:
+    try:
+        index = load(Path(ns.file))
+    except RecordingError as exc:
+        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
+        return EXIT_FAILED
+    matcher = Matcher().extended(keys=tuple(ns.ignore or ()), ops=tuple(ns.ignore_op or ()))
+
+    def show(number: int, exchange: Any, lines: list[str]) -> None:
+        if lines:
+            sys.stdout.write(f"MISMATCH #{number} {exchange.op} (recorded at {exchange.t:.3f}s)\n")
+            for line in lines:
+                sys.stdout.write(f"    {line}\n")
+
+    with BridgeClient(ns.against, connect_timeout=ns.connect_timeout) as client:
+        report = replay(index, client, matcher=matcher, pace=ns.pace, on_result=show)
+    sys.stdout.write(f"{report.sent} requests replayed, {len(report.mismatches)} mismatch(es), "
+                     f"{report.skipped} skipped (never answered while recording)\n")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bridgectl", description="Talk to a running bridge.")
     parser.add_argument("--endpoint", help=f"bridge frontend (default ${ENV_ENDPOINT} or tcp://127.0.0.1:5555)")
@@ -144,12 +205,32 @@ def make_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="backends, mode and policy")
     status.add_argument("--json", action="store_true", help="print the raw reply")
     status.set_defaults(func=cmd_status)
+    rec = sub.add_parser("record", help="record every message through the bridge's tap into FILE")
+    rec.add_argument("file")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.add_argument("--count", type=int, help="stop after this many entries")
+    rec.set_defaults(func=cmd_record)
+    recording = sub.add_parser("recording", help="inspect a recording")
+    recording_sub = recording.add_subparsers(dest="recording_command", required=True)
+    show = recording_sub.add_parser("show", help="counts per operation and topic, duration")
+    show.add_argument("file")
+    show.add_argument("--json", action="store_true", help="print every entry as a JSON line")
+    show.set_defaults(offline=cmd_recording_show)
+    rep = sub.add_parser("replay", help="re-send a recording's requests and compare the replies")
+    rep.add_argument("file")
+    rep.add_argument("--against", required=True, help="endpoint of the stack to replay against")
+    rep.add_argument("--pace", choices=["fast", "original"], default="fast")
+    rep.add_argument("--ignore", action="append", help="also ignore this key when comparing (repeatable)")
+    rep.add_argument("--ignore-op", action="append", help="ignore the data of this operation's replies")
+    rep.set_defaults(offline=cmd_replay)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = make_parser().parse_args(argv)
     try:
+        if getattr(ns, "offline", None) is not None:
+            return ns.offline(ns)
         with BridgeClient(ns.endpoint, connect_timeout=ns.connect_timeout) as client:
             return ns.func(client, ns)
     except UsageError as exc:

@@ -18,6 +18,7 @@ class ErrorCode(str, Enum):
     OVERLOADED = "OVERLOADED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     CANCELLED = "CANCELLED"
+    NOT_RECORDED = "NOT_RECORDED"
     INTERNAL = "INTERNAL"
 
 
@@ -34,6 +35,8 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BACKEND_UNAVAILABLE: "No live backend can serve the operation (or fallback is not allowed by policy).",
     ErrorCode.OVERLOADED: "A bounded queue is full (too many requests in flight); retry later.",
     ErrorCode.PAYLOAD_TOO_LARGE: "A frame exceeds the configured size limit (default 16 MiB).",
+    ErrorCode.NOT_RECORDED: "A replay backend has no recorded reply for this request (operation and arguments), "
+    "or, in strict order, it is not the request recorded next.",
     ErrorCode.CANCELLED: "The requester cancelled the request (a stream it no longer wants).",
     ErrorCode.INTERNAL: "An unexpected fault inside a backend or the bridge; the peer keeps running.",
 }

@@ -16,7 +16,9 @@ from typing import IO, Any
 import msgpack
 
 from protocol import PROTOCOL_VERSION
-from protocol.codec import encode
+from protocol.codec import decode, encode
+from protocol.envelope import CHUNK, decode_header
+from protocol.errors import ProtocolError
 
 FORMAT = "backup-console-recording"
 FORMAT_VERSION = 1
@@ -44,6 +46,20 @@ def scrub_secrets(value: Any) -> Any:
     return value
 
 
+def envelope_parts(header: bytes, body: bytes) -> tuple[dict[str, Any], Any]:
+    """Decode a message's frames for a recording; chunk bodies (raw bytes) stay bytes.
+    Raises ProtocolError for an unreadable header; an unreadable body is kept as bytes."""
+    parsed = decode_header(header)
+    if parsed.kind == CHUNK:
+        return parsed.fields, body
+    if not body:
+        return parsed.fields, None
+    try:
+        return parsed.fields, decode(body)
+    except ProtocolError:
+        return parsed.fields, body
+
+
 def make_header(*, seed: int | None, started_at: float, config: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -63,9 +79,11 @@ class Entry:
 
 
 class RecordingWriter:
-    def __init__(self, stream: IO[bytes], header: dict[str, Any]) -> None:
+    def __init__(self, stream: IO[bytes], header: dict[str, Any] | None) -> None:
+        """``header`` None continues a recording that already has one."""
         self._stream = stream
-        self._write(header)
+        if header is not None:
+            self._write(header)
 
     def _write(self, value: Any) -> None:
         self._stream.write(encode(value))
@@ -105,3 +123,60 @@ def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[Entry]]:
             yield Entry(raw["t"], raw["direction"], raw["envelope"])
 
     return header, entries()
+
+
+@dataclass(slots=True)
+class RecordedExchange:
+    """One request of a recording with what answered it."""
+
+    t: float
+    request_id: str
+    op: str
+    args: Any
+    session: str | None
+    reply: dict[str, Any] | None = None
+    chunks: list[bytes] | None = None
+
+
+@dataclass(slots=True)
+class RecordedEvent:
+    t: float
+    topic: str
+    mode: str | None
+    data: Any
+
+
+@dataclass
+class RecordingIndex:
+    header: dict[str, Any]
+    exchanges: list[RecordedExchange]
+    events: list[RecordedEvent]
+    duration: float
+
+
+def index_recording(header: dict[str, Any], entries: Iterator[Entry]) -> RecordingIndex:
+    """Pair each recorded request with its reply (and stream chunks); list the events."""
+    exchanges: list[RecordedExchange] = []
+    by_id: dict[str, RecordedExchange] = {}
+    events: list[RecordedEvent] = []
+    last_t = 0.0
+    for entry in entries:
+        last_t = max(last_t, float(entry.t))
+        head = entry.envelope.get("header") or {}
+        body = entry.envelope.get("body")
+        kind = head.get("kind")
+        if entry.direction == "client->bridge" and kind == "request":
+            exchange = RecordedExchange(entry.t, head.get("id", ""), head.get("op", ""), body, head.get("session"))
+            exchanges.append(exchange)
+            by_id[exchange.request_id] = exchange
+        elif entry.direction == "bridge->client":
+            exchange = by_id.get(head.get("reply_to") or "")
+            if exchange is None:
+                continue
+            if kind == "chunk":
+                exchange.chunks = (exchange.chunks or []) + [body if isinstance(body, bytes) else b""]
+            elif kind == "reply" and isinstance(body, dict):
+                exchange.reply = body
+        elif entry.direction == "event":
+            events.append(RecordedEvent(entry.t, head.get("topic", ""), head.get("mode"), body))
+    return RecordingIndex(header, exchanges, events, last_t)

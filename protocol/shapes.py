@@ -106,6 +106,7 @@ SHAPES: tuple[Shape, ...] = (
         ("oldest_seq", "integer: oldest event still in the ring"),
         ("events_endpoint", "string: where to SUB for events"),
         ("frontend_endpoint", "string"),
+        ("tap_endpoint", "string: where recorders SUB for every message (empty when disabled)"),
         ("uptime_s", "number"),
         ("inflight", "integer: requests waiting for a backend"),
         ("heartbeat_interval_s", "number"),

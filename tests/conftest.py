@@ -53,21 +53,21 @@ class Stack:
 
     def __init__(self, data_dir: Path, *extra: str) -> None:
         self.data_dir = data_dir
-        self.ports = {"frontend": free_port(), "events": free_port(), "backend": free_port()}
+        self.ports = {"frontend": free_port(), "events": free_port(), "backend": free_port(), "tap": free_port()}
         self.endpoint = f"tcp://127.0.0.1:{self.ports['frontend']}"
         self.argv = [
             sys.executable, str(ROOT / "run_all.py"), "--gui", "none", "--data-dir", str(data_dir),
             "--frontend-port", str(self.ports["frontend"]), "--events-port", str(self.ports["events"]),
-            "--backend-port", str(self.ports["backend"]), "--log-json", *extra,
+            "--backend-port", str(self.ports["backend"]), "--tap-port", str(self.ports["tap"]), "--log-json", *extra,
         ]
         self.log_path = data_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> "Stack":
+    def start(self, timeout: float = 30.0, backend: str | None = None) -> "Stack":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_backend_alive("mock", timeout)
+        self.wait_backend_alive(backend or ("replay" if "--replay" in self.argv else "mock"), timeout)
         return self
 
     def client(self, **kw: Any) -> BridgeClient:
@@ -141,5 +141,6 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.stop()
 
 
-# The headless browser for the GUI tests: one per test session, defined once here.
+# The headless browser for the GUI tests (one per test session) and the cassette plugin.
 from tests.gui_harness import browser  # noqa: E402,F401
+from tests.cassettes import cassette, pytest_addoption, pytest_configure  # noqa: E402,F401
