@@ -8,24 +8,23 @@ import flet as ft
 
 from gui import state as keys
 from gui.format import human_bytes, when
-from gui.views.base import View
-from gui.views.widgets import Pager, RowCache, action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.paged import PagedListView
+from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 1: "status", 5: "total_size", 6: "last_seen"}
 
 
-class ClientsView(View):
+class ClientsView(PagedListView):
     title = "Clients"
     icon = ft.Icons.COMPUTER
-    keys = (keys.CLIENTS,)
+    list_key = keys.CLIENTS
+    keys = (list_key,)
+    page_size = PAGE_SIZE
+    sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
-        self.search = ""
-        self.status = "all"
-        self.sort = "name"
-        self.row_cache = RowCache(self._row)
-        self.pager = Pager(PAGE_SIZE, self.reload, "clients")
+        self.init_list()
         self.ctx.register_loader(keys.CLIENTS, self.load)
         self.table = ft.DataTable(
             columns=[
@@ -57,36 +56,6 @@ class ClientsView(View):
         return await self.bridge.get_clients_async(
             offset=self.pager.offset, limit=PAGE_SIZE, search=self.search or None,
             status=None if self.status == "all" else self.status, sort=self.sort)
-
-    async def reload(self) -> None:
-        await self.ctx.load_data_operation(keys.CLIENTS)
-
-    async def reload_click(self, e: Any) -> None:
-        await self.reload()
-
-    async def on_search(self, e: Any) -> None:
-        self.search = e.control.value.strip()
-        self.pager.reset()
-        await self.reload()
-
-    async def on_status(self, e: Any) -> None:
-        self.status = e.control.value or "all"
-        self.pager.reset()
-        await self.reload()
-
-    async def on_sort(self, e: ft.DataColumnSortEvent) -> None:
-        field = SORT_COLUMNS.get(e.column_index)
-        if field is None:
-            return
-        self.sort = field if e.ascending else f"-{field}"
-        self.table.sort_column_index, self.table.sort_ascending = e.column_index, e.ascending
-        await self.reload()
-
-    def render(self) -> None:
-        data = self.app.session.store.get(keys.CLIENTS) or {"items": [], "total": 0}
-        self.error.value = self.error_line(keys.CLIENTS)
-        self.pager.update_from(data["total"])
-        self.table.rows = self.row_cache.rows(data["items"])
 
     def _row(self, c: dict[str, Any]) -> ft.DataRow:
         name = c["name"]

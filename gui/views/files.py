@@ -11,8 +11,8 @@ import flet as ft
 
 from gui import state as keys
 from gui.format import human_bytes, when
-from gui.views.base import View
-from gui.views.widgets import Pager, RowCache, action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.paged import PagedListView
+from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
 from protocol.catalogue import FILE_STATUSES
 
 PAGE_SIZE = 100
@@ -24,19 +24,18 @@ def default_download_dir() -> Path:
     return downloads if downloads.is_dir() else Path.cwd()
 
 
-class FilesView(View):
+class FilesView(PagedListView):
     title = "Files"
     icon = ft.Icons.DESCRIPTION
-    keys = (keys.FILES,)
+    list_key = keys.FILES
+    keys = (list_key,)
+    page_size = PAGE_SIZE
+    sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
         self.client_id: str | None = None
         self.client_label = "all clients"
-        self.search = ""
-        self.status = "all"
-        self.sort = "name"
-        self.row_cache = RowCache(self._row)
-        self.pager = Pager(PAGE_SIZE, self.reload, "files")
+        self.init_list()
         self.ctx.register_loader(keys.FILES, self.load)
         self.table = ft.DataTable(
             columns=[
@@ -75,7 +74,7 @@ class FilesView(View):
         return await self.bridge.get_files_async(client_id=self.client_id, offset=self.pager.offset, limit=PAGE_SIZE,
                                                  filters=filters)
 
-    async def show_client(self, client_id: str, label: str) -> None:
+    async def show_client(self, client_id: str | None, label: str) -> None:
         """Show one client's files (used by the clients view too)."""
         self.client_id, self.client_label = client_id, label
         self.pager.reset()
@@ -86,12 +85,9 @@ class FilesView(View):
         self.all_button.visible = self.client_id is not None
         await self.ctx.load_data_operation(keys.FILES)
 
-    async def reload_click(self, e: Any) -> None:
-        await self.reload()
-
     async def all_clients(self, e: Any) -> None:
         self.client_field.value = ""
-        await self.show_client(None, "all clients")  # type: ignore[arg-type]
+        await self.show_client(None, "all clients")
 
     async def on_client(self, e: Any) -> None:
         text = (e.control.value or "").strip()
@@ -104,30 +100,6 @@ class FilesView(View):
                                            error=True, error_code=reply.get("error_code"))
             return
         await self.show_client(reply["data"]["id"], f"files of {reply['data']['name']}")
-
-    async def on_search(self, e: Any) -> None:
-        self.search = e.control.value.strip()
-        self.pager.reset()
-        await self.reload()
-
-    async def on_status(self, e: Any) -> None:
-        self.status = e.control.value or "all"
-        self.pager.reset()
-        await self.reload()
-
-    async def on_sort(self, e: ft.DataColumnSortEvent) -> None:
-        field = SORT_COLUMNS.get(e.column_index)
-        if field is None:
-            return
-        self.sort = field if e.ascending else f"-{field}"
-        self.table.sort_column_index, self.table.sort_ascending = e.column_index, e.ascending
-        await self.reload()
-
-    def render(self) -> None:
-        data = self.app.session.store.get(keys.FILES) or {"items": [], "total": 0}
-        self.error.value = self.error_line(keys.FILES)
-        self.pager.update_from(data["total"])
-        self.table.rows = self.row_cache.rows(data["items"])
 
     def _row(self, f: dict[str, Any]) -> ft.DataRow:
         name = f["name"]
