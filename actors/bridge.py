@@ -13,7 +13,8 @@ from pathlib import Path
 import structlog
 import zmq
 
-from actors.bridge_core import POLICIES, BridgeConfig, BridgeCore
+from actors.bridge_core import BridgeCore
+from actors.bridge_types import POLICIES, BridgeConfig
 from actors.bridge_taps import FileRecorder, SocketTap
 from actors.shutdown import StopFlag
 from protocol.codec import DEFAULT_MAX_SIZE

@@ -12,16 +12,27 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from actors.bridge_events import EventLog
 from actors.bridge_registry import Backend, Registry
+from actors.bridge_types import (
+    CLIENT_IN,
+    CLIENT_OUT,
+    EVENT_OUT,
+    ID_ARGUMENTS,
+    PLUGIN_TIMEOUT_S,
+    POLICIES,
+    BridgeConfig,
+    Outbox,
+    Pending,
+    Tap,
+)
 from protocol import responses
 from protocol.catalogue import CATALOGUE, Operation
-from protocol.codec import DEFAULT_MAX_SIZE, decode, encode
+from protocol.codec import decode, encode
 from protocol.envelope import (
     ACK,
     CANCEL,
@@ -42,70 +53,6 @@ from protocol.envelope import (
 from protocol.errors import BACKEND_FAULTS, ErrorCode, ProtocolError
 
 log = structlog.get_logger()
-
-POLICIES = ("reads", "all", "none")
-PLUGIN_TIMEOUT_S = 10.0
-ID_ARGUMENTS = ("client_id", "file_id", "table_name", "row_id", "client_id_or_name")
-
-
-class Tap(Protocol):
-    """Sees every message that passes the bridge (recorders); ``active`` False costs nothing."""
-
-    active: bool
-
-    def record(self, direction: str, header: bytes, body: bytes) -> None: ...
-
-
-CLIENT_IN = "client->bridge"
-CLIENT_OUT = "bridge->client"
-EVENT_OUT = "event"
-
-
-class Outbox(Protocol):
-    """Where the core's messages go; frames exclude the peer's routing identity."""
-
-    def to_client(self, identity: bytes, frames: list[bytes]) -> bool: ...
-
-    def to_backend(self, identity: bytes, frames: list[bytes]) -> bool: ...
-
-    def publish(self, frames: list[bytes]) -> None: ...
-
-
-@dataclass(frozen=True)
-class BridgeConfig:
-    policy: str = "reads"
-    heartbeat_interval: float = 1.0
-    liveness: int = 3
-    ring_size: int = 10_000
-    reply_cache_ttl: float = 60.0
-    reply_cache_size: int = 10_000
-    max_inflight: int = 10_000
-    max_size: int = DEFAULT_MAX_SIZE
-    events_endpoint: str = ""
-    frontend_endpoint: str = ""
-    tap_endpoint: str = ""
-
-
-@dataclass(slots=True)
-class Pending:
-    identity: bytes
-    request_id: str
-    op: str
-    is_write: bool
-    session: str | None
-    header: bytes
-    body: bytes
-    plan: list[bytes]  # backend identities, in the order to try
-    deadline: float
-    timeout: float
-    attempt: int = 0
-    started: float = field(default=0.0)
-    attempt_deadline: float = 0.0
-
-    @property
-    def backend(self) -> bytes:
-        return self.plan[self.attempt]
-
 
 class BridgeCore:
     def __init__(self, config: BridgeConfig, outbox: Outbox, clock: Callable[[], float] = time.monotonic) -> None:
