@@ -19,6 +19,8 @@ from pathlib import Path
 
 import structlog
 
+from actors.agent_sample import ensure_sample
+from actors.server_keys import ServerKeys, enrollment_token
 from actors.shutdown import StopFlag
 from client.connection import BridgeClient, BridgeUnreachable
 from runtime.endpoints import (
@@ -110,11 +112,33 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
         mock = [py, "-m", "actors.replay", "--bridge", endpoints.backend, "--recording", str(ns.replay),
                 "--order", ns.replay_order, "--speed", str(ns.replay_speed), *common]
     children = [Child("bridge", bridge), Child("replay" if ns.replay is not None else "mock", mock)]
+    if not ns.mock_only and ns.replay is None:
+        children += real_children(ns, endpoints, common)
     if ns.gui == "web":
         gui = [py, "-m", "gui", "--endpoint", endpoints.frontend, "--host", ns.host, "--port", str(ns.gui_port),
                "--export-dir", str(ns.data_dir / "exports"), *common]
         children.append(Child("gui", gui))
     return children
+
+
+def real_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, common: list[str]) -> list[Child]:
+    """The real backup server plus one demo agent backing up ``<data-dir>/sample`` every 30 s.
+
+    The server's key pair and enrollment token are prepared here, before either starts,
+    so the demo agent can enroll on its first try (it gets the token file and the key path).
+    """
+    py = sys.executable
+    keys_dir = ns.data_dir / "server" / "keys"
+    ServerKeys.load(keys_dir)
+    enrollment_token(keys_dir, None)
+    ensure_sample(ns.data_dir / "sample")
+    agents = f"tcp://{ns.host}:{ns.agents_port}"
+    server = [py, "-m", "actors.server", "--bridge", endpoints.backend, "--agents", agents,
+              "--data-dir", str(ns.data_dir), *common]
+    agent = [py, "-m", "actors.agent", "backup", str(ns.data_dir / "sample"), "--server", agents, "--name", "demo-agent",
+             "--watch", "30", "--config-dir", str(ns.data_dir / "agent"), "--data-dir", str(ns.data_dir),
+             "--enroll-token-file", str(keys_dir / "enroll_token"), "--no-progress", *common]
+    return [Child("server", server), Child("agent", agent)]
 
 
 def announce_when_ready(endpoints: BridgeEndpoints, gui_url: str | None, deadline: float, stop: StopFlag) -> None:
@@ -186,6 +210,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-order", choices=["any", "strict"], default="any", help="how requests are matched")
     p.add_argument("--replay-speed", type=float, default=1.0,
                    help="speed factor for re-emitted events (0: as fast as possible)")
+    p.add_argument("--mock-only", action="store_true", help="start neither the real backup server nor the demo agent")
+    p.add_argument("--agents-port", type=int, default=int(os.environ.get("BACKUP_AGENTS_PORT", 5560)),
+                   help="port of the real server's agent socket (default %(default)s)")
     p.add_argument("--log-json", action="store_true", help="JSON log lines")
     p.add_argument("--log-level", default="INFO")
     return p

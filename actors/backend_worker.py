@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,12 @@ class BackendWorker:
         heartbeat_interval: float = 1.0,
         liveness: int = 3,
         max_size: int = DEFAULT_MAX_SIZE,
+        extra: Sequence[tuple[zmq.Socket, Callable[[], None]]] = (),
+        after_turn: Callable[[], None] | None = None,
     ) -> None:
+        """``extra``: more sockets polled in the same loop, each with the handler that drains it
+        when readable (the real server's agent socket). ``after_turn``: called after every turn
+        of the loop, so a shell can send what the core queued for its own sockets."""
         self.core = core
         self.endpoint = endpoint
         self.heartbeat_interval = heartbeat_interval
@@ -75,6 +81,9 @@ class BackendWorker:
         self._bridge_seen = 0.0
         self._next_beat = 0.0
         self._next_tick = 0.0
+        self.extra = list(extra)
+        self.after_turn = after_turn
+        self._poller: zmq.Poller | None = None
 
     # ------------------------------------------------------------------ socket
     def _connect(self) -> None:
@@ -85,6 +94,11 @@ class BackendWorker:
         sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         sock.connect(self.endpoint)
         self.sock = sock
+        if self.extra:
+            self._poller = zmq.Poller()
+            self._poller.register(sock, zmq.POLLIN)
+            for extra_sock, _ in self.extra:
+                self._poller.register(extra_sock, zmq.POLLIN)
         self.streams.clear()
         self._bridge_seen = time.monotonic()
         self._send_ready()
@@ -109,15 +123,30 @@ class BackendWorker:
                 now = time.monotonic()
                 wake = min(self._next_beat, self._next_tick)
                 assert self.sock is not None
-                if self.sock.poll(max(0, min(MAX_POLL_MS, int((wake - now) * 1000) + 1)), zmq.POLLIN):
+                timeout = max(0, min(MAX_POLL_MS, int((wake - now) * 1000) + 1))
+                if self._poller is not None:
+                    self._poll_all(timeout)
+                elif self.sock.poll(timeout, zmq.POLLIN):
                     self._drain()
                 self._timers(time.monotonic())
+                if self.after_turn is not None:
+                    self.after_turn()
         finally:
             if self.sock is not None:
                 self._send([b"", encode_header(DISCONNECT), b""])
                 self.sock.close()
             self.core.close()
             log.info("backend.stopped")
+
+    def _poll_all(self, timeout: int) -> None:
+        assert self._poller is not None
+        ready = dict(self._poller.poll(timeout))
+        if self.sock in ready:
+            self._drain()
+        for extra_sock, handler in self.extra:
+            if extra_sock in ready:
+                handler()
+                self._flush_events()
 
     def _drain(self) -> None:
         assert self.sock is not None

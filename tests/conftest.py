@@ -58,7 +58,8 @@ class Stack:
         self.argv = [
             sys.executable, str(ROOT / "run_all.py"), "--gui", "none", "--data-dir", str(data_dir),
             "--frontend-port", str(self.ports["frontend"]), "--events-port", str(self.ports["events"]),
-            "--backend-port", str(self.ports["backend"]), "--tap-port", str(self.ports["tap"]), "--log-json", *extra,
+            "--backend-port", str(self.ports["backend"]), "--tap-port", str(self.ports["tap"]), "--log-json",
+            "--mock-only", *extra,
         ]
         self.log_path = data_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -67,7 +68,11 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_backend_alive(backend or ("replay" if "--replay" in self.argv else "mock"), timeout)
+        try:
+            self.wait_backend_alive(backend or ("replay" if "--replay" in self.argv else "mock"), timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started stack behind
+            raise
         return self
 
     def client(self, **kw: Any) -> BridgeClient:

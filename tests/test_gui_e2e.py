@@ -48,10 +48,12 @@ def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
     root = tmp_path_factory.mktemp("gui")
     stack = Stack(root / "stack", "--tick", "1").start()
     server = FletServer(module="gui", args=["--endpoint", stack.endpoint, "--export-dir", str(root / "exports")],
-                        log_path=root / "gui.log").start()
-    yield stack, server
-    server.stop()
-    stack.stop()
+                        log_path=root / "gui.log")
+    try:
+        yield stack, server.start()
+    finally:
+        server.stop()
+        stack.stop()
 
 
 def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:

@@ -1,0 +1,173 @@
+"""The backup server's SQLite database: connection settings, schema and ordered migrations.
+
+Every connection gets WAL and ``foreign_keys=ON`` (SQLite turns foreign keys off per
+connection by default, so it is set each time, never assumed). The schema version lives
+in ``schema_version``; migrations run in order inside one transaction each, so a crash
+leaves the database at a whole version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger()
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC text: sorts like time, reads back exactly."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _parse_timestamp(raw: bytes) -> datetime:
+    return datetime.fromisoformat(raw.decode())
+
+
+# Columns declared TIMESTAMP come back as aware datetimes (parse_decltypes below).
+sqlite3.register_converter("TIMESTAMP", _parse_timestamp)
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "clients, files, versions, activity, settings", """
+        CREATE TABLE clients (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL UNIQUE,
+            hostname TEXT NOT NULL DEFAULT '',
+            ip_address TEXT NOT NULL DEFAULT '',
+            platform TEXT NOT NULL DEFAULT '',
+            agent_version TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'disconnected' CHECK (status IN ('connected', 'disconnected', 'error')),
+            error_message TEXT,
+            created_at TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            connected_at TIMESTAMP
+        );
+        CREATE INDEX clients_name ON clients (name COLLATE NOCASE);
+        CREATE INDEX clients_status ON clients (status);
+        CREATE INDEX clients_last_seen ON clients (last_seen);
+
+        CREATE TABLE files (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL CHECK (size >= 0),
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('uploading', 'uploaded', 'verified', 'error')),
+            backup_count INTEGER NOT NULL DEFAULT 1,
+            created_at TIMESTAMP NOT NULL,
+            modified_at TIMESTAMP NOT NULL,
+            last_backup TIMESTAMP NOT NULL,
+            last_verified TIMESTAMP,
+            UNIQUE (client_id, path)
+        );
+        CREATE INDEX files_name ON files (name COLLATE NOCASE);
+        CREATE INDEX files_path ON files (path COLLATE NOCASE);
+        CREATE INDEX files_size ON files (size);
+        CREATE INDEX files_modified ON files (modified_at);
+        CREATE INDEX files_status ON files (status);
+        CREATE INDEX files_sha256 ON files (sha256);
+
+        CREATE TABLE file_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_id TEXT NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            backed_up_at TIMESTAMP NOT NULL,
+            UNIQUE (file_id, version)
+        );
+        CREATE INDEX file_versions_sha256 ON file_versions (sha256);
+
+        -- No foreign keys here on purpose: the history outlives deleted clients and files.
+        CREATE TABLE activity (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            timestamp TIMESTAMP NOT NULL,
+            type TEXT NOT NULL,
+            level TEXT NOT NULL,
+            client_id TEXT,
+            file_id TEXT,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX activity_client ON activity (client_id);
+
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """),
+    (2, "covering index for the per-client file counts and sizes", """
+        -- files_count/total_size are computed on every client read: COUNT and SUM(size) over a
+        -- client's files then come from this index alone, without visiting the table.
+        CREATE INDEX files_client_size ON files (client_id, size);
+    """),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the settings every connection must have."""
+    conn = sqlite3.connect(
+        str(path), detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None, check_same_thread=False,
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash can
+    # lose the newest commits, never corrupt the file. Blobs are fsynced before their rows.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit connection)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, now: datetime) -> int:
+    """Apply the missing migrations in order; returns the version reached."""
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise RuntimeError(f"database schema version {current} is newer than this server ({LATEST_VERSION})")
+    for version, summary, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        with transaction(conn):
+            # executescript would COMMIT our transaction; run the statements one by one.
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, iso(now)))
+        log.info("server.db_migrated", version=version, summary=summary)
+        current = version
+    return current
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def open_database(path: Path, now: datetime) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    migrate(conn, now)
+    return conn

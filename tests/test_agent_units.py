@@ -1,0 +1,153 @@
+"""The agent's pieces without a server: paths, scanning, batching, flow control, messages, CLI errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actors.agent_backup import Entry, Limiter, Summary, batches, file_sha256, scan
+from actors.agent_keys import enrollment_keypair, is_public_key, load_or_create
+from actors.agent_restore import _target, check_destination
+from actors.agent_session import EXIT_FAILED, EXIT_USAGE, AgentError
+from protocol.agent_messages import (
+    AGENT_TO_SERVER, SERVER_TO_AGENT, AgentProtocolError, Credit, CreditLedger, check_client_path, check_file_name,
+    decode_message, encode_message, file_name_of, has_traversal,
+)
+from protocol.codec import encode
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("path,ok", [
+    ("/home/u/a.txt", True), ("C:\\Users\\u\\a.txt", True), ("D:/x/y", True), ("/a/ünï cødé/✓.txt", True),
+    ("../../etc/passwd", False), ("/home/../etc/passwd", False), ("/a/./b", False), ("/a//b", False), ("/a/b/", False),
+    ("relative/x", False), ("", False), ("/a\x00b", False), ("/a\nb", False), ("C:\\a\\..\\b", False), ("/" + "a" * 5000, False),
+    ("\\\\server\\share\\x", False),
+])
+def test_client_paths(path: str, ok: bool) -> None:
+    assert (check_client_path(path) is None) is ok
+
+
+def test_names_and_traversal() -> None:
+    assert file_name_of("/a/b/c.txt") == "c.txt" and file_name_of("C:\\x\\y.doc") == "y.doc"
+    assert file_name_of("/a/b\\c") == "b\\c"  # a backslash is a legal POSIX name character
+    for bad in ("..", ".", "a/b", "a\\b", "", "x\x01", "n" * 300):
+        assert check_file_name(bad) is not None
+    assert check_file_name("report (final).pdf") is None
+    assert has_traversal("a/../b") and has_traversal("..\\x") and not has_traversal("/a/..b/c..")
+
+
+def test_restore_destinations(tmp_path: Path) -> None:
+    for bad in ("../x", str(tmp_path / ".." / "x"), "a/../../b", "", "a\x00b"):
+        with pytest.raises(AgentError) as info:
+            check_destination(bad)
+        assert info.value.exit_code == EXIT_USAGE
+    folder = check_destination(str(tmp_path))
+    assert _target(folder, "ok.bin") == tmp_path / "ok.bin"
+    for unsafe in ("../../etc/passwd", "a/b", "..", "/etc/passwd"):
+        with pytest.raises(AgentError) as info:
+            _target(folder, unsafe)
+        assert info.value.exit_code == EXIT_FAILED
+    assert _target(tmp_path / "new.bin", "../whatever") == tmp_path / "new.bin"  # a full path names the file itself
+    with pytest.raises(AgentError):
+        _target(tmp_path / "missing" / "x.bin", "x")
+
+
+def test_scan_is_sorted_and_skips_links_and_specials(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.txt").write_text("z")
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "dirlink").symlink_to(tmp_path / "b")
+    os.mkfifo(tmp_path / "pipe")
+    summary = Summary(str(tmp_path))
+    entries = list(scan(tmp_path, summary))
+    assert [Path(e.path).relative_to(tmp_path).as_posix() for e in entries] == ["a.txt", "b/z.txt"]
+    assert all(check_client_path(e.path) is None for e in entries)
+    single = list(scan(tmp_path / "a.txt", summary))
+    assert [(e.path, e.size) for e in single] == [(str(tmp_path / "a.txt"), 1)]
+    assert file_sha256(str(tmp_path / "a.txt")) == "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
+
+
+def test_batches_bound_count_and_bytes() -> None:
+    entries = [Entry(f"/p/{i:04d}", 1, 1) for i in range(1050)]
+    sizes = [len(b) for b in batches(iter(entries), 500)]
+    assert sizes == [500, 500, 50]
+    long = [Entry("/" + "x" * 3000, 1, 1) for _ in range(200)]
+    assert all(len(b) < 100 for b in batches(iter(long), 500))
+
+
+def test_credit_window_and_ledger() -> None:
+    credit = Credit(3)
+    for _ in range(3):
+        credit.spend()
+    assert credit.available == 0
+    credit.grant(10)  # more acks than sends must not inflate the window
+    assert credit.available == 3
+    ledger = CreditLedger(2)
+    assert ledger.on_message() and ledger.on_message() and not ledger.on_message()
+    ledger = CreditLedger(2)
+    ledger.on_message(); ledger.consumed(); ledger.on_message(); ledger.consumed()
+    assert ledger.take_pending() == 2 and ledger.take_pending() == 0
+    assert ledger.on_message() and ledger.on_message() and not ledger.on_message()
+
+
+def test_limiter_paces() -> None:
+    limiter = Limiter(1000)
+    assert limiter.delay(0) == 0
+    limiter.spent(1000)
+    assert 0.5 < limiter.delay(500) <= 1.5
+    assert Limiter(None).delay(10**9) == 0
+
+
+def test_message_validation() -> None:
+    frames = encode_message("chunk", b"data", u="x", i=0, o=0, last=True, path="/a", size=4, mtime_ns=1, sha256=None)
+    msg = decode_message(frames, AGENT_TO_SERVER)
+    assert (msg.type, msg.body, msg["last"]) == ("chunk", b"data", True)
+    bad = [
+        [encode({"v": 2, "t": "hello"}), b""],
+        [encode({"v": 1, "t": "nope"}), b""],
+        [encode({"v": 1, "t": "chunk", "u": "x", "i": True, "o": 0, "last": True}), b""],
+        [encode({"v": 1, "t": "chunk", "u": "x", "i": 0, "o": 0, "last": True, "size": "4"}), b""],
+        [encode({"v": 1, "t": "hello", "name": "n"}), b""],
+        [encode([1, 2]), b""],
+        [b"\xc1", b""],
+        [encode({"v": 1, "t": "heartbeat"})],
+    ]
+    for frames in bad:
+        with pytest.raises(AgentProtocolError):
+            decode_message(frames, AGENT_TO_SERVER)
+    with pytest.raises(AgentProtocolError):
+        decode_message(encode_message("welcome", client_id="c"), SERVER_TO_AGENT)
+
+
+def test_keys(tmp_path: Path) -> None:
+    public, secret = load_or_create(tmp_path / "cfg", "agent")
+    assert load_or_create(tmp_path / "cfg", "agent") == (public, secret)
+    assert oct((tmp_path / "cfg" / "agent.key_secret").stat().st_mode & 0o777) == "0o600"
+    assert is_public_key(public.decode()) and not is_public_key("x y" * 13 + "z") and not is_public_key("short")
+    assert enrollment_keypair("t") == enrollment_keypair("t") != enrollment_keypair("u")
+
+
+def run_agent(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "actors.agent", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_errors_are_clear(tmp_path: Path) -> None:
+    missing = run_agent("backup", str(tmp_path / "nope"), "--server-key", str(tmp_path / "k"), "--config-dir", str(tmp_path))
+    assert missing.returncode == 2 and "path not found" in missing.stderr and "Traceback" not in missing.stderr
+    no_key = run_agent("backup", str(tmp_path), "--config-dir", str(tmp_path / "c"))
+    assert no_key.returncode == 2 and "--server-key FILE or --data-dir DIR" in no_key.stderr
+    bad_key = run_agent("restore", "f1", str(tmp_path / "x"), "--server-key", str(tmp_path / "nothing.key"),
+                        "--config-dir", str(tmp_path / "c"))
+    assert bad_key.returncode == 2 and "cannot read the server's public key" in bad_key.stderr
+    traversal = run_agent("restore", "f1", "../x", "--server-key", str(tmp_path / "k"))
+    assert traversal.returncode == 2 and "'..'" in traversal.stderr
+    shown = run_agent("show-key", "--config-dir", str(tmp_path / "c"))
+    assert shown.returncode == 0 and is_public_key(shown.stdout.strip())
