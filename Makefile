@@ -23,6 +23,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_roundtrip.py
 	$(PY) bench/bench_mock_large.py
+	$(PY) bench/bench_gui.py
+	$(PY) bench/bench_backup.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -67,6 +67,10 @@ class LiveUpdates:
         topic = delivery.get("topic", "")
         data: dict[str, Any] = delivery.get("data") or {}
         store = self.ctx.store
+        source = store.get(keys.DATA_SOURCE)
+        if delivery.get("mode") in ("real", "mock") and source in ("real", "mock") and delivery["mode"] != source:
+            # Both backends publish; only the one whose data is on screen describes it.
+            return
         if topic == "client.changed":
             await self._patch(keys.CLIENTS, data.get("client_id"), data.get("client"))
         elif topic == "file.changed":
