@@ -19,6 +19,7 @@ import structlog
 from actors.agent_progress import Progress
 from actors.agent_session import EXIT_FAILED, EXIT_USAGE, AgentError, Session, SessionLost, error_of, new_id
 from protocol.agent_messages import check_file_name, has_traversal
+from runtime.fsutil import fsync_dir
 
 log = structlog.get_logger()
 
@@ -77,11 +78,7 @@ def restore(session: Session, file_id: str, dest: Path, progress: Progress) -> d
             os.fsync(out.fileno())
         os.replace(tmp, target)
         tmp = ""
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(target.parent)
     finally:
         if tmp:
             Path(tmp).unlink(missing_ok=True)

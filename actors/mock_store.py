@@ -32,6 +32,7 @@ from actors.mock_data import (
     ServerState, check_columns, from_row, to_row,
 )
 from actors.mock_state import MockWorld
+from runtime.fsutil import fsync_dir
 
 log = structlog.get_logger()
 
@@ -54,19 +55,6 @@ def _unpack(data: bytes) -> Any:
 
 def _utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open directories; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class MockStore:
@@ -116,7 +104,7 @@ class MockStore:
             n += 1
             target = path.with_name(f"{path.name}.corrupt-{_utc_stamp()}-{n}")
         os.replace(path, target)
-        _fsync_dir(self.data_dir)
+        fsync_dir(self.data_dir)
         log.warning("mock.file_moved_aside", path=str(path), moved_to=str(target), reason=reason)
         return target
 
@@ -129,7 +117,7 @@ class MockStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(self._tmp_path, self.snapshot_path)
-        _fsync_dir(self.data_dir)
+        fsync_dir(self.data_dir)
         # Records up to doc's journal_seq are in the snapshot; a crash before this
         # truncation is harmless because replay skips them by seq.
         journal = self._open_journal()
@@ -152,7 +140,7 @@ class MockStore:
             created = not self.journal_path.exists()
             self._journal = open(self.journal_path, "ab")
             if created:
-                _fsync_dir(self.data_dir)  # the new name must survive a power cut too
+                fsync_dir(self.data_dir)  # the new name must survive a power cut too
         return self._journal
 
     def append(self, record: dict[str, Any], *, sync: bool) -> None:

@@ -16,19 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+from runtime.fsutil import fsync_dir
 
 log = structlog.get_logger()
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 READ_BLOCK = 1024 * 1024
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -93,7 +86,7 @@ class BlobStore:
     def fsync_dir(self, path: Path) -> None:
         fd = self._dirs.get(path)
         if fd is None:
-            _fsync_dir(path)
+            fsync_dir(path)
         else:
             os.fsync(fd)
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, emit, free_port, median, spawn, stop, wait_ready  # noqa: E402
 from client.connection import BridgeClient  # noqa: E402
+from runtime.fsutil import fsync_dir  # noqa: E402
 
 BLOCK = 1024 * 1024
 
@@ -58,14 +59,6 @@ def make_data(root: Path, big_mb: int, small: int) -> tuple[Path, Path, int, int
         path.write_bytes(data)
         total += len(data)
     return big_dir, small_dir, big_mb * BLOCK, total
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def baseline(source: Path, dest: Path, durable: bool) -> float:
@@ -88,7 +81,7 @@ def baseline(source: Path, dest: Path, durable: bool) -> float:
             final = dest / h.hexdigest()
             os.replace(tmp, final)
             if durable:
-                _fsync_dir(dest)
+                fsync_dir(dest)
     return time.perf_counter() - t0
 
 

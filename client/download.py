@@ -18,6 +18,7 @@ from protocol import responses
 from protocol.envelope import CANCEL, Header, encode_header
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.streaming import StreamReceiver
+from runtime.fsutil import fsync_dir
 
 Progress = Callable[[int, int | None], None]
 
@@ -76,7 +77,7 @@ class DownloadWriter:
             self._out.close()
             os.replace(self._tmp, self.destination)
             self._tmp = ""
-            _fsync_dir(self.destination.parent)
+            fsync_dir(self.destination.parent)
             reply["data"]["destination_path"] = str(self.destination)
             reply["message"] = f"downloaded {size} bytes to {self.destination}"
             return reply
@@ -117,9 +118,3 @@ def download_file(client: BridgeClient, file_id: str, destination_path: str, *, 
         writer.abort()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
