@@ -34,7 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cassette(name, tick=3600): run against tests/recordings/<name>.rec")
+    config.addinivalue_line("markers", "cassette(name, tick=3600, real=False): run against tests/recordings/<name>.rec; "
+                            "real=True records the real server and its demo agent")
 
 
 @pytest.fixture
@@ -46,7 +47,8 @@ def cassette(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cassett
     recording = bool(request.config.getoption("--record-cassettes"))
     if recording:
         tick = str(marker.kwargs.get("tick", 3600))
-        stack = Stack(tmp_path / "record", *MOCK_ARGS, "--tick", tick, "--record", str(path)).start()
+        stack = Stack(tmp_path / "record", *MOCK_ARGS, "--tick", tick, "--record", str(path),
+                      real=bool(marker.kwargs.get("real", False))).start()
     elif not path.exists():
         pytest.fail(f"cassette {path.name} is missing; record it with: "
                     f"make test ARGS='--record-cassettes -k {request.node.name}'")

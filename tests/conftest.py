@@ -51,7 +51,8 @@ def run_async(coroutine_fn: Callable[[], Any]) -> Any:
 class Stack:
     """``run_all.py`` on free ports with its own data directory, in its own process group."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, real: bool = False) -> None:
+        """``real``: also run the real backup server and its demo agent (default: the mock only)."""
         self.data_dir = data_dir
         self.ports = {"frontend": free_port(), "events": free_port(), "backend": free_port(), "tap": free_port()}
         self.endpoint = f"tcp://127.0.0.1:{self.ports['frontend']}"
@@ -59,7 +60,7 @@ class Stack:
             sys.executable, str(ROOT / "run_all.py"), "--gui", "none", "--data-dir", str(data_dir),
             "--frontend-port", str(self.ports["frontend"]), "--events-port", str(self.ports["events"]),
             "--backend-port", str(self.ports["backend"]), "--tap-port", str(self.ports["tap"]), "--log-json",
-            "--mock-only", *extra,
+            *(["--agents-port", str(free_port())] if real else ["--mock-only"]), *extra,
         ]
         self.log_path = data_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None

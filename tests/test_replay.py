@@ -208,3 +208,25 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
         expect(by_id(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
         expect(by_id(page, "recent-activity")).to_contain_text(later[-1], timeout=20_000)
         page.context.close()
+
+
+@pytest.mark.cassette("real_backup_session", real=True)
+def test_real_server_backup_session(cassette: Cassette, tmp_path: Path) -> None:
+    """The demo agent's backup seen through the real server (replays tests/recordings/real_backup_session.rec)."""
+    with cassette.stack.client() as c:
+        def backed_up() -> bool:
+            reply = c.call("get_server_status")
+            return reply["success"] and reply["mode"] == "real" and reply["data"]["files_total"] >= 29
+        wait_until(backed_up, 60, 0.2, "the demo agent's first backup")
+        clients = c.call("get_clients")
+        assert clients["mode"] == "real" and [x["name"] for x in clients["data"]["items"]] == ["demo-agent"]
+        files = ok(c.call("get_files", {"client_id": clients["data"]["items"][0]["id"], "limit": 100}))
+        assert files["total"] >= 29 and all(f["status"] in ("uploaded", "verified") for f in files["items"])
+        file = files["items"][0]
+        verified = ok(c.call("verify_file", {"file_id": file["id"]}))
+        assert verified["ok"] and verified["actual_sha256"] == file["sha256"]
+        restored = ok(download_file(c, file["id"], str(tmp_path / "restored")))
+        assert hashlib.sha256((tmp_path / "restored").read_bytes()).hexdigest() == restored["sha256"] == file["sha256"]
+        tables = {t["name"] for t in ok(c.call("get_database_info"))["tables"]}
+        assert {"clients", "files"} <= tables
+        assert c.call("get_table_data", {"table_name": "clients; drop"})["error_code"] == "BAD_REQUEST"
