@@ -71,26 +71,18 @@ def errors() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _field_section(title: str, summary: str, fields: tuple[tuple[str, str], ...]) -> list[str]:
+    return [f"#### {title}\n", summary + "\n", "| field | type |\n|---|---|",
+            *(f"| `{name}` | {kind} |" for name, kind in fields), ""]
+
+
 def topics() -> str:
-    out: list[str] = []
-    for topic in TOPICS:
-        out.append(f"#### `{topic.name}` (from the {topic.source})\n")
-        out.append(topic.summary + "\n")
-        out.append("| field | type |\n|---|---|")
-        out.extend(f"| `{name}` | {kind} |" for name, kind in topic.fields)
-        out.append("")
-    return "\n".join(out)
+    return "\n".join(line for t in TOPICS
+                     for line in _field_section(f"`{t.name}` (from the {t.source})", t.summary, t.fields))
 
 
 def shapes() -> str:
-    out: list[str] = []
-    for shape in SHAPES:
-        out.append(f"#### {shape.name}\n")
-        out.append(shape.summary + "\n")
-        out.append("| field | type |\n|---|---|")
-        out.extend(f"| `{name}` | {kind} |" for name, kind in shape.fields)
-        out.append("")
-    return "\n".join(out)
+    return "\n".join(line for s in SHAPES for line in _field_section(s.name, s.summary, s.fields))
 
 
 GENERATORS = {"operations": operations, "errors": errors, "topics": topics, "shapes": shapes}
