@@ -148,29 +148,18 @@ def cmd_record(client: BridgeClient, ns: argparse.Namespace) -> int:
 
 
 def cmd_recording_show(ns: argparse.Namespace) -> int:
-    try:
-        with open(ns.file, "rb") as stream:
-            header, entries = read_recording(stream)
-            if ns.json:
-                for entry in entries:
-                    dump({"t": entry.t, "direction": entry.direction, "envelope": entry.envelope}, sys.stdout, indent=None)
-                return EXIT_OK
+    with open(ns.file, "rb") as stream:
+        header, entries = read_recording(stream)
+        if ns.json:
+            for entry in entries:
+                dump({"t": entry.t, "direction": entry.direction, "envelope": entry.envelope}, sys.stdout, indent=None)
+        else:
             dump(summary(index_recording(header, entries)), sys.stdout)
-    except RecordingError as exc:
-        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
-        return EXIT_FAILED
-    except OSError as exc:
-        sys.stderr.write(f"bridgectl: cannot read {ns.file}: {exc.strerror}\n")
-        return EXIT_FAILED
     return EXIT_OK
 
 
 def cmd_replay(ns: argparse.Namespace) -> int:
-    try:
-        index = load(Path(ns.file))
-    except RecordingError as exc:
-        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
-        return EXIT_FAILED
+    index = load(Path(ns.file))
     matcher = Matcher().extended(keys=tuple(ns.ignore or ()), ops=tuple(ns.ignore_op or ()))
 
     def show(number: int, exchange: Any, lines: list[str]) -> None:
@@ -239,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     except BridgeUnreachable as exc:
         sys.stderr.write(f"bridgectl: {exc}\n")
         return EXIT_UNREACHABLE
+    except RecordingError as exc:
+        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
+        return EXIT_FAILED
+    except OSError as exc:
+        sys.stderr.write(f"bridgectl: {exc.filename or getattr(ns, 'file', '')}: {exc.strerror or exc}\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
