@@ -11,7 +11,12 @@ import structlog
 def configure_logging(actor: str, *, json: bool = False, level: str = "INFO") -> structlog.stdlib.BoundLogger:
     """Console lines by default, JSON lines with ``json=True``; every line carries ``actor``."""
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(actor=actor)
+
+    def add_actor(logger: object, method: str, event_dict: dict) -> dict:  # type: ignore[type-arg]
+        # A processor rather than a context variable, so lines from other threads carry it too.
+        event_dict.setdefault("actor", actor)
+        return event_dict
+
     renderer: structlog.typing.Processor
     if json:
         renderer = structlog.processors.JSONRenderer()
@@ -20,6 +25,7 @@ def configure_logging(actor: str, *, json: bool = False, level: str = "INFO") ->
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_actor,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
