@@ -19,9 +19,9 @@ from pathlib import Path
 
 import structlog
 
-from actors.agent_sample import ensure_sample
-from actors.server_keys import ServerKeys, enrollment_token
-from actors.shutdown import StopFlag
+from actors.agent.sample import ensure_sample
+from actors.server.keys import ServerKeys, enrollment_token
+from runtime.shutdown import StopFlag
 from client.connection import BridgeClient, BridgeUnreachable
 from runtime.endpoints import (
     DEFAULT_BACKEND_PORT,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.agent_backup import Entry, Limiter, Summary, batches, file_sha256, scan
-from actors.agent_keys import enrollment_keypair, is_public_key, load_or_create
-from actors.agent_restore import _target, check_destination
-from actors.agent_session import EXIT_FAILED, EXIT_USAGE, AgentError
+from actors.agent.backup import Entry, Limiter, Summary, batches, file_sha256, scan
+from runtime.curve_keys import enrollment_keypair, is_public_key, load_or_create
+from actors.agent.restore import _target, check_destination
+from actors.agent.session import EXIT_FAILED, EXIT_USAGE, AgentError
 from protocol.agent_messages import (
     AGENT_TO_SERVER, SERVER_TO_AGENT, AgentProtocolError, Credit, CreditLedger, check_client_path, check_file_name,
     decode_message, encode_message, file_name_of, has_traversal,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from actors.bridge_core import BridgeCore
-from actors.bridge_types import BridgeConfig
+from actors.bridge.core import BridgeCore
+from actors.bridge.config import BridgeConfig
 from protocol import responses
 from protocol.codec import decode, encode
 from protocol.envelope import (

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.bridge_core import BridgeCore
-from actors.bridge_types import BridgeConfig
+from actors.bridge.core import BridgeCore
+from actors.bridge.config import BridgeConfig
 from protocol import PROTOCOL_VERSION
 from protocol.codec import decode, encode
 from protocol.envelope import KINDS, READY, decode_header, encode_header

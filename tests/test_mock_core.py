@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from actors import mock_queries
-from actors.backend_api import RequestContext, StreamReply
-from actors.clock import SimulatedClock
-from actors.mock_content import content_sha256
-from actors.mock_core import MockCore
-from actors.mock_data import ACTIVITY_LIMIT, LOG_LIMIT
+from actors.mock import queries as mock_queries
+from actors.backends.api import RequestContext, StreamReply
+from runtime.clock import SimulatedClock
+from actors.mock.content import content_sha256
+from actors.mock.core import MockCore
+from actors.mock.data import ACTIVITY_LIMIT, LOG_LIMIT
 from protocol.catalogue import BACKEND_OPERATIONS, CLIENT_SORTS, FILE_SORTS
 from protocol.codec import encode
 from protocol.errors import ProtocolError

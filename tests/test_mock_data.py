@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.clock import SimulatedClock
-from actors.mock_content import BLOCK_SIZE, EMPTY_SHA256, content_sha256, read_content
-from actors.mock_data import (
+from runtime.clock import SimulatedClock
+from actors.mock.content import BLOCK_SIZE, EMPTY_SHA256, content_sha256, read_content
+from actors.mock.data import (
     CLIENT_COLUMNS, FILE_COLUMNS, MAX_FILE_SIZE, Client, FileRecord, MockDataGenerator, category_of, from_row,
     platform_family, to_row,
 )
-from actors.mock_index import SortedIndex
-from actors.mock_state import MockWorld, generate_world
-from actors.system_status import SystemStatusProbe
+from actors.mock.index import SortedIndex
+from actors.mock.state import MockWorld, generate_world
+from actors.backends.system_status import SystemStatusProbe
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
 
 pytestmark = pytest.mark.timeout(60)

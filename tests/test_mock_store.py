@@ -15,11 +15,13 @@ import msgpack
 import pytest
 from structlog.testing import CapturingLogger
 
-from actors import mock_core, mock_store
-from actors.backend_api import RequestContext
-from actors.clock import SimulatedClock
-from actors.mock_core import MockCore
-from actors.mock_store import JOURNAL_NAME, SNAPSHOT_NAME, encode_world
+from actors.mock import core as mock_core
+
+from actors.mock import store as mock_store
+from actors.backends.api import RequestContext
+from runtime.clock import SimulatedClock
+from actors.mock.core import MockCore
+from actors.mock.store import JOURNAL_NAME, SNAPSHOT_NAME, encode_world
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -321,9 +323,9 @@ def test_kill_9_in_a_real_process_loses_no_acknowledged_write(tmp_path: Path) ->
 import os, signal, sys
 from datetime import datetime, timezone
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from actors.backend_api import RequestContext
-from actors.clock import SimulatedClock
-from actors.mock_core import MockCore
+from actors.backends.api import RequestContext
+from runtime.clock import SimulatedClock
+from actors.mock.core import MockCore
 core = MockCore.open({str(tmp_path)!r}, clock=SimulatedClock(datetime(2025, 3, 1, 12, tzinfo=timezone.utc)),
                      clients=12, min_snapshot_interval=3600)
 ctx = RequestContext("child", None)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from actors.agent_keys import enrollment_keypair, load_or_create
-from actors.backend_api import RequestContext, StreamReply
-from actors.server_core import BackupServer, ServerConfig
-from actors.server_db import LATEST_VERSION, MIGRATIONS, connect, migrate
+from runtime.curve_keys import enrollment_keypair, load_or_create
+from actors.backends.api import RequestContext, StreamReply
+from actors.server.core import BackupServer, ServerConfig
+from actors.server.db import LATEST_VERSION, MIGRATIONS, connect, migrate
 from protocol.agent_messages import SERVER_TO_AGENT, Message, decode_message, encode_message
 from protocol.catalogue import BACKEND_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from actors.backend_api import RequestContext
-from actors.server_core import BackupServer, ServerConfig
+from actors.backends.api import RequestContext
+from actors.server.core import BackupServer, ServerConfig
 from protocol.errors import ProtocolError
 from tests.test_server_core import FakeAgent, FakeClock, enrolled_agent
 

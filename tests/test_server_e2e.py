@@ -420,7 +420,8 @@ def test_run_all_starts_the_real_server_and_a_demo_agent(tmp_path: Path) -> None
 
 GUARDED_AGENT = """
 import builtins, sys
-from actors import agent, agent_backup
+from actors.agent import cli as agent
+from actors.agent import backup as agent_backup
 
 def guarded_open(path, *args, **kw):
     if str(path).endswith("secret.txt"):
@@ -457,7 +458,7 @@ class TaggedServer:
     """A core plugged in with --server-class: any class taking a ServerConfig and offering BackendCore."""
 
     def __new__(cls, config: Any) -> Any:
-        from actors.server_core import BackupServer
+        from actors.server.core import BackupServer
 
         core = BackupServer(config)
         core.host = "plugged-in"

@@ -1,0 +1,1 @@
+"""The backup agent: scans a folder, uploads over CURVE, restores."""

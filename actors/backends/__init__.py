@@ -1,0 +1,1 @@
+"""What both backends share: the worker shell, the BackendCore contract, the common rules."""

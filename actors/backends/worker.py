@@ -1,0 +1,266 @@
+"""The socket shell that serves a BackendCore to the bridge (used by the mock and the real server).
+
+It registers with READY, heartbeats, re-registers when the bridge restarts, validates
+arguments against the catalogue, runs the core, streams StreamReply results with
+credit-based flow control, forwards the core's events, and ticks the core.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import zmq
+
+from actors.backends.api import BackendCore, RequestContext, StreamReply
+from runtime.shutdown import StopFlag
+from protocol import responses
+from protocol.catalogue import CATALOGUE
+from protocol.codec import DEFAULT_MAX_SIZE, encode
+from protocol.envelope import (
+    ACK,
+    CANCEL,
+    CONTROL,
+    DISCONNECT,
+    HEARTBEAT,
+    READY,
+    REQUEST,
+    Header,
+    decode_body,
+    decode_header,
+    encode_header,
+    event_frames,
+    reply_frames,
+)
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.streaming import StreamSender
+
+log = structlog.get_logger()
+
+STREAM_IDLE_TIMEOUT = 30.0
+MAX_POLL_MS = 100
+SEND_TIMEOUT_MS = 2000
+
+
+@dataclass(slots=True)
+class _Stream:
+    sender: StreamSender
+    reply: StreamReply
+    route: bytes
+    last_activity: float
+
+
+class BackendWorker:
+    def __init__(
+        self,
+        core: BackendCore,
+        endpoint: str,
+        *,
+        heartbeat_interval: float = 1.0,
+        liveness: int = 3,
+        max_size: int = DEFAULT_MAX_SIZE,
+        extra: Sequence[tuple[zmq.Socket, Callable[[], None]]] = (),
+        after_turn: Callable[[], None] | None = None,
+    ) -> None:
+        """``extra``: more sockets polled in the same loop, each with the handler that drains it
+        when readable (the real server's agent socket). ``after_turn``: called after every turn
+        of the loop, so a shell can send what the core queued for its own sockets."""
+        self.core = core
+        self.endpoint = endpoint
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.max_size = max_size
+        self.ctx = zmq.Context.instance()
+        self.sock: zmq.Socket | None = None
+        self.streams: dict[tuple[bytes, str], _Stream] = {}
+        self._ops = frozenset(core.operations())
+        self._bridge_seen = 0.0
+        self._next_beat = 0.0
+        self._next_tick = 0.0
+        self.extra = list(extra)
+        self.after_turn = after_turn
+        self._poller: zmq.Poller | None = None
+
+    # ------------------------------------------------------------------ socket
+    def _connect(self) -> None:
+        if self.sock is not None:
+            self.sock.close(0)
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+        sock.connect(self.endpoint)
+        self.sock = sock
+        if self.extra:
+            self._poller = zmq.Poller()
+            self._poller.register(sock, zmq.POLLIN)
+            for extra_sock, _ in self.extra:
+                self._poller.register(extra_sock, zmq.POLLIN)
+        self.streams.clear()
+        self._bridge_seen = time.monotonic()
+        self._send_ready()
+
+    def _send_ready(self) -> None:
+        header = encode_header(READY, name=self.core.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
+        self._send([b"", header, b""])
+        log.info("backend.ready_sent", bridge=self.endpoint, ops=len(self._ops))
+
+    def _send(self, frames: list[bytes]) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.send_multipart(frames, copy=False)
+        except zmq.Again:
+            log.error("backend.send_timeout", bridge=self.endpoint)
+
+    # ------------------------------------------------------------------ loop
+    def run(self, stop: StopFlag) -> None:
+        self._connect()
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                wake = min(self._next_beat, self._next_tick)
+                assert self.sock is not None
+                timeout = max(0, min(MAX_POLL_MS, int((wake - now) * 1000) + 1))
+                if self._poller is not None:
+                    self._poll_all(timeout)
+                elif self.sock.poll(timeout, zmq.POLLIN):
+                    self._drain()
+                self._timers(time.monotonic())
+                if self.after_turn is not None:
+                    self.after_turn()
+        finally:
+            if self.sock is not None:
+                self._send([b"", encode_header(DISCONNECT), b""])
+                self.sock.close()
+            self.core.close()
+            log.info("backend.stopped")
+
+    def _poll_all(self, timeout: int) -> None:
+        assert self._poller is not None
+        ready = dict(self._poller.poll(timeout))
+        if self.sock in ready:
+            self._drain()
+        for extra_sock, handler in self.extra:
+            if extra_sock in ready:
+                handler()
+                self._flush_events()
+
+    def _drain(self) -> None:
+        assert self.sock is not None
+        for _ in range(500):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._bridge_seen = time.monotonic()
+            self._on_message(frames)
+        self._flush_events()
+
+    def _timers(self, now: float) -> None:
+        if now >= self._next_beat:
+            self._next_beat = now + self.heartbeat_interval
+            if now - self._bridge_seen > self.heartbeat_interval * self.liveness:
+                log.warning("backend.bridge_silent_reconnecting", bridge=self.endpoint)
+                self._connect()
+            else:
+                self._send([b"", encode_header(HEARTBEAT), b""])
+            for key, stream in list(self.streams.items()):
+                if now - stream.last_activity > STREAM_IDLE_TIMEOUT:
+                    log.warning("backend.stream_abandoned", request_id=key[1])
+                    del self.streams[key]
+        if now >= self._next_tick:
+            self._next_tick = now + self.core.tick_interval()
+            try:
+                self.core.tick()
+            except Exception:
+                log.exception("backend.tick_failed")
+            self._flush_events()
+
+    def _flush_events(self) -> None:
+        for topic, data in self.core.drain_events():
+            self._send([b"", *event_frames(topic, data, mode=self.core.mode, ts=time.time())])
+
+    # ------------------------------------------------------------------ messages
+    def _on_message(self, frames: list[bytes]) -> None:
+        if len(frames) != 3:
+            log.warning("backend.message_malformed", frames=len(frames))
+            return
+        route, header_frame, body = frames
+        try:
+            header = decode_header(header_frame)
+        except ProtocolError as exc:
+            log.warning("backend.message_rejected", error_code=exc.code.value, reason=exc.message)
+            return
+        kind = header.kind
+        if kind == REQUEST:
+            self._on_request(route, header, body)
+        elif kind == ACK:
+            stream = self.streams.get((route, header.reply_to or ""))
+            if stream is not None:
+                stream.sender.on_ack(header.fields["index"])
+                stream.last_activity = time.monotonic()
+                self._pump(route, stream)
+        elif kind == CANCEL:
+            stream = self.streams.pop((route, header.reply_to or ""), None)
+            if stream is not None:
+                log.info("backend.stream_cancelled", request_id=header.reply_to)
+                self._reply(route, stream.sender.reply_to, responses.error(
+                    ErrorCode.CANCELLED, "download cancelled by the requester", mode=self.core.mode))
+        elif kind == CONTROL and header.op == "reregister":
+            self._send_ready()
+        elif kind != HEARTBEAT:
+            log.warning("backend.kind_unexpected", kind=kind)
+
+    def _reply(self, route: bytes, request_id: str, response: dict[str, Any]) -> None:
+        self._send([route, *reply_frames(request_id, response)])
+
+    def _on_request(self, route: bytes, header: Header, body: bytes) -> None:
+        request_id: str = header.fields["id"]
+        op: str = header.fields["op"]
+        structlog.contextvars.bind_contextvars(request_id=request_id, session=header.get("session"))
+        try:
+            response = self._execute(op, body, RequestContext(request_id, header.get("session")))
+            if isinstance(response, StreamReply):
+                self._start_stream(route, request_id, response)
+                return
+            self._reply(route, request_id, response)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id", "session")
+
+    def _execute(self, op: str, body: bytes, ctx: RequestContext) -> dict[str, Any] | StreamReply:
+        mode = self.core.mode
+        try:
+            if op not in self._ops:
+                raise ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"backend {self.core.name!r} does not implement {op!r}")
+            raw_args = decode_body(body, self.max_size)
+            operation = CATALOGUE.get(op)
+            args = operation.validate_args(raw_args) if operation is not None else (raw_args or {})
+            return self.core.handle(op, args, ctx)
+        except ProtocolError as exc:
+            log.info("backend.request_failed", op=op, error_code=exc.code.value, reason=exc.message)
+            return responses.from_protocol_error(exc, mode=mode)
+        except Exception as exc:
+            log.exception("backend.request_crashed", op=op)
+            return responses.error(ErrorCode.INTERNAL, f"{op} failed inside the {mode} backend: {type(exc).__name__}: {exc}", mode=mode)
+
+    def _start_stream(self, route: bytes, request_id: str, reply: StreamReply) -> None:
+        stream = _Stream(StreamSender(request_id, reply.total, reply.read_at), reply, route, time.monotonic())
+        self.streams[(route, request_id)] = stream
+        self._pump(route, stream)
+
+    def _pump(self, route: bytes, stream: _Stream) -> None:
+        try:
+            for frames in stream.sender.ready_chunks():
+                self._send([route, *frames])
+        except Exception as exc:
+            log.exception("backend.stream_read_failed", request_id=stream.sender.reply_to)
+            self.streams.pop((route, stream.sender.reply_to), None)
+            self._reply(route, stream.sender.reply_to, responses.error(
+                ErrorCode.INTERNAL, f"reading the content failed: {exc}", mode=self.core.mode))
+            return
+        if stream.sender.done:
+            self.streams.pop((route, stream.sender.reply_to), None)
+            self._reply(route, stream.sender.reply_to, stream.reply.final())

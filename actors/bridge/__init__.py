@@ -1,0 +1,1 @@
+"""The bridge actor: routes requests to the real or mock backend, relays events."""

@@ -1,0 +1,1 @@
+"""The mock backend: persistent, evolving demo data behind the BackendCore contract."""

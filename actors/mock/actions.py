@@ -1,0 +1,121 @@
+"""State changes shared by the operations, the database view and the ticker.
+
+Each action applies one change to the world and emits everything a watcher needs:
+the ``client.changed``/``file.changed`` events first, then the activity entry (which
+also lands in the emulated server log). Callers check preconditions; actions assume
+them, so a failed request never half-changes anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from actors.mock.content import content_sha256
+from actors.mock.data import Client, FileRecord
+from actors.mock.state import MockWorld
+from protocol.errors import ErrorCode, ProtocolError
+
+
+def find_client(world: MockWorld, client_id: str) -> Client:
+    client = world.clients.get(client_id)
+    if client is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"client {client_id!r} not found", client_id=client_id)
+    return client
+
+
+def find_file(world: MockWorld, file_id: str) -> FileRecord:
+    record = world.files.get(file_id)
+    if record is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"file {file_id!r} not found", file_id=file_id)
+    return record
+
+
+def status_changes(client: Client, status: str, now: datetime, error_message: str | None = None) -> dict[str, Any]:
+    """The field changes that keep a client's connection fields consistent with its status."""
+    changes: dict[str, Any] = {"status": status}
+    if status == "connected":
+        if client.status != "connected":
+            changes["connected_at"] = now
+            changes["last_seen"] = now
+        changes["error_message"] = None
+    else:
+        changes["connected_at"] = None
+        if client.status == "connected":
+            changes["last_seen"] = now
+        if status == "error":
+            changes["error_message"] = error_message or client.error_message or "Marked as failed"
+        else:
+            changes["error_message"] = None
+    return changes
+
+
+def set_client_status(world: MockWorld, client: Client, status: str, error_message: str | None = None) -> None:
+    world.update_client(client, **status_changes(client, status, world.now(), error_message))
+    world.client_changed(client, "updated")
+
+
+def delete_client(
+    world: MockWorld, client: Client, *, activity: str = "client_deleted", via: str = ""
+) -> tuple[int, int]:
+    """Delete a client and, in cascade, its files; returns (files deleted, bytes freed)."""
+    freed = client.total_size
+    removed = world.remove_client(client)
+    for record in removed:
+        world.file_changed(record, "deleted")
+    world.client_changed(client, "deleted")
+    world.record(
+        activity, "WARNING",
+        f"Deleted client {client.name} and its {len(removed)} files ({freed} bytes freed){via}",
+        logger="backup.admin", client_id=client.id,
+    )
+    return len(removed), freed
+
+
+def delete_file(world: MockWorld, record: FileRecord, *, activity: str = "file_deleted", reason: str = "") -> int:
+    """Delete one file; returns the bytes freed."""
+    client = world.clients[record.client_id]
+    world.remove_file(record)
+    world.file_changed(record, "deleted")
+    world.client_changed(client, "updated")
+    world.record(
+        activity, "INFO", f"Deleted {record.path} from {client.name} ({record.size} bytes freed){reason}",
+        logger="backup.storage", client_id=client.id, file_id=record.id,
+    )
+    return record.size
+
+
+def verify_file(world: MockWorld, record: FileRecord) -> dict[str, Any]:
+    """Re-hash the stored content for real and record the verdict."""
+    if record.status == "uploading":
+        raise ProtocolError(
+            ErrorCode.CONFLICT, f"file {record.id!r} is still uploading; verify it once the upload finished",
+            file_id=record.id,
+        )
+    actual = content_sha256(world.seed, record.id, record.content_version, record.size)
+    ok = actual == record.sha256
+    now = world.now()
+    status = "verified" if ok else "error"
+    world.update_file(record, status=status, last_verified=now)
+    world.file_changed(record, "updated")
+    client = world.clients[record.client_id]
+    if ok:
+        world.record(
+            "verify_passed", "INFO", f"{client.name}: {record.path} verified (sha256 {actual[:12]}…)",
+            logger="backup.verify", client_id=client.id, file_id=record.id,
+        )
+    else:
+        world.record(
+            "verify_failed", "ERROR",
+            f"{client.name}: {record.path} failed verification: expected sha256 {record.sha256[:12]}…, "
+            f"stored content hashes to {actual[:12]}…",
+            logger="backup.verify", client_id=client.id, file_id=record.id,
+        )
+    return {
+        "file_id": record.id,
+        "ok": ok,
+        "expected_sha256": record.sha256,
+        "actual_sha256": actual,
+        "status": status,
+        "verified_at": now,
+    }

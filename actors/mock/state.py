@@ -1,0 +1,331 @@
+"""The mock's world: every record, the aggregates and indexes over them, and the events.
+
+All changes go through the methods here so per-client ``files_count``/``total_size``,
+the server totals and the sorted indexes can never drift from the records (they are
+maintained incrementally, never recomputed by scanning). Operations, the database view
+and the ticker all act on one ``MockWorld``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from runtime.clock import Clock
+from actors.mock.data import (
+    ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, MockDataGenerator, ServerState,
+)
+from actors.mock.index import SortedIndex
+from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
+
+log = structlog.get_logger()
+
+EVENT_LIMIT = 20_000
+# Fields whose change moves a record in the index of the same name.
+CLIENT_SORT_KEYS: dict[str, Any] = {
+    "name": lambda c: c.name.lower(),
+    "last_seen": lambda c: c.last_seen,
+    "status": lambda c: c.status,
+    "total_size": lambda c: c.total_size,
+}
+FILE_SORT_KEYS: dict[str, Any] = {
+    "name": lambda f: f.name.lower(),
+    "size": lambda f: f.size,
+    "modified_at": lambda f: f.modified_at,
+    "path": lambda f: f.path.lower(),
+}
+
+
+class MockWorld:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        rng: random.Random,
+        clock: Clock,
+        server: ServerState,
+        target_files: int,
+        config: dict[str, Any],
+    ) -> None:
+        self.seed = seed
+        self.rng = rng
+        self.gen = MockDataGenerator(rng, seed)
+        self.clock = clock
+        self.server = server
+        self.target_files = target_files
+        self.config = config  # what the dataset was generated with (clients, files)
+        self.clients: dict[str, Client] = {}
+        self.files: dict[str, FileRecord] = {}
+        self.files_by_client: dict[str, dict[str, FileRecord]] = {}
+        self.activity: dict[str, Activity] = {}
+        self.logs: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
+        self.next_log_id = 1
+        self.storage_used = 0
+        self.client_status_counts: dict[str, int] = {s: 0 for s in CLIENT_STATUSES}
+        self.file_status_counts: dict[str, int] = {s: 0 for s in FILE_STATUSES}
+        # dicts, not sets: iteration order must not depend on string hashing.
+        self.uploading: dict[str, None] = {}
+        self.names: dict[str, dict[str, None]] = {}
+        self.taken_paths: set[tuple[str, str]] = set()  # membership only, never iterated
+        self.client_index = {k: SortedIndex(fn, self.clients.values) for k, fn in CLIENT_SORT_KEYS.items()}
+        self.file_index = {k: SortedIndex(fn, self.files.values) for k, fn in FILE_SORT_KEYS.items()}
+        self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=EVENT_LIMIT)
+        self._pinned: datetime | None = None
+        self._overflowing = False
+
+    # -- time --
+
+    def now(self) -> datetime:
+        return self._pinned if self._pinned is not None else self.clock.now()
+
+    @contextmanager
+    def pinned(self, at: datetime | None) -> Iterator[None]:
+        """Replay a journal record at the instant it first ran, whatever the clock says now."""
+        previous, self._pinned = self._pinned, at
+        try:
+            yield
+        finally:
+            self._pinned = previous
+
+    # -- clients --
+
+    def add_client(self, client: Client) -> None:
+        self.clients[client.id] = client
+        self.files_by_client.setdefault(client.id, {})
+        self.names.setdefault(client.name.lower(), {})[client.id] = None
+        self.client_status_counts[client.status] += 1
+        for index in self.client_index.values():
+            index.add(client)
+
+    def update_client(self, client: Client, **changes: Any) -> None:
+        moved = [self.client_index[k] for k in changes if k in self.client_index]
+        for index in moved:
+            index.discard(client)
+        if "name" in changes:
+            self._forget_name(client)
+        if "status" in changes:
+            self.client_status_counts[client.status] -= 1
+            self.client_status_counts[changes["status"]] += 1
+        for key, value in changes.items():
+            setattr(client, key, value)
+        if "name" in changes:
+            self.names.setdefault(client.name.lower(), {})[client.id] = None
+        if {"name", "hostname", "ip_address"} & changes.keys():
+            client.refresh_hay()
+        for index in moved:
+            index.add(client)
+
+    def _forget_name(self, client: Client) -> None:
+        ids = self.names.get(client.name.lower())
+        if ids is not None:
+            ids.pop(client.id, None)
+            if not ids:
+                del self.names[client.name.lower()]
+
+    def remove_client(self, client: Client) -> list[FileRecord]:
+        """Delete a client and its files; returns the deleted files."""
+        removed = list(self.files_by_client.get(client.id, {}).values())
+        for record in removed:
+            self.remove_file(record)
+        for index in self.client_index.values():
+            index.discard(client)
+        self._forget_name(client)
+        self.client_status_counts[client.status] -= 1
+        del self.clients[client.id]
+        self.files_by_client.pop(client.id, None)
+        return removed
+
+    # -- files --
+
+    def add_file(self, record: FileRecord) -> None:
+        client = self.clients[record.client_id]
+        self.files[record.id] = record
+        self.files_by_client[record.client_id][record.id] = record
+        self.taken_paths.add((record.client_id, record.path.lower()))
+        self.file_status_counts[record.status] += 1
+        if record.status == "uploading":
+            self.uploading[record.id] = None
+        self.storage_used += record.size
+        for index in self.file_index.values():
+            index.add(record)
+        self.update_client(client, files_count=client.files_count + 1, total_size=client.total_size + record.size)
+
+    def update_file(self, record: FileRecord, **changes: Any) -> None:
+        moved = [self.file_index[k] for k in changes if k in self.file_index]
+        for index in moved:
+            index.discard(record)
+        if "status" in changes:
+            self.file_status_counts[record.status] -= 1
+            self.file_status_counts[changes["status"]] += 1
+            self.uploading.pop(record.id, None)
+            if changes["status"] == "uploading":
+                self.uploading[record.id] = None
+        if "path" in changes:
+            self.taken_paths.discard((record.client_id, record.path.lower()))
+            self.taken_paths.add((record.client_id, changes["path"].lower()))
+        delta = changes["size"] - record.size if "size" in changes else 0
+        for key, value in changes.items():
+            setattr(record, key, value)
+        if {"name", "path"} & changes.keys():
+            record.refresh_hay()
+        for index in moved:
+            index.add(record)
+        if delta:
+            self.storage_used += delta
+            client = self.clients[record.client_id]
+            self.update_client(client, total_size=client.total_size + delta)
+
+    def remove_file(self, record: FileRecord) -> None:
+        for index in self.file_index.values():
+            index.discard(record)
+        del self.files[record.id]
+        self.files_by_client[record.client_id].pop(record.id, None)
+        self.taken_paths.discard((record.client_id, record.path.lower()))
+        self.file_status_counts[record.status] -= 1
+        self.uploading.pop(record.id, None)
+        self.storage_used -= record.size
+        client = self.clients[record.client_id]
+        self.update_client(client, files_count=client.files_count - 1, total_size=client.total_size - record.size)
+
+    # -- activity, server log, events --
+
+    def record(
+        self,
+        type_: str,
+        level: str,
+        message: str,
+        *,
+        logger: str = "backup.server",
+        event: str | None = None,
+        client_id: str | None = None,
+        file_id: str | None = None,
+    ) -> Activity:
+        """Append to the activity log, mirror it in the server log and emit it."""
+        entry = Activity(self.gen.new_id(), self.now(), type_, level, client_id, file_id, message)
+        self.activity[entry.id] = entry
+        if len(self.activity) > ACTIVITY_LIMIT:
+            del self.activity[next(iter(self.activity))]
+        self.log(level, logger, event or type_.replace("_", "."), message, client_id)
+        self.emit("activity", entry.to_dict())
+        return entry
+
+    def log(self, level: str, logger: str, event: str, message: str, client_id: str | None = None) -> None:
+        self.logs.append(LogEntry(f"log-{self.next_log_id}", self.now(), level, logger, event, message, client_id))
+        self.next_log_id += 1
+
+    def emit(self, topic: str, data: dict[str, Any]) -> None:
+        if len(self.events) == self.events.maxlen and not self._overflowing:
+            self._overflowing = True  # once per episode, not once per event
+            log.warning("mock.events_dropped", reason="nobody drains events", limit=self.events.maxlen)
+        self.events.append((topic, data))
+
+    def client_changed(self, client: Client, change: str) -> None:
+        data = None if change == "deleted" else client.to_dict()
+        self.emit("client.changed", {"client_id": client.id, "change": change, "client": data})
+
+    def file_changed(self, record: FileRecord, change: str) -> None:
+        data = None if change == "deleted" else record.to_dict()
+        self.emit("file.changed", {"file_id": record.id, "client_id": record.client_id, "change": change, "file": data})
+
+    def server_changed(self) -> None:
+        self.emit("server.changed", {"status": self.server_status()})
+
+    def drain(self) -> list[tuple[str, dict[str, Any]]]:
+        events = list(self.events)
+        self.events.clear()
+        self._overflowing = False
+        return events
+
+    # -- derived views --
+
+    def server_status(self) -> dict[str, Any]:
+        running = self.server.running
+        started = self.server.started_at if running else None
+        uptime = max(0.0, (self.now() - started).total_seconds()) if started is not None else 0.0
+        return {
+            "running": running,
+            "started_at": started,
+            "uptime_seconds": uptime,
+            "host": self.server.host,
+            "port": self.server.port,
+            "version": self.server.version,
+            "clients_connected": self.client_status_counts["connected"],
+            "clients_total": len(self.clients),
+            "files_total": len(self.files),
+            "storage_used": self.storage_used,
+            "active_transfers": len(self.uploading),
+        }
+
+    def check_invariants(self) -> None:
+        """Recompute every aggregate the slow way and compare (tests and debugging only)."""
+        total = 0
+        for cid, client in self.clients.items():
+            own = self.files_by_client[cid]
+            size = sum(f.size for f in own.values())
+            assert client.files_count == len(own), (client.name, client.files_count, len(own))
+            assert client.total_size == size, (client.name, client.total_size, size)
+            total += size
+        assert total == self.storage_used, (total, self.storage_used)
+        assert sum(len(v) for v in self.files_by_client.values()) == len(self.files)
+        assert all(f.client_id in self.clients for f in self.files.values())
+        for status in FILE_STATUSES:
+            assert self.file_status_counts[status] == sum(1 for f in self.files.values() if f.status == status)
+        for status in CLIENT_STATUSES:
+            assert self.client_status_counts[status] == sum(1 for c in self.clients.values() if c.status == status)
+        assert set(self.uploading) == {f.id for f in self.files.values() if f.status == "uploading"}
+
+
+def generate_world(seed: int, clock: Clock, clients: int, files: int | None) -> MockWorld:
+    """A fresh dataset: ``clients`` clients and ``files`` files (or ~20 per client)."""
+    rng = random.Random(seed)
+    now = clock.now()
+    server = ServerState(running=True, started_at=now - timedelta(seconds=rng.randint(3600, 3 * 86400)))
+    world = MockWorld(
+        seed=seed, rng=rng, clock=clock, server=server, target_files=0,
+        config={"clients": clients, "files": files},
+    )
+    gen = world.gen
+    made = gen.make_clients(clients, now)
+    if files is None:
+        counts = [int(rng.triangular(8, 40, 12)) for _ in made]
+    else:
+        counts = [0] * len(made)
+        if made:
+            # Uneven on purpose: some clients back up far more than others.
+            weights = [0.2 + rng.random() for _ in made]
+            for i in rng.choices(range(len(made)), weights=weights, k=files):
+                counts[i] += 1
+    for client, count in zip(made, counts):
+        world.add_client(client)
+        for record in gen.make_files(client, count, now, world.taken_paths):
+            world.add_file(record)
+    world.target_files = len(world.files)
+    _seed_history(world)
+    world.drain()
+    log.info("mock.generated", seed=seed, clients=len(world.clients), files=len(world.files), bytes=world.storage_used)
+    return world
+
+
+def _seed_history(world: MockWorld) -> None:
+    """A recent activity history so a fresh console has something to show."""
+    started = world.server.started_at
+    assert started is not None
+    with world.pinned(started):
+        world.record("server_started", "INFO", world.server.started_message())
+    recent = sorted(
+        (f for f in world.files.values() if f.last_backup > started),
+        key=lambda f: (f.last_backup, f.id),
+    )[-40:]
+    for record in recent:
+        client = world.clients[record.client_id]
+        with world.pinned(record.last_backup):
+            world.record(
+                "backup_completed", "INFO", f"{client.name}: {record.path} backed up ({record.size} bytes)",
+                logger="backup.transfer", client_id=client.id, file_id=record.id,
+            )

@@ -1,0 +1,1 @@
+"""The replay backend: answers from a recording."""

@@ -1,0 +1,1 @@
+"""The real backup server: SQLite catalog, blob store, CURVE agents' socket."""

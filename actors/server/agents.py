@@ -1,0 +1,404 @@
+"""The agent side of the server core: sessions, liveness, enrollment, backups, restores (no sockets).
+
+The shell hands every message from the agents' ROUTER to ``on_message`` together with
+the peer's authenticated public key (ZAP's User-Id) and address, and sends what
+``drain_outbox`` returns. A client *is* its public key: a message is attributed by the
+key the CURVE handshake proved, never by anything the agent claims.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from actors.server import queries as q
+from runtime.curve_keys import is_public_key
+from actors.server.blobs import BlobStore
+from actors.server.keys import KeyRing
+from actors.server.store import Store
+from actors.server.uploads import Completed, Uploads, decide_manifest, on_chunk, record_completed
+from protocol.agent_messages import (
+    AGENT_TO_SERVER, CHUNK_SIZE, CREDIT_EXCEEDED, HEARTBEAT_S, LIVENESS, MAX_BATCH, NO_SESSION, STOPPED, WINDOW,
+    AgentProtocolError, Credit, CreditLedger, Message, decode_message, encode_message,
+)
+from protocol.errors import ErrorCode
+
+log = structlog.get_logger()
+
+MAX_TEXT = 255
+CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
+OUTBOX_LIMIT = 100_000  # far above what credits allow; a guard against a bug, not flow control
+
+
+@dataclass
+class Fetch:
+    """A restore the server streams to an agent, ``window`` chunks at most in flight."""
+
+    restore_id: str
+    sha256: str
+    total: int
+    credit: Credit
+    next_offset: int = 0
+    next_index: int = 0
+
+
+@dataclass
+class Session:
+    route: bytes
+    client_id: str
+    key: str
+    name: str
+    last_seen: float
+    ledger: CreditLedger
+    uploads: Uploads
+    fetches: dict[str, Fetch] = field(default_factory=dict)
+    running_backup: bool = False  # a run that changed something is under way (activity recorded)
+    changed: bool = False  # files stored or linked since the last client.changed event
+    changed_at: float = 0.0  # when the last client.changed for this session's uploads went out
+    completed: list[Completed] = field(default_factory=list)  # blobs durable, rows written at end of batch
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    window: int = WINDOW
+    chunk_size: int = CHUNK_SIZE
+    heartbeat_s: float = HEARTBEAT_S
+    liveness: int = LIVENESS
+    server_version: str = "1"
+
+
+def _text(fields: dict[str, Any], name: str, required: bool = False) -> str:
+    value = fields.get(name, "")
+    if not isinstance(value, str) or len(value) > MAX_TEXT or any(ord(ch) < 32 for ch in value):
+        raise AgentProtocolError(f"{name} must be text of at most {MAX_TEXT} characters without control characters")
+    if required and not value.strip():
+        raise AgentProtocolError(f"{name} must not be empty")
+    return value.strip()
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+class AgentGateway:
+    def __init__(self, store: Store, blobs: BlobStore, keyring: KeyRing, settings: AgentSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.keyring = keyring
+        self.settings = settings
+        self.clock = clock
+        self.accepting = True
+        self.sessions: dict[bytes, Session] = {}
+        self.by_client: dict[str, Session] = {}
+        self.outbox: deque[tuple[bytes, list[bytes]]] = deque()
+
+    # -- plumbing --
+
+    def _send(self, route: bytes, type_: str, body: bytes = b"", **fields: Any) -> None:
+        if len(self.outbox) < OUTBOX_LIMIT:
+            self.outbox.append((route, encode_message(type_, body, **fields)))
+        else:
+            log.error("server.agent_outbox_full", dropped=type_)
+
+    def _error(self, route: bytes, code: str, message: str, ref: str | int | None = None) -> None:
+        self._send(route, "error", code=code, message=message, ref=ref)
+
+    def drain_outbox(self) -> list[tuple[bytes, list[bytes]]]:
+        out = list(self.outbox)
+        self.outbox.clear()
+        return out
+
+    @property
+    def active_transfers(self) -> int:
+        return sum(len(s.uploads.open) + len(s.fetches) for s in self.sessions.values())
+
+    def has_session(self, client_id: str) -> bool:
+        return client_id in self.by_client
+
+    # -- input --
+
+    def on_message(self, route: bytes, frames: list[bytes], key: str | None, peer: str | None) -> None:
+        if not key:
+            log.warning("server.agent_message_without_key", reason="no CURVE User-Id; is ZAP running?")
+            return
+        try:
+            msg = decode_message(frames, AGENT_TO_SERVER)
+        except AgentProtocolError as exc:
+            self._error(route, exc.code, exc.message)
+            return
+        try:
+            if self.keyring.is_enrollment(key):
+                self._enrollment_connection(route, msg, peer or "")
+            elif msg.type == "hello":
+                self._hello(route, msg, key, peer or "")
+            else:
+                self._in_session(route, msg, key)
+        except AgentProtocolError as exc:
+            ref = msg.get("batch", msg.get("r", msg.get("u")))
+            self._error(route, exc.code, exc.message, ref)
+
+    def _enrollment_connection(self, route: bytes, msg: Message, peer: str) -> None:
+        if msg.type != "enroll":
+            raise AgentProtocolError("this connection uses the enrollment key: it may only enroll", ErrorCode.FORBIDDEN.value)
+        public = _text(msg.fields, "public_key", True)
+        if not is_public_key(public) or self.keyring.is_enrollment(public):
+            raise AgentProtocolError("public_key must be the agent's own z85 CURVE public key")
+        client_id, created = self.store.register_client(public, self._info(msg, peer))
+        self.keyring.add_client(public)
+        self._send(route, "enrolled", client_id=client_id)
+        if created:
+            self.store.client_changed(client_id, "created")
+            self.store.record("agent_enrolled", "INFO", f"Agent {msg['name']} enrolled with the enrollment token",
+                              client_id=client_id, logger="backup.agent")
+
+    def _info(self, msg: Message, peer: str) -> dict[str, str]:
+        return {"name": _text(msg.fields, "name", True), "hostname": _text(msg.fields, "hostname"),
+                "platform": _text(msg.fields, "platform"), "agent_version": _text(msg.fields, "version"),
+                "ip_address": peer}
+
+    def _hello(self, route: bytes, msg: Message, key: str, peer: str) -> None:
+        if not self.accepting:
+            self._error(route, STOPPED, "the backup server is stopped: it does not accept agents now")
+            return
+        info = self._info(msg, peer)
+        known = q.client_by_key(self.store.conn, key)
+        if known is None and not self.keyring.listed(key):
+            # Allowed by ZAP a moment ago but deleted since: it must enroll again.
+            self._error(route, ErrorCode.FORBIDDEN.value, "this agent's key is not registered (client deleted?)")
+            return
+        client_id, created = self.store.register_client(key, info)
+        old = self.by_client.get(client_id)
+        if old is not None:
+            self._drop(old)  # the same agent reconnected before its old session timed out
+        session = Session(route, client_id, key, info["name"], self.clock(), CreditLedger(self.settings.window),
+                          Uploads(client_id))
+        self.sessions[route] = session
+        self.by_client[client_id] = session
+        self.store.set_client_status(client_id, "connected")
+        self._send(route, "welcome", client_id=client_id, heartbeat_s=self.settings.heartbeat_s,
+                   window=self.settings.window, chunk_size=self.settings.chunk_size, max_batch=MAX_BATCH,
+                   server_version=self.settings.server_version)
+        self.store.client_changed(client_id, "created" if created else "updated")
+        where = f" from {peer}" if peer else ""
+        self.store.record("client_connected", "INFO", f"{info['name']} connected{where} ({info['platform'] or 'unknown'}, "
+                          f"agent {info['agent_version'] or '?'})", client_id=client_id, logger="backup.agent")
+        self.store.server_changed()
+
+    def _in_session(self, route: bytes, msg: Message, key: str) -> None:
+        session = self.sessions.get(route)
+        if session is None or session.key != key:
+            if msg.type not in ("bye", "fetch_ack"):
+                self._error(route, NO_SESSION, "no session: say hello first", msg.get("batch", msg.get("r", msg.get("u"))))
+            return
+        session.last_seen = self.clock()
+        if session.completed and msg.type != "chunk":
+            self._record(session)  # whatever comes next (a manifest, done) sees those versions
+        handlers: dict[str, Callable[[Session, Message], None]] = {
+            "heartbeat": self._on_heartbeat, "manifest": self._on_manifest, "chunk": self._on_chunk,
+            "report": self._on_report, "done": self._on_done, "bye": self._on_bye, "fetch": self._on_fetch,
+            "fetch_ack": self._on_fetch_ack, "abort": self._on_abort,
+        }
+        handler = handlers.get(msg.type)
+        if handler is None:  # enroll on an already registered key
+            raise AgentProtocolError(f"{msg.type} is not expected in a session")
+        handler(session, msg)
+
+    # -- session messages --
+
+    def _on_heartbeat(self, session: Session, msg: Message) -> None:
+        self._send(session.route, "pong")
+
+    def _on_manifest(self, session: Session, msg: Message) -> None:
+        result = decide_manifest(self.store, self.blobs, session.client_id, msg["entries"])
+        if (result["send"] or result["linked"]) and not session.running_backup:
+            # Only a run that changes something is worth an activity entry: a --watch agent
+            # re-checks an unchanged folder every cycle.
+            session.running_backup = True
+            self.store.record("backup_started", "INFO", f"{session.name}: backup started", client_id=session.client_id,
+                              logger="backup.transfer")
+        self._send(session.route, "manifest_result", batch=msg["batch"], **result)
+        if result["linked"]:
+            session.changed = True
+        for index, reason in result["refused"][:20]:
+            self.store.record("file_refused", "WARNING", f"{session.name}: refused a file entry: {reason}",
+                              client_id=session.client_id, logger="backup.transfer")
+
+    def _on_chunk(self, session: Session, msg: Message) -> None:
+        if not session.ledger.on_message():
+            log.warning("server.agent_credit_exceeded", client_id=session.client_id)
+            self._error(session.route, CREDIT_EXCEEDED, "more chunks in flight than the credit window allows")
+            self.disconnect(session.client_id, "flow control violated")
+            return
+        outcome = on_chunk(self.store, self.blobs, session.uploads, msg)
+        session.ledger.consumed()
+        if outcome.completed is not None:
+            session.completed.append(outcome.completed)
+        elif outcome.failed is not None:
+            code, message = outcome.failed
+            self._send(session.route, "failed", u=msg["u"], code=code, message=message)
+
+    def _on_abort(self, session: Session, msg: Message) -> None:
+        """The agent gave up on an upload (a read error mid-file): forget it, nothing is stored."""
+        upload = session.uploads.open.pop(msg["u"], None)
+        if upload is not None:
+            upload.writer.abort()
+            log.info("server.upload_aborted", client_id=session.client_id, path=upload.path, reason=msg.get("reason"))
+
+    def _on_report(self, session: Session, msg: Message) -> None:
+        skipped = msg["skipped"]
+        for entry in skipped[:20]:
+            path, reason = (entry + ["", ""])[:2] if isinstance(entry, list) else ("?", "?")
+            self.store.record("file_skipped", "WARNING", f"{session.name}: skipped {str(path)[:300]}: {str(reason)[:200]}",
+                              client_id=session.client_id, logger="backup.transfer")
+        if len(skipped) > 20:
+            self.store.record("file_skipped", "WARNING", f"{session.name}: {len(skipped) - 20} more files skipped",
+                              client_id=session.client_id, logger="backup.transfer")
+
+    def _on_done(self, session: Session, msg: Message) -> None:
+        s = {k: v for k, v in msg["summary"].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        problems = _count(s.get("skipped")) + _count(s.get("failed"))
+        if not session.running_backup and not problems:
+            log.debug("server.backup_unchanged", client_id=session.client_id, files=s.get("files"))
+            return
+        session.running_backup = False
+        text = (f"{session.name}: backup of {str(s.get('root', '?'))[:300]} finished: {s.get('files', 0)} files, "
+                f"{s.get('sent', 0)} sent ({s.get('bytes_sent', 0)} bytes), {s.get('linked', 0)} linked, "
+                f"{s.get('unchanged', 0)} unchanged, {s.get('skipped', 0)} skipped, {s.get('failed', 0)} failed")
+        self.store.touch_client(session.client_id)
+        self.store.client_changed(session.client_id, "updated")
+        self.store.record("backup_completed", "WARNING" if problems else "INFO", text, client_id=session.client_id,
+                          logger="backup.transfer")
+        self.store.server_changed()
+
+    def _on_bye(self, session: Session, msg: Message) -> None:
+        self._end(session, "client_disconnected", "INFO", f"{session.name} disconnected ({msg.get('reason') or 'agent finished'})")
+
+    def _on_fetch(self, session: Session, msg: Message) -> None:
+        restore_id = msg["r"]
+        try:
+            file = q.get_file(self.store.conn, msg["file_id"])
+        except Exception:
+            raise AgentProtocolError(f"file {msg['file_id']!r} not found", ErrorCode.NOT_FOUND.value) from None
+        if file["client_id"] != session.client_id:
+            raise AgentProtocolError("an agent restores only its own client's files", ErrorCode.FORBIDDEN.value)
+        if not self.blobs.exists(file["sha256"]):
+            raise AgentProtocolError(f"the stored content of {file['path']} is missing", ErrorCode.NOT_FOUND.value)
+        fetch = Fetch(restore_id, file["sha256"], file["size"], Credit(self.settings.window))
+        session.fetches[restore_id] = fetch
+        self._send(session.route, "fetch_meta", r=restore_id, file_id=file["id"], name=file["name"], size=file["size"],
+                   sha256=file["sha256"], path=file["path"])
+        self._pump(session, fetch)
+
+    def _on_fetch_ack(self, session: Session, msg: Message) -> None:
+        fetch = session.fetches.get(msg["r"])
+        if fetch is not None:
+            fetch.credit.grant(1)
+            self._pump(session, fetch)
+
+    def _pump(self, session: Session, fetch: Fetch) -> None:
+        try:
+            while fetch.next_offset < fetch.total and fetch.credit.available > 0:
+                data = self.blobs.read_at(fetch.sha256, fetch.next_offset, self.settings.chunk_size)
+                if not data:
+                    raise OSError("stored content is shorter than recorded")
+                self._send(session.route, "data", data, r=fetch.restore_id, i=fetch.next_index, o=fetch.next_offset)
+                fetch.credit.spend()
+                fetch.next_index += 1
+                fetch.next_offset += len(data)
+        except OSError as exc:
+            session.fetches.pop(fetch.restore_id, None)
+            self._error(session.route, ErrorCode.INTERNAL.value, f"reading the stored content failed: {exc}", fetch.restore_id)
+            return
+        if fetch.next_offset >= fetch.total:
+            session.fetches.pop(fetch.restore_id, None)
+            self._send(session.route, "fetch_end", r=fetch.restore_id)
+
+    # -- batches, time, operator actions --
+
+    def end_of_batch(self) -> None:
+        """Return the credit of everything consumed in this batch: one message per session.
+
+        Clients whose files changed get one ``client.changed`` per batch (their counts and
+        sizes moved), not one per file.
+        """
+        now = self.clock()
+        for session in self.sessions.values():
+            if session.completed:
+                self._record(session)
+            n = session.ledger.take_pending()
+            if n:
+                self._send(session.route, "credit", n=n)
+            if session.changed and now - session.changed_at >= CLIENT_EVENT_EVERY_S:
+                self._client_changed(session, now)
+
+    def _record(self, session: Session) -> None:
+        """Group commit: the version rows of every upload completed in this batch, one transaction."""
+        done, session.completed = session.completed, []
+        try:
+            replies = record_completed(self.store, session.uploads, done)
+        except Exception as exc:
+            log.exception("server.versions_not_recorded", client_id=session.client_id, uploads=len(done))
+            for c in done:
+                self._send(session.route, "failed", u=c.upload_id, code=ErrorCode.INTERNAL.value,
+                           message=f"the server could not record {c.path}: {exc}")
+            return
+        session.changed = True
+        for reply in replies:
+            self._send(session.route, "stored", **reply)
+
+    def _client_changed(self, session: Session, now: float) -> None:
+        session.changed = False
+        session.changed_at = now
+        self.store.client_changed(session.client_id, "updated")
+
+    def tick(self) -> None:
+        limit = self.settings.heartbeat_s * self.settings.liveness
+        now = self.clock()
+        for session in self.sessions.values():
+            if session.changed:  # the last changes of a run, held back by the throttle
+                self._client_changed(session, now)
+        for session in [s for s in self.sessions.values() if now - s.last_seen > limit]:
+            self._end(session, "client_disconnected", "WARNING",
+                      f"{session.name} lost: no heartbeat for {now - session.last_seen:.1f}s")
+
+    def disconnect(self, client_id: str, reason: str) -> bool:
+        """Tell a connected agent to go and end its session; False when it has none."""
+        session = self.by_client.get(client_id)
+        if session is None:
+            return False
+        self._send(session.route, "disconnect", reason=reason)
+        self._end(session, "client_disconnected", "INFO", f"{session.name} disconnected: {reason}")
+        return True
+
+    def disconnect_all(self, reason: str) -> None:
+        for client_id in list(self.by_client):
+            self.disconnect(client_id, reason)
+
+    def forget_client(self, client_id: str) -> None:
+        """The client was deleted: its agent goes, quietly (the deletion is the activity)."""
+        session = self.by_client.get(client_id)
+        if session is not None:
+            self._send(session.route, "disconnect", reason="client deleted on the server")
+            self._drop(session)
+
+    def _end(self, session: Session, type_: str, level: str, message: str) -> None:
+        self._drop(session)
+        self.store.set_client_status(session.client_id, "disconnected")
+        self.store.client_changed(session.client_id, "updated")
+        self.store.record(type_, level, message, client_id=session.client_id, logger="backup.agent")
+        self.store.server_changed()
+
+    def _drop(self, session: Session) -> None:
+        if session.completed:  # durable blobs waiting for their rows: keep the work
+            self._record(session)
+        session.uploads.abort_all()
+        session.fetches.clear()
+        self.sessions.pop(session.route, None)
+        if self.by_client.get(session.client_id) is session:
+            del self.by_client[session.client_id]

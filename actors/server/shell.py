@@ -1,0 +1,159 @@
+"""The real backup server actor: serves a server core to the bridge and backup agents over CURVE.
+
+    python -m actors.server --bridge EP --agents EP --data-dir DIR [--server-class module:Class]
+                            [--enroll-token TOKEN] [--allow-keys FILE]
+
+The bridge side is the shared BackendWorker (registers as backend "server", mode "real").
+The agents' ROUTER socket is polled in the same loop (BackendWorker's ``extra``); it is
+CURVE-encrypted with the server's key pair (``<data-dir>/server/keys/``) and every
+handshake is authenticated by a ZAP handler asking the core's KeyRing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Any
+
+import structlog
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from runtime.tuning import tune_malloc
+from actors.backends.worker import BackendWorker
+from actors.server.agents import AgentGateway
+from actors.server.core import DEFAULT_AGENTS, ServerConfig
+from runtime.shutdown import StopFlag
+from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN
+from runtime.endpoints import BridgeEndpoints
+from runtime.logsetup import configure_logging
+from runtime.paths import default_data_dir
+
+log = structlog.get_logger()
+
+DRAIN_LIMIT = 256  # agent messages per turn, so the bridge socket is served in between
+
+
+class AgentLink:
+    """Moves messages between the agents' ROUTER socket and the core's AgentGateway."""
+
+    def __init__(self, sock: zmq.Socket, gateway: AgentGateway) -> None:
+        self.sock = sock
+        self.gateway = gateway
+
+    def on_readable(self) -> None:
+        for _ in range(DRAIN_LIMIT):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            if len(frames) < 2:
+                continue
+            header = frames[1]
+            # The authenticated key (ZAP's User-Id) and the address travel with each message.
+            key, peer = _property(header, "User-Id"), _property(header, "Peer-Address")
+            # The body stays a zero-copy buffer: a 1 MiB chunk goes to the hash and the file as is.
+            payload = [header.bytes, *(f.buffer for f in frames[2:])]
+            try:
+                self.gateway.on_message(frames[0].bytes, payload, key, peer)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("server.agent_message_crashed")
+        self.gateway.end_of_batch()
+        self.flush()
+
+    def flush(self) -> None:
+        for route, frames in self.gateway.drain_outbox():
+            try:
+                self.sock.send_multipart([route, *frames], zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                log.warning("server.agent_send_dropped", reason="the agent's queue is full")
+            except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the agent is gone
+                log.debug("server.agent_gone", error=str(exc))
+
+
+def _property(frame: zmq.Frame, name: str) -> str | None:
+    try:
+        return frame.get(name)  # type: ignore[return-value]
+    except zmq.ZMQError:  # not set for this connection (no ZAP, not TCP)
+        return None
+
+
+def load_class(spec: str) -> type:
+    module_name, _, class_name = spec.partition(":")
+    if not class_name:
+        raise SystemExit(f"--server-class must be module:Class, got {spec!r}")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def agents_socket(ctx: zmq.Context, core: Any, endpoint: str, chunk_size: int) -> zmq.Socket:
+    sock = ctx.socket(zmq.ROUTER)
+    sock.curve_server = True
+    sock.curve_publickey = core.keys.public
+    sock.curve_secretkey = core.keys.secret
+    sock.zap_domain = ZAP_DOMAIN.encode()
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    sock.setsockopt(zmq.LINGER, 0)
+    # A peer cannot make us buffer more than one chunk plus its header per message.
+    sock.setsockopt(zmq.MAXMSGSIZE, chunk_size + MAX_HEADER)
+    sock.bind(endpoint)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.server", description="The real backup server actor.")
+    parser.add_argument("--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)")
+    parser.add_argument("--agents", default=DEFAULT_AGENTS, help="endpoint the agents connect to (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the server keeps its data in DIR/server")
+    parser.add_argument("--server-class", default="actors.server.core:BackupServer", help="module:Class of the core")
+    parser.add_argument("--enroll-token", help="enrollment token (default: the stored one, generated at first start)")
+    parser.add_argument("--allow-keys", type=Path, help="extra file of allowed agent public keys, one per line")
+    parser.add_argument("--window", type=int, default=WINDOW, help="chunks an agent may have in flight")
+    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="bytes per chunk")
+    parser.add_argument("--agent-heartbeat", type=float, default=HEARTBEAT_S, help="seconds between agent heartbeats")
+    parser.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats to the bridge")
+    parser.add_argument("--log-json", action="store_true")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    configure_logging("server", json=args.log_json, level=args.log_level)
+    tune_malloc()
+    stop = StopFlag().install()
+    config = ServerConfig(
+        data_dir=args.data_dir, agents_endpoint=args.agents, enroll_token=args.enroll_token, allow_list=args.allow_keys,
+        window=args.window, chunk_size=args.chunk_size, heartbeat_s=args.agent_heartbeat,
+    )
+    core = load_class(args.server_class)(config)
+    ctx = zmq.Context.instance()
+    gateway: AgentGateway | None = getattr(core, "agents", None)
+    auth: ThreadAuthenticator | None = None
+    sock: zmq.Socket | None = None
+    extra: list[tuple[zmq.Socket, Any]] = []
+    link: AgentLink | None = None
+    try:
+        if gateway is not None:
+            # pyzmq's authenticator logs with %-style arguments, which structlog's loggers format.
+            auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))  # type: ignore[arg-type]
+            auth.start()
+            auth.configure_curve_callback(ZAP_DOMAIN, core.keyring)
+            try:
+                sock = agents_socket(ctx, core, args.agents, args.chunk_size)
+            except zmq.ZMQError as exc:
+                log.error("server.agents_bind_failed", endpoint=args.agents, error=str(exc))
+                core.close()
+                return 1
+            link = AgentLink(sock, gateway)
+            extra = [(sock, link.on_readable)]
+        log.info("server.started", bridge=args.bridge, agents=args.agents if gateway else None,
+                 server_key=str(core.keys.public_file) if gateway else None, core=args.server_class)
+        BackendWorker(core, args.bridge, heartbeat_interval=args.heartbeat, extra=extra,
+                      after_turn=link.flush if link else None).run(stop)
+    finally:
+        if sock is not None:
+            sock.close(0)
+        if auth is not None:
+            auth.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

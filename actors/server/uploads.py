@@ -1,0 +1,211 @@
+"""Backups on the server side: manifest decisions and chunked uploads into blob storage.
+
+An upload is a run of ``chunk`` messages with the same upload id: the first carries the
+path, size and modification time, the last the sender's SHA-256. Bytes go straight to a
+temporary blob file and into the hash, so memory holds at most the chunks in flight
+(the credit window), whatever the file size. Only a complete upload whose size and hash
+match is committed (blob first, then the version row), so nothing partial is ever visible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from actors.server.blobs import SHA256_HEX, BlobStore, BlobWriter
+from actors.server.store import Store
+from protocol.agent_messages import (
+    HASH_MISMATCH, MAX_BATCH, SIZE_MISMATCH, AgentProtocolError, Message, check_client_path,
+)
+
+log = structlog.get_logger()
+
+MAX_OPEN_UPLOADS = 64  # per session; an agent pipelines small files, it never needs more
+FAILED_MEMORY = 256  # failed upload ids remembered so their remaining chunks are ignored quietly
+MAX_SIZE = 1 << 50
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    path: str
+    size: int
+    mtime_ns: int
+    writer: BlobWriter
+    next_index: int = 0
+    received: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """An upload whose blob is durable; its version row is written with the batch (group commit)."""
+
+    upload_id: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    existed: bool
+
+
+@dataclass
+class Outcome:
+    """What one chunk led to: nothing yet, a completed upload, or a failure."""
+
+    completed: Completed | None = None
+    failed: tuple[str, str] | None = None  # (code, message)
+
+
+@dataclass
+class Uploads:
+    """The open uploads of one session."""
+
+    client_id: str
+    open: dict[str, Upload] = field(default_factory=dict)
+    failed: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    stored_files: int = 0
+    stored_bytes: int = 0
+
+    def abort_all(self) -> None:
+        for upload in self.open.values():
+            upload.writer.abort()
+        self.open.clear()
+
+
+def _entry(raw: Any) -> tuple[str, int, int, str | None]:
+    if not isinstance(raw, list) or len(raw) != 4:
+        raise AgentProtocolError("a manifest entry is [path, size, mtime_ns, sha256 or null]")
+    path, size, mtime_ns, sha = raw
+    if type(size) is not int or not 0 <= size < MAX_SIZE or type(mtime_ns) is not int:
+        raise AgentProtocolError("manifest entry size and mtime_ns must be integers (size >= 0)")
+    if sha is not None and not (isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
+        raise AgentProtocolError("manifest entry sha256 must be 64 lowercase hex digits or null")
+    return path, size, mtime_ns, sha
+
+
+def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: list[Any]) -> dict[str, list[Any]]:
+    """For each entry: skip (unchanged), link (content already here), ask for its hash, or ask for it.
+
+    Without a hash, unchanged size and modification time mean unchanged (the usual quick
+    check); same size with another time needs the hash to tell. A file whose last
+    verification failed is always asked for again, which heals its blob.
+    """
+    if len(entries) > MAX_BATCH:
+        raise AgentProtocolError(f"a manifest holds at most {MAX_BATCH} entries")
+    result: dict[str, list[Any]] = {"send": [], "need_hash": [], "skip": [], "linked": [], "refused": []}
+    for index, raw in enumerate(entries):
+        path, size, mtime_ns, sha = _entry(raw)
+        problem = check_client_path(path)
+        if problem:
+            result["refused"].append([index, f"path {problem}"])
+            log.warning("server.path_refused", client_id=client_id, path=repr(path)[:200], reason=problem)
+            continue
+        row = store.latest(client_id, path)
+        healthy = row is not None and row["status"] != "error"
+        if sha is None:
+            if healthy and row["size"] == size and row["mtime_ns"] == mtime_ns:
+                result["skip"].append(index)
+            elif healthy and row["size"] == size:
+                result["need_hash"].append(index)
+            else:
+                result["send"].append(index)
+            continue
+        if healthy and row["sha256"] == sha and row["size"] == size:
+            if row["mtime_ns"] != mtime_ns:
+                store.touch_file(row["id"], mtime_ns)
+            result["skip"].append(index)
+        elif store.owns_content(client_id, sha) and blobs.exists(sha):
+            # Only this client's own content is linked: a hash alone must not give access to
+            # another client's data (a known weakness of cross-user deduplication).
+            store.add_version(client_id, path, size, mtime_ns, sha)
+            result["linked"].append(index)
+        else:
+            result["send"].append(index)
+    return result
+
+
+def on_chunk(store: Store, blobs: BlobStore, uploads: Uploads, msg: Message) -> Outcome:
+    upload_id: str = msg["u"]
+    try:
+        upload = _open(blobs, uploads, msg) if msg["i"] == 0 else uploads.open.get(upload_id)
+        if upload is None:
+            if upload_id in uploads.failed:
+                return Outcome()  # the rest of an upload that already failed
+            raise AgentProtocolError(f"upload {upload_id!r} is unknown (its first chunk never arrived?)")
+        if msg["i"] != upload.next_index or msg["o"] != upload.received:
+            raise AgentProtocolError(f"chunk {msg['i']} at offset {msg['o']} out of order (expected chunk "
+                                     f"{upload.next_index} at {upload.received})")
+        upload.writer.write(msg.body)
+        upload.received += len(msg.body)
+        upload.next_index += 1
+        if upload.received > upload.size:
+            raise AgentProtocolError(f"{upload.path}: more bytes than the announced {upload.size}", SIZE_MISMATCH)
+        if not msg["last"]:
+            return Outcome()
+        return Outcome(completed=_finish(uploads, upload, msg.get("sha256")))
+    except AgentProtocolError as exc:
+        _fail(uploads, upload_id)
+        log.warning("server.upload_failed", client_id=uploads.client_id, upload_id=upload_id, code=exc.code,
+                    reason=exc.message)
+        return Outcome(failed=(exc.code, exc.message))
+
+
+def _open(blobs: BlobStore, uploads: Uploads, msg: Message) -> Upload:
+    upload_id = msg["u"]
+    if upload_id in uploads.open:
+        raise AgentProtocolError(f"upload {upload_id!r} is already open")
+    if len(uploads.open) >= MAX_OPEN_UPLOADS:
+        raise AgentProtocolError(f"at most {MAX_OPEN_UPLOADS} uploads may be open at once")
+    path, size, mtime_ns = msg.get("path"), msg.get("size"), msg.get("mtime_ns")
+    if path is None or size is None or mtime_ns is None or size < 0 or size >= MAX_SIZE:
+        raise AgentProtocolError("the first chunk must carry path, size (>= 0) and mtime_ns")
+    problem = check_client_path(path)
+    if problem:
+        log.warning("server.path_refused", client_id=uploads.client_id, path=repr(path)[:200], reason=problem)
+        raise AgentProtocolError(f"path {problem}")
+    upload = Upload(upload_id, path, size, mtime_ns, blobs.writer())
+    uploads.open[upload_id] = upload
+    return upload
+
+
+def _finish(uploads: Uploads, upload: Upload, declared: str | None) -> Completed:
+    del uploads.open[upload.upload_id]
+    if upload.received != upload.size:
+        upload.writer.abort()
+        raise AgentProtocolError(f"{upload.path}: received {upload.received} bytes, announced {upload.size} "
+                                 "(changed while being sent?)", SIZE_MISMATCH)
+    actual = upload.writer.sha256
+    if declared != actual:
+        upload.writer.abort()
+        raise AgentProtocolError(f"{upload.path}: SHA-256 of the received bytes is {actual}, the agent said "
+                                 f"{declared}", HASH_MISMATCH)
+    started = time.perf_counter()
+    sha, existed = upload.writer.commit()
+    log.debug("server.blob_committed", client_id=uploads.client_id, path=upload.path, size=upload.size,
+              commit_ms=round((time.perf_counter() - started) * 1000, 2))
+    return Completed(upload.upload_id, upload.path, upload.size, upload.mtime_ns, sha, existed)
+
+
+def record_completed(store: Store, uploads: Uploads, done: list[Completed]) -> list[dict[str, Any]]:
+    """Write the version rows of a batch of completed uploads in one transaction; the ``stored`` replies."""
+    results = store.add_versions(uploads.client_id, [(c.path, c.size, c.mtime_ns, c.sha256) for c in done])
+    replies = []
+    for c, (file, version, _) in zip(done, results):
+        uploads.stored_files += 1
+        uploads.stored_bytes += c.size
+        replies.append({"u": c.upload_id, "file_id": file["id"], "version": version, "sha256": c.sha256,
+                        "dedup": c.existed})
+    return replies
+
+
+def _fail(uploads: Uploads, upload_id: str) -> None:
+    upload = uploads.open.pop(upload_id, None)
+    if upload is not None:
+        upload.writer.abort()
+    uploads.failed[upload_id] = None
+    while len(uploads.failed) > FAILED_MEMORY:
+        uploads.failed.popitem(last=False)
