@@ -21,7 +21,6 @@ import structlog
 
 from actors.agent.sample import ensure_sample
 from actors.server.keys import ServerKeys, enrollment_token
-from runtime.shutdown import StopFlag
 from client.connection import BridgeClient, BridgeUnreachable
 from runtime.endpoints import (
     DEFAULT_BACKEND_PORT,
@@ -34,6 +33,7 @@ from runtime.endpoints import (
 )
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
+from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 
@@ -71,10 +71,15 @@ class Child:
         self.rapid_failures = self.rapid_failures + 1 if rapid else 0
         if self.rapid_failures >= MAX_RAPID_FAILURES:
             self.gave_up = True
-            log.error("stack.actor_given_up", child=self.name, exit_code=code, rapid_failures=self.rapid_failures,
-                      hint="it keeps dying right after start; run it alone to see why")
+            log.error(
+                "stack.actor_given_up",
+                child=self.name,
+                exit_code=code,
+                rapid_failures=self.rapid_failures,
+                hint="it keeps dying right after start; run it alone to see why",
+            )
             return
-        backoff = min(0.5 * 2 ** self.rapid_failures, MAX_BACKOFF_S)
+        backoff = min(0.5 * 2**self.rapid_failures, MAX_BACKOFF_S)
         self.restart_at = now + backoff
         self.restarts += 1
         log.warning("stack.actor_died", child=self.name, exit_code=code, restart_in_s=backoff)
@@ -97,26 +102,86 @@ class Child:
 def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[Child]:
     py = sys.executable
     common = ["--log-level", ns.log_level] + (["--log-json"] if ns.log_json else [])
-    bridge = [py, "-m", "actors.bridge", "--frontend", endpoints.frontend, "--events", endpoints.events,
-              "--backend", endpoints.backend, "--policy", ns.policy, "--tap", tcp(ns.host, ns.tap_port), *common]
+    bridge = [
+        py,
+        "-m",
+        "actors.bridge",
+        "--frontend",
+        endpoints.frontend,
+        "--events",
+        endpoints.events,
+        "--backend",
+        endpoints.backend,
+        "--policy",
+        ns.policy,
+        "--tap",
+        tcp(ns.host, ns.tap_port),
+        *common,
+    ]
     if ns.record is not None:
-        meta = {"seed": ns.seed, "clients": ns.clients, "files": ns.files, "tick": ns.tick, "clock": ns.clock,
-                "policy": ns.policy}
+        meta = {
+            "seed": ns.seed,
+            "clients": ns.clients,
+            "files": ns.files,
+            "tick": ns.tick,
+            "clock": ns.clock,
+            "policy": ns.policy,
+        }
         bridge += ["--record", str(ns.record), "--record-meta", json.dumps(meta)]
-    mock = [py, "-m", "actors.mock", "--bridge", endpoints.backend, "--data-dir", str(ns.data_dir),
-            "--seed", str(ns.seed), "--clients", str(ns.clients), "--tick", str(ns.tick), "--clock", ns.clock, *common]
+    mock = [
+        py,
+        "-m",
+        "actors.mock",
+        "--bridge",
+        endpoints.backend,
+        "--data-dir",
+        str(ns.data_dir),
+        "--seed",
+        str(ns.seed),
+        "--clients",
+        str(ns.clients),
+        "--tick",
+        str(ns.tick),
+        "--clock",
+        ns.clock,
+        *common,
+    ]
     if ns.files is not None:
         mock += ["--files", str(ns.files)]
     if ns.replay is not None:
         # A recording stands in for the backends: same bridge, same clients, recorded answers.
-        mock = [py, "-m", "actors.replay", "--bridge", endpoints.backend, "--recording", str(ns.replay),
-                "--order", ns.replay_order, "--speed", str(ns.replay_speed), *common]
+        mock = [
+            py,
+            "-m",
+            "actors.replay",
+            "--bridge",
+            endpoints.backend,
+            "--recording",
+            str(ns.replay),
+            "--order",
+            ns.replay_order,
+            "--speed",
+            str(ns.replay_speed),
+            *common,
+        ]
     children = [Child("bridge", bridge), Child("replay" if ns.replay is not None else "mock", mock)]
     if not ns.mock_only and ns.replay is None:
         children += real_children(ns, endpoints, common)
     if ns.gui == "web":
-        gui = [py, "-m", "gui", "--endpoint", endpoints.frontend, "--host", ns.host, "--port", str(ns.gui_port),
-               "--export-dir", str(ns.data_dir / "exports"), *common]
+        gui = [
+            py,
+            "-m",
+            "gui",
+            "--endpoint",
+            endpoints.frontend,
+            "--host",
+            ns.host,
+            "--port",
+            str(ns.gui_port),
+            "--export-dir",
+            str(ns.data_dir / "exports"),
+            *common,
+        ]
         children.append(Child("gui", gui))
     return children
 
@@ -133,11 +198,39 @@ def real_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, common: li
     enrollment_token(keys_dir, None)
     ensure_sample(ns.data_dir / "sample")
     agents = f"tcp://{ns.host}:{ns.agents_port}"
-    server = [py, "-m", "actors.server", "--bridge", endpoints.backend, "--agents", agents,
-              "--data-dir", str(ns.data_dir), *common]
-    agent = [py, "-m", "actors.agent", "backup", str(ns.data_dir / "sample"), "--server", agents, "--name", "demo-agent",
-             "--watch", "30", "--config-dir", str(ns.data_dir / "agent"), "--data-dir", str(ns.data_dir),
-             "--enroll-token-file", str(keys_dir / "enroll_token"), "--no-progress", *common]
+    server = [
+        py,
+        "-m",
+        "actors.server",
+        "--bridge",
+        endpoints.backend,
+        "--agents",
+        agents,
+        "--data-dir",
+        str(ns.data_dir),
+        *common,
+    ]
+    agent = [
+        py,
+        "-m",
+        "actors.agent",
+        "backup",
+        str(ns.data_dir / "sample"),
+        "--server",
+        agents,
+        "--name",
+        "demo-agent",
+        "--watch",
+        "30",
+        "--config-dir",
+        str(ns.data_dir / "agent"),
+        "--data-dir",
+        str(ns.data_dir),
+        "--enroll-token-file",
+        str(keys_dir / "enroll_token"),
+        "--no-progress",
+        *common,
+    ]
     return [Child("server", server), Child("agent", agent)]
 
 
@@ -150,15 +243,23 @@ def announce_when_ready(endpoints: BridgeEndpoints, gui_url: str | None, deadlin
                 continue
             data = reply["data"]
             if any(b["alive"] for b in data["backends"]):
-                log.info("stack.ready", frontend=endpoints.frontend, events=endpoints.events, backend=endpoints.backend,
-                         mode=data["mode"], gui=gui_url, try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients")
+                log.info(
+                    "stack.ready",
+                    frontend=endpoints.frontend,
+                    events=endpoints.events,
+                    backend=endpoints.backend,
+                    mode=data["mode"],
+                    gui=gui_url,
+                    try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients",
+                )
                 return
             time.sleep(LOOP_S)
     log.warning("stack.not_ready_yet", frontend=endpoints.frontend)
 
 
-def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints,
-              gui_url: str | None) -> int:
+def supervise(
+    children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints, gui_url: str | None
+) -> int:
     for child in children:
         child.start()
     announce_when_ready(endpoints, gui_url, time.monotonic() + 20, stop)
@@ -188,11 +289,17 @@ def supervise(children: list[Child], stop: StopFlag, until: float | None, endpoi
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_all.py", description="Run the bridge and its backends as supervised processes.")
-    p.add_argument("--gui", choices=["web", "none"], default="web", help="start the web GUI or not (default %(default)s)")
+    p = argparse.ArgumentParser(
+        prog="run_all.py", description="Run the bridge and its backends as supervised processes."
+    )
+    p.add_argument(
+        "--gui", choices=["web", "none"], default="web", help="start the web GUI or not (default %(default)s)"
+    )
     p.add_argument("--gui-port", type=int, default=int(os.environ.get("GUI_PORT", 8550)), help="the web GUI's port")
     p.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where state is kept (default %(default)s)")
+    p.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="where state is kept (default %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the mock's data")
     p.add_argument("--clients", type=int, default=45, help="clients in a fresh mock dataset")
     p.add_argument("--files", type=int, help="files in a fresh mock dataset (default about 20 per client)")
@@ -200,19 +307,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", default="system", help="'system' or an ISO 8601 instant (simulated clock)")
     p.add_argument("--policy", choices=["reads", "all", "none"], default="reads", help="bridge fallback policy")
     p.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default %(default)s)")
-    p.add_argument("--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT)))
+    p.add_argument(
+        "--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT))
+    )
     p.add_argument("--events-port", type=int, default=int(os.environ.get("BRIDGE_EVENTS_PORT", DEFAULT_EVENTS_PORT)))
     p.add_argument("--backend-port", type=int, default=int(os.environ.get("BRIDGE_BACKEND_PORT", DEFAULT_BACKEND_PORT)))
-    p.add_argument("--tap-port", type=int, default=int(os.environ.get("BRIDGE_TAP_PORT", DEFAULT_TAP_PORT)),
-                   help="the bridge's tap for recorders (bridgectl record)")
+    p.add_argument(
+        "--tap-port",
+        type=int,
+        default=int(os.environ.get("BRIDGE_TAP_PORT", DEFAULT_TAP_PORT)),
+        help="the bridge's tap for recorders (bridgectl record)",
+    )
     p.add_argument("--record", type=Path, help="record every request, reply and event into this file")
     p.add_argument("--replay", type=Path, help="serve this recording instead of the backends")
     p.add_argument("--replay-order", choices=["any", "strict"], default="any", help="how requests are matched")
-    p.add_argument("--replay-speed", type=float, default=1.0,
-                   help="speed factor for re-emitted events (0: as fast as possible)")
+    p.add_argument(
+        "--replay-speed", type=float, default=1.0, help="speed factor for re-emitted events (0: as fast as possible)"
+    )
     p.add_argument("--mock-only", action="store_true", help="start neither the real backup server nor the demo agent")
-    p.add_argument("--agents-port", type=int, default=int(os.environ.get("BACKUP_AGENTS_PORT", 5560)),
-                   help="port of the real server's agent socket (default %(default)s)")
+    p.add_argument(
+        "--agents-port",
+        type=int,
+        default=int(os.environ.get("BACKUP_AGENTS_PORT", 5560)),
+        help="port of the real server's agent socket (default %(default)s)",
+    )
     p.add_argument("--log-json", action="store_true", help="JSON log lines")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -225,11 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     if ns.record is not None and ns.record.exists():
         log.warning("stack.recording_overwritten", path=str(ns.record))
         ns.record.unlink()
-    endpoints = BridgeEndpoints.on_ports(ns.host, frontend=ns.frontend_port, events=ns.events_port, backend=ns.backend_port)
+    endpoints = BridgeEndpoints.on_ports(
+        ns.host, frontend=ns.frontend_port, events=ns.events_port, backend=ns.backend_port
+    )
     stop = StopFlag().install()
     until = time.monotonic() + ns.duration if ns.duration is not None else None
-    log.info("stack.starting", data_dir=str(ns.data_dir), frontend=endpoints.frontend, events=endpoints.events,
-             backend=endpoints.backend)
+    log.info(
+        "stack.starting",
+        data_dir=str(ns.data_dir),
+        frontend=endpoints.frontend,
+        events=endpoints.events,
+        backend=endpoints.backend,
+    )
     gui_url = f"http://{ns.host}:{ns.gui_port}" if ns.gui == "web" else None
     if gui_url:
         log.info("stack.gui", url=gui_url)

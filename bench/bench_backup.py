@@ -37,9 +37,9 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, emit, free_port, median, spawn, stop, wait_ready  # noqa: E402
-from client.connection import BridgeClient  # noqa: E402
-from runtime.fsutil import fsync_dir  # noqa: E402
+from bench.common import ROOT, emit, free_port, median, spawn, stop, wait_ready
+from client.connection import BridgeClient
+from runtime.fsutil import fsync_dir
 
 BLOCK = 1024 * 1024
 
@@ -137,9 +137,18 @@ class Servers:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.frontend, self.backend, self.events = free_port(), free_port(), free_port()
-        self.bridge = spawn("-m", "actors.bridge", "--frontend", f"tcp://127.0.0.1:{self.frontend}",
-                            "--backend", f"tcp://127.0.0.1:{self.backend}", "--events", f"tcp://127.0.0.1:{self.events}",
-                            "--tap", f"tcp://127.0.0.1:{free_port()}")
+        self.bridge = spawn(
+            "-m",
+            "actors.bridge",
+            "--frontend",
+            f"tcp://127.0.0.1:{self.frontend}",
+            "--backend",
+            f"tcp://127.0.0.1:{self.backend}",
+            "--events",
+            f"tcp://127.0.0.1:{self.events}",
+            "--tap",
+            f"tcp://127.0.0.1:{free_port()}",
+        )
         self.server: subprocess.Popen[bytes] | None = None
         self.data_dir = work / "server-data"
         self.agents = ""
@@ -152,14 +161,26 @@ class Servers:
         self.stop_server()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.agents = f"tcp://127.0.0.1:{free_port()}"
-        self.server = spawn("-m", "actors.server", "--bridge", f"tcp://127.0.0.1:{self.backend}", "--agents", self.agents,
-                            "--data-dir", str(self.data_dir), "--log-level", "WARNING")
+        self.server = spawn(
+            "-m",
+            "actors.server",
+            "--bridge",
+            f"tcp://127.0.0.1:{self.backend}",
+            "--agents",
+            self.agents,
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "WARNING",
+        )
         wait_ready(self.endpoint, "server")
         pid = self.server.pid
         with BridgeClient(self.endpoint) as c:  # the previous server of the same name may still be listed
             deadline = time.monotonic() + 30
-            while not any(b["name"] == "server" and b["alive"] and b["pid"] == pid
-                          for b in c.call("bridge_status")["data"]["backends"]):
+            while not any(
+                b["name"] == "server" and b["alive"] and b["pid"] == pid
+                for b in c.call("bridge_status")["data"]["backends"]
+            ):
                 if time.monotonic() > deadline:
                     raise TimeoutError("server did not register")
                 time.sleep(0.05)
@@ -171,17 +192,39 @@ class Servers:
 
     def backup(self, folder: Path, config: Path) -> dict[str, Any]:
         token = (self.data_dir / "server" / "keys" / "enroll_token").read_text().strip()
-        argv = [sys.executable, "-m", "actors.agent", "backup", str(folder), "--server", self.agents, "--data-dir",
-                str(self.data_dir), "--config-dir", str(config), f"--enroll-token={token}", "--log-json", "--no-progress"]
+        argv = [
+            sys.executable,
+            "-m",
+            "actors.agent",
+            "backup",
+            str(folder),
+            "--server",
+            self.agents,
+            "--data-dir",
+            str(self.data_dir),
+            "--config-dir",
+            str(config),
+            f"--enroll-token={token}",
+            "--log-json",
+            "--no-progress",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"agent failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        done = next(json.loads(line) for line in proc.stderr.splitlines()
-                    if line.startswith("{") and '"agent.backup_done"' in line)
-        return {"seconds": done["seconds"], "wall_s": wall, "sent": done["sent"], "bytes_sent": done["bytes_sent"],
-                "unchanged": done["unchanged"]}
+        done = next(
+            json.loads(line)
+            for line in proc.stderr.splitlines()
+            if line.startswith("{") and '"agent.backup_done"' in line
+        )
+        return {
+            "seconds": done["seconds"],
+            "wall_s": wall,
+            "sent": done["sent"],
+            "bytes_sent": done["bytes_sent"],
+            "unchanged": done["unchanged"],
+        }
 
     def verify_big(self) -> tuple[float, float]:
         with BridgeClient(self.endpoint) as c:
@@ -214,10 +257,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-backup-"))
-    results: dict[str, list[float]] = {k: [] for k in (
-        "big_agent_s", "big_wall_s", "big_base_durable_s", "big_base_plain_s", "small_agent_s", "small_wall_s",
-        "small_base_durable_s", "small_base_plain_s", "small_incremental_s", "verify_s", "verify_raw_s",
-        "raw_curve_s", "raw_curve_sha_s")}
+    results: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "big_agent_s",
+            "big_wall_s",
+            "big_base_durable_s",
+            "big_base_plain_s",
+            "small_agent_s",
+            "small_wall_s",
+            "small_base_durable_s",
+            "small_base_plain_s",
+            "small_incremental_s",
+            "verify_s",
+            "verify_raw_s",
+            "raw_curve_s",
+            "raw_curve_sha_s",
+        )
+    }
     servers = Servers(work)
     try:
         big_dir, small_dir, big_bytes, small_bytes = make_data(work / "data", args.big_mb, args.small)
@@ -249,47 +306,49 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     m = {k: median(v) for k, v in results.items()}
     mb = 1e6
-    emit({
-        "benchmark": "agent -> server backup over loopback with CURVE vs copy + SHA-256 on the same data",
-        "rounds": args.rounds,
-        "cpus": os.cpu_count(),
-        "big_file": {
-            "bytes": big_bytes,
-            "backup_MBps": round(big_bytes / m["big_agent_s"] / mb, 1),
-            "backup_s": round(m["big_agent_s"], 3),
-            "agent_process_wall_s": round(m["big_wall_s"], 3),
-            "baseline_copy_sha256_fsync_MBps": round(big_bytes / m["big_base_durable_s"] / mb, 1),
-            "baseline_copy_sha256_MBps": round(big_bytes / m["big_base_plain_s"] / mb, 1),
-            "ratio_vs_fsync_baseline": round(m["big_base_durable_s"] / m["big_agent_s"], 3),
-            "ratio_vs_plain_baseline": round(m["big_base_plain_s"] / m["big_agent_s"], 3),
-            "target": ">= 0.5 of the baseline",
-            "each_round_backup_MBps": [round(big_bytes / t / mb, 1) for t in results["big_agent_s"]],
-            "each_round_baseline_fsync_MBps": [round(big_bytes / t / mb, 1) for t in results["big_base_durable_s"]],
-            "each_round_baseline_plain_MBps": [round(big_bytes / t / mb, 1) for t in results["big_base_plain_s"]],
-        },
-        "small_files": {
-            "files": args.small,
-            "bytes": small_bytes,
-            "backup_files_per_s": round(args.small / m["small_agent_s"], 1),
-            "backup_s": round(m["small_agent_s"], 3),
-            "agent_process_wall_s": round(m["small_wall_s"], 3),
-            "baseline_fsync_files_per_s": round(args.small / m["small_base_durable_s"], 1),
-            "baseline_plain_files_per_s": round(args.small / m["small_base_plain_s"], 1),
-            "ratio_vs_fsync_baseline": round(m["small_base_durable_s"] / m["small_agent_s"], 3),
-            "incremental_rerun_s": round(m["small_incremental_s"], 3),
-            "incremental_rerun_files_per_s": round(args.small / m["small_incremental_s"], 1),
-        },
-        "transport_ceiling": {
-            "raw_pyzmq_curve_MBps": round(big_bytes / m["raw_curve_s"] / mb, 1),
-            "raw_pyzmq_curve_sha256_both_ends_MBps": round(big_bytes / m["raw_curve_sha_s"] / mb, 1),
-        },
-        "verify_file": {
-            "bytes": big_bytes,
-            "through_bridge_MBps": round(big_bytes / m["verify_s"] / mb, 1),
-            "raw_sha256_MBps": round(big_bytes / m["verify_raw_s"] / mb, 1),
-            "ratio": round(m["verify_raw_s"] / m["verify_s"], 3),
-        },
-    })
+    emit(
+        {
+            "benchmark": "agent -> server backup over loopback with CURVE vs copy + SHA-256 on the same data",
+            "rounds": args.rounds,
+            "cpus": os.cpu_count(),
+            "big_file": {
+                "bytes": big_bytes,
+                "backup_MBps": round(big_bytes / m["big_agent_s"] / mb, 1),
+                "backup_s": round(m["big_agent_s"], 3),
+                "agent_process_wall_s": round(m["big_wall_s"], 3),
+                "baseline_copy_sha256_fsync_MBps": round(big_bytes / m["big_base_durable_s"] / mb, 1),
+                "baseline_copy_sha256_MBps": round(big_bytes / m["big_base_plain_s"] / mb, 1),
+                "ratio_vs_fsync_baseline": round(m["big_base_durable_s"] / m["big_agent_s"], 3),
+                "ratio_vs_plain_baseline": round(m["big_base_plain_s"] / m["big_agent_s"], 3),
+                "target": ">= 0.5 of the baseline",
+                "each_round_backup_MBps": [round(big_bytes / t / mb, 1) for t in results["big_agent_s"]],
+                "each_round_baseline_fsync_MBps": [round(big_bytes / t / mb, 1) for t in results["big_base_durable_s"]],
+                "each_round_baseline_plain_MBps": [round(big_bytes / t / mb, 1) for t in results["big_base_plain_s"]],
+            },
+            "small_files": {
+                "files": args.small,
+                "bytes": small_bytes,
+                "backup_files_per_s": round(args.small / m["small_agent_s"], 1),
+                "backup_s": round(m["small_agent_s"], 3),
+                "agent_process_wall_s": round(m["small_wall_s"], 3),
+                "baseline_fsync_files_per_s": round(args.small / m["small_base_durable_s"], 1),
+                "baseline_plain_files_per_s": round(args.small / m["small_base_plain_s"], 1),
+                "ratio_vs_fsync_baseline": round(m["small_base_durable_s"] / m["small_agent_s"], 3),
+                "incremental_rerun_s": round(m["small_incremental_s"], 3),
+                "incremental_rerun_files_per_s": round(args.small / m["small_incremental_s"], 1),
+            },
+            "transport_ceiling": {
+                "raw_pyzmq_curve_MBps": round(big_bytes / m["raw_curve_s"] / mb, 1),
+                "raw_pyzmq_curve_sha256_both_ends_MBps": round(big_bytes / m["raw_curve_sha_s"] / mb, 1),
+            },
+            "verify_file": {
+                "bytes": big_bytes,
+                "through_bridge_MBps": round(big_bytes / m["verify_s"] / mb, 1),
+                "raw_sha256_MBps": round(big_bytes / m["verify_raw_s"] / mb, 1),
+                "ratio": round(m["verify_raw_s"] / m["verify_s"], 3),
+            },
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, median, percentile  # noqa: E402
-from client.connection import BridgeClient  # noqa: E402
-from tests.conftest import Stack  # noqa: E402
-from tests.gui_harness import CHROMIUM_FLAGS, FletServer, chromium_path, click_nav, new_page  # noqa: E402
+from bench.common import emit, median, percentile
+from client.connection import BridgeClient
+from tests.conftest import Stack
+from tests.gui_harness import CHROMIUM_FLAGS, FletServer, chromium_path, click_nav, new_page
 
 VISIBLE_JS = "t => (document.querySelector('flt-semantics-host')?.innerText || '').includes(t)"
 
@@ -56,8 +56,9 @@ def event_timings(browser: Any, url: str, endpoint: str, events: int) -> dict[st
         for i in range(events):
             name = f"{target['name'][:6]}-bench-{i:03d}"
             t0 = time.perf_counter()
-            reply = client.call("update_row", {"table_name": "clients", "row_id": target["id"],
-                                               "updated_data": {"name": name}})
+            reply = client.call(
+                "update_row", {"table_name": "clients", "row_id": target["id"], "updated_data": {"name": name}}
+            )
             round_trips.append(time.perf_counter() - t0)
             assert reply["success"], reply
             wait_visible(page, name)

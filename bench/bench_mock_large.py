@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, free_port, median, percentile, spawn, stop, wait_ready  # noqa: E402
-from client.connection import BridgeClient  # noqa: E402
+from bench.common import emit, free_port, median, percentile, spawn, stop, wait_ready
+from client.connection import BridgeClient
 
 
 def timed(client: BridgeClient, op: str, args: dict[str, Any], calls: int) -> dict[str, float]:
@@ -42,11 +42,37 @@ def main() -> int:
     ns = parser.parse_args()
     front, events, back = free_port(), free_port(), free_port()
     data_dir = tempfile.mkdtemp(prefix="bench-large-")
-    bridge = spawn("-m", "actors.bridge", "--frontend", f"tcp://127.0.0.1:{front}", "--events", f"tcp://127.0.0.1:{events}",
-                   "--backend", f"tcp://127.0.0.1:{back}", "--tap", "none", "--log-level", "WARNING")
+    bridge = spawn(
+        "-m",
+        "actors.bridge",
+        "--frontend",
+        f"tcp://127.0.0.1:{front}",
+        "--events",
+        f"tcp://127.0.0.1:{events}",
+        "--backend",
+        f"tcp://127.0.0.1:{back}",
+        "--tap",
+        "none",
+        "--log-level",
+        "WARNING",
+    )
     t0 = time.perf_counter()
-    mock = spawn("-m", "actors.mock", "--bridge", f"tcp://127.0.0.1:{back}", "--data-dir", data_dir, "--tick", "3600",
-                 "--clients", str(ns.clients), "--files", str(ns.files), "--log-level", "WARNING")
+    mock = spawn(
+        "-m",
+        "actors.mock",
+        "--bridge",
+        f"tcp://127.0.0.1:{back}",
+        "--data-dir",
+        data_dir,
+        "--tick",
+        "3600",
+        "--clients",
+        str(ns.clients),
+        "--files",
+        str(ns.files),
+        "--log-level",
+        "WARNING",
+    )
     rng = random.Random(1)
     try:
         endpoint = f"tcp://127.0.0.1:{front}"
@@ -59,7 +85,10 @@ def main() -> int:
                 "get_clients_page_100": ("get_clients", {"offset": 5000, "limit": 100}),
                 "get_clients_search": ("get_clients", {"search": "srv", "limit": 100}),
                 "get_files_page_100": ("get_files", {"offset": rng.randrange(ns.files - 100), "limit": 100}),
-                "get_files_search_filter": ("get_files", {"limit": 100, "filters": {"search": "report", "status": "verified"}}),
+                "get_files_search_filter": (
+                    "get_files",
+                    {"limit": 100, "filters": {"search": "report", "status": "verified"}},
+                ),
                 "get_files_sorted_by_size": ("get_files", {"limit": 100, "filters": {"sort": "-size"}}),
                 "get_files_one_client": ("get_files", {"client_id": some_client, "limit": 100}),
             }
@@ -68,18 +97,20 @@ def main() -> int:
     finally:
         stop(mock, bridge)
     base = results["test_connection"]["p50_ms"]
-    emit({
-        "benchmark": "mock_large",
-        "clients": ns.clients,
-        "files": ns.files,
-        "calls_per_case": ns.calls,
-        "first_start_with_generation_s": round(startup_s, 2),
-        "results": results,
-        "p50_over_test_connection": {k: v["p50_ms"] / base for k, v in results.items()},
-        "target_p50_ms": 50,
-        "targets_met": {k: v["p50_ms"] <= 50 for k, v in results.items()},
-        "median_p50_ms": median([v["p50_ms"] for v in results.values()]),
-    })
+    emit(
+        {
+            "benchmark": "mock_large",
+            "clients": ns.clients,
+            "files": ns.files,
+            "calls_per_case": ns.calls,
+            "first_start_with_generation_s": round(startup_s, 2),
+            "results": results,
+            "p50_over_test_connection": {k: v["p50_ms"] / base for k, v in results.items()},
+            "target_p50_ms": 50,
+            "targets_met": {k: v["p50_ms"] <= 50 for k, v in results.items()},
+            "median_p50_ms": median([v["p50_ms"] for v in results.values()]),
+        }
+    )
     return 0
 
 

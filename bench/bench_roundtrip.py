@@ -21,8 +21,8 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, free_port, median, percentile, spawn, stop, wait_ready  # noqa: E402
-from protocol.envelope import request_frames  # noqa: E402
+from bench.common import emit, free_port, median, percentile, spawn, stop, wait_ready
+from protocol.envelope import request_frames
 
 
 def serve_echo(port: int) -> None:
@@ -128,10 +128,33 @@ def main() -> int:
         spawn("bench/bench_roundtrip.py", "--serve-echo", str(echo_port)),
         spawn("bench/bench_roundtrip.py", "--serve-echo", str(relay_echo)),
         spawn("bench/bench_roundtrip.py", "--serve-relay", str(relay_front), str(relay_echo)),
-        spawn("-m", "actors.bridge", "--frontend", f"tcp://127.0.0.1:{front}", "--events", f"tcp://127.0.0.1:{events}",
-              "--backend", f"tcp://127.0.0.1:{back}", "--tap", "none", "--log-level", "WARNING"),
-        spawn("-m", "actors.mock", "--bridge", f"tcp://127.0.0.1:{back}", "--no-persist", "--tick", "3600",
-              "--data-dir", data_dir, "--log-level", "WARNING"),
+        spawn(
+            "-m",
+            "actors.bridge",
+            "--frontend",
+            f"tcp://127.0.0.1:{front}",
+            "--events",
+            f"tcp://127.0.0.1:{events}",
+            "--backend",
+            f"tcp://127.0.0.1:{back}",
+            "--tap",
+            "none",
+            "--log-level",
+            "WARNING",
+        ),
+        spawn(
+            "-m",
+            "actors.mock",
+            "--bridge",
+            f"tcp://127.0.0.1:{back}",
+            "--no-persist",
+            "--tick",
+            "3600",
+            "--data-dir",
+            data_dir,
+            "--log-level",
+            "WARNING",
+        ),
     ]
     try:
         wait_ready(f"tcp://127.0.0.1:{front}", "mock")
@@ -146,8 +169,14 @@ def main() -> int:
                 runs[name].append(measure(endpoint, ns.requests, ns.pipelined, ns.window))
     finally:
         stop(*procs)
-    result: dict[str, object] = {"benchmark": "roundtrip", "op": "test_connection", "rounds": ns.rounds,
-                                 "requests": ns.requests, "pipelined": ns.pipelined, "window": ns.window}
+    result: dict[str, object] = {
+        "benchmark": "roundtrip",
+        "op": "test_connection",
+        "rounds": ns.rounds,
+        "requests": ns.requests,
+        "pipelined": ns.pipelined,
+        "window": ns.window,
+    }
     medians = {name: {k: median([r[k] for r in rs]) for k in rs[0]} for name, rs in runs.items()}
     result["results"] = medians
     raw, relay, bridge = medians["raw_dealer_router"], medians["raw_two_hop_relay"], medians["bridge_mock"]

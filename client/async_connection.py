@@ -13,7 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -35,7 +35,7 @@ CONNECT_WAIT_S = 1.5  # how long a call waits for a missing connection before fa
 GIVE_UP_S = 5.0  # reconnecting longer than this is shown as disconnected
 
 
-class ConnectionState(str, Enum):
+class ConnectionState(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"
@@ -57,8 +57,9 @@ def local_error(code: ErrorCode, message: str) -> dict[str, Any]:
 
 
 class AsyncBridgeClient:
-    def __init__(self, endpoint: str | None = None, *, session: str | None = None,
-                 context: zmq.asyncio.Context | None = None) -> None:
+    def __init__(
+        self, endpoint: str | None = None, *, session: str | None = None, context: zmq.asyncio.Context | None = None
+    ) -> None:
         self.endpoint = client_endpoint(endpoint)
         self.session = session or uuid.uuid4().hex
         self.ctx = context or zmq.asyncio.Context.instance()
@@ -72,7 +73,7 @@ class AsyncBridgeClient:
         self.sock: zmq.asyncio.Socket | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> "AsyncBridgeClient":
+    async def start(self) -> AsyncBridgeClient:
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.ROUTING_ID, self.session.encode())
@@ -109,39 +110,51 @@ class AsyncBridgeClient:
             return False
 
     # ------------------------------------------------------------------ calls
-    async def call(self, op: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+    async def call(
+        self, op: str, args: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
         return await self._request(op, args, timeout, None)
 
-    async def stream(self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *,
-                     timeout: float | None = None) -> dict[str, Any]:
+    async def stream(
+        self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *, timeout: float | None = None
+    ) -> dict[str, Any]:
         return await self._request(op, args, timeout, on_chunk)
 
-    async def download(self, file_id: str, destination_path: str, *, progress: Progress | None = None,
-                       timeout: float | None = None) -> dict[str, Any]:
+    async def download(
+        self, file_id: str, destination_path: str, *, progress: Progress | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         """download_file into ``destination_path`` on this machine; cancelling the task cancels the stream."""
         writer = open_writer(destination_path, progress)
         if isinstance(writer, dict):
             return writer
         try:
-            reply = await self.stream("download_file", {"file_id": file_id, "destination_path": str(writer.destination)},
-                                      writer.on_chunk, timeout=timeout)
+            reply = await self.stream(
+                "download_file",
+                {"file_id": file_id, "destination_path": str(writer.destination)},
+                writer.on_chunk,
+                timeout=timeout,
+            )
             return writer.finish(reply)
         finally:
             writer.abort()
 
-    async def _request(self, op: str, args: dict[str, Any] | None, timeout: float | None,
-                       on_chunk: ChunkHandler | None) -> dict[str, Any]:
+    async def _request(
+        self, op: str, args: dict[str, Any] | None, timeout: float | None, on_chunk: ChunkHandler | None
+    ) -> dict[str, Any]:
         if self.sock is None:
             return local_error(ErrorCode.BACKEND_UNAVAILABLE, "the client is not started")
         if not self._connected.is_set() and not await self.wait_connected(CONNECT_WAIT_S):
-            return local_error(ErrorCode.BACKEND_UNAVAILABLE,
-                               f"not connected to the bridge at {self.endpoint} ({self.state.value})")
+            return local_error(
+                ErrorCode.BACKEND_UNAVAILABLE, f"not connected to the bridge at {self.endpoint} ({self.state.value})"
+            )
         request_id = uuid.uuid4().hex
         waiting = _Waiting(asyncio.get_running_loop().create_future(), on_chunk)
         self._waiting[request_id] = waiting
         timeout_ms = int(timeout * 1000) if timeout else None
         try:
-            await self.sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
+            await self.sock.send_multipart(
+                request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms)
+            )
             while True:
                 # Each chunk restarts the wait, so long streams are bounded by silence, not size.
                 seen = waiting.chunks
@@ -149,8 +162,9 @@ class AsyncBridgeClient:
                     return await asyncio.wait_for(asyncio.shield(waiting.future), wait_for(op, timeout))
                 except TimeoutError:
                     if waiting.chunks == seen:
-                        return local_error(ErrorCode.TIMEOUT, f"no reply from the bridge to {op} within "
-                                                              f"{wait_for(op, timeout):.0f}s")
+                        return local_error(
+                            ErrorCode.TIMEOUT, f"no reply from the bridge to {op} within {wait_for(op, timeout):.0f}s"
+                        )
         except asyncio.CancelledError:
             if on_chunk is not None and self.sock is not None:
                 with contextlib.suppress(zmq.ZMQError):
@@ -210,8 +224,9 @@ class AsyncBridgeClient:
             self._connected.clear()
         if state is ConnectionState.RECONNECTING:
             loop = asyncio.get_running_loop()
-            self._give_up = loop.call_later(GIVE_UP_S, lambda: asyncio.ensure_future(
-                self._set_state(ConnectionState.DISCONNECTED)))
+            self._give_up = loop.call_later(
+                GIVE_UP_S, lambda: asyncio.ensure_future(self._set_state(ConnectionState.DISCONNECTED))
+            )
         if state is self.state:
             return
         log.info("client.connection_state", state=state.value, endpoint=self.endpoint)

@@ -109,5 +109,3 @@ class AsyncEventFollower:
                 await self.on_delivery(delivery)
             if gap:
                 await self._backfill()
-
-

@@ -79,11 +79,14 @@ def dump(value: Any, out: TextIO, *, indent: int | None = 2) -> None:
 def cmd_call(client: BridgeClient, ns: argparse.Namespace) -> int:
     args = build_args(ns.op, ns.arg or [], ns.json)
     if ns.op == "download_file":
+
         def progress(done: int, total: int | None) -> None:
             pct = f"{100 * done / total:5.1f}%" if total else "     "
             sys.stderr.write(f"\r{pct} {done}/{total or '?'} bytes")
-        reply = download_file(client, args.get("file_id", ""), args.get("destination_path", ""), progress=progress,
-                              timeout=ns.timeout)
+
+        reply = download_file(
+            client, args.get("file_id", ""), args.get("destination_path", ""), progress=progress, timeout=ns.timeout
+        )
         sys.stderr.write("\n")
     else:
         reply = client.call(ns.op, args, timeout=ns.timeout)
@@ -119,15 +122,26 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
     data = reply["data"]
     out = sys.stdout
     out.write(f"bridge   {data['frontend_endpoint']}  events {data['events_endpoint']}\n")
-    out.write(f"mode     {data['mode']}   policy {data['policy']}   in flight {data['inflight']}   "
-              f"events seq {data['latest_seq']} (epoch {data['epoch']})   up {data['uptime_s']:.0f}s\n\n")
+    out.write(
+        f"mode     {data['mode']}   policy {data['policy']}   in flight {data['inflight']}   "
+        f"events seq {data['latest_seq']} (epoch {data['epoch']})   up {data['uptime_s']:.0f}s\n\n"
+    )
     rows = [("BACKEND", "MODE", "STATE", "LAST BEAT", "IN FLIGHT", "OPS")]
     for b in data["backends"]:
         state = "alive" if b["alive"] else f"down ({b['down_reason']})"
-        rows.append((b["name"], b["mode"], state, f"{b['last_heartbeat_age_s']:.1f}s ago", str(b["inflight"]), str(len(b["ops"]))))
+        rows.append(
+            (
+                b["name"],
+                b["mode"],
+                state,
+                f"{b['last_heartbeat_age_s']:.1f}s ago",
+                str(b["inflight"]),
+                str(len(b["ops"])),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() + "\n")
     if len(rows) == 1:
         out.write("(no backend registered)\n")
     return EXIT_OK
@@ -170,8 +184,10 @@ def cmd_replay(ns: argparse.Namespace) -> int:
 
     with BridgeClient(ns.against, connect_timeout=ns.connect_timeout) as client:
         report = replay(index, client, matcher=matcher, pace=ns.pace, on_result=show)
-    sys.stdout.write(f"{report.sent} requests replayed, {len(report.mismatches)} mismatch(es), "
-                     f"{report.skipped} skipped (never answered while recording)\n")
+    sys.stdout.write(
+        f"{report.sent} requests replayed, {len(report.mismatches)} mismatch(es), "
+        f"{report.skipped} skipped (never answered while recording)\n"
+    )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

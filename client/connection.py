@@ -48,17 +48,25 @@ class BridgeClient:
     def close(self) -> None:
         self.sock.close(0)
 
-    def __enter__(self) -> "BridgeClient":
+    def __enter__(self) -> BridgeClient:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def send_request(self, op: str, args: dict[str, Any] | None = None, *, request_id: str | None = None,
-                     timeout_ms: int | None = None) -> str:
+    def send_request(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        timeout_ms: int | None = None,
+    ) -> str:
         request_id = request_id or uuid.uuid4().hex
         if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
-            raise BridgeUnreachable(f"cannot connect to the bridge at {self.endpoint} within {self.connect_timeout:.0f}s")
+            raise BridgeUnreachable(
+                f"cannot connect to the bridge at {self.endpoint} within {self.connect_timeout:.0f}s"
+            )
         self.sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
         return request_id
 
@@ -88,8 +96,14 @@ class BridgeClient:
             if header.kind == REPLY:
                 return
 
-    def call(self, op: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
-             request_id: str | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
         """One request, one standard reply dict. Raises BridgeUnreachable."""
         timeout_ms = int(timeout * 1000) if timeout else None
         request_id = self.send_request(op, args, request_id=request_id, timeout_ms=timeout_ms)
@@ -100,8 +114,14 @@ class BridgeClient:
                 raise ValueError(f"{op} streams its reply; use client.download.download_file")
         raise AssertionError("unreachable")
 
-    def stream(self, op: str, args: dict[str, Any], on_chunk: Callable[[Header, bytes], list[bytes] | None],
-               *, timeout: float | None = None) -> dict[str, Any]:
+    def stream(
+        self,
+        op: str,
+        args: dict[str, Any],
+        on_chunk: Callable[[Header, bytes], list[bytes] | None],
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """A streamed request: ``on_chunk`` gets each chunk and returns frames to send back (the ack)."""
         request_id = self.send_request(op, args, timeout_ms=int(timeout * 1000) if timeout else None)
         for header, body in self.messages_for(request_id, wait_for(op, timeout)):

@@ -6,6 +6,7 @@ progress, the final check and rename) so the sync and async clients share it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -32,12 +33,16 @@ class DownloadWriter:
         self.progress = progress
         self.receiver: StreamReceiver | None = None
         self._check_destination()
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.destination.name}.", suffix=".part", dir=self.destination.parent)
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{self.destination.name}.", suffix=".part", dir=self.destination.parent
+        )
         self._out = os.fdopen(fd, "wb")
 
     def _check_destination(self) -> None:
         if self.destination.is_dir():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination {self.destination} is a directory; give a file path")
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"destination {self.destination} is a directory; give a file path"
+            )
         parent = self.destination.parent
         if not parent.is_dir():
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"destination folder {parent} does not exist")
@@ -49,7 +54,9 @@ class DownloadWriter:
         if self.receiver is None:
             self.receiver = StreamReceiver(header.reply_to or "")
         try:
-            ack = self.receiver.on_chunk(header.fields["index"], header.fields["offset"], header.get("total") or 0, data)
+            ack = self.receiver.on_chunk(
+                header.fields["index"], header.fields["offset"], header.get("total") or 0, data
+            )
         except ProtocolError:
             return [encode_header(CANCEL, reply_to=self.receiver.reply_to), b""]
         self._out.write(data)
@@ -89,10 +96,8 @@ class DownloadWriter:
         if not self._out.closed:
             self._out.close()
         if self._tmp:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
             self._tmp = ""
 
 
@@ -104,17 +109,25 @@ def open_writer(destination_path: str, progress: Progress | None) -> DownloadWri
         return responses.from_protocol_error(exc, mode="local")
 
 
-def download_file(client: BridgeClient, file_id: str, destination_path: str, *, progress: Progress | None = None,
-                  timeout: float | None = None) -> dict[str, Any]:
+def download_file(
+    client: BridgeClient,
+    file_id: str,
+    destination_path: str,
+    *,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """Fetch a file through the bridge into ``destination_path``; returns the standard reply."""
     writer = open_writer(destination_path, progress)
     if isinstance(writer, dict):
         return writer
     try:
-        reply = client.stream("download_file", {"file_id": file_id, "destination_path": str(writer.destination)},
-                              writer.on_chunk, timeout=timeout)
+        reply = client.stream(
+            "download_file",
+            {"file_id": file_id, "destination_path": str(writer.destination)},
+            writer.on_chunk,
+            timeout=timeout,
+        )
         return writer.finish(reply)
     finally:
         writer.abort()
-
-

@@ -25,8 +25,14 @@ __all__ = ["EventFollower", "Resync"]
 
 
 class EventFollower:
-    def __init__(self, client: BridgeClient, *, since: int | None = None, topics: tuple[str, ...] = ("",),
-                 events_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        client: BridgeClient,
+        *,
+        since: int | None = None,
+        topics: tuple[str, ...] = ("",),
+        events_endpoint: str | None = None,
+    ) -> None:
         self.client = client
         status = self._call("bridge_status", {})
         endpoint = events_endpoint or connectable(status["events_endpoint"], client.endpoint)
@@ -74,7 +80,9 @@ class EventFollower:
             if len(frames) != 3:
                 continue
             header = decode_header(frames[1])
-            deliveries, gap = self.sequencer.live(event_from_frames(header.fields, decode(frames[2]) if frames[2] else None))
+            deliveries, gap = self.sequencer.live(
+                event_from_frames(header.fields, decode(frames[2]) if frames[2] else None)
+            )
             self._backlog.extend(deliveries)
             if gap:
                 self._fill()

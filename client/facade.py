@@ -23,17 +23,21 @@ def _positional(op: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     """Map positional arguments onto the catalogue's argument order (seed style: get_files(client_id))."""
     if len(args) > len(op.args):
         raise TypeError(f"{op.name}() takes at most {len(op.args)} positional arguments")
-    merged = {a.name: value for a, value in zip(op.args, args)}
+    merged = {a.name: value for a, value in zip(op.args, args, strict=False)}
     merged.update(kwargs)
     return merged
 
 
 def _make_async(op: Operation) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def method(self: "ServerBridge", *args: Any, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+    async def method(self: ServerBridge, *args: Any, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
         call_args = _positional(op, args, kwargs)
         if op.name == "download_file":
-            return await self.async_client.download(call_args.get("file_id", ""), call_args.get("destination_path", ""),
-                                                    progress=call_args.pop("progress", None), timeout=timeout)
+            return await self.async_client.download(
+                call_args.get("file_id", ""),
+                call_args.get("destination_path", ""),
+                progress=call_args.pop("progress", None),
+                timeout=timeout,
+            )
         return await self.async_client.call(op.name, call_args, timeout=timeout)
 
     method.__name__ = f"{op.name}_async"
@@ -42,12 +46,17 @@ def _make_async(op: Operation) -> Callable[..., Awaitable[dict[str, Any]]]:
 
 
 def _make_sync(op: Operation) -> Callable[..., dict[str, Any]]:
-    def method(self: "ServerBridge", *args: Any, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+    def method(self: ServerBridge, *args: Any, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
         call_args = _positional(op, args, kwargs)
         try:
             if op.name == "download_file":
-                return download_file(self.sync_client, call_args.get("file_id", ""), call_args.get("destination_path", ""),
-                                     progress=call_args.pop("progress", None), timeout=timeout)
+                return download_file(
+                    self.sync_client,
+                    call_args.get("file_id", ""),
+                    call_args.get("destination_path", ""),
+                    progress=call_args.pop("progress", None),
+                    timeout=timeout,
+                )
             return self.sync_client.call(op.name, call_args, timeout=timeout)
         except BridgeUnreachable as exc:
             return responses.error(ErrorCode.BACKEND_UNAVAILABLE, str(exc), mode="local")
@@ -60,8 +69,9 @@ def _make_sync(op: Operation) -> Callable[..., dict[str, Any]]:
 class ServerBridge:
     """Use the ``_async`` methods from an event loop (the GUI) and the plain ones from scripts."""
 
-    def __init__(self, endpoint: str | None = None, *, session: str | None = None,
-                 async_client: AsyncBridgeClient | None = None) -> None:
+    def __init__(
+        self, endpoint: str | None = None, *, session: str | None = None, async_client: AsyncBridgeClient | None = None
+    ) -> None:
         self.async_client = async_client or AsyncBridgeClient(endpoint, session=session)
         self.endpoint = self.async_client.endpoint
         self._sync: BridgeClient | None = None
@@ -72,7 +82,7 @@ class ServerBridge:
             self._sync = BridgeClient(self.endpoint, session=f"{self.async_client.session}-sync")
         return self._sync
 
-    async def start(self) -> "ServerBridge":
+    async def start(self) -> ServerBridge:
         await self.async_client.start()
         return self
 

@@ -16,8 +16,14 @@ from runtime.endpoints import connectable
 ATTACH_S = 0.3  # a SUB needs a moment before the tap sees the subscription
 
 
-def record(client: BridgeClient, path: Path, *, duration: float | None = None, count: int | None = None,
-           should_stop: Any = None) -> int:
+def record(
+    client: BridgeClient,
+    path: Path,
+    *,
+    duration: float | None = None,
+    count: int | None = None,
+    should_stop: Any = None,
+) -> int:
     """Append what passes the bridge to ``path`` until ``duration``/``count``/``should_stop()``; returns entries written."""
     status = client.call("bridge_status")["data"]
     if not status.get("tap_endpoint"):

@@ -51,8 +51,14 @@ def _replay_stream(client: BridgeClient, exchange: RecordedExchange) -> dict[str
     return client.stream(exchange.op, exchange.args or {}, on_chunk)
 
 
-def replay(index: RecordingIndex, client: BridgeClient, *, matcher: Matcher | None = None, pace: str = "fast",
-           on_result: Callable[[int, RecordedExchange, list[str]], None] | None = None) -> ReplayReport:
+def replay(
+    index: RecordingIndex,
+    client: BridgeClient,
+    *,
+    matcher: Matcher | None = None,
+    pace: str = "fast",
+    on_result: Callable[[int, RecordedExchange, list[str]], None] | None = None,
+) -> ReplayReport:
     """Send every recorded request that got a reply, in order; ``pace='original'`` keeps the gaps."""
     matcher = matcher or Matcher()
     report = ReplayReport()

@@ -1,6 +1,6 @@
 """Serve the console as a web app attached to a running stack.
 
-    python -m gui [--endpoint tcp://HOST:PORT] [--host 127.0.0.1] [--port 8550]
+python -m gui [--endpoint tcp://HOST:PORT] [--host 127.0.0.1] [--port 8550]
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", help=f"bridge frontend (default ${ENV_ENDPOINT} or tcp://127.0.0.1:5555)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to serve on (default %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default %(default)s)")
-    parser.add_argument("--export-dir", type=Path, default=default_data_dir() / "exports",
-                        help="where activity and log exports are written")
+    parser.add_argument(
+        "--export-dir",
+        type=Path,
+        default=default_data_dir() / "exports",
+        help="where activity and log exports are written",
+    )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -42,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
     endpoint = client_endpoint(args.endpoint)
     log.info("gui.serving", url=f"http://{args.host}:{args.port}", endpoint=endpoint)
-    ft.run(make_main(endpoint, args.export_dir), view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port,
-           no_cdn=True)
+    ft.run(
+        make_main(endpoint, args.export_dir), view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port, no_cdn=True
+    )
     return 0
 
 

@@ -22,10 +22,16 @@ from gui.views.settings import SettingsView
 
 log = structlog.get_logger()
 
-CONNECTION_COLORS = {"connected": ft.Colors.GREEN_700, "reconnecting": ft.Colors.AMBER_800,
-                     "disconnected": ft.Colors.RED_700}
-SOURCE_TEXT = {"real": ("LIVE · real server", ft.Colors.GREEN_700), "mock": ("FALLBACK · mock data", ft.Colors.ORANGE_800),
-               "none": ("NO BACKEND", ft.Colors.RED_700)}
+CONNECTION_COLORS = {
+    "connected": ft.Colors.GREEN_700,
+    "reconnecting": ft.Colors.AMBER_800,
+    "disconnected": ft.Colors.RED_700,
+}
+SOURCE_TEXT = {
+    "real": ("LIVE · real server", ft.Colors.GREEN_700),
+    "mock": ("FALLBACK · mock data", ft.Colors.ORANGE_800),
+    "none": ("NO BACKEND", ft.Colors.RED_700),
+}
 
 
 class Banner:
@@ -35,15 +41,31 @@ class Banner:
         self.app = app
         self.connection = ft.Text("disconnected", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
         self.source = ft.Text("source unknown", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
-        self.connection_box = ft.Container(ft.Semantics(identifier="connection-state", content=self.connection),
-                                           padding=ft.Padding.symmetric(horizontal=10, vertical=4), border_radius=12)
-        self.source_box = ft.Container(ft.Semantics(identifier="data-source", content=self.source),
-                                       padding=ft.Padding.symmetric(horizontal=10, vertical=4), border_radius=12)
+        self.connection_box = ft.Container(
+            ft.Semantics(identifier="connection-state", content=self.connection),
+            padding=ft.Padding.symmetric(horizontal=10, vertical=4),
+            border_radius=12,
+        )
+        self.source_box = ft.Container(
+            ft.Semantics(identifier="data-source", content=self.source),
+            padding=ft.Padding.symmetric(horizontal=10, vertical=4),
+            border_radius=12,
+        )
         self.endpoint = ft.Text(app.session.endpoint, size=12)
         self.control = ft.Container(
-            ft.Row([ft.Icon(ft.Icons.BACKUP), ft.Text("Backup console", weight=ft.FontWeight.BOLD, size=16),
-                    ft.Container(expand=True), self.endpoint, self.connection_box, self.source_box], spacing=12),
-            padding=ft.Padding.symmetric(horizontal=14, vertical=8), bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
+            ft.Row(
+                [
+                    ft.Icon(ft.Icons.BACKUP),
+                    ft.Text("Backup console", weight=ft.FontWeight.BOLD, size=16),
+                    ft.Container(expand=True),
+                    self.endpoint,
+                    self.connection_box,
+                    self.source_box,
+                ],
+                spacing=12,
+            ),
+            padding=ft.Padding.symmetric(horizontal=14, vertical=8),
+            bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
         )
         store = app.session.store
         store.subscribe(keys.CONNECTION, self._changed)
@@ -75,8 +97,14 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
         session = Session(endpoint, notifier)
         app = AppContext(page, session, notifier)
         banner = Banner(app)
-        views: list[View] = [DashboardView(app), ClientsView(app), FilesView(app), DatabaseView(app),
-                             ActivityView(app, export_dir), SettingsView(app)]
+        views: list[View] = [
+            DashboardView(app),
+            ClientsView(app),
+            FilesView(app),
+            DatabaseView(app),
+            ActivityView(app, export_dir),
+            SettingsView(app),
+        ]
         content = ft.Container(views[0].root, expand=True, padding=16)
         current = {"view": views[0]}
 
@@ -89,12 +117,25 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
             await view.show()
 
         rail = ft.NavigationRail(
-            selected_index=0, label_type=ft.NavigationRailLabelType.ALL, on_change=select,
+            selected_index=0,
+            label_type=ft.NavigationRailLabelType.ALL,
+            on_change=select,
             destinations=[ft.NavigationRailDestination(icon=v.icon, label=v.title) for v in views],
         )
-        page.add(ft.Column([banner.control, ft.Row([rail, ft.VerticalDivider(width=1), content], expand=True,
-                                                   vertical_alignment=ft.CrossAxisAlignment.START)],
-                           expand=True, spacing=0))
+        page.add(
+            ft.Column(
+                [
+                    banner.control,
+                    ft.Row(
+                        [rail, ft.VerticalDivider(width=1), content],
+                        expand=True,
+                        vertical_alignment=ft.CrossAxisAlignment.START,
+                    ),
+                ],
+                expand=True,
+                spacing=0,
+            )
+        )
 
         async def closed(e: Any) -> None:
             log.info("gui.session_closed")

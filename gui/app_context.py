@@ -51,8 +51,11 @@ class AppContext:
             content=ft.Text(text),
             actions=[
                 ft.TextButton("Cancel", on_click=lambda e: close(False)),
-                ft.FilledButton(confirm_label, on_click=lambda e: close(True),
-                                style=ft.ButtonStyle(bgcolor=ERROR_COLOR) if confirm_label == "Delete" else None),
+                ft.FilledButton(
+                    confirm_label,
+                    on_click=lambda e: close(True),
+                    style=ft.ButtonStyle(bgcolor=ERROR_COLOR) if confirm_label == "Delete" else None,
+                ),
             ],
             on_dismiss=lambda e: None if answer.done() else answer.set_result(False),
         )

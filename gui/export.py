@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ def export_rows(rows: list[dict[str, Any]], directory: Path, stem: str, fmt: str
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown export format {fmt!r}")
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = directory / f"{stem}-{stamp}.{fmt}"
     plain = to_jsonable(rows)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
@@ -36,7 +36,7 @@ def human_duration(seconds: float | None) -> str:
 def when(value: Any) -> str:
     if not isinstance(value, datetime):
         return "—" if value is None else str(value)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cell(value: Any) -> str:

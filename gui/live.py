@@ -100,9 +100,9 @@ class LiveUpdates:
         if index is None:
             return
         if record is None:
-            patched = {**page, "items": items[:index] + items[index + 1:], "total": max(0, page["total"] - 1)}
+            patched = {**page, "items": items[:index] + items[index + 1 :], "total": max(0, page["total"] - 1)}
         else:
-            patched = {**page, "items": [*items[:index], record, *items[index + 1:]]}
+            patched = {**page, "items": [*items[:index], record, *items[index + 1 :]]}
         await self.ctx.store.set(key, patched)
 
     def schedule(self, state_keys: Iterable[str]) -> None:

@@ -42,8 +42,14 @@ class ViewContext:
         self._loaders[state_key] = loader
         self._fallbacks[state_key] = fallback_data
 
-    async def load_data_operation(self, state_key: str, server_operation: Loader | None = None,
-                                  fallback_data: Any = None, *, notify_errors: bool = False) -> dict[str, Any]:
+    async def load_data_operation(
+        self,
+        state_key: str,
+        server_operation: Loader | None = None,
+        fallback_data: Any = None,
+        *,
+        notify_errors: bool = False,
+    ) -> dict[str, Any]:
         """Fetch ``state_key`` (with the given or registered loader) into the store.
 
         On failure the key keeps its last good value (or ``fallback_data`` when it has none)
@@ -60,8 +66,9 @@ class ViewContext:
                 entry = self.store.entry(state_key)
                 entry.value = fallback_data
             if not reply.get("success") and notify_errors:
-                await self.notifier.notify(f"Loading {state_key} failed: {failure_text(reply)}", error=True,
-                                           error_code=reply.get("error_code"))
+                await self.notifier.notify(
+                    f"Loading {state_key} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
+                )
             return reply
         finally:
             await self.store.set_loading(state_key, False)
@@ -78,10 +85,15 @@ class ViewContext:
     async def refresh_all(self) -> None:
         await self.refresh(list(self._loaders))
 
-    async def action_operation(self, action_name: str, server_operation: ServerOperation,
-                               operation_data: dict[str, Any] | None = None, success_message: str | None = None,
-                               refresh_keys: Iterable[str] = (),
-                               on_success: Callable[[], None] | None = None) -> dict[str, Any]:
+    async def action_operation(
+        self,
+        action_name: str,
+        server_operation: ServerOperation,
+        operation_data: dict[str, Any] | None = None,
+        success_message: str | None = None,
+        refresh_keys: Iterable[str] = (),
+        on_success: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Run a write; show its outcome; refresh ``refresh_keys`` after a success.
 
         ``on_success`` runs before the outcome is shown (e.g. to close the dialog the action came from)."""
@@ -89,8 +101,12 @@ class ViewContext:
             reply = await server_operation(**(operation_data or {}))
         except Exception as exc:
             log.exception("gui.action_crashed", action=action_name)
-            reply = {"success": False, "message": f"{action_name} failed: {type(exc).__name__}: {exc}",
-                     "error_code": "INTERNAL", "mode": "local"}
+            reply = {
+                "success": False,
+                "message": f"{action_name} failed: {type(exc).__name__}: {exc}",
+                "error_code": "INTERNAL",
+                "mode": "local",
+            }
         if reply.get("success") is True:
             if on_success is not None:
                 on_success()
@@ -98,6 +114,7 @@ class ViewContext:
             await self.refresh(refresh_keys)
         else:
             log.info("gui.action_failed", action=action_name, error_code=reply.get("error_code"))
-            await self.notifier.notify(f"{action_name} failed: {failure_text(reply)}", error=True,
-                                       error_code=reply.get("error_code"))
+            await self.notifier.notify(
+                f"{action_name} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
+            )
         return reply

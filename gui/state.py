@@ -91,7 +91,12 @@ class StateStore:
             reply = await server_operation()
         except Exception as exc:  # a bug in the operation itself must still not look like success
             log.exception("gui.server_operation_crashed", key=key)
-            reply = {"success": False, "message": f"{type(exc).__name__}: {exc}", "error_code": "INTERNAL", "mode": "local"}
+            reply = {
+                "success": False,
+                "message": f"{type(exc).__name__}: {exc}",
+                "error_code": "INTERNAL",
+                "mode": "local",
+            }
         if reply.get("success") is True:
             data = reply.get("data")
             await self.set(key, value if data is None else data)

@@ -73,8 +73,14 @@ SERVER_TO_AGENT: dict[str, dict[str, tuple[type, ...]]] = {
 }
 # Fields that only some messages of a type carry (first/last chunk, references in errors).
 OPTIONAL: dict[str, tuple[type, ...]] = {
-    "path": _S, "size": _I, "mtime_ns": _I, "sha256": _OS, "ref": (str, int, type(None)),
-    "server_version": _S, "pid": _I, "reason": _S,
+    "path": _S,
+    "size": _I,
+    "mtime_ns": _I,
+    "sha256": _OS,
+    "ref": (str, int, type(None)),
+    "server_version": _S,
+    "pid": _I,
+    "reason": _S,
 }
 
 

@@ -7,7 +7,7 @@ Naive datetimes are taken to be UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
@@ -20,7 +20,7 @@ DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 def _default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         # Only naive datetimes reach here (aware ones are packed natively).
-        return msgpack.Timestamp.from_datetime(obj.replace(tzinfo=timezone.utc))
+        return msgpack.Timestamp.from_datetime(obj.replace(tzinfo=UTC))
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
     raise TypeError(f"cannot encode object of type {type(obj).__name__}")

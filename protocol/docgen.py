@@ -72,13 +72,19 @@ def errors() -> str:
 
 
 def _field_section(title: str, summary: str, fields: tuple[tuple[str, str], ...]) -> list[str]:
-    return [f"#### {title}\n", summary + "\n", "| field | type |\n|---|---|",
-            *(f"| `{name}` | {kind} |" for name, kind in fields), ""]
+    return [
+        f"#### {title}\n",
+        summary + "\n",
+        "| field | type |\n|---|---|",
+        *(f"| `{name}` | {kind} |" for name, kind in fields),
+        "",
+    ]
 
 
 def topics() -> str:
-    return "\n".join(line for t in TOPICS
-                     for line in _field_section(f"`{t.name}` (from the {t.source})", t.summary, t.fields))
+    return "\n".join(
+        line for t in TOPICS for line in _field_section(f"`{t.name}` (from the {t.source})", t.summary, t.fields)
+    )
 
 
 def shapes() -> str:

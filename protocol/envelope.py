@@ -55,7 +55,7 @@ REQUIRED_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "session": _OPT_STR,
     "timeout_ms": _OPT_INT,
-    "ts": _NUM + (type(None),),
+    "ts": (*_NUM, type(None)),
     "error_code": _OPT_STR,
     "mode": _OPT_STR,
     "seq": _OPT_INT,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
     UNKNOWN_OPERATION = "UNKNOWN_OPERATION"

@@ -13,10 +13,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-VOLATILE_KEYS: frozenset[str] = frozenset({
-    "id", "request_id", "session", "timestamp", "server_time", "started_at", "verified_at", "uptime_seconds",
-    "uptime_s", "duration_ms", "last_heartbeat_age_s", "epoch", "pid", "destination_path",
-})
+VOLATILE_KEYS: frozenset[str] = frozenset(
+    {
+        "id",
+        "request_id",
+        "session",
+        "timestamp",
+        "server_time",
+        "started_at",
+        "verified_at",
+        "uptime_seconds",
+        "uptime_s",
+        "duration_ms",
+        "last_heartbeat_age_s",
+        "epoch",
+        "pid",
+        "destination_path",
+    }
+)
 VOLATILE_OPS: frozenset[str] = frozenset({"get_system_status", "bridge_status", "events_since"})
 OUTCOME_KEYS = frozenset({"success", "mode", "error_code"})
 MAX_LINES = 20
@@ -33,7 +47,7 @@ class Matcher:
     ignore_data_of: frozenset[str] = VOLATILE_OPS
     _limit: int = field(default=MAX_LINES, compare=False)
 
-    def extended(self, *, keys: tuple[str, ...] = (), ops: tuple[str, ...] = ()) -> "Matcher":
+    def extended(self, *, keys: tuple[str, ...] = (), ops: tuple[str, ...] = ()) -> Matcher:
         return Matcher(self.ignore_keys | frozenset(keys), self.ignore_data_of | frozenset(ops))
 
     def diff(self, op: str, recorded: Any, replayed: Any) -> list[str]:
@@ -45,7 +59,7 @@ class Matcher:
             replayed = {k: v for k, v in replayed.items() if k in OUTCOME_KEYS}
         self._walk("reply", recorded, replayed, lines)
         if len(lines) > self._limit:
-            lines = lines[: self._limit] + [f"... and {len(lines) - self._limit} more differences"]
+            lines = [*lines[: self._limit], f"... and {len(lines) - self._limit} more differences"]
         return lines
 
     def _walk(self, path: str, a: Any, b: Any, out: list[str]) -> None:
@@ -67,7 +81,7 @@ class Matcher:
         if isinstance(a, list) and isinstance(b, list):
             if len(a) != len(b):
                 out.append(f"{path}: recorded {len(a)} items, replayed {len(b)}")
-            for i, (x, y) in enumerate(zip(a, b)):
+            for i, (x, y) in enumerate(zip(a, b, strict=False)):
                 self._walk(f"{path}[{i}]", x, y, out)
             return
         if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):

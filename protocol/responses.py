@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -11,7 +11,7 @@ MODES = ("real", "mock", "bridge", "local", "replay")  # local: refused by the c
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def success(

@@ -74,7 +74,7 @@ class StreamReceiver:
     received: int = 0
     total: int | None = None
     next_index: int = 0
-    _hash: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def on_chunk(self, index: int, offset: int, total: int, data: bytes) -> list[bytes]:
         """Account for one chunk; returns the ack frames to send back."""

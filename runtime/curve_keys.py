@@ -31,7 +31,7 @@ def load_or_create(directory: Path, name: str) -> tuple[bytes, bytes]:
     if not secret_file.exists():
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
-        public_path, secret_path = zmq.auth.create_certificates(str(directory), name)
+        _public_path, secret_path = zmq.auth.create_certificates(str(directory), name)
         os.chmod(secret_path, 0o600)
     public, secret = zmq.auth.load_certificate(str(secret_file))
     if secret is None:

@@ -25,11 +25,11 @@ class BridgeEndpoints:
     backend: str
 
     @classmethod
-    def on_ports(cls, host: str = DEFAULT_HOST, *, frontend: int, events: int, backend: int) -> "BridgeEndpoints":
+    def on_ports(cls, host: str = DEFAULT_HOST, *, frontend: int, events: int, backend: int) -> BridgeEndpoints:
         return cls(tcp(host, frontend), tcp(host, events), tcp(host, backend))
 
     @classmethod
-    def default(cls) -> "BridgeEndpoints":
+    def default(cls) -> BridgeEndpoints:
         return cls.on_ports(frontend=DEFAULT_FRONTEND_PORT, events=DEFAULT_EVENTS_PORT, backend=DEFAULT_BACKEND_PORT)
 
 

@@ -16,7 +16,7 @@ class StopFlag:
     def is_set(self) -> bool:
         return self._event.is_set()
 
-    def install(self) -> "StopFlag":
+    def install(self) -> StopFlag:
         signal.signal(signal.SIGTERM, self.set)
         signal.signal(signal.SIGINT, self.set)
         return self

@@ -29,13 +29,19 @@ class Cassette:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--record-cassettes", action="store_true",
-                     help="(re)record the cassettes of the selected tests against a seeded mock")
+    parser.addoption(
+        "--record-cassettes",
+        action="store_true",
+        help="(re)record the cassettes of the selected tests against a seeded mock",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cassette(name, tick=3600, real=False): run against tests/recordings/<name>.rec; "
-                            "real=True records the real server and its demo agent")
+    config.addinivalue_line(
+        "markers",
+        "cassette(name, tick=3600, real=False): run against tests/recordings/<name>.rec; "
+        "real=True records the real server and its demo agent",
+    )
 
 
 @pytest.fixture
@@ -47,11 +53,20 @@ def cassette(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cassett
     recording = bool(request.config.getoption("--record-cassettes"))
     if recording:
         tick = str(marker.kwargs.get("tick", 3600))
-        stack = Stack(tmp_path / "record", *MOCK_ARGS, "--tick", tick, "--record", str(path),
-                      real=bool(marker.kwargs.get("real", False))).start()
+        stack = Stack(
+            tmp_path / "record",
+            *MOCK_ARGS,
+            "--tick",
+            tick,
+            "--record",
+            str(path),
+            real=bool(marker.kwargs.get("real", False)),
+        ).start()
     elif not path.exists():
-        pytest.fail(f"cassette {path.name} is missing; record it with: "
-                    f"make test ARGS='--record-cassettes -k {request.node.name}'")
+        pytest.fail(
+            f"cassette {path.name} is missing; record it with: "
+            f"make test ARGS='--record-cassettes -k {request.node.name}'"
+        )
     else:
         stack = Stack(tmp_path / "replay", "--replay", str(path)).start()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,17 +58,30 @@ class Stack:
         self.ports = {"frontend": free_port(), "events": free_port(), "backend": free_port(), "tap": free_port()}
         self.endpoint = f"tcp://127.0.0.1:{self.ports['frontend']}"
         self.argv = [
-            sys.executable, str(ROOT / "run_all.py"), "--gui", "none", "--data-dir", str(data_dir),
-            "--frontend-port", str(self.ports["frontend"]), "--events-port", str(self.ports["events"]),
-            "--backend-port", str(self.ports["backend"]), "--tap-port", str(self.ports["tap"]), "--log-json",
-            *(["--agents-port", str(free_port())] if real else ["--mock-only"]), *extra,
+            sys.executable,
+            str(ROOT / "run_all.py"),
+            "--gui",
+            "none",
+            "--data-dir",
+            str(data_dir),
+            "--frontend-port",
+            str(self.ports["frontend"]),
+            "--events-port",
+            str(self.ports["events"]),
+            "--backend-port",
+            str(self.ports["backend"]),
+            "--tap-port",
+            str(self.ports["tap"]),
+            "--log-json",
+            *(["--agents-port", str(free_port())] if real else ["--mock-only"]),
+            *extra,
         ]
         self.log_path = data_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0, backend: str | None = None) -> "Stack":
+    def start(self, timeout: float = 30.0, backend: str | None = None) -> Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child process writes to it
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self.wait_backend_alive(backend or ("replay" if "--replay" in self.argv else "mock"), timeout)
@@ -94,6 +108,7 @@ class Stack:
             assert self.proc is not None and self.proc.poll() is None, f"run_all exited early:\n{self.log()}"
             b = self.backend(name)
             return b if b and b["alive"] else None
+
         return wait_until(alive, timeout, 0.05, f"backend {name} alive")
 
     def child_pid(self, actor: str) -> int:
@@ -112,14 +127,10 @@ class Stack:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         code = self.proc.wait()
         self.proc = None
         return code
@@ -148,5 +159,5 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # The headless browser for the GUI tests (one per test session) and the cassette plugin.
-from tests.gui_harness import browser  # noqa: E402,F401
 from tests.cassettes import cassette, pytest_addoption, pytest_configure  # noqa: E402,F401
+from tests.gui_harness import browser  # noqa: E402,F401

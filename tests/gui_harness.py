@@ -22,6 +22,7 @@ Flet 1.0 draws on a canvas; the helpers work on Flutter's accessibility tree (th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -43,8 +44,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Typical first render is 2-4 s (more with several pages loading at once); be generous.
@@ -57,6 +64,7 @@ TextLike = str | re.Pattern[str]
 
 
 # --------------------------------------------------------------------------- browser
+
 
 def chromium_path() -> str | None:
     """The system Chromium (``/usr/bin/chromium``), or whatever ``chromium`` is on PATH, or None."""
@@ -114,12 +122,20 @@ def enable_semantics(page: Any, timeout: float = LOAD_TIMEOUT_MS) -> None:
             if (ph) ph.click();
             return false;
         }""",
-        polling=250, timeout=timeout,
+        polling=250,
+        timeout=timeout,
     )
 
 
-def new_page(browser: Any, url: str, *, ready_text: TextLike | None = None, viewport: tuple[int, int] = (1280, 900),
-             timeout: float = LOAD_TIMEOUT_MS, console: list[str] | None = None) -> Any:
+def new_page(
+    browser: Any,
+    url: str,
+    *,
+    ready_text: TextLike | None = None,
+    viewport: tuple[int, int] = (1280, 900),
+    timeout: float = LOAD_TIMEOUT_MS,
+    console: list[str] | None = None,
+) -> Any:
     """A fresh browser context (= a fresh Flet session) on ``url`` with the semantics tree enabled.
 
     Non-loopback requests are aborted. ``ready_text``: also wait until this text is shown.
@@ -154,6 +170,7 @@ def reload(page: Any, ready_text: TextLike | None = None, timeout: float = LOAD_
 
 
 # --------------------------------------------------------------------------- locators and actions
+
 
 def expect(target: Any, *args: Any, **kwargs: Any) -> Any:
     """``playwright.sync_api.expect``, imported lazily so test modules import without Playwright."""
@@ -260,6 +277,7 @@ def screenshot(page: Any, path: str | Path, full_page: bool = False) -> Path:
 
 # --------------------------------------------------------------------------- Flet server
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -275,30 +293,52 @@ class FletServer:
     prefers over its arguments) are set too, with ``FLET_FORCE_WEB_SERVER`` and ``FLET_WEB_NO_CDN``.
     """
 
-    def __init__(self, *, module: str | None = None, script: str | Path | None = None, args: Sequence[str] = (),
-                 port: int | None = None, port_flag: str | None = "--port", env: dict[str, str] | None = None,
-                 cwd: str | Path = ROOT, log_path: str | Path | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        module: str | None = None,
+        script: str | Path | None = None,
+        args: Sequence[str] = (),
+        port: int | None = None,
+        port_flag: str | None = "--port",
+        env: dict[str, str] | None = None,
+        cwd: str | Path = ROOT,
+        log_path: str | Path | None = None,
+        python: str = sys.executable,
+    ) -> None:
         if (module is None) == (script is None):
             raise ValueError("give exactly one of module= or script=")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         target = ["-m", module] if module else [str(script)]
         self.argv = [python, *target, *args, *([port_flag, str(self.port)] if port_flag else [])]
-        self.env = {**os.environ, "FLET_FORCE_WEB_SERVER": "true", "FLET_WEB_NO_CDN": "true",
-                    "FLET_SERVER_IP": "127.0.0.1", "FLET_SERVER_PORT": str(self.port), "PYTHONUNBUFFERED": "1",
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "FLET_FORCE_WEB_SERVER": "true",
+            "FLET_WEB_NO_CDN": "true",
+            "FLET_SERVER_IP": "127.0.0.1",
+            "FLET_SERVER_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.cwd = str(cwd)
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="fletserver-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
         self._log_file: IO[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> "FletServer":
+    def start(self, timeout: float = 30.0) -> FletServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.log_path, "ab")
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed by stop()
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         while True:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
@@ -331,25 +371,19 @@ class FletServer:
         code = None
         if proc is not None:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # leftovers in the group, if any
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # leftovers in the group, if any
+                os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
         return code
 
-    def __enter__(self) -> "FletServer":
+    def __enter__(self) -> FletServer:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,25 +10,49 @@ from pathlib import Path
 import pytest
 
 from actors.agent.backup import Entry, Limiter, Summary, batches, file_sha256, scan
-from runtime.curve_keys import enrollment_keypair, is_public_key, load_or_create
 from actors.agent.restore import _target, check_destination
 from actors.agent.session import EXIT_FAILED, EXIT_USAGE, AgentError
 from protocol.agent_messages import (
-    AGENT_TO_SERVER, SERVER_TO_AGENT, AgentProtocolError, Credit, CreditLedger, check_client_path, check_file_name,
-    decode_message, encode_message, file_name_of, has_traversal,
+    AGENT_TO_SERVER,
+    SERVER_TO_AGENT,
+    AgentProtocolError,
+    Credit,
+    CreditLedger,
+    check_client_path,
+    check_file_name,
+    decode_message,
+    encode_message,
+    file_name_of,
+    has_traversal,
 )
 from protocol.codec import encode
+from runtime.curve_keys import enrollment_keypair, is_public_key, load_or_create
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.parametrize("path,ok", [
-    ("/home/u/a.txt", True), ("C:\\Users\\u\\a.txt", True), ("D:/x/y", True), ("/a/ünï cødé/✓.txt", True),
-    ("../../etc/passwd", False), ("/home/../etc/passwd", False), ("/a/./b", False), ("/a//b", False), ("/a/b/", False),
-    ("relative/x", False), ("", False), ("/a\x00b", False), ("/a\nb", False), ("C:\\a\\..\\b", False), ("/" + "a" * 5000, False),
-    ("\\\\server\\share\\x", False),
-])
+@pytest.mark.parametrize(
+    "path,ok",
+    [
+        ("/home/u/a.txt", True),
+        ("C:\\Users\\u\\a.txt", True),
+        ("D:/x/y", True),
+        ("/a/ünï cødé/✓.txt", True),
+        ("../../etc/passwd", False),
+        ("/home/../etc/passwd", False),
+        ("/a/./b", False),
+        ("/a//b", False),
+        ("/a/b/", False),
+        ("relative/x", False),
+        ("", False),
+        ("/a\x00b", False),
+        ("/a\nb", False),
+        ("C:\\a\\..\\b", False),
+        ("/" + "a" * 5000, False),
+        ("\\\\server\\share\\x", False),
+    ],
+)
 def test_client_paths(path: str, ok: bool) -> None:
     assert (check_client_path(path) is None) is ok
 
@@ -92,7 +116,10 @@ def test_credit_window_and_ledger() -> None:
     ledger = CreditLedger(2)
     assert ledger.on_message() and ledger.on_message() and not ledger.on_message()
     ledger = CreditLedger(2)
-    ledger.on_message(); ledger.consumed(); ledger.on_message(); ledger.consumed()
+    ledger.on_message()
+    ledger.consumed()
+    ledger.on_message()
+    ledger.consumed()
     assert ledger.take_pending() == 2 and ledger.take_pending() == 0
     assert ledger.on_message() and ledger.on_message() and not ledger.on_message()
 
@@ -135,17 +162,27 @@ def test_keys(tmp_path: Path) -> None:
 
 
 def run_agent(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "actors.agent", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.agent", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
-    missing = run_agent("backup", str(tmp_path / "nope"), "--server-key", str(tmp_path / "k"), "--config-dir", str(tmp_path))
+    missing = run_agent(
+        "backup", str(tmp_path / "nope"), "--server-key", str(tmp_path / "k"), "--config-dir", str(tmp_path)
+    )
     assert missing.returncode == 2 and "path not found" in missing.stderr and "Traceback" not in missing.stderr
     no_key = run_agent("backup", str(tmp_path), "--config-dir", str(tmp_path / "c"))
     assert no_key.returncode == 2 and "--server-key FILE or --data-dir DIR" in no_key.stderr
-    bad_key = run_agent("restore", "f1", str(tmp_path / "x"), "--server-key", str(tmp_path / "nothing.key"),
-                        "--config-dir", str(tmp_path / "c"))
+    bad_key = run_agent(
+        "restore",
+        "f1",
+        str(tmp_path / "x"),
+        "--server-key",
+        str(tmp_path / "nothing.key"),
+        "--config-dir",
+        str(tmp_path / "c"),
+    )
     assert bad_key.returncode == 2 and "cannot read the server's public key" in bad_key.stderr
     traversal = run_agent("restore", "f1", "../x", "--server-key", str(tmp_path / "k"))
     assert traversal.returncode == 2 and "'..'" in traversal.stderr

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from actors.bridge.core import BridgeCore
 from actors.bridge.config import BridgeConfig
+from actors.bridge.core import BridgeCore
 from protocol import responses
 from protocol.codec import decode, encode
 from protocol.envelope import (
@@ -108,7 +108,13 @@ def test_reply_is_forwarded_untouched_and_write_notice_published(setup) -> None:
     assert reply["success"] and reply["mode"] == "mock"
     notice = decode(out.published[-1][2])
     assert out.topics()[-1] == "bridge.write"
-    assert notice == {"op": "delete_client", "ids": {"client_id": "c1"}, "session": "sess", "request_id": "r1", "mode": "mock"}
+    assert notice == {
+        "op": "delete_client",
+        "ids": {"client_id": "c1"},
+        "session": "sess",
+        "request_id": "r1",
+        "mode": "mock",
+    }
 
 
 def test_duplicate_request_is_answered_from_cache_not_executed_twice(setup) -> None:
@@ -224,8 +230,15 @@ def test_bad_input_gets_specific_codes(setup) -> None:
     core.on_frontend([CLIENT, encode_header(CHUNK, reply_to="x", index=0, offset=0), b""])
     request(core, "events_since", {"seq": "zero"}, rid="e")
     codes = [r["error_code"] for r in out.replies()]
-    assert codes == ["BAD_REQUEST", "UNSUPPORTED_VERSION", "BAD_REQUEST", "UNKNOWN_OPERATION", "PAYLOAD_TOO_LARGE",
-                     "BAD_REQUEST", "BAD_REQUEST"]
+    assert codes == [
+        "BAD_REQUEST",
+        "UNSUPPORTED_VERSION",
+        "BAD_REQUEST",
+        "UNKNOWN_OPERATION",
+        "PAYLOAD_TOO_LARGE",
+        "BAD_REQUEST",
+        "BAD_REQUEST",
+    ]
     assert out.requests_to(MOCK) == []
 
 
@@ -266,5 +279,5 @@ def test_stream_chunks_renew_deadline_and_pin_the_backend(setup) -> None:
 def test_unknown_backend_is_asked_to_reregister(setup) -> None:
     core, out, _ = setup
     core.on_backend([b"stranger", b"", encode_header(HEARTBEAT), b""])
-    (identity, frames), = out.backends
+    ((identity, frames),) = out.backends
     assert identity == b"stranger" and decode_header(frames[1]).fields["op"] == "reregister"

@@ -63,8 +63,9 @@ def test_facade_async_methods_and_download(shared_stack: Stack, tmp_path: Path) 
             assert len(got["data"]["items"]) == 5
             file = (await bridge.get_files_async(limit=1, filters={"status": "verified"}))["data"]["items"][0]
             seen: list[int] = []
-            reply = await bridge.download_file_async(file["id"], str(tmp_path / "f.bin"),
-                                                     progress=lambda done, total: seen.append(done))
+            reply = await bridge.download_file_async(
+                file["id"], str(tmp_path / "f.bin"), progress=lambda done, total: seen.append(done)
+            )
             assert reply["success"] and (tmp_path / "f.bin").stat().st_size == file["size"]
             assert seen and seen[-1] == file["size"]
         finally:
@@ -92,7 +93,9 @@ def test_store_and_server_mediated_update_never_report_a_failure_as_success() ->
         assert (await store.server_mediated_update("k", [9], ok))["success"]
         assert store.get("k") == [2]
         reply = await store.server_mediated_update("k", [9], fails)
-        assert reply["success"] is False and store.get("k") == [2] and store.entry("k").error["error_code"] == "NOT_FOUND"
+        assert (
+            reply["success"] is False and store.get("k") == [2] and store.entry("k").error["error_code"] == "NOT_FOUND"
+        )
         crashed = await store.server_mediated_update("k", [9], crashes)
         assert crashed["success"] is False and crashed["error_code"] == "INTERNAL" and store.get("k") == [2]
         unsubscribe()
@@ -121,18 +124,25 @@ def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
         assert True in loading_seen and ctx.store.entry(keys.CLIENTS).loading is False
         victim = ctx.store.get(keys.CLIENTS)["items"][-1]
         before = loads["n"]
-        done = await ctx.action_operation("Delete client", bridge.delete_client_async, {"client_id": victim["id"]},
-                                          "Client deleted", refresh_keys=[keys.CLIENTS])
+        done = await ctx.action_operation(
+            "Delete client",
+            bridge.delete_client_async,
+            {"client_id": victim["id"]},
+            "Client deleted",
+            refresh_keys=[keys.CLIENTS],
+        )
         assert done["success"] and notifier.messages[-1] == ("Client deleted", False, None)
         assert loads["n"] == before + 1
         assert all(c["id"] != victim["id"] for c in ctx.store.get(keys.CLIENTS)["items"])
-        failed = await ctx.action_operation("Delete client", bridge.delete_client_async, {"client_id": victim["id"]},
-                                            refresh_keys=[keys.CLIENTS])
+        failed = await ctx.action_operation(
+            "Delete client", bridge.delete_client_async, {"client_id": victim["id"]}, refresh_keys=[keys.CLIENTS]
+        )
         message, is_error, code = notifier.messages[-1]
         assert not failed["success"] and is_error and code == "NOT_FOUND" and "NOT_FOUND" in message
         assert loads["n"] == before + 1  # no refresh after a failure
-        bad = await ctx.load_data_operation("broken", lambda: bridge.get_table_data_async(table_name="nope; drop"),
-                                            fallback_data={"rows": []})
+        bad = await ctx.load_data_operation(
+            "broken", lambda: bridge.get_table_data_async(table_name="nope; drop"), fallback_data={"rows": []}
+        )
         assert not bad["success"] and ctx.store.get("broken") == {"rows": []}
         assert ctx.store.entry("broken").error["error_code"] == "BAD_REQUEST"
         await bridge.close()
@@ -145,8 +155,14 @@ def test_sequencer_detects_gaps_duplicates_and_restarts() -> None:
     assert seq.live({"seq": 11, "epoch": "e1"}) == ([{"seq": 11, "epoch": "e1"}], False)
     assert seq.live({"seq": 11, "epoch": "e1"}) == ([], False)  # duplicate
     assert seq.live({"seq": 14, "epoch": "e1"}) == ([], True)  # gap: ask events_since
-    page = {"epoch": "e1", "events": [{"seq": 12}, {"seq": 13}, {"seq": 14}], "latest_seq": 14, "oldest_seq": 1,
-            "gap_too_old": False, "more": False}
+    page = {
+        "epoch": "e1",
+        "events": [{"seq": 12}, {"seq": 13}, {"seq": 14}],
+        "latest_seq": 14,
+        "oldest_seq": 1,
+        "gap_too_old": False,
+        "more": False,
+    }
     delivered, again = seq.backfill(page)
     assert [e["seq"] for e in delivered] == [12, 13, 14] and not again and seq.last_seq == 14
     old = {"epoch": "e1", "events": [], "latest_seq": 900, "oldest_seq": 500, "gap_too_old": True, "more": True}

@@ -15,7 +15,6 @@ import pytest
 from tests.conftest import Stack
 from tests.gui_harness import (
     FletServer,
-
     by_id,
     click_button,
     click_nav,
@@ -47,8 +46,11 @@ def data(stack: Stack, op: str, **args: Any) -> Any:
 def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
     root = tmp_path_factory.mktemp("gui")
     stack = Stack(root / "stack", "--tick", "1").start()
-    server = FletServer(module="gui", args=["--endpoint", stack.endpoint, "--export-dir", str(root / "exports")],
-                        log_path=root / "gui.log")
+    server = FletServer(
+        module="gui",
+        args=["--endpoint", stack.endpoint, "--export-dir", str(root / "exports")],
+        log_path=root / "gui.log",
+    )
     try:
         yield stack, server.start()
     finally:

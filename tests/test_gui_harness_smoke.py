@@ -24,7 +24,7 @@ from tests.gui_harness import (
 
 pytestmark = pytest.mark.timeout(120)
 
-APP = textwrap.dedent('''
+APP = textwrap.dedent("""
     import argparse
     import asyncio
 
@@ -84,7 +84,7 @@ APP = textwrap.dedent('''
         parser.add_argument("--port", type=int, required=True)
         port = parser.parse_args().port
         ft.run(main, view=ft.AppView.WEB_BROWSER, host="127.0.0.1", port=port, no_cdn=True)
-''')
+""")
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,14 @@ import os
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from actors.mock import queries as mock_queries
 from actors.backends.api import RequestContext, StreamReply
-from runtime.clock import SimulatedClock
+from actors.mock import queries as mock_queries
 from actors.mock.content import content_sha256
 from actors.mock.core import MockCore
 from actors.mock.data import ACTIVITY_LIMIT, LOG_LIMIT
@@ -25,11 +24,12 @@ from protocol.codec import encode
 from protocol.errors import ProtocolError
 from protocol.shapes import SHAPE_BY_NAME
 from protocol.streaming import CHUNK_SIZE
+from runtime.clock import SimulatedClock
 
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parent.parent
-START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CTX = RequestContext(request_id="test", session=None)
 
 
@@ -132,10 +132,16 @@ def test_reads_never_draw_from_the_rng() -> None:
     before = core.world.rng.getstate()
     client = all_clients(core)[0]
     for op, args in [
-        ("get_clients", {"search": "a"}), ("get_files", {"filters": {"search": "e", "sort": "-size"}}),
-        ("get_client_details", {"client_id": client["id"]}), ("get_client_files", {"client_id": client["id"]}),
-        ("get_database_info", {}), ("get_table_data", {"table_name": "files"}), ("get_logs", {"text": "x"}),
-        ("get_recent_activity", {}), ("get_server_status", {}), ("test_connection", {}),
+        ("get_clients", {"search": "a"}),
+        ("get_files", {"filters": {"search": "e", "sort": "-size"}}),
+        ("get_client_details", {"client_id": client["id"]}),
+        ("get_client_files", {"client_id": client["id"]}),
+        ("get_database_info", {}),
+        ("get_table_data", {"table_name": "files"}),
+        ("get_logs", {"text": "x"}),
+        ("get_recent_activity", {}),
+        ("get_server_status", {}),
+        ("test_connection", {}),
         ("resolve_client", {"client_id_or_name": client["name"]}),
     ]:
         call(core, op, **args)
@@ -173,7 +179,7 @@ def _script(core: MockCore) -> list[Any]:
     do("update_row", table_name="clients", row_id=clients[1]["id"], updated_data={"name": "renamed"})
     do("update_row", table_name="files", row_id=files[3]["id"], updated_data={"sha256": "0" * 64})
     do("delete_client", client_id=clients[2]["id"])
-    connected = [c for c in do("get_clients", status="connected")["items"]]
+    connected = list(do("get_clients", status="connected")["items"])
     if connected:
         do("disconnect_client", client_id=connected[0]["id"])
     do("stop_server")
@@ -205,8 +211,16 @@ def test_determinism_does_not_depend_on_string_hashing() -> None:
     """Same script in processes with different PYTHONHASHSEED: no set/hash order leaks out."""
     program = "import tests.test_mock_core as t; print(t._script_digest())"
     digests = {
-        subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                       env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout.strip().splitlines()[-1]
+        subprocess.run(
+            [sys.executable, "-c", program],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        .stdout.strip()
+        .splitlines()[-1]
         for hash_seed in ("1", "2")
     }
     assert digests == {_script_digest()}
@@ -331,14 +345,21 @@ def test_get_files_filters_sorts_and_pages(monkeypatch: pytest.MonkeyPatch) -> N
 
     def brute(status: str | None, search: str, low: int | None, high: int | None) -> list[str]:
         return [
-            f["id"] for f in everything
+            f["id"]
+            for f in everything
             if (status is None or f["status"] == status)
             and (search.lower() in (f["name"] + "\n" + f["path"]).lower())
-            and (low is None or f["size"] >= low) and (high is None or f["size"] <= high)
+            and (low is None or f["size"] >= low)
+            and (high is None or f["size"] <= high)
         ]
 
-    cases = [("verified", "", None, None), (None, "REPORT", None, None), (None, "", 1000, 50_000),
-             ("uploaded", "s", 100, None), (None, "zzz-no-match", None, None)]
+    cases = [
+        ("verified", "", None, None),
+        (None, "REPORT", None, None),
+        (None, "", 1000, 50_000),
+        ("uploaded", "s", 100, None),
+        (None, "zzz-no-match", None, None),
+    ]
     for status, search, low, high in cases:
         filters = {"status": status, "search": search, "min_size": low, "max_size": high, "sort": "-size"}
         got = call(core, "get_files", limit=1000, filters=filters)
@@ -359,10 +380,21 @@ def test_get_files_filters_sorts_and_pages(monkeypatch: pytest.MonkeyPatch) -> N
     assert code(core, "get_files", client_id="ghost") == "NOT_FOUND"
 
 
-@pytest.mark.parametrize("filters", [
-    {"colour": "red"}, {"status": 3}, {"status": "lost"}, {"sort": "size!"}, {"sort": 1}, {"min_size": "10"},
-    {"min_size": True}, {"max_size": -1}, {"search": ["a"]}, {"min_size": 10, "max_size": 5},
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"colour": "red"},
+        {"status": 3},
+        {"status": "lost"},
+        {"sort": "size!"},
+        {"sort": 1},
+        {"min_size": "10"},
+        {"min_size": True},
+        {"max_size": -1},
+        {"search": ["a"]},
+        {"min_size": 10, "max_size": 5},
+    ],
+)
 def test_get_files_rejects_bad_filters(filters: dict[str, Any]) -> None:
     assert code(make(clients=2), "get_files", filters=filters) == "BAD_REQUEST"
 
@@ -380,8 +412,12 @@ def test_download_streams_the_file_content() -> None:
     final = reply.final()
     assert final["success"] and final["mode"] == "mock"
     assert final["data"] == {
-        "file_id": record["id"], "name": record["name"], "size": record["size"], "sha256": record["sha256"],
-        "chunks": math.ceil(record["size"] / CHUNK_SIZE), "destination_path": "/home/me/out.bin",
+        "file_id": record["id"],
+        "name": record["name"],
+        "size": record["size"],
+        "sha256": record["sha256"],
+        "chunks": math.ceil(record["size"] / CHUNK_SIZE),
+        "destination_path": "/home/me/out.bin",
     }
     assert core.drain_events() == []
 
@@ -391,8 +427,12 @@ def test_verify_passes_on_a_clean_file_and_fails_on_a_corrupted_one() -> None:
     record = file_of_status(core, "uploaded")
     ok = call(core, "verify_file", file_id=record["id"])
     assert ok == {
-        "file_id": record["id"], "ok": True, "expected_sha256": record["sha256"], "actual_sha256": record["sha256"],
-        "status": "verified", "verified_at": START,
+        "file_id": record["id"],
+        "ok": True,
+        "expected_sha256": record["sha256"],
+        "actual_sha256": record["sha256"],
+        "status": "verified",
+        "verified_at": START,
     }
     evs = core.drain_events()
     assert [t for t, _ in evs] == ["file.changed", "activity"] and evs[1][1]["type"] == "verify_passed"
@@ -425,8 +465,11 @@ def test_ticker_corruption_is_caught_by_verify() -> None:
     else:
         pytest.fail("the ticker never corrupted a file in 600 ticks")
     w = core.world
-    rotten = [f for f in w.files.values()
-              if f.status != "uploading" and content_sha256(w.seed, f.id, f.content_version, f.size) != f.sha256]
+    rotten = [
+        f
+        for f in w.files.values()
+        if f.status != "uploading" and content_sha256(w.seed, f.id, f.content_version, f.size) != f.sha256
+    ]
     assert rotten
     assert call(core, "verify_file", file_id=rotten[0].id)["ok"] is False
 
@@ -439,8 +482,11 @@ def test_ticker_corruption_is_caught_by_verify() -> None:
 )
 def test_hostile_table_names_are_bad_requests(name: str) -> None:
     core = make(clients=2)
-    for op, args in (("get_table_data", {}), ("update_row", {"row_id": "x", "updated_data": {"name": "y"}}),
-                     ("delete_row", {"row_id": "x"})):
+    for op, args in (
+        ("get_table_data", {}),
+        ("update_row", {"row_id": "x", "updated_data": {"name": "y"}}),
+        ("delete_row", {"row_id": "x"}),
+    ):
         with pytest.raises(ProtocolError) as info:
             core.handle(op, {"table_name": name, **args}, CTX)
         assert info.value.code.value == "BAD_REQUEST" and "table" in info.value.message
@@ -477,6 +523,7 @@ def test_update_row_is_reflected_everywhere() -> None:
     assert evs[1][1]["type"] == "client_updated"
 
     record = file_of_status(core, "uploaded", "verified")
+
     def edit_file(**changes: Any) -> dict[str, Any]:
         return call(core, "update_row", table_name="files", row_id=record["id"], updated_data=changes)["row"]
 
@@ -495,45 +542,52 @@ def test_update_row_client_status_keeps_fields_consistent() -> None:
     client = connected_client(core)
     row = call(core, "update_row", table_name="clients", row_id=client["id"], updated_data={"status": "error"})["row"]
     assert row["status"] == "error" and row["error_message"] and row["connected_at"] is None
-    row = call(core, "update_row", table_name="clients", row_id=client["id"],
-               updated_data={"error_message": "disk on fire"})["row"]
+    row = call(
+        core, "update_row", table_name="clients", row_id=client["id"], updated_data={"error_message": "disk on fire"}
+    )["row"]
     assert row["error_message"] == "disk on fire"
-    row = call(core, "update_row", table_name="clients", row_id=client["id"],
-               updated_data={"status": "connected"})["row"]
+    row = call(core, "update_row", table_name="clients", row_id=client["id"], updated_data={"status": "connected"})[
+        "row"
+    ]
     assert row["status"] == "connected" and row["connected_at"] == START and row["error_message"] is None
-    assert code(core, "update_row", table_name="clients", row_id=client["id"],
-                updated_data={"error_message": "x"}) == "BAD_REQUEST"
+    assert (
+        code(core, "update_row", table_name="clients", row_id=client["id"], updated_data={"error_message": "x"})
+        == "BAD_REQUEST"
+    )
     connected = sum(c["status"] == "connected" for c in all_clients(core))
     assert call(core, "get_server_status")["clients_connected"] == connected
 
 
-@pytest.mark.parametrize("table, data, expected", [
-    ("clients", {}, "BAD_REQUEST"),
-    ("clients", {"colour": "red"}, "BAD_REQUEST"),
-    ("clients", {"name": "ok", "colour": "red"}, "BAD_REQUEST"),
-    ("clients", {"id": "new"}, "FORBIDDEN"),
-    ("clients", {"files_count": 0}, "FORBIDDEN"),
-    ("clients", {"total_size": 0}, "FORBIDDEN"),
-    ("clients", {"created_at": "2020-01-01"}, "FORBIDDEN"),
-    ("clients", {"last_seen": "2020-01-01"}, "FORBIDDEN"),
-    ("clients", {"name": 5}, "BAD_REQUEST"),
-    ("clients", {"name": "  "}, "BAD_REQUEST"),
-    ("clients", {"status": "sleeping"}, "BAD_REQUEST"),
-    ("clients", {"ip_address": "10.0.0.999"}, "BAD_REQUEST"),
-    ("files", {"sha256": "00"}, "FORBIDDEN"),
-    ("files", {"size": 1}, "FORBIDDEN"),
-    ("files", {"client_id": "x"}, "FORBIDDEN"),
-    ("files", {"last_verified": None}, "FORBIDDEN"),
-    ("files", {"status": "lost"}, "BAD_REQUEST"),
-    ("files", {"backup_count": "2"}, "BAD_REQUEST"),
-    ("files", {"backup_count": True}, "BAD_REQUEST"),
-    ("files", {"backup_count": -1}, "BAD_REQUEST"),
-    ("files", {"name": "a/b.txt"}, "BAD_REQUEST"),
-    ("files", {"path": "/srv/dir/"}, "BAD_REQUEST"),
-    ("files", {"name": "a.txt", "path": "/srv/b.txt"}, "BAD_REQUEST"),
-    ("activity", {"message": "rewritten history"}, "FORBIDDEN"),
-    ("activity", {"nope": 1}, "BAD_REQUEST"),
-])
+@pytest.mark.parametrize(
+    "table, data, expected",
+    [
+        ("clients", {}, "BAD_REQUEST"),
+        ("clients", {"colour": "red"}, "BAD_REQUEST"),
+        ("clients", {"name": "ok", "colour": "red"}, "BAD_REQUEST"),
+        ("clients", {"id": "new"}, "FORBIDDEN"),
+        ("clients", {"files_count": 0}, "FORBIDDEN"),
+        ("clients", {"total_size": 0}, "FORBIDDEN"),
+        ("clients", {"created_at": "2020-01-01"}, "FORBIDDEN"),
+        ("clients", {"last_seen": "2020-01-01"}, "FORBIDDEN"),
+        ("clients", {"name": 5}, "BAD_REQUEST"),
+        ("clients", {"name": "  "}, "BAD_REQUEST"),
+        ("clients", {"status": "sleeping"}, "BAD_REQUEST"),
+        ("clients", {"ip_address": "10.0.0.999"}, "BAD_REQUEST"),
+        ("files", {"sha256": "00"}, "FORBIDDEN"),
+        ("files", {"size": 1}, "FORBIDDEN"),
+        ("files", {"client_id": "x"}, "FORBIDDEN"),
+        ("files", {"last_verified": None}, "FORBIDDEN"),
+        ("files", {"status": "lost"}, "BAD_REQUEST"),
+        ("files", {"backup_count": "2"}, "BAD_REQUEST"),
+        ("files", {"backup_count": True}, "BAD_REQUEST"),
+        ("files", {"backup_count": -1}, "BAD_REQUEST"),
+        ("files", {"name": "a/b.txt"}, "BAD_REQUEST"),
+        ("files", {"path": "/srv/dir/"}, "BAD_REQUEST"),
+        ("files", {"name": "a.txt", "path": "/srv/b.txt"}, "BAD_REQUEST"),
+        ("activity", {"message": "rewritten history"}, "FORBIDDEN"),
+        ("activity", {"nope": 1}, "BAD_REQUEST"),
+    ],
+)
 def test_update_row_errors(table: str, data: dict[str, Any], expected: str) -> None:
     core = make()
     rows = {"clients": core.world.clients, "files": core.world.files, "activity": core.world.activity}[table]
@@ -659,11 +713,21 @@ def test_aggregates_hold_after_random_operations_and_ticks() -> None:
             elif roll < 0.7:
                 call(core, "verify_file", file_id=rng.choice(files))
             elif roll < 0.8:
-                call(core, "update_row", table_name="files", row_id=rng.choice(files),
-                     updated_data={"status": rng.choice(["uploaded", "uploading", "error", "verified"])})
+                call(
+                    core,
+                    "update_row",
+                    table_name="files",
+                    row_id=rng.choice(files),
+                    updated_data={"status": rng.choice(["uploaded", "uploading", "error", "verified"])},
+                )
             elif roll < 0.9:
-                call(core, "update_row", table_name="clients", row_id=rng.choice(clients),
-                     updated_data={"status": rng.choice(["connected", "disconnected", "error"])})
+                call(
+                    core,
+                    "update_row",
+                    table_name="clients",
+                    row_id=rng.choice(clients),
+                    updated_data={"status": rng.choice(["connected", "disconnected", "error"])},
+                )
             elif roll < 0.93 and len(clients) > 3:
                 call(core, "delete_client", client_id=rng.choice(clients))
             else:

@@ -5,34 +5,63 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.clock import SimulatedClock
+from actors.backends.system_status import SystemStatusProbe
 from actors.mock.content import BLOCK_SIZE, EMPTY_SHA256, content_sha256, read_content
 from actors.mock.data import (
-    CLIENT_COLUMNS, FILE_COLUMNS, MAX_FILE_SIZE, Client, FileRecord, MockDataGenerator, category_of, from_row,
-    platform_family, to_row,
+    CLIENT_COLUMNS,
+    FILE_COLUMNS,
+    MAX_FILE_SIZE,
+    Client,
+    FileRecord,
+    MockDataGenerator,
+    category_of,
+    from_row,
+    platform_family,
+    to_row,
 )
 from actors.mock.index import SortedIndex
 from actors.mock.state import MockWorld, generate_world
-from actors.backends.system_status import SystemStatusProbe
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
+from runtime.clock import SimulatedClock
 
 pytestmark = pytest.mark.timeout(60)
 
-START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CLIENT_KEYS = {
-    "id", "name", "hostname", "ip_address", "platform", "agent_version", "status", "last_seen",
-    "connected_at", "created_at", "files_count", "total_size", "error_message",
+    "id",
+    "name",
+    "hostname",
+    "ip_address",
+    "platform",
+    "agent_version",
+    "status",
+    "last_seen",
+    "connected_at",
+    "created_at",
+    "files_count",
+    "total_size",
+    "error_message",
 }
 FILE_KEYS = {
-    "id", "client_id", "name", "path", "size", "sha256", "status", "created_at", "modified_at",
-    "backup_count", "last_backup", "last_verified",
+    "id",
+    "client_id",
+    "name",
+    "path",
+    "size",
+    "sha256",
+    "status",
+    "created_at",
+    "modified_at",
+    "backup_count",
+    "last_backup",
+    "last_verified",
 }
 
 
@@ -226,7 +255,15 @@ def test_system_status_shape(tmp_path: Path) -> None:
     probe = SystemStatusProbe(tmp_path / "not" / "yet")
     status = probe.collect(START)
     assert set(status) == {
-        "hostname", "platform", "cpu_percent", "cpu_count", "load_average", "memory", "disk", "boot_time", "timestamp",
+        "hostname",
+        "platform",
+        "cpu_percent",
+        "cpu_count",
+        "load_average",
+        "memory",
+        "disk",
+        "boot_time",
+        "timestamp",
     }
     assert set(status["memory"]) == {"total", "available", "used", "percent"}
     assert set(status["disk"]) == {"path", "total", "used", "free", "percent"}

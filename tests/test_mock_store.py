@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,16 @@ import msgpack
 import pytest
 from structlog.testing import CapturingLogger
 
-from actors.mock import core as mock_core
-
-from actors.mock import store as mock_store
 from actors.backends.api import RequestContext
-from runtime.clock import SimulatedClock
+from actors.mock import core as mock_core
+from actors.mock import store as mock_store
 from actors.mock.core import MockCore
 from actors.mock.store import JOURNAL_NAME, SNAPSHOT_NAME, encode_world
+from runtime.clock import SimulatedClock
 
 pytestmark = pytest.mark.timeout(60)
 
-START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CTX = RequestContext(request_id="test", session=None)
 
 
@@ -42,10 +41,12 @@ def events_logged(capture: CapturingLogger) -> list[str]:
     return [call.args[0] for call in capture.calls]
 
 
-def open_core(path: Path, *, seed: int = 42, clients: int = 12, files: int | None = None,
-              min_interval: float = 3600.0) -> MockCore:
-    return MockCore.open(path, seed=seed, clock=SimulatedClock(START), clients=clients, files=files,
-                         min_snapshot_interval=min_interval)
+def open_core(
+    path: Path, *, seed: int = 42, clients: int = 12, files: int | None = None, min_interval: float = 3600.0
+) -> MockCore:
+    return MockCore.open(
+        path, seed=seed, clock=SimulatedClock(START), clients=clients, files=files, min_snapshot_interval=min_interval
+    )
 
 
 def call(core: MockCore, op: str, **args: Any) -> Any:
@@ -88,8 +89,19 @@ def test_fresh_open_writes_a_versioned_snapshot(tmp_path: Path) -> None:
     core = open_core(tmp_path / "data")
     assert core.store is not None and core.store.snapshots_written == 1
     raw = msgpack.unpackb((tmp_path / "data" / SNAPSHOT_NAME).read_bytes(), raw=False, timestamp=3)
-    assert {"format", "version", "seed", "journal_seq", "rng_state", "clock", "clients", "files", "activity", "logs",
-            "server"} <= set(raw)
+    assert {
+        "format",
+        "version",
+        "seed",
+        "journal_seq",
+        "rng_state",
+        "clock",
+        "clients",
+        "files",
+        "activity",
+        "logs",
+        "server",
+    } <= set(raw)
     assert raw["format"] == "mock-state" and raw["version"] == 1 and raw["seed"] == 42 and raw["journal_seq"] == 0
     assert len(raw["clients"]["rows"]) == 12 and len(raw["files"]["rows"]) == len(core.world.files)
     assert not list((tmp_path / "data").glob("*.tmp"))
@@ -197,8 +209,9 @@ def test_a_record_that_now_fails_is_skipped(tmp_path: Path, logs: CapturingLogge
     core = open_core(tmp_path)
     call(core, "stop_server")
     assert core.store is not None
-    core.store.append({"seq": core.journal_seq + 1, "op": "delete_file", "args": {"file_id": "ghost"}, "at": START},
-                      sync=True)
+    core.store.append(
+        {"seq": core.journal_seq + 1, "op": "delete_file", "args": {"file_id": "ghost"}, "at": START}, sync=True
+    )
     core.store.append({"seq": core.journal_seq + 2, "op": "start_server", "args": {}, "at": START}, sync=True)
     recovered = open_core(tmp_path)
     assert "mock.journal_record_skipped" in events_logged(logs)
@@ -265,8 +278,9 @@ def _valid_snapshot(tmp_path: Path) -> bytes:
     return (tmp_path / SNAPSHOT_NAME).read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other_format", "future_version", "missing_keys",
-                                    "bad_rows", "aggregates_lie"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "truncated", "other_format", "future_version", "missing_keys", "bad_rows", "aggregates_lie"]
+)
 def test_corrupt_snapshot_is_moved_aside_and_replaced_by_fresh_data(
     tmp_path: Path, damage: str, logs: CapturingLogger
 ) -> None:

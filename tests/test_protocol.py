@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgpack
 import pytest
@@ -35,11 +35,11 @@ def test_importing_protocol_does_not_import_zmq() -> None:
 
 
 def test_codec_round_trips_datetimes_as_utc() -> None:
-    aware = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    aware = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     naive = datetime(2026, 1, 2, 3, 4, 5)
     out = decode(encode({"a": aware, "b": naive, "c": [1, "x", b"\x00"]}))
     assert out["a"] == aware
-    assert out["b"] == naive.replace(tzinfo=timezone.utc)
+    assert out["b"] == naive.replace(tzinfo=UTC)
     assert out["c"] == [1, "x", b"\x00"]
 
 
@@ -99,11 +99,29 @@ def test_response_builders_have_the_standard_fields() -> None:
 
 def test_catalogue_covers_the_seed_api() -> None:
     seed = {
-        "get_clients", "get_client_details", "resolve_client", "disconnect_client", "delete_client",
-        "get_files", "get_client_files", "delete_file", "download_file", "verify_file",
-        "get_database_info", "get_table_data", "update_row", "delete_row",
-        "get_server_status", "get_system_status", "get_recent_activity", "start_server", "stop_server",
-        "get_logs", "test_connection", "events_since", "bridge_status",
+        "get_clients",
+        "get_client_details",
+        "resolve_client",
+        "disconnect_client",
+        "delete_client",
+        "get_files",
+        "get_client_files",
+        "delete_file",
+        "download_file",
+        "verify_file",
+        "get_database_info",
+        "get_table_data",
+        "update_row",
+        "delete_row",
+        "get_server_status",
+        "get_system_status",
+        "get_recent_activity",
+        "start_server",
+        "stop_server",
+        "get_logs",
+        "test_connection",
+        "events_since",
+        "bridge_status",
     }
     assert seed <= set(CATALOGUE)
     assert len({op.name for op in OPERATIONS}) == len(OPERATIONS)
@@ -123,12 +141,14 @@ def test_argument_validation() -> None:
     with pytest.raises(ProtocolError) as unknown:
         get_operation("drop_everything")
     assert unknown.value.code is ErrorCode.UNKNOWN_OPERATION
-    assert get_operation("update_row").validate_args({"table_name": "t", "row_id": 3, "updated_data": {}})["row_id"] == 3
+    assert (
+        get_operation("update_row").validate_args({"table_name": "t", "row_id": 3, "updated_data": {}})["row_id"] == 3
+    )
 
 
 def test_stream_sender_respects_credit_and_receiver_checks_order() -> None:
     content = bytes(range(256)) * 40  # 10 240 bytes
-    sender = StreamSender("r", len(content), lambda off, n: content[off:off + n], window=3, chunk_size=1000)
+    sender = StreamSender("r", len(content), lambda off, n: content[off : off + n], window=3, chunk_size=1000)
     receiver = StreamReceiver("r")
     sent = list(sender.ready_chunks())
     assert len(sent) == 3 and not list(sender.ready_chunks())  # window exhausted
@@ -140,6 +160,7 @@ def test_stream_sender_respects_credit_and_receiver_checks_order() -> None:
         sent = list(sender.ready_chunks())
     assert receiver.received == len(content) and receiver.fraction == 1.0
     import hashlib
+
     assert receiver.sha256 == hashlib.sha256(content).hexdigest()
     with pytest.raises(ProtocolError):
         StreamReceiver("r").on_chunk(1, 1000, 10, b"x")

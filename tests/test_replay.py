@@ -27,8 +27,14 @@ pytestmark = pytest.mark.timeout(150)
 
 def ctl(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, **({"BRIDGE_ENDPOINT": endpoint} if endpoint else {}))
-    return subprocess.run([sys.executable, "-m", "client.bridgectl", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "client.bridgectl", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def ok(reply: dict[str, Any]) -> Any:
@@ -83,8 +89,14 @@ def test_a_changed_reply_is_reported_with_a_readable_diff(tmp_path: Path, make_s
         done = False
         for entry in entries:
             body = entry.envelope["body"]
-            if (not done and entry.direction == "bridge->client" and isinstance(body, dict)
-                    and isinstance(body.get("data"), dict) and "items" in body["data"] and body["data"]["items"]):
+            if (
+                not done
+                and entry.direction == "bridge->client"
+                and isinstance(body, dict)
+                and isinstance(body.get("data"), dict)
+                and "items" in body["data"]
+                and body["data"]["items"]
+            ):
                 body["data"]["items"][0]["name"] = "tampered-name"
                 done = True
             out.write(encode({"t": entry.t, "direction": entry.direction, "envelope": entry.envelope}))
@@ -92,7 +104,9 @@ def test_a_changed_reply_is_reported_with_a_readable_diff(tmp_path: Path, make_s
     fresh = make_stack(*MOCK_ARGS, "--tick", "3600")
     result = ctl("replay", str(changed), "--against", fresh.endpoint)
     assert result.returncode == 1
-    assert "MISMATCH" in result.stdout and "reply.data.items[0].name: recorded 'tampered-name', replayed" in result.stdout
+    assert (
+        "MISMATCH" in result.stdout and "reply.data.items[0].name: recorded 'tampered-name', replayed" in result.stdout
+    )
 
 
 def test_truncated_or_corrupt_recordings_name_the_offset(tmp_path: Path) -> None:
@@ -114,8 +128,22 @@ def test_truncated_or_corrupt_recordings_name_the_offset(tmp_path: Path) -> None
 
 def test_bridgectl_record_attaches_to_a_running_stack(shared_stack: Stack, tmp_path: Path) -> None:
     out = tmp_path / "tap.rec"
-    recorder = subprocess.Popen([sys.executable, "-m", "client.bridgectl", "--endpoint", shared_stack.endpoint,
-                                 "record", str(out), "--count", "20"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    recorder = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "client.bridgectl",
+            "--endpoint",
+            shared_stack.endpoint,
+            "record",
+            str(out),
+            "--count",
+            "20",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_until(lambda: out.exists() and out.stat().st_size > 0, 20, 0.05, "recording header")
     with shared_stack.client() as c:
         for _ in range(5):
@@ -165,8 +193,13 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
             "get_database_info": {},
             "get_table_data": {"table_name": "files", "limit": 5},
             "update_row": {"table_name": "clients", "row_id": other["id"], "updated_data": {"name": "cassette-name"}},
-            "get_server_status": {}, "get_system_status": {}, "get_recent_activity": {"limit": 10},
-            "stop_server": {}, "start_server": {}, "get_logs": {"limit": 10}, "test_connection": {},
+            "get_server_status": {},
+            "get_system_status": {},
+            "get_recent_activity": {"limit": 10},
+            "stop_server": {},
+            "start_server": {},
+            "get_logs": {"limit": 10},
+            "test_connection": {},
             "delete_file": {"file_id": file["id"]},
         }
         connected = next((x for x in clients if x["status"] == "connected"), None)
@@ -194,7 +227,11 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
     stack = cassette.stack
     with stack.client() as c:
         if cassette.recording:
-            for op, args in (("get_server_status", {}), ("get_system_status", {}), ("get_recent_activity", {"limit": 50})):
+            for op, args in (
+                ("get_server_status", {}),
+                ("get_system_status", {}),
+                ("get_recent_activity", {"limit": 50}),
+            ):
                 ok(c.call(op, args))
             start = stack.status()["latest_seq"]
             wait_until(lambda: stack.status()["latest_seq"] >= start + 20, 30, 0.1, "recorded activity")
@@ -203,7 +240,9 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
     first_request = min(e.t for e in index.exchanges)
     later = [e.data["message"] for e in index.events if e.topic == "activity" and e.t > first_request]
     assert later, "the cassette holds no activity after its first request"
-    with FletServer(module="gui", args=["--endpoint", stack.endpoint], log_path=cassette.stack.data_dir / "gui.log") as gui:
+    with FletServer(
+        module="gui", args=["--endpoint", stack.endpoint], log_path=cassette.stack.data_dir / "gui.log"
+    ) as gui:
         page = new_page(browser, gui.url, ready_text="Dashboard")
         expect(by_id(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
         expect(by_id(page, "recent-activity")).to_contain_text(later[-1], timeout=20_000)
@@ -214,9 +253,11 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
 def test_real_server_backup_session(cassette: Cassette, tmp_path: Path) -> None:
     """The demo agent's backup seen through the real server (replays tests/recordings/real_backup_session.rec)."""
     with cassette.stack.client() as c:
+
         def backed_up() -> bool:
             reply = c.call("get_server_status")
             return reply["success"] and reply["mode"] == "real" and reply["data"]["files_total"] >= 29
+
         wait_until(backed_up, 60, 0.2, "the demo agent's first backup")
         clients = c.call("get_clients")
         assert clients["mode"] == "real" and [x["name"] for x in clients["data"]["items"]] == ["demo-agent"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime.curve_keys import enrollment_keypair, load_or_create
 from actors.backends.api import RequestContext, StreamReply
 from actors.server.core import BackupServer, ServerConfig
 from actors.server.db import LATEST_VERSION, MIGRATIONS, connect, migrate
@@ -18,6 +18,7 @@ from protocol.agent_messages import SERVER_TO_AGENT, Message, decode_message, en
 from protocol.catalogue import BACKEND_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.shapes import SHAPE_BY_NAME
+from runtime.curve_keys import enrollment_keypair, load_or_create
 
 pytestmark = pytest.mark.timeout(60)
 CTX = RequestContext("req", None)
@@ -45,15 +46,24 @@ class FakeAgent:
         gateway = self.core.agents
         gateway.on_message(self.route, encode_message(type_, body, **fields), self.key, "10.0.0.7")
         gateway.end_of_batch()
-        return [decode_message(frames, SERVER_TO_AGENT) for route, frames in gateway.drain_outbox() if route == self.route]
+        return [
+            decode_message(frames, SERVER_TO_AGENT) for route, frames in gateway.drain_outbox() if route == self.route
+        ]
 
     def hello(self, name: str = "laptop") -> Message:
         (welcome,) = self.send("hello", name=name, hostname="lap", platform="Linux", version="1")
         assert welcome.type == "welcome", welcome
         return welcome
 
-    def put(self, path: str, data: bytes, upload: str = "u1", chunk: int = 4, declared: str | None = None,
-            mtime_ns: int = 1_700_000_000_000_000_000) -> list[Message]:
+    def put(
+        self,
+        path: str,
+        data: bytes,
+        upload: str = "u1",
+        chunk: int = 4,
+        declared: str | None = None,
+        mtime_ns: int = 1_700_000_000_000_000_000,
+    ) -> list[Message]:
         out: list[Message] = []
         pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] or [b""]
         for index, piece in enumerate(pieces):
@@ -102,12 +112,13 @@ def test_schema_wal_foreign_keys_and_migrations(core: BackupServer, tmp_path: Pa
     assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == LATEST_VERSION
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"files_name", "files_size", "files_modified", "clients_name", "file_versions_sha256"} <= indexes
-    from datetime import datetime, timezone
-    assert migrate(conn, datetime.now(timezone.utc)) == LATEST_VERSION  # nothing to redo
+    from datetime import datetime
+
+    assert migrate(conn, datetime.now(UTC)) == LATEST_VERSION  # nothing to redo
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     conn.execute("INSERT INTO schema_version VALUES (999, '2030-01-01T00:00:00.000000+00:00')")
     with pytest.raises(RuntimeError, match="newer"):
-        migrate(conn, datetime.now(timezone.utc))
+        migrate(conn, datetime.now(UTC))
     conn.close()
 
 
@@ -125,7 +136,12 @@ def test_enroll_hello_upload_and_shapes(core: BackupServer, tmp_path: Path) -> N
 
     client = call(core, "get_clients")["items"][0]
     assert set(client) == SHAPE_BY_NAME["Client"].field_names
-    assert (client["status"], client["ip_address"], client["files_count"], client["total_size"]) == ("connected", "10.0.0.7", 1, 11)
+    assert (client["status"], client["ip_address"], client["files_count"], client["total_size"]) == (
+        "connected",
+        "10.0.0.7",
+        1,
+        11,
+    )
     file = call(core, "get_files")["items"][0]
     assert set(file) == SHAPE_BY_NAME["File"].field_names
     assert (file["name"], file["path"], file["size"], file["status"]) == ("a.txt", "/home/u/a.txt", 11, "uploaded")
@@ -134,8 +150,11 @@ def test_enroll_hello_upload_and_shapes(core: BackupServer, tmp_path: Path) -> N
     assert set(call(core, "get_recent_activity")["items"][0]) == SHAPE_BY_NAME["Activity"].field_names
     assert set(call(core, "get_logs")["items"][0]) == SHAPE_BY_NAME["LogEntry"].field_names
     details = call(core, "get_client_details", client_id=client["id"])
-    assert details["files_summary"] == {"count": 1, "total_size": 11,
-                                        "by_status": {"uploading": 0, "uploaded": 1, "verified": 0, "error": 0}}
+    assert details["files_summary"] == {
+        "count": 1,
+        "total_size": 11,
+        "by_status": {"uploading": 0, "uploaded": 1, "verified": 0, "error": 0},
+    }
     assert call(core, "resolve_client", client_id_or_name="LAPTOP")["id"] == client["id"]
     assert core.get_all_clients_from_db()[0]["id"] == client["id"]
     assert core.get_files(client["id"])[0]["id"] == file["id"] == core.get_files()[0]["id"]
@@ -152,8 +171,14 @@ def test_incremental_decisions_versions_and_dedup(core: BackupServer, tmp_path: 
     agent = enrolled_agent(core, tmp_path)
     agent.hello()
     agent.put("/d/a", b"one", mtime_ns=10)
-    entries = [["/d/a", 3, 10, None], ["/d/a", 3, 11, None], ["/d/a", 4, 10, None], ["/d/a", 3, 12, sha(b"one")],
-               ["/d/copy", 3, 10, sha(b"one")], ["/d/new", 3, 10, sha(b"two")]]
+    entries = [
+        ["/d/a", 3, 10, None],
+        ["/d/a", 3, 11, None],
+        ["/d/a", 4, 10, None],
+        ["/d/a", 3, 12, sha(b"one")],
+        ["/d/copy", 3, 10, sha(b"one")],
+        ["/d/new", 3, 10, sha(b"two")],
+    ]
     (result,) = agent.send("manifest", batch=7, entries=entries)
     assert result["batch"] == 7
     # unchanged / same size new time -> hash please / other size / same hash (touched) / own content / new
@@ -166,8 +191,10 @@ def test_incremental_decisions_versions_and_dedup(core: BackupServer, tmp_path: 
     assert len([p for p in (core.config.root / "blobs").rglob("*") if p.is_file()]) == 2
 
 
-@pytest.mark.parametrize("path", ["../../etc/passwd", "/home/../etc/passwd", "/a//b", "/a/./b", "relative/x", "",
-                                  "/bad\nname", "C:\\Users\\..\\x"])
+@pytest.mark.parametrize(
+    "path",
+    ["../../etc/passwd", "/home/../etc/passwd", "/a//b", "/a/./b", "relative/x", "", "/bad\nname", "C:\\Users\\..\\x"],
+)
 def test_hostile_paths_are_refused(core: BackupServer, tmp_path: Path, path: str) -> None:
     agent = enrolled_agent(core, tmp_path)
     agent.hello()
@@ -198,8 +225,10 @@ def test_flow_control_is_enforced(core: BackupServer, tmp_path: Path) -> None:
     agent = enrolled_agent(core, tmp_path)
     window = agent.hello()["window"]
     gateway = core.agents
-    frames = [encode_message("chunk", b"x", u=f"u{i}", i=0, o=0, last=False, path=f"/f/{i}", size=2, mtime_ns=1)
-              for i in range(window + 1)]
+    frames = [
+        encode_message("chunk", b"x", u=f"u{i}", i=0, o=0, last=False, path=f"/f/{i}", size=2, mtime_ns=1)
+        for i in range(window + 1)
+    ]
     for f in frames:  # one burst, no credit returned in between
         gateway.on_message(agent.route, f, agent.key, None)
     replies = [decode_message(fr, SERVER_TO_AGENT) for _, fr in gateway.drain_outbox()]
@@ -241,7 +270,9 @@ def test_disconnect_delete_and_key_revocation(core: BackupServer, tmp_path: Path
     agent.put("/d/c", b"own", upload="u3")
     client_id = call(core, "get_clients")["items"][0]["id"]
     assert call(core, "disconnect_client", client_id=client_id)["client"]["status"] == "disconnected"
-    assert [m.type for _, fr in core.agents.drain_outbox() for m in [decode_message(fr, SERVER_TO_AGENT)]] == ["disconnect"]
+    assert [m.type for _, fr in core.agents.drain_outbox() for m in [decode_message(fr, SERVER_TO_AGENT)]] == [
+        "disconnect"
+    ]
     assert code(core, "disconnect_client", client_id=client_id) == "CONFLICT"
     agent.hello()
     files = {f["path"]: f for f in call(core, "get_files")["items"]}

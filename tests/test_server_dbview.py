@@ -43,12 +43,16 @@ def code(core: BackupServer, op: str, **args: Any) -> str:
     return info.value.code.value
 
 
-@pytest.mark.parametrize("name", ["x; drop table clients", "Clients", "1abc", "files--", "a b", "é", "x" * 65, "",
-                                  'files"', "files;"])
+@pytest.mark.parametrize(
+    "name", ["x; drop table clients", "Clients", "1abc", "files--", "a b", "é", "x" * 65, "", 'files"', "files;"]
+)
 def test_hostile_table_names_are_bad_requests(world: Any, name: str) -> None:
     core, _, _ = world
-    for op, extra in (("get_table_data", {}), ("delete_row", {"row_id": "x"}),
-                      ("update_row", {"row_id": "x", "updated_data": {"name": "y"}})):
+    for op, extra in (
+        ("get_table_data", {}),
+        ("delete_row", {"row_id": "x"}),
+        ("update_row", {"row_id": "x", "updated_data": {"name": "y"}}),
+    ):
         assert code(core, op, table_name=name, **extra) == "BAD_REQUEST"
 
 
@@ -74,33 +78,36 @@ def test_database_info_comes_from_the_schema(world: Any) -> None:
     assert set(page["rows"][0]) == {c["name"] for c in page["columns"]}
 
 
-@pytest.mark.parametrize("table,changes,expected", [
-    ("clients", {"id": "x"}, "FORBIDDEN"),
-    ("clients", {"public_key": "x"}, "FORBIDDEN"),
-    ("clients", {"created_at": "2020-01-01"}, "FORBIDDEN"),
-    ("files", {"sha256": "0" * 64}, "FORBIDDEN"),
-    ("files", {"size": 1}, "FORBIDDEN"),
-    ("files", {"client_id": "x"}, "FORBIDDEN"),
-    ("files", {"backup_count": 9}, "FORBIDDEN"),
-    ("clients", {"nope": 1}, "BAD_REQUEST"),
-    ("clients", {"name = 'x' --": 1}, "BAD_REQUEST"),
-    ("clients", {}, "BAD_REQUEST"),
-    ("clients", {"name": 5}, "BAD_REQUEST"),
-    ("clients", {"name": ""}, "BAD_REQUEST"),
-    ("clients", {"ip_address": "999.1.1.1"}, "BAD_REQUEST"),
-    ("clients", {"status": "sleeping"}, "BAD_REQUEST"),
-    ("clients", {"error_message": "boom"}, "BAD_REQUEST"),
-    ("clients", {"status": "connected"}, "CONFLICT"),
-    ("files", {"status": "gone"}, "BAD_REQUEST"),
-    ("files", {"path": "/home/../etc/passwd"}, "BAD_REQUEST"),
-    ("files", {"path": "relative.txt"}, "BAD_REQUEST"),
-    ("files", {"name": "../x"}, "BAD_REQUEST"),
-    ("files", {"name": "a/b"}, "BAD_REQUEST"),
-    ("files", {"path": "/home/u/b.txt"}, "CONFLICT"),
-    ("activity", {"message": "x"}, "FORBIDDEN"),
-])
+@pytest.mark.parametrize(
+    "table,changes,expected",
+    [
+        ("clients", {"id": "x"}, "FORBIDDEN"),
+        ("clients", {"public_key": "x"}, "FORBIDDEN"),
+        ("clients", {"created_at": "2020-01-01"}, "FORBIDDEN"),
+        ("files", {"sha256": "0" * 64}, "FORBIDDEN"),
+        ("files", {"size": 1}, "FORBIDDEN"),
+        ("files", {"client_id": "x"}, "FORBIDDEN"),
+        ("files", {"backup_count": 9}, "FORBIDDEN"),
+        ("clients", {"nope": 1}, "BAD_REQUEST"),
+        ("clients", {"name = 'x' --": 1}, "BAD_REQUEST"),
+        ("clients", {}, "BAD_REQUEST"),
+        ("clients", {"name": 5}, "BAD_REQUEST"),
+        ("clients", {"name": ""}, "BAD_REQUEST"),
+        ("clients", {"ip_address": "999.1.1.1"}, "BAD_REQUEST"),
+        ("clients", {"status": "sleeping"}, "BAD_REQUEST"),
+        ("clients", {"error_message": "boom"}, "BAD_REQUEST"),
+        ("clients", {"status": "connected"}, "CONFLICT"),
+        ("files", {"status": "gone"}, "BAD_REQUEST"),
+        ("files", {"path": "/home/../etc/passwd"}, "BAD_REQUEST"),
+        ("files", {"path": "relative.txt"}, "BAD_REQUEST"),
+        ("files", {"name": "../x"}, "BAD_REQUEST"),
+        ("files", {"name": "a/b"}, "BAD_REQUEST"),
+        ("files", {"path": "/home/u/b.txt"}, "CONFLICT"),
+        ("activity", {"message": "x"}, "FORBIDDEN"),
+    ],
+)
 def test_update_row_policy(world: Any, table: str, changes: dict[str, Any], expected: str) -> None:
-    core, agent, files = world
+    core, _agent, files = world
     client_id = core.get_all_clients_from_db()[0]["id"]
     if expected == "CONFLICT" and table == "clients":
         core.agents.disconnect(client_id, "test")
@@ -109,15 +116,25 @@ def test_update_row_policy(world: Any, table: str, changes: dict[str, Any], expe
 
 
 def test_update_row_keeps_things_consistent(world: Any) -> None:
-    core, agent, files = world
+    core, _agent, files = world
     client_id = core.get_all_clients_from_db()[0]["id"]
     row = data(core, "update_row", table_name="clients", row_id=client_id, updated_data={"name": "renamed"})["row"]
     assert row["name"] == "renamed" and core.get_all_clients_from_db()[0]["name"] == "renamed"
-    moved = data(core, "update_row", table_name="files", row_id=files["/home/u/b.txt"]["id"],
-                 updated_data={"path": "/srv/new/place.txt"})["row"]
+    moved = data(
+        core,
+        "update_row",
+        table_name="files",
+        row_id=files["/home/u/b.txt"]["id"],
+        updated_data={"path": "/srv/new/place.txt"},
+    )["row"]
     assert (moved["path"], moved["name"]) == ("/srv/new/place.txt", "place.txt")
-    failed = data(core, "update_row", table_name="clients", row_id=client_id,
-                  updated_data={"status": "error", "error_message": "disk on fire"})["row"]
+    failed = data(
+        core,
+        "update_row",
+        table_name="clients",
+        row_id=client_id,
+        updated_data={"status": "error", "error_message": "disk on fire"},
+    )["row"]
     assert (failed["status"], failed["error_message"], failed["connected_at"]) == ("error", "disk on fire", None)
     assert not core.agents.has_session(client_id)  # marking it failed ended its session
     assert code(core, "update_row", table_name="clients", row_id="nobody", updated_data={"name": "x"}) == "NOT_FOUND"
@@ -125,7 +142,7 @@ def test_update_row_keeps_things_consistent(world: Any) -> None:
 
 
 def test_delete_row_semantics(world: Any) -> None:
-    core, agent, files = world
+    core, _agent, files = world
     a = files["/home/u/a.txt"]
     versions = data(core, "get_table_data", table_name="file_versions")["rows"]
     old = next(v for v in versions if v["file_id"] == a["id"] and v["version"] == 1)

@@ -50,8 +50,16 @@ def test_every_operation_end_to_end(shared_stack: Stack, tmp_path: Path) -> None
             "get_logs": {"level": "INFO", "limit": 5},
             "events_since": {"seq": 0},
         }
-        skip = {"download_file", "disconnect_client", "delete_client", "delete_file", "update_row", "delete_row",
-                "start_server", "stop_server"}
+        skip = {
+            "download_file",
+            "disconnect_client",
+            "delete_client",
+            "delete_file",
+            "update_row",
+            "delete_row",
+            "start_server",
+            "stop_server",
+        }
         for op in OPERATIONS:
             if op.name in skip:
                 continue
@@ -87,12 +95,19 @@ def test_writes_cascade_and_update_row_is_reflected(make_stack) -> None:
         assert c.call("get_client_details", {"client_id": client["id"]})["error_code"] == "NOT_FOUND"
         assert c.call("get_files", {"client_id": client["id"]})["error_code"] == "NOT_FOUND"
         assert ok(c.call("get_files", {"filters": {"search": file["name"]}, "limit": 1000}))["items"] == [] or all(
-            f["client_id"] != client["id"] for f in ok(c.call("get_files", {"filters": {"search": file["name"]}}))["items"])
+            f["client_id"] != client["id"]
+            for f in ok(c.call("get_files", {"filters": {"search": file["name"]}}))["items"]
+        )
         status_after = ok(c.call("get_server_status"))
         assert status_after["clients_total"] == status_before["clients_total"] - 1
 
         other = ok(c.call("get_clients"))["items"][0]
-        ok(c.call("update_row", {"table_name": "clients", "row_id": other["id"], "updated_data": {"name": "renamed-by-test"}}))
+        ok(
+            c.call(
+                "update_row",
+                {"table_name": "clients", "row_id": other["id"], "updated_data": {"name": "renamed-by-test"}},
+            )
+        )
         names = {x["id"]: x["name"] for x in ok(c.call("get_clients"))["items"]}
         assert names[other["id"]] == "renamed-by-test"
         forbidden = c.call("update_row", {"table_name": "files", "row_id": "x", "updated_data": {"sha256": "0"}})
@@ -101,23 +116,31 @@ def test_writes_cascade_and_update_row_is_reflected(make_stack) -> None:
 
 def test_bad_input_gets_clear_errors_and_service_continues(shared_stack: Stack) -> None:
     with shared_stack.client() as c:
+
         def raw(frames: list[bytes]) -> dict[str, Any]:
             c.send_frames(frames)
             got = c.receive(10.0)
             assert got is not None, "no reply to bad input"
-            header, body = got
+            _header, body = got
             from protocol.codec import decode
+
             return decode(body)
 
         assert raw([b"\xc1garbage", b""])["error_code"] == "BAD_REQUEST"
-        assert raw([encode({"v": 7, "kind": "request", "id": "a", "op": "x"}), b""])["error_code"] == "UNSUPPORTED_VERSION"
+        assert (
+            raw([encode({"v": 7, "kind": "request", "id": "a", "op": "x"}), b""])["error_code"] == "UNSUPPORTED_VERSION"
+        )
         assert raw([encode({"v": 1, "kind": "request", "op": "get_clients"}), b""])["error_code"] == "BAD_REQUEST"
-        assert raw([encode({"v": 1, "kind": "request", "id": 3, "op": "get_clients"}), b""])["error_code"] == "BAD_REQUEST"
+        assert (
+            raw([encode({"v": 1, "kind": "request", "id": 3, "op": "get_clients"}), b""])["error_code"] == "BAD_REQUEST"
+        )
         assert raw(request_frames("u1", "format_disk"))["error_code"] == "UNKNOWN_OPERATION"
         assert raw(request_frames("t1", "get_files", {"limit": "ten"}))["error_code"] == "BAD_REQUEST"
         assert raw([request_frames("b1", "get_clients")[0], b"\xc1"])["error_code"] == "BAD_REQUEST"
-        assert raw([encode_header("request", id="big", op="get_clients"), b"\x00" * (16 * 1024 * 1024 + 10)])[
-            "error_code"] == "PAYLOAD_TOO_LARGE"
+        assert (
+            raw([encode_header("request", id="big", op="get_clients"), b"\x00" * (16 * 1024 * 1024 + 10)])["error_code"]
+            == "PAYLOAD_TOO_LARGE"
+        )
         hostile = raw(request_frames("h1", "get_table_data", {"table_name": "x; drop table clients"}))
         assert hostile["error_code"] == "BAD_REQUEST" and "table" in hostile["message"]
         assert raw(request_frames("n1", "get_table_data", {"table_name": "no_such_table"}))["error_code"] == "NOT_FOUND"
@@ -183,10 +206,15 @@ def test_same_seed_and_clock_give_identical_replies(make_stack) -> None:
         with stack.client() as c:
             client, file = first_ids(c)
             seq = [
-                c.call("get_clients"), c.call("get_files", {"offset": 10, "limit": 50}),
-                c.call("get_client_details", {"client_id": client["id"]}), c.call("verify_file", {"file_id": file["id"]}),
-                c.call("delete_file", {"file_id": file["id"]}), c.call("get_recent_activity", {"limit": 20}),
-                c.call("get_server_status"), c.call("get_database_info"), c.call("get_logs", {"limit": 20}),
+                c.call("get_clients"),
+                c.call("get_files", {"offset": 10, "limit": 50}),
+                c.call("get_client_details", {"client_id": client["id"]}),
+                c.call("verify_file", {"file_id": file["id"]}),
+                c.call("delete_file", {"file_id": file["id"]}),
+                c.call("get_recent_activity", {"limit": 20}),
+                c.call("get_server_status"),
+                c.call("get_database_info"),
+                c.call("get_logs", {"limit": 20}),
             ]
             replies.append(seq)
         stack.stop()
@@ -215,10 +243,17 @@ def test_bridgectl_commands(shared_stack: Stack) -> None:
     env = dict(os.environ, BRIDGE_ENDPOINT=shared_stack.endpoint)
 
     def ctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "client.bridgectl", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "client.bridgectl", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     import json
+
     got = ctl("call", "get_clients")
     assert got.returncode == 0, got.stderr
     data = json.loads(got.stdout)

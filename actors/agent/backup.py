@@ -24,7 +24,13 @@ import structlog
 
 from actors.agent.progress import Progress
 from actors.agent.session import (
-    EXIT_FAILED, EXIT_LOST, EXIT_UNREACHABLE, AgentError, Session, SessionLost, new_id,
+    EXIT_FAILED,
+    EXIT_LOST,
+    EXIT_UNREACHABLE,
+    AgentError,
+    Session,
+    SessionLost,
+    new_id,
 )
 from protocol.agent_messages import HASH_MISMATCH, SIZE_MISMATCH, Message
 
@@ -140,7 +146,9 @@ class Limiter:
 class BatchRun:
     """One batch over one session: manifest, hashes on request, pipelined uploads."""
 
-    def __init__(self, session: Session, summary: Summary, options: Options, progress: Progress, limiter: Limiter) -> None:
+    def __init__(
+        self, session: Session, summary: Summary, options: Options, progress: Progress, limiter: Limiter
+    ) -> None:
         self.session = session
         self.summary = summary
         self.options = options
@@ -231,7 +239,7 @@ class BatchRun:
 
     def _upload(self, entry: Entry) -> None:
         try:
-            f = open(entry.path, "rb", buffering=0)
+            f = open(entry.path, "rb", buffering=0)  # noqa: SIM115 - closed by the upload that owns it
         except OSError as exc:
             self.summary.skip(entry.path, exc.strerror or str(exc))
             self.progress.update(checked=1)
@@ -272,8 +280,9 @@ class BatchRun:
                 self.progress.update(checked=1)
 
 
-def run_backup(connect: Callable[[], Session], options: Options, progress: Progress,
-               session: Session | None = None) -> tuple[Summary, Session]:
+def run_backup(
+    connect: Callable[[], Session], options: Options, progress: Progress, session: Session | None = None
+) -> tuple[Summary, Session]:
     """Back up ``options.root``; reconnects (via ``connect``) when the session is lost.
 
     Returns the summary and the session still open (watch mode keeps using it).
@@ -306,7 +315,9 @@ def _reconnect(connect: Callable[[], Session], old: Session, since: float, budge
     while True:
         left = since + budget - time.monotonic()
         if left <= 0:
-            raise AgentError(f"lost the connection to the server and it did not come back within {budget:.0f}s", EXIT_LOST)
+            raise AgentError(
+                f"lost the connection to the server and it did not come back within {budget:.0f}s", EXIT_LOST
+            )
         try:
             return connect()
         except SessionLost as exc:

@@ -24,16 +24,28 @@ from typing import Any
 import structlog
 
 from actors.agent.backup import Options, Summary, run_backup
-from runtime.curve_keys import enrollment_keypair, load_or_create, load_public
 from actors.agent.progress import Progress, human
 from actors.agent.restore import check_destination, restore
 from actors.agent.session import (
-    EXIT_DISCONNECTED, EXIT_FAILED, EXIT_KEY_REFUSED, EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_UNREACHABLE, EXIT_USAGE,
-    AgentError, Connection, Identity, Session, SessionLost, enroll,
+    EXIT_DISCONNECTED,
+    EXIT_FAILED,
+    EXIT_KEY_REFUSED,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    AgentError,
+    Connection,
+    Identity,
+    Session,
+    SessionLost,
+    enroll,
 )
-from runtime.tuning import tune_malloc
 from protocol.agent_messages import DEFAULT_AGENTS_ENDPOINT
+from runtime.curve_keys import enrollment_keypair, load_or_create, load_public
 from runtime.logsetup import configure_logging
+from runtime.tuning import tune_malloc
 
 log = structlog.get_logger()
 
@@ -73,7 +85,9 @@ class Agent:
                 raise AgentError(f"cannot read the enrollment token from {token_file}: {exc}", EXIT_USAGE) from None
 
     def _server_key(self) -> bytes:
-        path = self.args.server_key or (self.args.data_dir / "server" / "keys" / "server.key" if self.args.data_dir else None)
+        path = self.args.server_key or (
+            self.args.data_dir / "server" / "keys" / "server.key" if self.args.data_dir else None
+        )
         if path is None:
             raise AgentError("the agent needs the server's public key: --server-key FILE or --data-dir DIR", EXIT_USAGE)
         try:
@@ -87,8 +101,14 @@ class Agent:
 
     def _enroll(self) -> None:
         assert self.token
-        enroll(self.server, self.server_key, enrollment_keypair(self.token), self.public, self.identity,
-               self.args.connect_timeout)
+        enroll(
+            self.server,
+            self.server_key,
+            enrollment_keypair(self.token),
+            self.public,
+            self.identity,
+            self.args.connect_timeout,
+        )
         with open(self.config_dir / ENROLLED_FILE, "a") as f:
             f.write(self.server_key.decode() + "\n")
 
@@ -119,8 +139,10 @@ class Agent:
 
 
 def _summary_text(s: Summary) -> str:
-    return (f"backup of {s.root}: {s.files} files, {s.sent} sent ({human(s.bytes_sent)}), {s.linked} linked, "
-            f"{s.unchanged} unchanged, {s.skipped} skipped, {s.failed} failed in {s.seconds:.1f}s")
+    return (
+        f"backup of {s.root}: {s.files} files, {s.sent} sent ({human(s.bytes_sent)}), {s.linked} linked, "
+        f"{s.unchanged} unchanged, {s.skipped} skipped, {s.failed} failed in {s.seconds:.1f}s"
+    )
 
 
 def _backup_once(agent: Agent, options: Options, session: Session | None) -> tuple[Summary, Session]:
@@ -135,9 +157,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise AgentError(f"path not found: {args.path}", EXIT_USAGE)
     agent = Agent(args)
-    options = Options(args.path, checksum=args.checksum,
-                      bandwidth=args.bandwidth_limit * 1024 if args.bandwidth_limit else None,
-                      retry_for=float("inf") if args.watch else args.retry_for)
+    options = Options(
+        args.path,
+        checksum=args.checksum,
+        bandwidth=args.bandwidth_limit * 1024 if args.bandwidth_limit else None,
+        retry_for=float("inf") if args.watch else args.retry_for,
+    )
     if not args.watch:
         session = agent.session()
         try:
@@ -214,26 +239,37 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, server: bool = True) -> None:
-        p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="the agent's keys (default %(default)s)")
+        p.add_argument(
+            "--config-dir", type=Path, default=default_config_dir(), help="the agent's keys (default %(default)s)"
+        )
         p.add_argument("--log-json", action="store_true")
         p.add_argument("--log-level", default="INFO")
         if not server:
             return
-        p.add_argument("--server", default=os.environ.get(ENV_SERVER, DEFAULT_AGENTS_ENDPOINT),
-                       help="the server's agent endpoint (default %(default)s)")
+        p.add_argument(
+            "--server",
+            default=os.environ.get(ENV_SERVER, DEFAULT_AGENTS_ENDPOINT),
+            help="the server's agent endpoint (default %(default)s)",
+        )
         p.add_argument("--server-key", type=Path, help="the server's public key file (server.key)")
         p.add_argument("--data-dir", type=Path, help="a server data directory to read server/keys/server.key from")
         p.add_argument("--enroll-token", help="enroll with this token if the server does not know our key yet")
         p.add_argument("--enroll-token-file", type=Path, help="read the enrollment token from this file")
         p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to wait for the server")
-        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="live progress line on stderr (default: when stderr is a terminal)")
+        p.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="live progress line on stderr (default: when stderr is a terminal)",
+        )
 
     backup = sub.add_parser("backup", help="back up a folder or a file")
     backup.add_argument("path", type=Path)
     backup.add_argument("--name", help="client name shown on the server (default: the host name)")
     backup.add_argument("--watch", type=float, help="stay connected and back up again every SECONDS")
-    backup.add_argument("--checksum", action="store_true", help="hash every file (unchanged = same size, time and hash)")
+    backup.add_argument(
+        "--checksum", action="store_true", help="hash every file (unchanged = same size, time and hash)"
+    )
     backup.add_argument("--bandwidth-limit", type=int, help="upload at most this many KiB/s")
     backup.add_argument("--retry-for", type=float, default=60.0, help="seconds to keep trying after losing the server")
     common(backup)

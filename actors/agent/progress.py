@@ -53,14 +53,22 @@ class Progress:
         rate = self.sent_bytes / max(now - self.started, 1e-6)
         if self.tty:
             of = f" of {human(self.total_bytes)}" if self.total_bytes else ""
-            text = (f"\r{self.label}: {self.checked}/{self.found} files checked, {self.stored} stored, "
-                    f"{human(self.sent_bytes)}{of} sent, {human(rate)}/s ")
+            text = (
+                f"\r{self.label}: {self.checked}/{self.found} files checked, {self.stored} stored, "
+                f"{human(self.sent_bytes)}{of} sent, {human(rate)}/s "
+            )
             self.stream.write(text)
             self.stream.flush()
             self._dirty_line = True
         else:
-            log.info("agent.progress", found=self.found, checked=self.checked, stored=self.stored,
-                     sent_bytes=self.sent_bytes, bytes_per_s=int(rate))
+            log.info(
+                "agent.progress",
+                found=self.found,
+                checked=self.checked,
+                stored=self.stored,
+                sent_bytes=self.sent_bytes,
+                bytes_per_s=int(rate),
+            )
 
     def finish(self, text: str) -> None:
         """End the live line and print a final one (terminal), or log nothing (the caller logs)."""

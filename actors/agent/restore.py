@@ -37,8 +37,9 @@ def _target(dest: Path, name: str) -> Path:
     problem = check_file_name(name)
     if dest.is_dir():
         if problem:
-            raise AgentError(f"the server sent an unsafe file name {name!r} ({problem}); give a full destination path",
-                             EXIT_FAILED)
+            raise AgentError(
+                f"the server sent an unsafe file name {name!r} ({problem}); give a full destination path", EXIT_FAILED
+            )
         return dest / name
     if not dest.parent.is_dir():
         raise AgentError(f"destination folder {dest.parent} does not exist", EXIT_USAGE)
@@ -72,8 +73,11 @@ def restore(session: Session, file_id: str, dest: Path, progress: Progress) -> d
                 session.conn.send("fetch_ack", r=restore_id, i=msg["i"])
                 progress.update(sent_bytes=len(msg.body))
             if received != size or h.hexdigest() != expected:
-                raise AgentError(f"restored content does not match: {received} bytes with sha256 {h.hexdigest()}, "
-                                 f"expected {size} bytes with {expected}; nothing was written", EXIT_FAILED)
+                raise AgentError(
+                    f"restored content does not match: {received} bytes with sha256 {h.hexdigest()}, "
+                    f"expected {size} bytes with {expected}; nothing was written",
+                    EXIT_FAILED,
+                )
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)

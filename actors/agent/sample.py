@@ -27,9 +27,14 @@ _NOTES = [
 def _png(width: int, height: int, seed: int) -> bytes:
     """A valid little PNG with a deterministic gradient."""
     rows = b"".join(
-        b"\x00" + bytes(v for x in range(width)
-                        for v in ((x * 7 + y * 3 + seed * 11) % 256, (x * 2 + seed * 5) % 256, (y * 5 + seed) % 256))
-        for y in range(height))
+        b"\x00"
+        + bytes(
+            v
+            for x in range(width)
+            for v in ((x * 7 + y * 3 + seed * 11) % 256, (x * 2 + seed * 5) % 256, (y * 5 + seed) % 256)
+        )
+        for y in range(height)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -48,7 +53,7 @@ def _csv(month: int) -> str:
 
 def _files() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for i, (title, body) in enumerate(_NOTES):
+    for title, body in _NOTES:
         files[f"documents/notes/{title.lower().replace(' ', '-')}.md"] = f"# {title}\n\n{body}\n".encode()
     for month in range(1, 7):
         files[f"documents/finance/expenses-2025-{month:02d}.csv"] = _csv(month).encode()
@@ -56,11 +61,16 @@ def _files() -> dict[str, bytes]:
     files["documents/letters/insurance.txt"] = b"Policy 44-0912: please update the address to Elm Street 12.\n"
     for i in range(8):
         files[f"photos/2025/holiday-{i + 1:02d}.png"] = _png(24 + i, 16 + i, i)
-    for name, value in {"editor": {"theme": "dark", "tab_size": 4}, "sync": {"interval_min": 30, "paths": ["~/docs"]}}.items():
+    for name, value in {
+        "editor": {"theme": "dark", "tab_size": 4},
+        "sync": {"interval_min": 30, "paths": ["~/docs"]},
+    }.items():
         files[f"config/{name}.json"] = (json.dumps(value, indent=2) + "\n").encode()
     files["projects/website/index.html"] = b"<!doctype html>\n<title>Home</title>\n<h1>Hello</h1>\n"
     files["projects/website/style.css"] = b"body { font-family: sans-serif; margin: 2rem; }\n"
-    files["projects/tools/backup_check.py"] = b"import hashlib, sys\nprint(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())\n"
+    files["projects/tools/backup_check.py"] = (
+        b"import hashlib, sys\nprint(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())\n"
+    )
     files["projects/tools/README.md"] = b"# tools\n\nSmall helpers. `backup_check.py FILE` prints a SHA-256.\n"
     files["music/playlist.m3u"] = b"#EXTM3U\nsong-one.mp3\nsong-two.mp3\n"
     files["archive/old-report.bin"] = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(512))

@@ -9,6 +9,7 @@ both ways, credit bookkeeping and the server's orders (disconnect).
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import socket
 import time
@@ -20,7 +21,14 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from protocol.agent_messages import (
-    LIVENESS, NO_SESSION, SERVER_TO_AGENT, STOPPED, AgentProtocolError, Credit, Message, decode_message,
+    LIVENESS,
+    NO_SESSION,
+    SERVER_TO_AGENT,
+    STOPPED,
+    AgentProtocolError,
+    Credit,
+    Message,
+    decode_message,
     encode_message,
 )
 
@@ -67,8 +75,9 @@ class Identity:
 class Connection:
     """A CURVE DEALER to the server plus a monitor that says what happened to it."""
 
-    def __init__(self, endpoint: str, server_key: bytes, public: bytes, secret: bytes,
-                 ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self, endpoint: str, server_key: bytes, public: bytes, secret: bytes, ctx: zmq.Context | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -92,10 +101,8 @@ class Connection:
     def close(self) -> None:
         if self.sock.closed:
             return
-        try:
+        with contextlib.suppress(zmq.ZMQError):
             self.sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
         self.monitor.close(0)
         self.sock.close(0)
 
@@ -125,13 +132,18 @@ class Connection:
         deadline = time.monotonic() + timeout
         while not self.up:
             if self.refused:
-                raise AgentError("the server refused our key (not enrolled?): enroll with --enroll-token TOKEN "
-                                 "or add our public key to the server's allow-list", EXIT_KEY_REFUSED)
+                raise AgentError(
+                    "the server refused our key (not enrolled?): enroll with --enroll-token TOKEN "
+                    "or add our public key to the server's allow-list",
+                    EXIT_KEY_REFUSED,
+                )
             left = deadline - time.monotonic()
             if left <= 0:
                 if self.tcp_seen:
-                    raise AgentError(f"connected to {self.endpoint} but the secure handshake never completed "
-                                     "(wrong server key?)", EXIT_UNREACHABLE)
+                    raise AgentError(
+                        f"connected to {self.endpoint} but the secure handshake never completed (wrong server key?)",
+                        EXIT_UNREACHABLE,
+                    )
                 raise AgentError(f"cannot reach the backup server at {self.endpoint}", EXIT_UNREACHABLE)
             if self.monitor.poll(int(min(left, 0.2) * 1000) + 1):
                 self._on_monitor()
@@ -243,10 +255,8 @@ class Session:
             self.recv(deadline - time.monotonic())
 
     def bye(self, reason: str = "agent finished") -> None:
-        try:
+        with contextlib.suppress(SessionLost):
             self.conn.send("bye", reason=reason)
-        except SessionLost:
-            pass
 
 
 def error_of(msg: Message) -> AgentError:
@@ -260,8 +270,14 @@ def error_of(msg: Message) -> AgentError:
     return AgentError(f"the server answered {code}: {message}", EXIT_FAILED)
 
 
-def enroll(endpoint: str, server_key: bytes, token_pair: tuple[bytes, bytes], own_public: bytes, identity: Identity,
-           timeout: float) -> str:
+def enroll(
+    endpoint: str,
+    server_key: bytes,
+    token_pair: tuple[bytes, bytes],
+    own_public: bytes,
+    identity: Identity,
+    timeout: float,
+) -> str:
     """Register ``own_public`` with the server over a connection keyed by the token; returns the client id."""
     conn = Connection(endpoint, server_key, *token_pair)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,6 @@ class SystemStatusProbe:
                 "free": disk.free,
                 "percent": disk.percent,
             },
-            "boot_time": datetime.fromtimestamp(psutil.boot_time(), timezone.utc),
-            "timestamp": now or datetime.now(timezone.utc),
+            "boot_time": datetime.fromtimestamp(psutil.boot_time(), UTC),
+            "timestamp": now or datetime.now(UTC),
         }

@@ -17,10 +17,9 @@ import structlog
 import zmq
 
 from actors.backends.api import BackendCore, RequestContext, StreamReply
-from runtime.shutdown import StopFlag
 from protocol import responses
 from protocol.catalogue import CATALOGUE
-from protocol.codec import DEFAULT_MAX_SIZE, encode
+from protocol.codec import DEFAULT_MAX_SIZE
 from protocol.envelope import (
     ACK,
     CANCEL,
@@ -38,6 +37,7 @@ from protocol.envelope import (
 )
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.streaming import StreamSender
+from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 
@@ -207,8 +207,11 @@ class BackendWorker:
             stream = self.streams.pop((route, header.reply_to or ""), None)
             if stream is not None:
                 log.info("backend.stream_cancelled", request_id=header.reply_to)
-                self._reply(route, stream.sender.reply_to, responses.error(
-                    ErrorCode.CANCELLED, "download cancelled by the requester", mode=self.core.mode))
+                self._reply(
+                    route,
+                    stream.sender.reply_to,
+                    responses.error(ErrorCode.CANCELLED, "download cancelled by the requester", mode=self.core.mode),
+                )
         elif kind == CONTROL and header.op == "reregister":
             self._send_ready()
         elif kind != HEARTBEAT:
@@ -234,7 +237,9 @@ class BackendWorker:
         mode = self.core.mode
         try:
             if op not in self._ops:
-                raise ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"backend {self.core.name!r} does not implement {op!r}")
+                raise ProtocolError(
+                    ErrorCode.UNKNOWN_OPERATION, f"backend {self.core.name!r} does not implement {op!r}"
+                )
             raw_args = decode_body(body, self.max_size)
             operation = CATALOGUE.get(op)
             args = operation.validate_args(raw_args) if operation is not None else (raw_args or {})
@@ -244,7 +249,9 @@ class BackendWorker:
             return responses.from_protocol_error(exc, mode=mode)
         except Exception as exc:
             log.exception("backend.request_crashed", op=op)
-            return responses.error(ErrorCode.INTERNAL, f"{op} failed inside the {mode} backend: {type(exc).__name__}: {exc}", mode=mode)
+            return responses.error(
+                ErrorCode.INTERNAL, f"{op} failed inside the {mode} backend: {type(exc).__name__}: {exc}", mode=mode
+            )
 
     def _start_stream(self, route: bytes, request_id: str, reply: StreamReply) -> None:
         stream = _Stream(StreamSender(request_id, reply.total, reply.read_at), reply, route, time.monotonic())
@@ -258,8 +265,11 @@ class BackendWorker:
         except Exception as exc:
             log.exception("backend.stream_read_failed", request_id=stream.sender.reply_to)
             self.streams.pop((route, stream.sender.reply_to), None)
-            self._reply(route, stream.sender.reply_to, responses.error(
-                ErrorCode.INTERNAL, f"reading the content failed: {exc}", mode=self.core.mode))
+            self._reply(
+                route,
+                stream.sender.reply_to,
+                responses.error(ErrorCode.INTERNAL, f"reading the content failed: {exc}", mode=self.core.mode),
+            )
             return
         if stream.sender.done:
             self.streams.pop((route, stream.sender.reply_to), None)

@@ -16,8 +16,6 @@ from typing import Any
 
 import structlog
 
-from actors.bridge.events import EventLog
-from actors.bridge.registry import Backend, Registry
 from actors.bridge.config import (
     CLIENT_IN,
     CLIENT_OUT,
@@ -30,6 +28,8 @@ from actors.bridge.config import (
     Pending,
     Tap,
 )
+from actors.bridge.events import EventLog
+from actors.bridge.registry import Backend, Registry
 from protocol import responses
 from protocol.catalogue import CATALOGUE, Operation
 from protocol.codec import decode, encode
@@ -53,6 +53,7 @@ from protocol.envelope import (
 from protocol.errors import BACKEND_FAULTS, ErrorCode, ProtocolError
 
 log = structlog.get_logger()
+
 
 class BridgeCore:
     def __init__(self, config: BridgeConfig, outbox: Outbox, clock: Callable[[], float] = time.monotonic) -> None:
@@ -85,13 +86,19 @@ class BridgeCore:
     def on_frontend(self, frames: list[bytes]) -> None:
         identity = frames[0]
         if len(frames) not in (2, 3):
-            self._reject(identity, None, ProtocolError(ErrorCode.BAD_REQUEST, f"expected [header, body] frames, got {len(frames) - 1}"))
+            self._reject(
+                identity,
+                None,
+                ProtocolError(ErrorCode.BAD_REQUEST, f"expected [header, body] frames, got {len(frames) - 1}"),
+            )
             return
         header_frame = frames[1]
         body = frames[2] if len(frames) == 3 else b""
         try:
             if len(header_frame) > MAX_HEADER_SIZE:
-                raise ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"header frame of {len(header_frame)} bytes exceeds {MAX_HEADER_SIZE}")
+                raise ProtocolError(
+                    ErrorCode.PAYLOAD_TOO_LARGE, f"header frame of {len(header_frame)} bytes exceeds {MAX_HEADER_SIZE}"
+                )
             header = decode_header(header_frame)
         except ProtocolError as exc:
             self._reject(identity, None, exc)
@@ -106,7 +113,11 @@ class BridgeCore:
             if pending is not None:
                 self.out.to_backend(pending.backend, [identity, header_frame, body])
         else:
-            self._reject(identity, header.get("id"), ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {kind!r} messages"))
+            self._reject(
+                identity,
+                header.get("id"),
+                ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {kind!r} messages"),
+            )
 
     def _reject(self, identity: bytes, request_id: str | None, exc: ProtocolError) -> None:
         log.warning("bridge.request_rejected", error_code=exc.code.value, reason=exc.message, request_id=request_id)
@@ -136,19 +147,30 @@ class BridgeCore:
             log.info("bridge.duplicate_in_flight_ignored", request_id=request_id, op=op)
             return
         if len(body) > self.config.max_size:
-            self._reject(identity, request_id, ProtocolError(
-                ErrorCode.PAYLOAD_TOO_LARGE, f"body of {len(body)} bytes exceeds the limit of {self.config.max_size} bytes"))
+            self._reject(
+                identity,
+                request_id,
+                ProtocolError(
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"body of {len(body)} bytes exceeds the limit of {self.config.max_size} bytes",
+                ),
+            )
             return
         operation = CATALOGUE.get(op)
         if operation is not None and operation.handled_by == "bridge":
             self._answer_locally(identity, request_id, operation, body)
             return
         if operation is None and not self.registry.knows_op(op):
-            self._reject(identity, request_id, ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"unknown operation {op!r}", op=op))
+            self._reject(
+                identity, request_id, ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"unknown operation {op!r}", op=op)
+            )
             return
         if len(self.pending) >= self.config.max_inflight:
-            self._reject(identity, request_id, ProtocolError(
-                ErrorCode.OVERLOADED, f"{len(self.pending)} requests in flight; retry later"))
+            self._reject(
+                identity,
+                request_id,
+                ProtocolError(ErrorCode.OVERLOADED, f"{len(self.pending)} requests in flight; retry later"),
+            )
             return
         # Operations only a plugin backend knows are treated as writes: never fall back silently.
         is_write = operation.is_write if operation is not None else True
@@ -159,8 +181,19 @@ class BridgeCore:
             self._reject(identity, request_id, plan)
             return
         now = self.clock()
-        pending = Pending(identity, request_id, op, is_write, header.fields.get("session"), header_frame, body,
-                          plan, now + timeout, timeout, started=now)
+        pending = Pending(
+            identity,
+            request_id,
+            op,
+            is_write,
+            header.fields.get("session"),
+            header_frame,
+            body,
+            plan,
+            now + timeout,
+            timeout,
+            started=now,
+        )
         self.pending[key] = pending
         self._dispatch(key, pending, now)
 
@@ -210,8 +243,11 @@ class BridgeCore:
             return True
         self.pending.pop(key, None)
         code = ErrorCode.TIMEOUT if reason == "timeout" else ErrorCode.BACKEND_UNAVAILABLE
-        message = (f"no reply for {pending.op!r} within {pending.timeout:.1f}s" if reason == "timeout"
-                   else f"the backend serving {pending.op!r} went away ({reason})")
+        message = (
+            f"no reply for {pending.op!r} within {pending.timeout:.1f}s"
+            if reason == "timeout"
+            else f"the backend serving {pending.op!r} went away ({reason})"
+        )
         self._reject(pending.identity, pending.request_id, ProtocolError(code, message))
         return False
 
@@ -274,7 +310,9 @@ class BridgeCore:
         self.publish_event("bridge.backend", {"name": name, "mode": mode, "state": "up", "reason": "ready"})
         self._update_mode()
 
-    def _on_backend_reply(self, backend: Backend, route: bytes, header: Header, header_frame: bytes, body: bytes, now: float) -> None:
+    def _on_backend_reply(
+        self, backend: Backend, route: bytes, header: Header, header_frame: bytes, body: bytes, now: float
+    ) -> None:
         key = (route, header.reply_to or "")
         pending = self.pending.get(key)
         if pending is None or pending.backend != backend.identity:
@@ -284,7 +322,7 @@ class BridgeCore:
             # A stream is alive while chunks flow: each one renews the deadline, and once
             # bytes have reached the client it cannot switch to another backend.
             pending.deadline = pending.attempt_deadline = now + pending.timeout
-            del pending.plan[pending.attempt + 1:]
+            del pending.plan[pending.attempt + 1 :]
             heapq.heappush(self._deadlines, (pending.deadline, key, pending.attempt))
             self._to_client(route, [header_frame, body])
             return
@@ -309,11 +347,20 @@ class BridgeCore:
         except ProtocolError:
             args = {}
         ids = {k: args[k] for k in ID_ARGUMENTS if isinstance(args, dict) and k in args}
-        self.publish_event("bridge.write", {
-            "op": pending.op, "ids": ids, "session": pending.session, "request_id": pending.request_id, "mode": mode,
-        })
+        self.publish_event(
+            "bridge.write",
+            {
+                "op": pending.op,
+                "ids": ids,
+                "session": pending.session,
+                "request_id": pending.request_id,
+                "mode": mode,
+            },
+        )
 
-    def _backend_down(self, backend: Backend, reason: str, *, remove: bool = False, skip: tuple[bytes, str] | None = None) -> None:
+    def _backend_down(
+        self, backend: Backend, reason: str, *, remove: bool = False, skip: tuple[bytes, str] | None = None
+    ) -> None:
         if remove:
             self.registry.remove(backend.identity)
             was_alive = backend.alive
@@ -322,7 +369,9 @@ class BridgeCore:
             was_alive = self.registry.mark_down(backend.identity, reason) is not None
         if was_alive:
             log.warning("bridge.backend_down", backend=backend.name, backend_mode=backend.mode, reason=reason)
-            self.publish_event("bridge.backend", {"name": backend.name, "mode": backend.mode, "state": "down", "reason": reason})
+            self.publish_event(
+                "bridge.backend", {"name": backend.name, "mode": backend.mode, "state": "down", "reason": reason}
+            )
             self._fail_pending_of(backend, reason, skip)
             self._update_mode()
 
@@ -368,8 +417,12 @@ class BridgeCore:
             backend = self.registry.backends.get(pending.backend)
             if backend is not None:
                 backend.inflight -= 1
-            log.warning("bridge.request_timeout", request_id=pending.request_id, op=pending.op,
-                        backend=backend.name if backend else None)
+            log.warning(
+                "bridge.request_timeout",
+                request_id=pending.request_id,
+                op=pending.op,
+                backend=backend.name if backend else None,
+            )
             if self._next_attempt(key, pending, "timeout", now):
                 self._dispatch(key, pending, now)
         while self._cache:

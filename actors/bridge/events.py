@@ -29,7 +29,13 @@ class EventLog:
     def stamp(self, topic: str, fields: dict[str, Any], body: bytes) -> list[bytes]:
         """Give an event the next sequence number; returns the frames to publish."""
         self.seq += 1
-        header = {"topic": topic, "mode": fields.get("mode"), "ts": fields.get("ts"), "seq": self.seq, "epoch": self.epoch}
+        header = {
+            "topic": topic,
+            "mode": fields.get("mode"),
+            "ts": fields.get("ts"),
+            "seq": self.seq,
+            "epoch": self.epoch,
+        }
         if fields.get("id") is not None:
             header["id"] = fields["id"]
         self._ring.append(StoredEvent(self.seq, topic, header, body))

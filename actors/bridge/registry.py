@@ -25,7 +25,9 @@ class Registry:
     liveness: int = 3
     backends: dict[bytes, Backend] = field(default_factory=dict)
 
-    def register(self, identity: bytes, name: str, mode: str, ops: list[str], now: float, pid: int | None = None) -> Backend | None:
+    def register(
+        self, identity: bytes, name: str, mode: str, ops: list[str], now: float, pid: int | None = None
+    ) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None
         for other in list(self.backends.values()):

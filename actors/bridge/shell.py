@@ -1,6 +1,6 @@
 """The bridge actor: a thin socket shell around BridgeCore.
 
-    python -m actors.bridge [--frontend EP] [--events EP] [--backend EP] [--policy reads|all|none]
+python -m actors.bridge [--frontend EP] [--events EP] [--backend EP] [--policy reads|all|none]
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 import structlog
 import zmq
 
-from actors.bridge.core import BridgeCore
 from actors.bridge.config import POLICIES, BridgeConfig
+from actors.bridge.core import BridgeCore
 from actors.bridge.taps import FileRecorder, SocketTap
-from runtime.shutdown import StopFlag
 from protocol.codec import DEFAULT_MAX_SIZE
 from runtime.endpoints import DEFAULT_HOST, DEFAULT_TAP_PORT, BridgeEndpoints, connectable, tcp
 from runtime.logsetup import configure_logging
+from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 
@@ -79,8 +79,14 @@ def _drain(sock: zmq.Socket, handle) -> None:  # type: ignore[no-untyped-def]
         handle(frames)
 
 
-def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag, *, tap_endpoint: str | None = None,
-          recorder: FileRecorder | None = None) -> None:
+def serve(
+    endpoints: BridgeEndpoints,
+    config: BridgeConfig,
+    stop: StopFlag,
+    *,
+    tap_endpoint: str | None = None,
+    recorder: FileRecorder | None = None,
+) -> None:
     ctx = zmq.Context.instance()
     frontend = _router(ctx, endpoints.frontend)
     backend = _router(ctx, endpoints.backend)
@@ -94,12 +100,20 @@ def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag, *, t
     poller = zmq.Poller()
     for sock in (frontend, backend, events, *([tap.sock] if tap else [])):
         poller.register(sock, zmq.POLLIN)
-    log.info("bridge.started", frontend=endpoints.frontend, events=endpoints.events, backend=endpoints.backend,
-             policy=config.policy, epoch=core.events.epoch)
+    log.info(
+        "bridge.started",
+        frontend=endpoints.frontend,
+        events=endpoints.events,
+        backend=endpoints.backend,
+        policy=config.policy,
+        epoch=core.events.epoch,
+    )
 
     def on_subscription(frames: list[bytes]) -> None:
         if frames and frames[0][:1] in (b"\x00", b"\x01"):
-            log.debug("bridge.subscription", subscribe=frames[0][:1] == b"\x01", topic=frames[0][1:].decode(errors="replace"))
+            log.debug(
+                "bridge.subscription", subscribe=frames[0][:1] == b"\x01", topic=frames[0][1:].decode(errors="replace")
+            )
 
     try:
         wake = core.on_timer()
@@ -127,7 +141,9 @@ def serve(endpoints: BridgeEndpoints, config: BridgeConfig, stop: StopFlag, *, t
 
 def main(argv: list[str] | None = None) -> int:
     defaults = BridgeEndpoints.default()
-    parser = argparse.ArgumentParser(prog="python -m actors.bridge", description="Route requests to the real or mock backend.")
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.bridge", description="Route requests to the real or mock backend."
+    )
     parser.add_argument("--frontend", default=defaults.frontend, help="ROUTER for clients (default %(default)s)")
     parser.add_argument("--events", default=defaults.events, help="XPUB for events (default %(default)s)")
     parser.add_argument("--backend", default=defaults.backend, help="ROUTER for backends (default %(default)s)")
@@ -135,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ring-size", type=int, default=10_000, help="events kept for events_since")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval in seconds")
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="largest accepted frame in bytes")
-    parser.add_argument("--tap", default=tcp(DEFAULT_HOST, DEFAULT_TAP_PORT),
-                        help="PUB of every message, for recorders (default %(default)s; 'none' to disable)")
+    parser.add_argument(
+        "--tap",
+        default=tcp(DEFAULT_HOST, DEFAULT_TAP_PORT),
+        help="PUB of every message, for recorders (default %(default)s; 'none' to disable)",
+    )
     parser.add_argument("--record", type=Path, help="write every message to this recording file")
     parser.add_argument("--record-meta", default="{}", help="JSON map stored in the recording's header (seed, config)")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines")
@@ -146,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = BridgeEndpoints(args.frontend, args.events, args.backend)
     tap_endpoint = None if args.tap == "none" else args.tap
     config = BridgeConfig(
-        policy=args.policy, heartbeat_interval=args.heartbeat, ring_size=args.ring_size, max_size=args.max_size,
-        events_endpoint=connectable(args.events, args.frontend), frontend_endpoint=args.frontend,
+        policy=args.policy,
+        heartbeat_interval=args.heartbeat,
+        ring_size=args.ring_size,
+        max_size=args.max_size,
+        events_endpoint=connectable(args.events, args.frontend),
+        frontend_endpoint=args.frontend,
         tap_endpoint=connectable(tap_endpoint, args.frontend) if tap_endpoint else "",
     )
     recorder = None

@@ -64,10 +64,12 @@ class FileRecorder:
     def __init__(self, path: Path, *, seed: int | None, config: dict[str, Any]) -> None:
         self.path = path
         existing = _existing_start(path)
-        self._stream: IO[bytes] = open(path, "ab")
+        self._stream: IO[bytes] = open(path, "ab")  # noqa: SIM115 - open for the recorder's life, closed by close()
         if existing is None:
             self._started_at = time.time()
-            self._writer = RecordingWriter(self._stream, make_header(seed=seed, started_at=self._started_at, config=config))
+            self._writer = RecordingWriter(
+                self._stream, make_header(seed=seed, started_at=self._started_at, config=config)
+            )
             log.info("bridge.recording", path=str(path))
         else:
             self._started_at = existing

@@ -65,9 +65,11 @@ def delete_client(
         world.file_changed(record, "deleted")
     world.client_changed(client, "deleted")
     world.record(
-        activity, "WARNING",
+        activity,
+        "WARNING",
         f"Deleted client {client.name} and its {len(removed)} files ({freed} bytes freed){via}",
-        logger="backup.admin", client_id=client.id,
+        logger="backup.admin",
+        client_id=client.id,
     )
     return len(removed), freed
 
@@ -79,8 +81,12 @@ def delete_file(world: MockWorld, record: FileRecord, *, activity: str = "file_d
     world.file_changed(record, "deleted")
     world.client_changed(client, "updated")
     world.record(
-        activity, "INFO", f"Deleted {record.path} from {client.name} ({record.size} bytes freed){reason}",
-        logger="backup.storage", client_id=client.id, file_id=record.id,
+        activity,
+        "INFO",
+        f"Deleted {record.path} from {client.name} ({record.size} bytes freed){reason}",
+        logger="backup.storage",
+        client_id=client.id,
+        file_id=record.id,
     )
     return record.size
 
@@ -89,7 +95,8 @@ def verify_file(world: MockWorld, record: FileRecord) -> dict[str, Any]:
     """Re-hash the stored content for real and record the verdict."""
     if record.status == "uploading":
         raise ProtocolError(
-            ErrorCode.CONFLICT, f"file {record.id!r} is still uploading; verify it once the upload finished",
+            ErrorCode.CONFLICT,
+            f"file {record.id!r} is still uploading; verify it once the upload finished",
             file_id=record.id,
         )
     actual = content_sha256(world.seed, record.id, record.content_version, record.size)
@@ -101,15 +108,22 @@ def verify_file(world: MockWorld, record: FileRecord) -> dict[str, Any]:
     client = world.clients[record.client_id]
     if ok:
         world.record(
-            "verify_passed", "INFO", f"{client.name}: {record.path} verified (sha256 {actual[:12]}…)",
-            logger="backup.verify", client_id=client.id, file_id=record.id,
+            "verify_passed",
+            "INFO",
+            f"{client.name}: {record.path} verified (sha256 {actual[:12]}…)",
+            logger="backup.verify",
+            client_id=client.id,
+            file_id=record.id,
         )
     else:
         world.record(
-            "verify_failed", "ERROR",
+            "verify_failed",
+            "ERROR",
             f"{client.name}: {record.path} failed verification: expected sha256 {record.sha256[:12]}…, "
             f"stored content hashes to {actual[:12]}…",
-            logger="backup.verify", client_id=client.id, file_id=record.id,
+            logger="backup.verify",
+            client_id=client.id,
+            file_id=record.id,
         )
     return {
         "file_id": record.id,

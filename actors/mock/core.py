@@ -16,21 +16,20 @@ from typing import Any
 
 import structlog
 
-from actors.mock import database as mock_database
-
-from actors.mock import queries as mock_queries
 from actors.backends.api import RequestContext, StreamReply
-from runtime.clock import Clock, SystemClock
+from actors.backends.system_status import SystemStatusProbe
+from actors.mock import database as mock_database
+from actors.mock import queries as mock_queries
 from actors.mock.actions import delete_client, delete_file, find_client, find_file, set_client_status, verify_file
 from actors.mock.content import read_content
 from actors.mock.evolution import Evolution
 from actors.mock.state import MockWorld, generate_world
 from actors.mock.store import MockStore, decode_world, encode_world
-from actors.backends.system_status import SystemStatusProbe
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.responses import success
 from protocol.streaming import CHUNK_SIZE
+from runtime.clock import Clock, SystemClock
 
 log = structlog.get_logger()
 
@@ -89,7 +88,7 @@ class MockCore:
         files: int | None = None,
         tick_seconds: float = 3.0,
         min_snapshot_interval: float = 2.0,
-    ) -> "MockCore":
+    ) -> MockCore:
         """Load the stored world (replaying its journal) or generate a fresh one.
 
         ``data_dir=None`` keeps everything in memory. A stored world always wins over
@@ -113,8 +112,11 @@ class MockCore:
                 core._snapshot()  # a base for the journal before the first acknowledged write
         core.world.drain()  # history rebuilt on open was already announced when it happened
         log.info(
-            "mock.opened", data_dir=str(data_dir) if data_dir else None, clients=len(core.world.clients),
-            files=len(core.world.files), journal_seq=core.journal_seq,
+            "mock.opened",
+            data_dir=str(data_dir) if data_dir else None,
+            clients=len(core.world.clients),
+            files=len(core.world.files),
+            journal_seq=core.journal_seq,
         )
         return core
 
@@ -231,13 +233,18 @@ class MockCore:
         client = find_client(self.world, args["client_id"])
         if client.status != "connected":
             raise ProtocolError(
-                ErrorCode.CONFLICT, f"client {client.name!r} is not connected (status: {client.status})",
-                client_id=client.id, status=client.status,
+                ErrorCode.CONFLICT,
+                f"client {client.name!r} is not connected (status: {client.status})",
+                client_id=client.id,
+                status=client.status,
             )
         set_client_status(self.world, client, "disconnected")
         self.world.record(
-            "client_disconnected", "INFO", f"{client.name} disconnected on administrator request",
-            logger="backup.agent", client_id=client.id,
+            "client_disconnected",
+            "INFO",
+            f"{client.name} disconnected on administrator request",
+            logger="backup.agent",
+            client_id=client.id,
         )
         return {"client": client.to_dict()}, f"Client {client.name} disconnected"
 
@@ -285,8 +292,12 @@ class MockCore:
         # Freeze what is streamed: a tick may start a new version while the stream runs.
         seed, file_id, version, size = self.world.seed, record.id, record.content_version, record.size
         data = {
-            "file_id": file_id, "name": record.name, "size": size, "sha256": record.sha256,
-            "chunks": math.ceil(size / CHUNK_SIZE), "destination_path": args["destination_path"],
+            "file_id": file_id,
+            "name": record.name,
+            "size": size,
+            "sha256": record.sha256,
+            "chunks": math.ceil(size / CHUNK_SIZE),
+            "destination_path": args["destination_path"],
         }
 
         def read_at(offset: int, length: int) -> bytes:

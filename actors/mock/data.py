@@ -17,9 +17,27 @@ from typing import Any
 
 from actors.mock.content import EMPTY_SHA256, content_sha256
 from actors.mock.vocab import (
-    AGENT_VERSIONS, CLIENT_ERRORS, CLIENT_KINDS, DEPARTMENTS, ENVIRONMENTS, LINUX, LINUX_SERVER_DIRS,
-    LINUX_USER_DIRS, LOG_LINES, MAC_USER_DIRS, MACOS, MONTHS, NAMES_BY_CATEGORY, PROJECTS, SITES,
-    SIZE_CATEGORIES, USERS, WINDOWS_DESKTOP, WINDOWS_SERVER, WINDOWS_SERVER_DIRS, WINDOWS_USER_DIRS,
+    AGENT_VERSIONS,
+    CLIENT_ERRORS,
+    CLIENT_KINDS,
+    DEPARTMENTS,
+    ENVIRONMENTS,
+    LINUX,
+    LINUX_SERVER_DIRS,
+    LINUX_USER_DIRS,
+    LOG_LINES,
+    MAC_USER_DIRS,
+    MACOS,
+    MONTHS,
+    NAMES_BY_CATEGORY,
+    PROJECTS,
+    SITES,
+    SIZE_CATEGORIES,
+    USERS,
+    WINDOWS_DESKTOP,
+    WINDOWS_SERVER,
+    WINDOWS_SERVER_DIRS,
+    WINDOWS_USER_DIRS,
 )
 
 SERVER_HOST = "0.0.0.0"
@@ -180,12 +198,34 @@ class ServerState:
 
 # Column order of each record in the snapshot (rows are lists: compact and fast to pack).
 CLIENT_COLUMNS: tuple[str, ...] = (
-    "id", "name", "hostname", "ip_address", "platform", "agent_version", "status",
-    "last_seen", "connected_at", "created_at", "error_message", "files_count", "total_size",
+    "id",
+    "name",
+    "hostname",
+    "ip_address",
+    "platform",
+    "agent_version",
+    "status",
+    "last_seen",
+    "connected_at",
+    "created_at",
+    "error_message",
+    "files_count",
+    "total_size",
 )
 FILE_COLUMNS: tuple[str, ...] = (
-    "id", "client_id", "name", "path", "size", "sha256", "status", "created_at",
-    "modified_at", "backup_count", "last_backup", "last_verified", "content_version",
+    "id",
+    "client_id",
+    "name",
+    "path",
+    "size",
+    "sha256",
+    "status",
+    "created_at",
+    "modified_at",
+    "backup_count",
+    "last_backup",
+    "last_verified",
+    "content_version",
 )
 ACTIVITY_COLUMNS: tuple[str, ...] = ("id", "timestamp", "type", "level", "client_id", "file_id", "message")
 LOG_COLUMNS: tuple[str, ...] = ("id", "timestamp", "level", "logger", "event", "message", "client_id")
@@ -198,7 +238,7 @@ def to_row(record: Any, columns: tuple[str, ...]) -> list[Any]:
 def from_row(cls: type, row: Any, columns: tuple[str, ...]) -> Any:
     if not isinstance(row, list) or len(row) != len(columns):
         raise ValueError(f"{cls.__name__} row must be a list of {len(columns)} values")
-    return cls(**dict(zip(columns, row)))
+    return cls(**dict(zip(columns, row, strict=False)))
 
 
 def check_columns(found: Any, expected: tuple[str, ...], what: str) -> None:
@@ -330,9 +370,17 @@ class MockDataGenerator:
             last_seen = max(created, now - timedelta(seconds=rng.randint(60, _days(3))))
             error_message = rng.choice(CLIENT_ERRORS)
         return Client(
-            id=self.new_id(), name=name, hostname=hostname, ip_address=ip, platform=platform,
-            agent_version=rng.choice(AGENT_VERSIONS), status=status, last_seen=last_seen,
-            connected_at=connected_at, created_at=created, error_message=error_message,
+            id=self.new_id(),
+            name=name,
+            hostname=hostname,
+            ip_address=ip,
+            platform=platform,
+            agent_version=rng.choice(AGENT_VERSIONS),
+            status=status,
+            last_seen=last_seen,
+            connected_at=connected_at,
+            created_at=created,
+            error_message=error_message,
         )
 
     def _ip(self, subnet: tuple[int, int], used: set[str]) -> str:
@@ -410,10 +458,19 @@ class MockDataGenerator:
         else:
             status = "uploaded"
         return FileRecord(
-            id=file_id, client_id=client.id, name=name, path=path, size=size,
-            sha256=content_sha256(self.seed, file_id, 0, size), status=status, created_at=created,
-            modified_at=modified, backup_count=1 + int(rng.expovariate(0.2)), last_backup=last_backup,
-            last_verified=last_verified, content_version=version,
+            id=file_id,
+            client_id=client.id,
+            name=name,
+            path=path,
+            size=size,
+            sha256=content_sha256(self.seed, file_id, 0, size),
+            status=status,
+            created_at=created,
+            modified_at=modified,
+            backup_count=1 + int(rng.expovariate(0.2)),
+            last_backup=last_backup,
+            last_verified=last_verified,
+            content_version=version,
         )
 
     def new_upload(self, client: Client, now: datetime, taken: set[tuple[str, str]]) -> FileRecord:
@@ -424,9 +481,19 @@ class MockDataGenerator:
         category = self.rng.choices(SIZE_CATEGORIES, weights=[c[1] for c in SIZE_CATEGORIES])[0][0]
         name, path = self._name_and_path(client, category, taken)
         return FileRecord(
-            id=self.new_id(), client_id=client.id, name=name, path=path, size=0, sha256=EMPTY_SHA256,
-            status="uploading", created_at=now, modified_at=now, backup_count=0, last_backup=now,
-            last_verified=None, content_version=0,
+            id=self.new_id(),
+            client_id=client.id,
+            name=name,
+            path=path,
+            size=0,
+            sha256=EMPTY_SHA256,
+            status="uploading",
+            created_at=now,
+            modified_at=now,
+            backup_count=0,
+            last_backup=now,
+            last_verified=None,
+            content_version=0,
         )
 
     def log_line(self) -> tuple[str, str, str, str]:

@@ -92,26 +92,56 @@ class Table:
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
-        Table("clients", (
-            Column("id", "string"), Column("name", "string", _text), Column("hostname", "string", _text),
-            Column("ip_address", "string", _ip), Column("platform", "string", _text),
-            Column("agent_version", "string", _text), Column("status", "string", _choice(CLIENT_STATUSES)),
-            Column("last_seen", "datetime"), Column("connected_at", "datetime|null"), Column("created_at", "datetime"),
-            Column("files_count", "integer"), Column("total_size", "integer"),
-            Column("error_message", "string|null", _optional_text),
-        ), 320),
-        Table("files", (
-            Column("id", "string"), Column("client_id", "string"), Column("name", "string", _file_name),
-            Column("path", "string", _text), Column("size", "integer"), Column("sha256", "string"),
-            Column("status", "string", _choice(FILE_STATUSES)), Column("created_at", "datetime"),
-            Column("modified_at", "datetime"), Column("backup_count", "integer", _count),
-            Column("last_backup", "datetime"), Column("last_verified", "datetime|null"),
-        ), 300),
-        Table("activity", (
-            Column("id", "string"), Column("timestamp", "datetime"), Column("type", "string"),
-            Column("level", "string"), Column("client_id", "string|null"), Column("file_id", "string|null"),
-            Column("message", "string"),
-        ), 200),
+        Table(
+            "clients",
+            (
+                Column("id", "string"),
+                Column("name", "string", _text),
+                Column("hostname", "string", _text),
+                Column("ip_address", "string", _ip),
+                Column("platform", "string", _text),
+                Column("agent_version", "string", _text),
+                Column("status", "string", _choice(CLIENT_STATUSES)),
+                Column("last_seen", "datetime"),
+                Column("connected_at", "datetime|null"),
+                Column("created_at", "datetime"),
+                Column("files_count", "integer"),
+                Column("total_size", "integer"),
+                Column("error_message", "string|null", _optional_text),
+            ),
+            320,
+        ),
+        Table(
+            "files",
+            (
+                Column("id", "string"),
+                Column("client_id", "string"),
+                Column("name", "string", _file_name),
+                Column("path", "string", _text),
+                Column("size", "integer"),
+                Column("sha256", "string"),
+                Column("status", "string", _choice(FILE_STATUSES)),
+                Column("created_at", "datetime"),
+                Column("modified_at", "datetime"),
+                Column("backup_count", "integer", _count),
+                Column("last_backup", "datetime"),
+                Column("last_verified", "datetime|null"),
+            ),
+            300,
+        ),
+        Table(
+            "activity",
+            (
+                Column("id", "string"),
+                Column("timestamp", "datetime"),
+                Column("type", "string"),
+                Column("level", "string"),
+                Column("client_id", "string|null"),
+                Column("file_id", "string|null"),
+                Column("message", "string"),
+            ),
+            200,
+        ),
     )
 }
 
@@ -125,9 +155,7 @@ def find_table(name: str) -> Table:
         )
     table = TABLES.get(name)
     if table is None:
-        raise ProtocolError(
-            ErrorCode.NOT_FOUND, f"table {name!r} not found; tables: {', '.join(TABLES)}", table=name
-        )
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"table {name!r} not found; tables: {', '.join(TABLES)}", table=name)
     return table
 
 
@@ -181,7 +209,8 @@ def _checked_changes(table: Table, updated: dict[Any, Any]) -> dict[str, Any]:
     readonly = [k for k in updated if table.column(k).check is None]  # type: ignore[union-attr]
     if readonly:
         raise ProtocolError(
-            ErrorCode.FORBIDDEN, f"column(s) {', '.join(readonly)} of table {table.name!r} are read-only",
+            ErrorCode.FORBIDDEN,
+            f"column(s) {', '.join(readonly)} of table {table.name!r} are read-only",
             columns=readonly,
         )
     for key, value in updated.items():
@@ -221,7 +250,10 @@ def update_row(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     kind = table.name[:-1]  # client, file
     columns = ", ".join(sorted(args["updated_data"]))
     world.record(
-        f"{kind}_updated", "INFO", f"Administrator edited {kind} {label}: {columns}", logger="backup.admin",
+        f"{kind}_updated",
+        "INFO",
+        f"Administrator edited {kind} {label}: {columns}",
+        logger="backup.admin",
         client_id=row.id if table.name == "clients" else row.client_id,
         file_id=row.id if table.name == "files" else None,
     )
@@ -242,12 +274,16 @@ def _fix_name_and_path(world: MockWorld, record: Any, changes: dict[str, Any]) -
     elif "name" in changes:
         directory, sep, _ = _split_path(record.path)
         changes["path"] = f"{directory}{sep}{changes['name']}"
-    if "path" in changes and changes["path"].lower() != record.path.lower():
-        if (record.client_id, changes["path"].lower()) in world.taken_paths:
-            raise ProtocolError(
-                ErrorCode.CONFLICT, f"client {record.client_id!r} already has a file at {changes['path']!r}",
-                path=changes["path"],
-            )
+    if (
+        "path" in changes
+        and changes["path"].lower() != record.path.lower()
+        and (record.client_id, changes["path"].lower()) in world.taken_paths
+    ):
+        raise ProtocolError(
+            ErrorCode.CONFLICT,
+            f"client {record.client_id!r} already has a file at {changes['path']!r}",
+            path=changes["path"],
+        )
 
 
 def delete_row(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:

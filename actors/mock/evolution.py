@@ -90,9 +90,11 @@ class Evolution:
             return False
         set_client_status(self.world, client, "connected")
         self.world.record(
-            "client_connected", "INFO",
+            "client_connected",
+            "INFO",
             f"{client.name} connected from {client.ip_address} (agent {client.agent_version})",
-            logger="backup.agent", client_id=client.id,
+            logger="backup.agent",
+            client_id=client.id,
         )
         return True
 
@@ -138,8 +140,12 @@ class Evolution:
         w.file_changed(record, change)
         w.client_changed(client, "updated")
         w.record(
-            "backup_started", "INFO", f"{client.name} started uploading {what} {record.path}",
-            logger="backup.transfer", client_id=client.id, file_id=record.id,
+            "backup_started",
+            "INFO",
+            f"{client.name} started uploading {what} {record.path}",
+            logger="backup.transfer",
+            client_id=client.id,
+            file_id=record.id,
         )
         return True
 
@@ -155,8 +161,12 @@ class Evolution:
             w.update_file(record, status="error")
             w.file_changed(record, "updated")
             w.record(
-                "backup_failed", "WARNING", f"Upload of {record.path} from {client.name} interrupted: {why}",
-                logger="backup.transfer", client_id=client.id, file_id=record.id,
+                "backup_failed",
+                "WARNING",
+                f"Upload of {record.path} from {client.name} interrupted: {why}",
+                logger="backup.transfer",
+                client_id=client.id,
+                file_id=record.id,
             )
             return True
         now = w.now()
@@ -164,17 +174,25 @@ class Evolution:
         size = w.gen.next_size(record)
         modified = max(record.modified_at, now - timedelta(seconds=w.rng.randint(0, 3600)))
         w.update_file(
-            record, status="uploaded", content_version=version, size=size,
-            sha256=content_sha256(w.seed, record.id, version, size), modified_at=modified, last_backup=now,
+            record,
+            status="uploaded",
+            content_version=version,
+            size=size,
+            sha256=content_sha256(w.seed, record.id, version, size),
+            modified_at=modified,
+            last_backup=now,
             backup_count=record.backup_count + 1,
         )
         w.update_client(client, last_seen=now)
         w.file_changed(record, "updated")
         w.client_changed(client, "updated")
         w.record(
-            "backup_completed", "INFO",
+            "backup_completed",
+            "INFO",
             f"{client.name}: {record.path} backed up ({size} bytes, backup #{record.backup_count})",
-            logger="backup.transfer", client_id=client.id, file_id=record.id,
+            logger="backup.transfer",
+            client_id=client.id,
+            file_id=record.id,
         )
         return True
 
@@ -194,8 +212,12 @@ class Evolution:
         w.update_file(record, content_version=record.content_version + 1)
         client = w.clients[record.client_id]
         w.record(
-            "error", "WARNING", f"Storage scrub: read errors in a segment holding data of {client.name}; run verify",
-            logger="backup.storage", event="storage.read_error", client_id=client.id,
+            "error",
+            "WARNING",
+            f"Storage scrub: read errors in a segment holding data of {client.name}; run verify",
+            logger="backup.storage",
+            event="storage.read_error",
+            client_id=client.id,
         )
         return True
 

@@ -6,8 +6,8 @@ in any order without disturbing determinism or journal replay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -38,7 +38,8 @@ def get_clients(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
         page = index.page(offset, limit, descending)
         return _page([c.to_dict() for c in page], len(world.clients), offset, limit)
     matched = [
-        c for c in index.records(descending)
+        c
+        for c in index.records(descending)
         if (status is None or c.status == status) and (not search or search in c.hay)
     ]
     return _page([c.to_dict() for c in matched[offset : offset + limit]], len(matched), offset, limit)
@@ -95,9 +96,7 @@ def parse_file_filters(raw: dict[str, Any] | None) -> FileFilters:
 
 def _sorted_client_files(world: MockWorld, client_id: str, sort: str) -> list[FileRecord]:
     key = FILE_SORT_KEYS[sort.lstrip("-")]
-    return sorted(
-        world.files_by_client[client_id].values(), key=lambda f: (key(f), f.id), reverse=sort.startswith("-")
-    )
+    return sorted(world.files_by_client[client_id].values(), key=lambda f: (key(f), f.id), reverse=sort.startswith("-"))
 
 
 def _filtered(source: Iterable[FileRecord], filters: FileFilters) -> list[FileRecord]:
@@ -155,7 +154,7 @@ def get_client_files(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
 def get_client_details(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     client = find_client(world, args["client_id"])
     own = world.files_by_client[client.id].values()
-    by_status = {status: 0 for status in FILE_STATUSES}
+    by_status = dict.fromkeys(FILE_STATUSES, 0)
     for record in own:
         by_status[record.status] += 1
     recent = sorted(own, key=lambda f: (f.modified_at, f.id), reverse=True)[:RECENT_FILES]
@@ -191,7 +190,8 @@ def get_logs(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     minimum = _LEVEL_RANK[args["level"]] if args.get("level") else 0
     text = (args.get("text") or "").lower()
     matched = [
-        entry for entry in reversed(world.logs)
+        entry
+        for entry in reversed(world.logs)
         if _LEVEL_RANK[entry.level] >= minimum
         and (not text or text in entry.event.lower() or text in entry.message.lower())
     ]

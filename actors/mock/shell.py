@@ -1,7 +1,7 @@
 """The mock actor: serves MockCore's persistent, evolving demo data to the bridge.
 
-    python -m actors.mock [--bridge EP] [--data-dir DIR] [--seed N] [--clients N] [--files N]
-                          [--tick SECONDS] [--clock system|ISO-INSTANT]
+python -m actors.mock [--bridge EP] [--data-dir DIR] [--seed N] [--clients N] [--files N]
+                      [--tick SECONDS] [--clock system|ISO-INSTANT]
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ from pathlib import Path
 import structlog
 
 from actors.backends.worker import BackendWorker
-from runtime.clock import parse_clock
 from actors.mock.core import MockCore
-from runtime.shutdown import StopFlag
+from runtime.clock import parse_clock
 from runtime.endpoints import BridgeEndpoints
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
+from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.mock", description="Serve evolving demo data to the bridge.")
-    parser.add_argument("--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.mock", description="Serve evolving demo data to the bridge."
+    )
+    parser.add_argument(
+        "--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)"
+    )
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where the mock keeps its state")
     parser.add_argument("--no-persist", action="store_true", help="keep the data in memory only")
     parser.add_argument("--seed", type=int, default=42)
@@ -43,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
     core = MockCore.open(
-        data_dir, seed=args.seed, clock=parse_clock(args.clock), clients=args.clients, files=args.files, tick_seconds=args.tick,
+        data_dir,
+        seed=args.seed,
+        clock=parse_clock(args.clock),
+        clients=args.clients,
+        files=args.files,
+        tick_seconds=args.tick,
     )
     # The dataset lives as long as the process: keep the collector from rescanning it (latency spikes).
     gc.freeze()

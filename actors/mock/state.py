@@ -17,12 +17,19 @@ from typing import Any
 
 import structlog
 
-from runtime.clock import Clock
 from actors.mock.data import (
-    ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, MockDataGenerator, ServerState,
+    ACTIVITY_LIMIT,
+    LOG_LIMIT,
+    Activity,
+    Client,
+    FileRecord,
+    LogEntry,
+    MockDataGenerator,
+    ServerState,
 )
 from actors.mock.index import SortedIndex
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
+from runtime.clock import Clock
 
 log = structlog.get_logger()
 
@@ -67,8 +74,8 @@ class MockWorld:
         self.logs: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         self.next_log_id = 1
         self.storage_used = 0
-        self.client_status_counts: dict[str, int] = {s: 0 for s in CLIENT_STATUSES}
-        self.file_status_counts: dict[str, int] = {s: 0 for s in FILE_STATUSES}
+        self.client_status_counts: dict[str, int] = dict.fromkeys(CLIENT_STATUSES, 0)
+        self.file_status_counts: dict[str, int] = dict.fromkeys(FILE_STATUSES, 0)
         # dicts, not sets: iteration order must not depend on string hashing.
         self.uploading: dict[str, None] = {}
         self.names: dict[str, dict[str, None]] = {}
@@ -287,7 +294,11 @@ def generate_world(seed: int, clock: Clock, clients: int, files: int | None) -> 
     now = clock.now()
     server = ServerState(running=True, started_at=now - timedelta(seconds=rng.randint(3600, 3 * 86400)))
     world = MockWorld(
-        seed=seed, rng=rng, clock=clock, server=server, target_files=0,
+        seed=seed,
+        rng=rng,
+        clock=clock,
+        server=server,
+        target_files=0,
         config={"clients": clients, "files": files},
     )
     gen = world.gen
@@ -301,7 +312,7 @@ def generate_world(seed: int, clock: Clock, clients: int, files: int | None) -> 
             weights = [0.2 + rng.random() for _ in made]
             for i in rng.choices(range(len(made)), weights=weights, k=files):
                 counts[i] += 1
-    for client, count in zip(made, counts):
+    for client, count in zip(made, counts, strict=False):
         world.add_client(client)
         for record in gen.make_files(client, count, now, world.taken_paths):
             world.add_file(record)
@@ -326,6 +337,10 @@ def _seed_history(world: MockWorld) -> None:
         client = world.clients[record.client_id]
         with world.pinned(record.last_backup):
             world.record(
-                "backup_completed", "INFO", f"{client.name}: {record.path} backed up ({record.size} bytes)",
-                logger="backup.transfer", client_id=client.id, file_id=record.id,
+                "backup_completed",
+                "INFO",
+                f"{client.name}: {record.path} backed up ({record.size} bytes)",
+                logger="backup.transfer",
+                client_id=client.id,
+                file_id=record.id,
             )

@@ -26,12 +26,22 @@ from typing import Any, TypeVar
 import msgpack
 import structlog
 
-from runtime.clock import Clock
 from actors.mock.data import (
-    ACTIVITY_COLUMNS, CLIENT_COLUMNS, FILE_COLUMNS, LOG_COLUMNS, Activity, Client, FileRecord, LogEntry,
-    ServerState, check_columns, from_row, to_row,
+    ACTIVITY_COLUMNS,
+    CLIENT_COLUMNS,
+    FILE_COLUMNS,
+    LOG_COLUMNS,
+    Activity,
+    Client,
+    FileRecord,
+    LogEntry,
+    ServerState,
+    check_columns,
+    from_row,
+    to_row,
 )
 from actors.mock.state import MockWorld
+from runtime.clock import Clock
 from runtime.fsutil import fsync_dir
 
 log = structlog.get_logger()
@@ -138,7 +148,7 @@ class MockStore:
     def _open_journal(self) -> Any:
         if self._journal is None:
             created = not self.journal_path.exists()
-            self._journal = open(self.journal_path, "ab")
+            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - kept open between writes, closed by close()
             if created:
                 fsync_dir(self.data_dir)  # the new name must survive a power cut too
         return self._journal
@@ -178,15 +188,22 @@ class MockStore:
             except Exception:
                 problem = "undecodable record"
                 break
-            if not (isinstance(record, dict) and isinstance(record.get("seq"), int)
-                    and isinstance(record.get("op"), str)):
+            if not (
+                isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("op"), str)
+            ):
                 problem = "malformed record"
                 break
             records.append(record)
             pos = start + length
         if problem:
-            log.warning("mock.journal_tail_ignored", path=str(self.journal_path), reason=problem, offset=pos,
-                        dropped_bytes=len(data) - pos, records_kept=len(records))
+            log.warning(
+                "mock.journal_tail_ignored",
+                path=str(self.journal_path),
+                reason=problem,
+                offset=pos,
+                dropped_bytes=len(data) - pos,
+                records_kept=len(records),
+            )
             # Cut the damage off so new records are not appended behind unreadable bytes.
             with open(self.journal_path, "r+b") as journal:
                 journal.truncate(pos)
@@ -234,11 +251,19 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
     rng.setstate((version, tuple(state), gauss))
     config = dict(doc["config"])
     world = MockWorld(
-        seed=int(doc["seed"]), rng=rng, clock=clock, server=ServerState(**doc["server"]),
-        target_files=int(config.pop("target_files")), config=config,
+        seed=int(doc["seed"]),
+        rng=rng,
+        clock=clock,
+        server=ServerState(**doc["server"]),
+        target_files=int(config.pop("target_files")),
+        config=config,
     )
-    for name, columns in (("clients", CLIENT_COLUMNS), ("files", FILE_COLUMNS), ("activity", ACTIVITY_COLUMNS),
-                          ("logs", LOG_COLUMNS)):
+    for name, columns in (
+        ("clients", CLIENT_COLUMNS),
+        ("files", FILE_COLUMNS),
+        ("activity", ACTIVITY_COLUMNS),
+        ("logs", LOG_COLUMNS),
+    ):
         check_columns(doc[name]["columns"], columns, name)
     stored_totals: dict[str, tuple[int, int]] = {}
     for row in doc["clients"]["rows"]:

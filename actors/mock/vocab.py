@@ -7,13 +7,58 @@ generator indexes them with its seeded RNG, so their order is part of determinis
 from __future__ import annotations
 
 USERS: tuple[str, ...] = (
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-    "karl", "laura", "mallory", "nina", "oscar", "peggy", "quentin", "rita", "sam", "trent",
-    "ursula", "victor", "wendy", "xavier", "yuki", "zoe", "amir", "bianca", "chen", "dmitri",
-    "elena", "farid", "greta", "hugo", "ines", "jonas", "kenji", "lena", "marco", "noor",
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "karl",
+    "laura",
+    "mallory",
+    "nina",
+    "oscar",
+    "peggy",
+    "quentin",
+    "rita",
+    "sam",
+    "trent",
+    "ursula",
+    "victor",
+    "wendy",
+    "xavier",
+    "yuki",
+    "zoe",
+    "amir",
+    "bianca",
+    "chen",
+    "dmitri",
+    "elena",
+    "farid",
+    "greta",
+    "hugo",
+    "ines",
+    "jonas",
+    "kenji",
+    "lena",
+    "marco",
+    "noor",
 )
 DEPARTMENTS: tuple[str, ...] = (
-    "finance", "hr", "sales", "marketing", "legal", "support", "design", "eng", "ops", "research",
+    "finance",
+    "hr",
+    "sales",
+    "marketing",
+    "legal",
+    "support",
+    "design",
+    "eng",
+    "ops",
+    "research",
 )
 SITES: tuple[str, ...] = ("paris", "berlin", "lyon", "madrid", "london", "oslo", "austin", "osaka")
 
@@ -39,20 +84,45 @@ ENVIRONMENTS: tuple[str, ...] = ("prod", "staging", "dev")
 
 # File name patterns by size category; {y} {m} {mm} {dd} {n} {q} {proj} are filled in.
 TEXT_NAMES: tuple[str, ...] = (
-    "notes-{m}.txt", "README.md", "todo.txt", "config.yaml", "settings.json", "main.py", "utils.py",
-    "data-{n}.csv", "CHANGELOG.md", "deploy-{n}.sh", "requirements.txt", "app.log", "index.html",
+    "notes-{m}.txt",
+    "README.md",
+    "todo.txt",
+    "config.yaml",
+    "settings.json",
+    "main.py",
+    "utils.py",
+    "data-{n}.csv",
+    "CHANGELOG.md",
+    "deploy-{n}.sh",
+    "requirements.txt",
+    "app.log",
+    "index.html",
 )
 DOC_NAMES: tuple[str, ...] = (
-    "report-{y}.xlsx", "budget-{y}-Q{q}.xlsx", "invoice-{n:04d}.pdf", "meeting-notes-{y}-{mm}.docx",
-    "contract-{n}.pdf", "presentation-{m}.pptx", "timesheet-{y}-{mm}.xlsx", "proposal-{proj}.docx",
-    "handbook-v{n}.pdf", "roadmap-{y}.pptx",
+    "report-{y}.xlsx",
+    "budget-{y}-Q{q}.xlsx",
+    "invoice-{n:04d}.pdf",
+    "meeting-notes-{y}-{mm}.docx",
+    "contract-{n}.pdf",
+    "presentation-{m}.pptx",
+    "timesheet-{y}-{mm}.xlsx",
+    "proposal-{proj}.docx",
+    "handbook-v{n}.pdf",
+    "roadmap-{y}.pptx",
 )
 IMAGE_NAMES: tuple[str, ...] = (
-    "IMG_{n:04d}.jpg", "photo-{y}-{mm}-{dd}.jpg", "screenshot-{n}.png", "logo.png", "diagram-{proj}.png",
+    "IMG_{n:04d}.jpg",
+    "photo-{y}-{mm}-{dd}.jpg",
+    "screenshot-{n}.png",
+    "logo.png",
+    "diagram-{proj}.png",
     "scan-{n:03d}.tiff",
 )
 ARCHIVE_NAMES: tuple[str, ...] = (
-    "backup-{y}-{mm}-{dd}.tar.gz", "db-dump-{y}{mm}{dd}.sql.gz", "{proj}-{n}.zip", "mail-archive-{y}.pst",
+    "backup-{y}-{mm}-{dd}.tar.gz",
+    "db-dump-{y}{mm}{dd}.sql.gz",
+    "{proj}-{n}.zip",
+    "mail-archive-{y}.pst",
     "site-export-{y}{mm}.tar.zst",
 )
 # (category, weight, min bytes, max bytes): log-uniform sizes. Means come to ~50 KB a file,
@@ -64,22 +134,42 @@ SIZE_CATEGORIES: tuple[tuple[str, float, int, int], ...] = (
     ("archive", 0.015, 256 * 1024, 4 * 1024 * 1024),
 )
 NAMES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "text": TEXT_NAMES, "doc": DOC_NAMES, "image": IMAGE_NAMES, "archive": ARCHIVE_NAMES,
+    "text": TEXT_NAMES,
+    "doc": DOC_NAMES,
+    "image": IMAGE_NAMES,
+    "archive": ARCHIVE_NAMES,
 }
 PROJECTS: tuple[str, ...] = ("atlas", "borealis", "cobalt", "delta", "ember", "fjord", "granite", "helix")
 MONTHS: tuple[str, ...] = (
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 )
 
 WINDOWS_USER_DIRS: tuple[str, ...] = ("Documents", "Desktop", "Downloads", "Pictures", "Documents\\Projects")
 MAC_USER_DIRS: tuple[str, ...] = ("Documents", "Desktop", "Downloads", "Pictures", "Developer")
 LINUX_USER_DIRS: tuple[str, ...] = ("documents", "projects/{proj}", "projects/{proj}/src", "Downloads", "notes")
 WINDOWS_SERVER_DIRS: tuple[str, ...] = (
-    "D:\\Shares\\{dept}", "D:\\Shares\\Public", "C:\\inetpub\\wwwroot", "E:\\Archive\\{y}",
+    "D:\\Shares\\{dept}",
+    "D:\\Shares\\Public",
+    "C:\\inetpub\\wwwroot",
+    "E:\\Archive\\{y}",
 )
 LINUX_SERVER_DIRS: tuple[str, ...] = (
-    "/srv/{proj}", "/var/backups", "/etc/{proj}", "/opt/{proj}/data", "/var/lib/{proj}",
+    "/srv/{proj}",
+    "/var/backups",
+    "/etc/{proj}",
+    "/opt/{proj}/data",
+    "/var/lib/{proj}",
 )
 
 CLIENT_ERRORS: tuple[str, ...] = (

@@ -45,8 +45,14 @@ class ReplayCore:
     name = "replay"
     mode = "mock"  # it stands where the mock stands; the recorded replies keep their own mode
 
-    def __init__(self, index: RecordingIndex, *, order: str = "any", speed: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        index: RecordingIndex,
+        *,
+        order: str = "any",
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if order not in ("any", "strict"):
             raise ValueError("order must be 'any' or 'strict'")
         self.order = order
@@ -59,8 +65,9 @@ class ReplayCore:
             self._by_key.setdefault(request_key(exchange.op, exchange.args), deque()).append(exchange)
         first_request = min((e.t for e in index.exchanges), default=0.0)
         # Bridge events are the bridge's own business; it makes fresh ones.
-        self._events = deque((max(0.0, e.t - first_request), e.topic, e.data) for e in index.events
-                             if not e.topic.startswith("bridge."))
+        self._events = deque(
+            (max(0.0, e.t - first_request), e.topic, e.data) for e in index.events if not e.topic.startswith("bridge.")
+        )
         self._started: float | None = None
         self._outbox: list[tuple[str, dict[str, Any]]] = []
         log.info("replay.loaded", requests=len(backend_exchanges), events=len(self._events), order=order)
@@ -75,7 +82,7 @@ class ReplayCore:
         reply = dict(exchange.reply or {})
         if exchange.chunks is not None and reply.get("success"):
             content = b"".join(exchange.chunks)
-            return StreamReply(len(content), lambda offset, n: content[offset:offset + n], lambda: dict(reply))
+            return StreamReply(len(content), lambda offset, n: content[offset : offset + n], lambda: dict(reply))
         return reply
 
     def _match(self, op: str, args: dict[str, Any]) -> RecordedExchange:
@@ -85,8 +92,10 @@ class ReplayCore:
                 raise ProtocolError(ErrorCode.NOT_RECORDED, f"the recording has no more requests; got {op}")
             expected = self._strict[0]
             if request_key(expected.op, expected.args) != key:
-                raise ProtocolError(ErrorCode.NOT_RECORDED,
-                                    f"strict replay expected {expected.op}({_args(expected.args)}) next, got {op}({_args(args)})")
+                raise ProtocolError(
+                    ErrorCode.NOT_RECORDED,
+                    f"strict replay expected {expected.op}({_args(expected.args)}) next, got {op}({_args(args)})",
+                )
             return self._strict.popleft()
         candidates = self._by_key.get(key)
         if not candidates:

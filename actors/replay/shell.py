@@ -1,6 +1,6 @@
 """The replay actor: serves a recording to the bridge in place of the backends.
 
-    python -m actors.replay --recording FILE [--bridge EP] [--order any|strict] [--speed X]
+python -m actors.replay --recording FILE [--bridge EP] [--order any|strict] [--speed X]
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import structlog
 
 from actors.backends.worker import BackendWorker
 from actors.replay.core import ReplayCore
-from runtime.shutdown import StopFlag
 from protocol.recording import RecordingError, index_recording, read_recording
 from runtime.endpoints import BridgeEndpoints
 from runtime.logsetup import configure_logging
+from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 

@@ -17,16 +17,29 @@ from typing import Any
 import structlog
 
 from actors.server import queries as q
-from runtime.curve_keys import is_public_key
 from actors.server.blobs import BlobStore
 from actors.server.keys import KeyRing
 from actors.server.store import Store
 from actors.server.uploads import Completed, Uploads, decide_manifest, on_chunk, record_completed
 from protocol.agent_messages import (
-    AGENT_TO_SERVER, CHUNK_SIZE, CREDIT_EXCEEDED, HEARTBEAT_S, LIVENESS, MAX_BATCH, NO_SESSION, STOPPED, WINDOW,
-    AgentProtocolError, Credit, CreditLedger, Message, decode_message, encode_message,
+    AGENT_TO_SERVER,
+    CHUNK_SIZE,
+    CREDIT_EXCEEDED,
+    HEARTBEAT_S,
+    LIVENESS,
+    MAX_BATCH,
+    NO_SESSION,
+    STOPPED,
+    WINDOW,
+    AgentProtocolError,
+    Credit,
+    CreditLedger,
+    Message,
+    decode_message,
+    encode_message,
 )
 from protocol.errors import ErrorCode
+from runtime.curve_keys import is_public_key
 
 log = structlog.get_logger()
 
@@ -86,8 +99,14 @@ def _count(value: Any) -> int:
 
 
 class AgentGateway:
-    def __init__(self, store: Store, blobs: BlobStore, keyring: KeyRing, settings: AgentSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        keyring: KeyRing,
+        settings: AgentSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.keyring = keyring
@@ -145,7 +164,9 @@ class AgentGateway:
 
     def _enrollment_connection(self, route: bytes, msg: Message, peer: str) -> None:
         if msg.type != "enroll":
-            raise AgentProtocolError("this connection uses the enrollment key: it may only enroll", ErrorCode.FORBIDDEN.value)
+            raise AgentProtocolError(
+                "this connection uses the enrollment key: it may only enroll", ErrorCode.FORBIDDEN.value
+            )
         public = _text(msg.fields, "public_key", True)
         if not is_public_key(public) or self.keyring.is_enrollment(public):
             raise AgentProtocolError("public_key must be the agent's own z85 CURVE public key")
@@ -154,13 +175,22 @@ class AgentGateway:
         self._send(route, "enrolled", client_id=client_id)
         if created:
             self.store.client_changed(client_id, "created")
-            self.store.record("agent_enrolled", "INFO", f"Agent {msg['name']} enrolled with the enrollment token",
-                              client_id=client_id, logger="backup.agent")
+            self.store.record(
+                "agent_enrolled",
+                "INFO",
+                f"Agent {msg['name']} enrolled with the enrollment token",
+                client_id=client_id,
+                logger="backup.agent",
+            )
 
     def _info(self, msg: Message, peer: str) -> dict[str, str]:
-        return {"name": _text(msg.fields, "name", True), "hostname": _text(msg.fields, "hostname"),
-                "platform": _text(msg.fields, "platform"), "agent_version": _text(msg.fields, "version"),
-                "ip_address": peer}
+        return {
+            "name": _text(msg.fields, "name", True),
+            "hostname": _text(msg.fields, "hostname"),
+            "platform": _text(msg.fields, "platform"),
+            "agent_version": _text(msg.fields, "version"),
+            "ip_address": peer,
+        }
 
     def _hello(self, route: bytes, msg: Message, key: str, peer: str) -> None:
         if not self.accepting:
@@ -176,33 +206,54 @@ class AgentGateway:
         old = self.by_client.get(client_id)
         if old is not None:
             self._drop(old)  # the same agent reconnected before its old session timed out
-        session = Session(route, client_id, key, info["name"], self.clock(), CreditLedger(self.settings.window),
-                          Uploads(client_id))
+        session = Session(
+            route, client_id, key, info["name"], self.clock(), CreditLedger(self.settings.window), Uploads(client_id)
+        )
         self.sessions[route] = session
         self.by_client[client_id] = session
         self.store.set_client_status(client_id, "connected")
-        self._send(route, "welcome", client_id=client_id, heartbeat_s=self.settings.heartbeat_s,
-                   window=self.settings.window, chunk_size=self.settings.chunk_size, max_batch=MAX_BATCH,
-                   server_version=self.settings.server_version)
+        self._send(
+            route,
+            "welcome",
+            client_id=client_id,
+            heartbeat_s=self.settings.heartbeat_s,
+            window=self.settings.window,
+            chunk_size=self.settings.chunk_size,
+            max_batch=MAX_BATCH,
+            server_version=self.settings.server_version,
+        )
         self.store.client_changed(client_id, "created" if created else "updated")
         where = f" from {peer}" if peer else ""
-        self.store.record("client_connected", "INFO", f"{info['name']} connected{where} ({info['platform'] or 'unknown'}, "
-                          f"agent {info['agent_version'] or '?'})", client_id=client_id, logger="backup.agent")
+        self.store.record(
+            "client_connected",
+            "INFO",
+            f"{info['name']} connected{where} ({info['platform'] or 'unknown'}, agent {info['agent_version'] or '?'})",
+            client_id=client_id,
+            logger="backup.agent",
+        )
         self.store.server_changed()
 
     def _in_session(self, route: bytes, msg: Message, key: str) -> None:
         session = self.sessions.get(route)
         if session is None or session.key != key:
             if msg.type not in ("bye", "fetch_ack"):
-                self._error(route, NO_SESSION, "no session: say hello first", msg.get("batch", msg.get("r", msg.get("u"))))
+                self._error(
+                    route, NO_SESSION, "no session: say hello first", msg.get("batch", msg.get("r", msg.get("u")))
+                )
             return
         session.last_seen = self.clock()
         if session.completed and msg.type != "chunk":
             self._record(session)  # whatever comes next (a manifest, done) sees those versions
         handlers: dict[str, Callable[[Session, Message], None]] = {
-            "heartbeat": self._on_heartbeat, "manifest": self._on_manifest, "chunk": self._on_chunk,
-            "report": self._on_report, "done": self._on_done, "bye": self._on_bye, "fetch": self._on_fetch,
-            "fetch_ack": self._on_fetch_ack, "abort": self._on_abort,
+            "heartbeat": self._on_heartbeat,
+            "manifest": self._on_manifest,
+            "chunk": self._on_chunk,
+            "report": self._on_report,
+            "done": self._on_done,
+            "bye": self._on_bye,
+            "fetch": self._on_fetch,
+            "fetch_ack": self._on_fetch_ack,
+            "abort": self._on_abort,
         }
         handler = handlers.get(msg.type)
         if handler is None:  # enroll on an already registered key
@@ -220,14 +271,24 @@ class AgentGateway:
             # Only a run that changes something is worth an activity entry: a --watch agent
             # re-checks an unchanged folder every cycle.
             session.running_backup = True
-            self.store.record("backup_started", "INFO", f"{session.name}: backup started", client_id=session.client_id,
-                              logger="backup.transfer")
+            self.store.record(
+                "backup_started",
+                "INFO",
+                f"{session.name}: backup started",
+                client_id=session.client_id,
+                logger="backup.transfer",
+            )
         self._send(session.route, "manifest_result", batch=msg["batch"], **result)
         if result["linked"]:
             session.changed = True
-        for index, reason in result["refused"][:20]:
-            self.store.record("file_refused", "WARNING", f"{session.name}: refused a file entry: {reason}",
-                              client_id=session.client_id, logger="backup.transfer")
+        for _index, reason in result["refused"][:20]:
+            self.store.record(
+                "file_refused",
+                "WARNING",
+                f"{session.name}: refused a file entry: {reason}",
+                client_id=session.client_id,
+                logger="backup.transfer",
+            )
 
     def _on_chunk(self, session: Session, msg: Message) -> None:
         if not session.ledger.on_message():
@@ -253,12 +314,22 @@ class AgentGateway:
     def _on_report(self, session: Session, msg: Message) -> None:
         skipped = msg["skipped"]
         for entry in skipped[:20]:
-            path, reason = (entry + ["", ""])[:2] if isinstance(entry, list) else ("?", "?")
-            self.store.record("file_skipped", "WARNING", f"{session.name}: skipped {str(path)[:300]}: {str(reason)[:200]}",
-                              client_id=session.client_id, logger="backup.transfer")
+            path, reason = ([*entry, "", ""])[:2] if isinstance(entry, list) else ("?", "?")
+            self.store.record(
+                "file_skipped",
+                "WARNING",
+                f"{session.name}: skipped {str(path)[:300]}: {str(reason)[:200]}",
+                client_id=session.client_id,
+                logger="backup.transfer",
+            )
         if len(skipped) > 20:
-            self.store.record("file_skipped", "WARNING", f"{session.name}: {len(skipped) - 20} more files skipped",
-                              client_id=session.client_id, logger="backup.transfer")
+            self.store.record(
+                "file_skipped",
+                "WARNING",
+                f"{session.name}: {len(skipped) - 20} more files skipped",
+                client_id=session.client_id,
+                logger="backup.transfer",
+            )
 
     def _on_done(self, session: Session, msg: Message) -> None:
         s = {k: v for k, v in msg["summary"].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
@@ -267,17 +338,29 @@ class AgentGateway:
             log.debug("server.backup_unchanged", client_id=session.client_id, files=s.get("files"))
             return
         session.running_backup = False
-        text = (f"{session.name}: backup of {str(s.get('root', '?'))[:300]} finished: {s.get('files', 0)} files, "
-                f"{s.get('sent', 0)} sent ({s.get('bytes_sent', 0)} bytes), {s.get('linked', 0)} linked, "
-                f"{s.get('unchanged', 0)} unchanged, {s.get('skipped', 0)} skipped, {s.get('failed', 0)} failed")
+        text = (
+            f"{session.name}: backup of {str(s.get('root', '?'))[:300]} finished: {s.get('files', 0)} files, "
+            f"{s.get('sent', 0)} sent ({s.get('bytes_sent', 0)} bytes), {s.get('linked', 0)} linked, "
+            f"{s.get('unchanged', 0)} unchanged, {s.get('skipped', 0)} skipped, {s.get('failed', 0)} failed"
+        )
         self.store.touch_client(session.client_id)
         self.store.client_changed(session.client_id, "updated")
-        self.store.record("backup_completed", "WARNING" if problems else "INFO", text, client_id=session.client_id,
-                          logger="backup.transfer")
+        self.store.record(
+            "backup_completed",
+            "WARNING" if problems else "INFO",
+            text,
+            client_id=session.client_id,
+            logger="backup.transfer",
+        )
         self.store.server_changed()
 
     def _on_bye(self, session: Session, msg: Message) -> None:
-        self._end(session, "client_disconnected", "INFO", f"{session.name} disconnected ({msg.get('reason') or 'agent finished'})")
+        self._end(
+            session,
+            "client_disconnected",
+            "INFO",
+            f"{session.name} disconnected ({msg.get('reason') or 'agent finished'})",
+        )
 
     def _on_fetch(self, session: Session, msg: Message) -> None:
         restore_id = msg["r"]
@@ -291,8 +374,16 @@ class AgentGateway:
             raise AgentProtocolError(f"the stored content of {file['path']} is missing", ErrorCode.NOT_FOUND.value)
         fetch = Fetch(restore_id, file["sha256"], file["size"], Credit(self.settings.window))
         session.fetches[restore_id] = fetch
-        self._send(session.route, "fetch_meta", r=restore_id, file_id=file["id"], name=file["name"], size=file["size"],
-                   sha256=file["sha256"], path=file["path"])
+        self._send(
+            session.route,
+            "fetch_meta",
+            r=restore_id,
+            file_id=file["id"],
+            name=file["name"],
+            size=file["size"],
+            sha256=file["sha256"],
+            path=file["path"],
+        )
         self._pump(session, fetch)
 
     def _on_fetch_ack(self, session: Session, msg: Message) -> None:
@@ -313,7 +404,9 @@ class AgentGateway:
                 fetch.next_offset += len(data)
         except OSError as exc:
             session.fetches.pop(fetch.restore_id, None)
-            self._error(session.route, ErrorCode.INTERNAL.value, f"reading the stored content failed: {exc}", fetch.restore_id)
+            self._error(
+                session.route, ErrorCode.INTERNAL.value, f"reading the stored content failed: {exc}", fetch.restore_id
+            )
             return
         if fetch.next_offset >= fetch.total:
             session.fetches.pop(fetch.restore_id, None)
@@ -345,8 +438,13 @@ class AgentGateway:
         except Exception as exc:
             log.exception("server.versions_not_recorded", client_id=session.client_id, uploads=len(done))
             for c in done:
-                self._send(session.route, "failed", u=c.upload_id, code=ErrorCode.INTERNAL.value,
-                           message=f"the server could not record {c.path}: {exc}")
+                self._send(
+                    session.route,
+                    "failed",
+                    u=c.upload_id,
+                    code=ErrorCode.INTERNAL.value,
+                    message=f"the server could not record {c.path}: {exc}",
+                )
             return
         session.changed = True
         for reply in replies:
@@ -364,8 +462,12 @@ class AgentGateway:
             if session.changed:  # the last changes of a run, held back by the throttle
                 self._client_changed(session, now)
         for session in [s for s in self.sessions.values() if now - s.last_seen > limit]:
-            self._end(session, "client_disconnected", "WARNING",
-                      f"{session.name} lost: no heartbeat for {now - session.last_seen:.1f}s")
+            self._end(
+                session,
+                "client_disconnected",
+                "WARNING",
+                f"{session.name} lost: no heartbeat for {now - session.last_seen:.1f}s",
+            )
 
     def disconnect(self, client_id: str, reason: str) -> bool:
         """Tell a connected agent to go and end its session; False when it has none."""

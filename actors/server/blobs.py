@@ -8,6 +8,7 @@ next start removes: a final name always holds the whole content.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+
 from runtime.fsutil import fsync_dir
 
 log = structlog.get_logger()
@@ -28,11 +30,11 @@ READ_BLOCK = 1024 * 1024
 class BlobWriter:
     """One blob being received. ``write`` in order, then ``commit`` or ``abort``."""
 
-    store: "BlobStore"
+    store: BlobStore
     tmp_path: Path
     _file: object = field(repr=False)
     size: int = 0
-    _hash: "hashlib._Hash" = field(default_factory=hashlib.sha256, repr=False)
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
     def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
@@ -63,10 +65,8 @@ class BlobWriter:
     def abort(self) -> None:
         if not self._file.closed:  # type: ignore[attr-defined]
             self._file.close()  # type: ignore[attr-defined]
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.tmp_path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class BlobStore:

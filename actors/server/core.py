@@ -13,16 +13,17 @@ actor shell can serve any class that offers the same (``--server-class module:Cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 
-from actors.server import queries as q
 from actors.backends.api import RequestContext, StreamReply
-from runtime.clock import Clock, SystemClock
+from actors.backends.system_status import SystemStatusProbe
+from actors.server import queries as q
 from actors.server.agents import AgentGateway, AgentSettings
 from actors.server.blobs import BlobStore
 from actors.server.db import open_database
@@ -30,12 +31,12 @@ from actors.server.dbview import DatabaseView
 from actors.server.keys import ALLOW_LIST_FILE, KeyRing, ServerKeys, enrollment_token, read_allow_list
 from actors.server.logs import LogStore, install_capture
 from actors.server.store import Store
-from actors.backends.system_status import SystemStatusProbe
 from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW, has_traversal
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.responses import success
 from protocol.streaming import CHUNK_SIZE as STREAM_CHUNK
+from runtime.clock import Clock, SystemClock
 
 log = structlog.get_logger()
 
@@ -94,8 +95,17 @@ class BackupServer:
         self.store = Store(self.conn, self.blobs, self.clock.now, self.get_server_status)
         self.keyring.set_clients({r[0] for r in self.conn.execute("SELECT public_key FROM clients")})
         stale = self.store.disconnect_all()  # sessions never survive a restart
-        self.agents = AgentGateway(self.store, self.blobs, self.keyring, AgentSettings(
-            window=config.window, chunk_size=config.chunk_size, heartbeat_s=config.heartbeat_s, server_version=VERSION))
+        self.agents = AgentGateway(
+            self.store,
+            self.blobs,
+            self.keyring,
+            AgentSettings(
+                window=config.window,
+                chunk_size=config.chunk_size,
+                heartbeat_s=config.heartbeat_s,
+                server_version=VERSION,
+            ),
+        )
         self.running = self.store.setting("accepting", "1") == "1"
         self.agents.accepting = self.running
         self.started_at: datetime | None = self.clock.now() if self.running else None
@@ -105,13 +115,14 @@ class BackupServer:
         self._closed = False
         self._handlers: dict[str, Handler] = self._make_handlers()
         if self.running:
-            self.store.record("server_started", "INFO", f"Backup server started; accepting agents on "
-                              f"{config.agents_endpoint}")
+            self.store.record(
+                "server_started", "INFO", f"Backup server started; accepting agents on {config.agents_endpoint}"
+            )
         else:
-            self.store.record("server_stopped", "WARNING", "Backup server started stopped (as it was left); "
-                              "start it to accept agents")
-        log.info("server.opened", root=str(root), reset_sessions=len(stale),
-                 running=self.running)
+            self.store.record(
+                "server_stopped", "WARNING", "Backup server started stopped (as it was left); start it to accept agents"
+            )
+        log.info("server.opened", root=str(root), reset_sessions=len(stale), running=self.running)
 
     def _make_handlers(self) -> dict[str, Handler]:
         return {
@@ -135,7 +146,10 @@ class BackupServer:
             "start_server": lambda a: (self.start_server(), "Server started"),
             "stop_server": lambda a: (self.stop_server(), "Server stopped"),
             "get_logs": lambda a: (self.logs.query(a.get("level"), a.get("text"), a["offset"], a["limit"]), "Logs"),
-            "test_connection": lambda a: ({"pong": True, "backend": self.name, "server_time": self.clock.now()}, "pong"),
+            "test_connection": lambda a: (
+                {"pong": True, "backend": self.name, "server_time": self.clock.now()},
+                "pong",
+            ),
         }
 
     # -- BackendCore --
@@ -162,9 +176,13 @@ class BackupServer:
     def tick(self) -> None:
         self.agents.tick()
         for key in self.keyring.take_refusals():
-            self.store.record("agent_refused", "WARNING", f"Refused an agent with an unknown key {key[:8]}… "
-                              "(not enrolled; enroll it with the token or add its key to the allow-list)",
-                              logger="backup.security")
+            self.store.record(
+                "agent_refused",
+                "WARNING",
+                f"Refused an agent with an unknown key {key[:8]}… "
+                "(not enrolled; enroll it with the token or add its key to the allow-list)",
+                logger="backup.security",
+            )
 
     def tick_interval(self) -> float:
         return self.config.tick_s
@@ -199,8 +217,12 @@ class BackupServer:
     def disconnect_client(self, client_id: str) -> dict[str, Any]:
         client = q.get_client(self.conn, client_id)
         if not self.agents.disconnect(client_id, "disconnected by an administrator"):
-            raise ProtocolError(ErrorCode.CONFLICT, f"client {client['name']!r} is not connected (status: "
-                                f"{client['status']})", client_id=client_id, status=client["status"])
+            raise ProtocolError(
+                ErrorCode.CONFLICT,
+                f"client {client['name']!r} is not connected (status: {client['status']})",
+                client_id=client_id,
+                status=client["status"],
+            )
         return q.get_client(self.conn, client_id)
 
     def delete_client(self, client_id: str) -> dict[str, Any]:
@@ -212,8 +234,13 @@ class BackupServer:
         self.agents.forget_client(client_id)
         count, freed, key = self.store.delete_client(client_id)
         self.keyring.remove_client(key)  # its key is no longer let in: re-enrolling makes a new client
-        self.store.record("client_deleted", "WARNING", f"Deleted client {name} and its {count} files "
-                          f"({freed} bytes freed){via}", client_id=client_id, logger="backup.admin")
+        self.store.record(
+            "client_deleted",
+            "WARNING",
+            f"Deleted client {name} and its {count} files ({freed} bytes freed){via}",
+            client_id=client_id,
+            logger="backup.admin",
+        )
         self.store.server_changed()
         return count, freed
 
@@ -224,8 +251,14 @@ class BackupServer:
 
     def delete_file_and_blob(self, file_id: str, via: str) -> int:
         file, freed = self.store.delete_file(file_id)
-        self.store.record("file_deleted", "INFO", f"Deleted {file['path']} ({file['size']} bytes, {freed} bytes "
-                          f"freed on disk){via}", client_id=file["client_id"], file_id=file_id, logger="backup.storage")
+        self.store.record(
+            "file_deleted",
+            "INFO",
+            f"Deleted {file['path']} ({file['size']} bytes, {freed} bytes freed on disk){via}",
+            client_id=file["client_id"],
+            file_id=file_id,
+            logger="backup.storage",
+        )
         self.store.server_changed()
         return freed
 
@@ -242,15 +275,32 @@ class BackupServer:
         at = self.store.set_verified(file_id, ok)
         self.store.file_changed(file, "updated")
         if ok:
-            self.store.record("verify_passed", "INFO", f"{file['path']} verified (sha256 {file['sha256'][:12]}…)",
-                              client_id=file["client_id"], file_id=file_id, logger="backup.verify")
+            self.store.record(
+                "verify_passed",
+                "INFO",
+                f"{file['path']} verified (sha256 {file['sha256'][:12]}…)",
+                client_id=file["client_id"],
+                file_id=file_id,
+                logger="backup.verify",
+            )
         else:
             found = "the stored content is missing" if actual is None else f"stored content hashes to {actual[:12]}…"
-            self.store.record("verify_failed", "ERROR", f"{file['path']} failed verification: expected sha256 "
-                              f"{file['sha256'][:12]}…, {found}", client_id=file["client_id"], file_id=file_id,
-                              logger="backup.verify")
-        return {"file_id": file_id, "ok": ok, "expected_sha256": file["sha256"], "actual_sha256": actual or "",
-                "status": "verified" if ok else "error", "verified_at": at}
+            self.store.record(
+                "verify_failed",
+                "ERROR",
+                f"{file['path']} failed verification: expected sha256 {file['sha256'][:12]}…, {found}",
+                client_id=file["client_id"],
+                file_id=file_id,
+                logger="backup.verify",
+            )
+        return {
+            "file_id": file_id,
+            "ok": ok,
+            "expected_sha256": file["sha256"],
+            "actual_sha256": actual or "",
+            "status": "verified" if ok else "error",
+            "verified_at": at,
+        }
 
     def _verify_op(self, args: dict[str, Any]) -> tuple[Any, str]:
         data = self.verify_file(args["file_id"])
@@ -258,25 +308,48 @@ class BackupServer:
 
     def download_file(self, file_id: str, destination_path: str) -> StreamReply:
         if not destination_path.strip() or "\x00" in destination_path or has_traversal(destination_path):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "destination_path must be a plain path without '..' components",
-                                destination_path=destination_path[:200])
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                "destination_path must be a plain path without '..' components",
+                destination_path=destination_path[:200],
+            )
         file = q.get_file(self.conn, file_id)
         sha, size = file["sha256"], file["size"]  # frozen: a new version may land while this streams
         if not self.blobs.exists(sha):
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"the stored content of {file['path']} is missing", file_id=file_id)
-        data = {"file_id": file_id, "name": file["name"], "size": size, "sha256": sha,
-                "chunks": -(-size // STREAM_CHUNK), "destination_path": destination_path}
-        return StreamReply(total=size, read_at=lambda offset, length: self.blobs.read_at(sha, offset, length),
-                           final=lambda: self._reply(data, f"Downloaded {file['name']}"))
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, f"the stored content of {file['path']} is missing", file_id=file_id
+            )
+        data = {
+            "file_id": file_id,
+            "name": file["name"],
+            "size": size,
+            "sha256": sha,
+            "chunks": -(-size // STREAM_CHUNK),
+            "destination_path": destination_path,
+        }
+        return StreamReply(
+            total=size,
+            read_at=lambda offset, length: self.blobs.read_at(sha, offset, length),
+            final=lambda: self._reply(data, f"Downloaded {file['name']}"),
+        )
 
     def get_server_status(self) -> dict[str, Any]:
         totals = q.totals(self.conn)
         started = self.started_at if self.running else None
         uptime = max(0.0, (self.clock.now() - started).total_seconds()) if started else 0.0
-        return {"running": self.running, "started_at": started, "uptime_seconds": uptime, "host": self.host,
-                "port": self.port, "version": VERSION, "clients_connected": totals["clients_connected"],
-                "clients_total": totals["clients_total"], "files_total": totals["files_total"],
-                "storage_used": totals["storage_used"], "active_transfers": self.agents.active_transfers}
+        return {
+            "running": self.running,
+            "started_at": started,
+            "uptime_seconds": uptime,
+            "host": self.host,
+            "port": self.port,
+            "version": VERSION,
+            "clients_connected": totals["clients_connected"],
+            "clients_total": totals["clients_total"],
+            "files_total": totals["files_total"],
+            "storage_used": totals["storage_used"],
+            "active_transfers": self.agents.active_transfers,
+        }
 
     def get_system_status(self) -> dict[str, Any]:
         return self._system.collect(self.clock.now())

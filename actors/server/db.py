@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -21,7 +21,7 @@ log = structlog.get_logger()
 
 def iso(moment: datetime) -> str:
     """Fixed-width UTC text: sorts like time, reads back exactly."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _parse_timestamp(raw: bytes) -> datetime:
@@ -32,7 +32,10 @@ def _parse_timestamp(raw: bytes) -> datetime:
 sqlite3.register_converter("TIMESTAMP", _parse_timestamp)
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (1, "clients, files, versions, activity, settings", """
+    (
+        1,
+        "clients, files, versions, activity, settings",
+        """
         CREATE TABLE clients (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -99,12 +102,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX activity_client ON activity (client_id);
 
         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """),
-    (2, "covering index for the per-client file counts and sizes", """
+    """,
+    ),
+    (
+        2,
+        "covering index for the per-client file counts and sizes",
+        """
         -- files_count/total_size are computed on every client read: COUNT and SUM(size) over a
         -- client's files then come from this index alone, without visiting the table.
         CREATE INDEX files_client_size ON files (client_id, size);
-    """),
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -113,7 +121,10 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 def connect(path: Path) -> sqlite3.Connection:
     """A connection with the settings every connection must have."""
     conn = sqlite3.connect(
-        str(path), detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None, check_same_thread=False,
+        str(path),
+        detect_types=sqlite3.PARSE_DECLTYPES,
+        isolation_level=None,
+        check_same_thread=False,
     )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")

@@ -39,7 +39,7 @@ class ServerKeys:
         return self.directory / "server.key"
 
     @classmethod
-    def load(cls, directory: Path) -> "ServerKeys":
+    def load(cls, directory: Path) -> ServerKeys:
         public, secret = load_or_create(directory, "server")
         return cls(public, secret, directory)
 
@@ -122,8 +122,12 @@ class KeyRing:
                     self._last_refused.clear()
                 self._last_refused[text] = now
                 self.refusals.append(text)
-                log.warning("server.agent_key_refused", key=text[:8] + "…", domain=domain,
-                            hint="enroll the agent with the token, or add its key to the allow-list")
+                log.warning(
+                    "server.agent_key_refused",
+                    key=text[:8] + "…",
+                    domain=domain,
+                    hint="enroll the agent with the token, or add its key to the allow-list",
+                )
         return ok
 
     def take_refusals(self) -> list[str]:

@@ -16,7 +16,7 @@ import logging.handlers
 import threading
 from collections import deque
 from collections.abc import MutableMapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,9 @@ class LogStore:
         self._file_logger: logging.Logger | None = None
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS,
-                                                           encoding="utf-8")
+            handler = logging.handlers.RotatingFileHandler(
+                file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8"
+            )
             handler.setFormatter(logging.Formatter("%(message)s"))
             # A private logger: stdlib logging elsewhere in the process stays untouched.
             self._file_logger = logging.getLogger(f"backup-server-file-{id(self)}")
@@ -56,12 +57,14 @@ class LogStore:
         level = _LEVEL_ALIASES.get(level.upper(), level.upper())
         if level not in _RANK:
             level = "INFO"
-        message = str(fields.get("message") or " ".join(
-            f"{k}={_short(v)}" for k, v in fields.items() if k not in _NOT_IN_MESSAGE and k != "message"))
+        message = str(
+            fields.get("message")
+            or " ".join(f"{k}={_short(v)}" for k, v in fields.items() if k not in _NOT_IN_MESSAGE and k != "message")
+        )
         client_id = fields.get("client_id")
         entry = {
             "id": "",
-            "timestamp": datetime.now(timezone.utc),
+            "timestamp": datetime.now(UTC),
             "level": level,
             "logger": str(fields.get("logger") or "backup.server"),
             "event": event,
@@ -81,11 +84,17 @@ class LogStore:
         with self._lock:
             entries = list(self._entries)
         matched = [
-            e for e in reversed(entries)
-            if _RANK[e["level"]] >= minimum and (not needle or needle in e["event"].lower() or needle in e["message"].lower())
+            e
+            for e in reversed(entries)
+            if _RANK[e["level"]] >= minimum
+            and (not needle or needle in e["event"].lower() or needle in e["message"].lower())
         ]
-        return {"items": [dict(e) for e in matched[offset : offset + limit]], "total": len(matched),
-                "offset": offset, "limit": limit}
+        return {
+            "items": [dict(e) for e in matched[offset : offset + limit]],
+            "total": len(matched),
+            "offset": offset,
+            "limit": limit,
+        }
 
     def __len__(self) -> int:
         return len(self._entries)

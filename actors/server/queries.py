@@ -61,8 +61,10 @@ def get_clients(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any
         params.append(args["status"])
     if args.get("search"):
         # instr over lower() on both sides: the same (ASCII) folding for needle and haystack.
-        where.append("(instr(lower(c.name), lower(?)) > 0 OR instr(lower(c.hostname), lower(?)) > 0 "
-                     "OR instr(lower(c.ip_address), lower(?)) > 0)")
+        where.append(
+            "(instr(lower(c.name), lower(?)) > 0 OR instr(lower(c.hostname), lower(?)) > 0 "
+            "OR instr(lower(c.ip_address), lower(?)) > 0)"
+        )
         params += [args["search"]] * 3
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     total = conn.execute(f"SELECT COUNT(*) FROM clients c{clause}", params).fetchone()[0]
@@ -92,8 +94,10 @@ def client_by_key(conn: sqlite3.Connection, public_key: str) -> dict[str, Any] |
 
 def client_details(conn: sqlite3.Connection, client_id: str) -> dict[str, Any]:
     client = get_client(conn, client_id)
-    by_status = {status: 0 for status in FILE_STATUSES}
-    for status, n in conn.execute("SELECT status, COUNT(*) FROM files WHERE client_id = ? GROUP BY status", (client_id,)):
+    by_status = dict.fromkeys(FILE_STATUSES, 0)
+    for status, n in conn.execute(
+        "SELECT status, COUNT(*) FROM files WHERE client_id = ? GROUP BY status", (client_id,)
+    ):
         by_status[status] = n
     recent = conn.execute(
         f"SELECT {FILE_COLUMNS} FROM files WHERE client_id = ? ORDER BY modified_at DESC, id DESC LIMIT ?",
@@ -114,8 +118,9 @@ def resolve_client(conn: sqlite3.Connection, key: str) -> dict[str, Any]:
     if not ids:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no client has the id or name {key!r}", client_id_or_name=key)
     if len(ids) > 1:
-        raise ProtocolError(ErrorCode.CONFLICT, f"the name {key!r} matches {len(ids)} clients; use a client id",
-                            client_ids=ids)
+        raise ProtocolError(
+            ErrorCode.CONFLICT, f"the name {key!r} matches {len(ids)} clients; use a client id", client_ids=ids
+        )
     return get_client(conn, ids[0])
 
 
@@ -152,8 +157,9 @@ def files_of(conn: sqlite3.Connection, client_id: str | None) -> list[dict[str, 
         rows = conn.execute(f"SELECT {FILE_COLUMNS} FROM files ORDER BY path COLLATE NOCASE, id").fetchall()
     else:
         get_client(conn, client_id)
-        rows = conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE client_id = ? ORDER BY name COLLATE NOCASE, id",
-                            (client_id,)).fetchall()
+        rows = conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM files WHERE client_id = ? ORDER BY name COLLATE NOCASE, id", (client_id,)
+        ).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -172,7 +178,8 @@ def activity_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 def recent_activity(conn: sqlite3.Connection, limit: int) -> dict[str, Any]:
     rows = conn.execute(
-        "SELECT id, timestamp, type, level, client_id, file_id, message FROM activity ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT id, timestamp, type, level, client_id, file_id, message FROM activity ORDER BY id DESC LIMIT ?",
+        (limit,),
     ).fetchall()
     total = conn.execute("SELECT COUNT(*) FROM activity").fetchone()[0]
     return {"items": [activity_dict(r) for r in rows], "total": total}
@@ -180,10 +187,16 @@ def recent_activity(conn: sqlite3.Connection, limit: int) -> dict[str, Any]:
 
 def totals(conn: sqlite3.Connection) -> dict[str, int]:
     clients_total, connected = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(status = 'connected'), 0) FROM clients").fetchone()
+        "SELECT COUNT(*), COALESCE(SUM(status = 'connected'), 0) FROM clients"
+    ).fetchone()
     files_total = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     # What the blobs occupy: each distinct content once, old versions included.
     stored = conn.execute(
-        "SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM file_versions GROUP BY sha256)").fetchone()[0]
-    return {"clients_total": clients_total, "clients_connected": connected, "files_total": files_total,
-            "storage_used": stored}
+        "SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM file_versions GROUP BY sha256)"
+    ).fetchone()[0]
+    return {
+        "clients_total": clients_total,
+        "clients_connected": connected,
+        "files_total": files_total,
+        "storage_used": stored,
+    }

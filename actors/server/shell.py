@@ -20,15 +20,15 @@ import structlog
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from runtime.tuning import tune_malloc
 from actors.backends.worker import BackendWorker
 from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
-from runtime.shutdown import StopFlag
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN
 from runtime.endpoints import BridgeEndpoints
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
+from runtime.shutdown import StopFlag
+from runtime.tuning import tune_malloc
 
 log = structlog.get_logger()
 
@@ -102,9 +102,13 @@ def agents_socket(ctx: zmq.Context, core: Any, endpoint: str, chunk_size: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.server", description="The real backup server actor.")
-    parser.add_argument("--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)")
+    parser.add_argument(
+        "--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)"
+    )
     parser.add_argument("--agents", default=DEFAULT_AGENTS, help="endpoint the agents connect to (default %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the server keeps its data in DIR/server")
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="the server keeps its data in DIR/server"
+    )
     parser.add_argument("--server-class", default="actors.server.core:BackupServer", help="module:Class of the core")
     parser.add_argument("--enroll-token", help="enrollment token (default: the stored one, generated at first start)")
     parser.add_argument("--allow-keys", type=Path, help="extra file of allowed agent public keys, one per line")
@@ -119,8 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     tune_malloc()
     stop = StopFlag().install()
     config = ServerConfig(
-        data_dir=args.data_dir, agents_endpoint=args.agents, enroll_token=args.enroll_token, allow_list=args.allow_keys,
-        window=args.window, chunk_size=args.chunk_size, heartbeat_s=args.agent_heartbeat,
+        data_dir=args.data_dir,
+        agents_endpoint=args.agents,
+        enroll_token=args.enroll_token,
+        allow_list=args.allow_keys,
+        window=args.window,
+        chunk_size=args.chunk_size,
+        heartbeat_s=args.agent_heartbeat,
     )
     core = load_class(args.server_class)(config)
     ctx = zmq.Context.instance()
@@ -143,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             link = AgentLink(sock, gateway)
             extra = [(sock, link.on_readable)]
-        log.info("server.started", bridge=args.bridge, agents=args.agents if gateway else None,
-                 server_key=str(core.keys.public_file) if gateway else None, core=args.server_class)
-        BackendWorker(core, args.bridge, heartbeat_interval=args.heartbeat, extra=extra,
-                      after_turn=link.flush if link else None).run(stop)
+        log.info(
+            "server.started",
+            bridge=args.bridge,
+            agents=args.agents if gateway else None,
+            server_key=str(core.keys.public_file) if gateway else None,
+            core=args.server_class,
+        )
+        BackendWorker(
+            core, args.bridge, heartbeat_interval=args.heartbeat, extra=extra, after_turn=link.flush if link else None
+        ).run(stop)
     finally:
         if sock is not None:
             sock.close(0)

@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -36,14 +36,19 @@ def new_id() -> str:
 
 def mtime_datetime(mtime_ns: int) -> datetime:
     try:
-        return datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+        return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
     except (OverflowError, OSError, ValueError):
-        return datetime.fromtimestamp(0, timezone.utc)
+        return datetime.fromtimestamp(0, UTC)
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection, blobs: BlobStore, now: Callable[[], datetime],
-                 status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        blobs: BlobStore,
+        now: Callable[[], datetime],
+        status: Callable[[], dict[str, Any]],
+    ) -> None:
         self.conn = conn
         self.blobs = blobs
         self.now = now
@@ -62,21 +67,38 @@ class Store:
 
     def file_changed(self, file: dict[str, Any], change: str) -> None:
         data = None if change == "deleted" else q.get_file(self.conn, file["id"])
-        self.emit("file.changed", {"file_id": file["id"], "client_id": file["client_id"], "change": change, "file": data})
+        self.emit(
+            "file.changed", {"file_id": file["id"], "client_id": file["client_id"], "change": change, "file": data}
+        )
 
     def server_changed(self) -> None:
         self.emit("server.changed", {"status": self._status()})
 
-    def record(self, type_: str, level: str, message: str, *, client_id: str | None = None,
-               file_id: str | None = None, logger: str = "backup.server") -> dict[str, Any]:
+    def record(
+        self,
+        type_: str,
+        level: str,
+        message: str,
+        *,
+        client_id: str | None = None,
+        file_id: str | None = None,
+        logger: str = "backup.server",
+    ) -> dict[str, Any]:
         """Append to the activity table, log it (the log store sees it too) and emit it."""
         at = self.now()
         cur = self.conn.execute(
             "INSERT INTO activity (timestamp, type, level, client_id, file_id, message) VALUES (?, ?, ?, ?, ?, ?)",
             (iso(at), type_, level, client_id, file_id, message),
         )
-        entry = {"id": str(cur.lastrowid), "timestamp": at, "type": type_, "level": level, "client_id": client_id,
-                 "file_id": file_id, "message": message}
+        entry = {
+            "id": str(cur.lastrowid),
+            "timestamp": at,
+            "type": type_,
+            "level": level,
+            "client_id": client_id,
+            "file_id": file_id,
+            "message": message,
+        }
         ids = {k: v for k, v in (("client_id", client_id), ("file_id", file_id)) if v is not None}
         getattr(log, _LOG_METHOD.get(level, "info"))(f"activity.{type_}", message=message, logger=logger, **ids)
         self.emit("activity", entry)
@@ -101,8 +123,10 @@ class Store:
         return row[0] if row else default
 
     def set_setting(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
-                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # -- clients --
 
@@ -114,26 +138,32 @@ class Store:
         if row is not None:
             self.conn.execute(
                 "UPDATE clients SET name = ?, hostname = ?, ip_address = ?, platform = ?, agent_version = ? WHERE id = ?",
-                (*fields, row[0]))
+                (*fields, row[0]),
+            )
             return row[0], False
         client_id = new_id()
         self.conn.execute(
             "INSERT INTO clients (id, name, hostname, ip_address, platform, agent_version, public_key, status, "
             "created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, 'disconnected', ?, ?)",
-            (client_id, *fields, public_key, now, now))
+            (client_id, *fields, public_key, now, now),
+        )
         return client_id, True
 
     def set_client_status(self, client_id: str, status: str, error_message: str | None = None) -> None:
         """Keep connected_at/last_seen/error_message consistent with the status."""
         now = iso(self.now())
         if status == "connected":
-            self.conn.execute("UPDATE clients SET status = 'connected', connected_at = ?, last_seen = ?, "
-                              "error_message = NULL WHERE id = ?", (now, now, client_id))
+            self.conn.execute(
+                "UPDATE clients SET status = 'connected', connected_at = ?, last_seen = ?, "
+                "error_message = NULL WHERE id = ?",
+                (now, now, client_id),
+            )
         else:
             self.conn.execute(
                 "UPDATE clients SET last_seen = CASE WHEN status = 'connected' THEN ? ELSE last_seen END, "
                 "status = ?, connected_at = NULL, error_message = ? WHERE id = ?",
-                (now, status, error_message if status == "error" else None, client_id))
+                (now, status, error_message if status == "error" else None, client_id),
+            )
 
     def touch_client(self, client_id: str) -> None:
         self.conn.execute("UPDATE clients SET last_seen = ? WHERE id = ?", (iso(self.now()), client_id))
@@ -187,20 +217,29 @@ class Store:
         return file, freed
 
     def latest(self, client_id: str, path: str) -> sqlite3.Row | None:
-        return self.conn.execute("SELECT id, size, mtime_ns, sha256, status FROM files WHERE client_id = ? AND path = ?",
-                                 (client_id, path)).fetchone()
+        return self.conn.execute(
+            "SELECT id, size, mtime_ns, sha256, status FROM files WHERE client_id = ? AND path = ?", (client_id, path)
+        ).fetchone()
 
     def owns_content(self, client_id: str, sha256: str) -> bool:
         """Whether one of this client's versions has this content (dedup stays within a client)."""
-        return self.conn.execute(
-            "SELECT 1 FROM file_versions v JOIN files f ON f.id = v.file_id WHERE f.client_id = ? AND v.sha256 = ? LIMIT 1",
-            (client_id, sha256)).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM file_versions v JOIN files f ON f.id = v.file_id WHERE f.client_id = ? AND v.sha256 = ? LIMIT 1",
+                (client_id, sha256),
+            ).fetchone()
+            is not None
+        )
 
-    def add_version(self, client_id: str, path: str, size: int, mtime_ns: int, sha256: str) -> tuple[dict[str, Any], int, str]:
+    def add_version(
+        self, client_id: str, path: str, size: int, mtime_ns: int, sha256: str
+    ) -> tuple[dict[str, Any], int, str]:
         """Record a new latest version of ``path``; returns (file, version number, change)."""
         return self.add_versions(client_id, [(path, size, mtime_ns, sha256)])[0]
 
-    def add_versions(self, client_id: str, items: list[tuple[str, int, int, str]]) -> list[tuple[dict[str, Any], int, str]]:
+    def add_versions(
+        self, client_id: str, items: list[tuple[str, int, int, str]]
+    ) -> list[tuple[dict[str, Any], int, str]]:
         """Record new latest versions, all in one transaction (one commit for a batch of small files).
 
         ``items`` are (path, size, mtime_ns, sha256); returns (file, version, change) for each.
@@ -216,18 +255,24 @@ class Store:
                     self.conn.execute(
                         "INSERT INTO files (id, client_id, path, name, size, mtime_ns, sha256, status, backup_count, "
                         "created_at, modified_at, last_backup) VALUES (?, ?, ?, ?, ?, ?, ?, 'uploaded', 1, ?, ?, ?)",
-                        (file_id, client_id, path, file_name_of(path), size, mtime_ns, sha256, now, modified, now))
+                        (file_id, client_id, path, file_name_of(path), size, mtime_ns, sha256, now, modified, now),
+                    )
                 else:
                     file_id, change = row["id"], "updated"
-                    version = self.conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM file_versions "
-                                                "WHERE file_id = ?", (file_id,)).fetchone()[0]
+                    version = self.conn.execute(
+                        "SELECT COALESCE(MAX(version), 0) + 1 FROM file_versions WHERE file_id = ?", (file_id,)
+                    ).fetchone()[0]
                     self.conn.execute(
                         "UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, status = 'uploaded', "
                         "backup_count = backup_count + 1, modified_at = ?, last_backup = ?, last_verified = NULL "
-                        "WHERE id = ?", (size, mtime_ns, sha256, modified, now, file_id))
+                        "WHERE id = ?",
+                        (size, mtime_ns, sha256, modified, now, file_id),
+                    )
                 self.conn.execute(
                     "INSERT INTO file_versions (file_id, version, size, mtime_ns, sha256, backed_up_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (file_id, version, size, mtime_ns, sha256, now))
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (file_id, version, size, mtime_ns, sha256, now),
+                )
                 written.append((file_id, version, change))
         out = []
         for file_id, version, change in written:
@@ -238,13 +283,20 @@ class Store:
 
     def touch_file(self, file_id: str, mtime_ns: int) -> None:
         """Same content, new modification time: no new version, just the metadata."""
-        self.conn.execute("UPDATE files SET mtime_ns = ?, modified_at = ? WHERE id = ?",
-                          (mtime_ns, iso(mtime_datetime(mtime_ns)), file_id))
-        self.conn.execute("UPDATE file_versions SET mtime_ns = ? WHERE file_id = ? AND version = "
-                          "(SELECT MAX(version) FROM file_versions WHERE file_id = ?)", (mtime_ns, file_id, file_id))
+        self.conn.execute(
+            "UPDATE files SET mtime_ns = ?, modified_at = ? WHERE id = ?",
+            (mtime_ns, iso(mtime_datetime(mtime_ns)), file_id),
+        )
+        self.conn.execute(
+            "UPDATE file_versions SET mtime_ns = ? WHERE file_id = ? AND version = "
+            "(SELECT MAX(version) FROM file_versions WHERE file_id = ?)",
+            (mtime_ns, file_id, file_id),
+        )
 
     def set_verified(self, file_id: str, ok: bool) -> datetime:
         at = self.now()
-        self.conn.execute("UPDATE files SET status = ?, last_verified = ? WHERE id = ?",
-                          ("verified" if ok else "error", iso(at), file_id))
+        self.conn.execute(
+            "UPDATE files SET status = ?, last_verified = ? WHERE id = ?",
+            ("verified" if ok else "error", iso(at), file_id),
+        )
         return at

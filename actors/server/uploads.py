@@ -19,7 +19,12 @@ import structlog
 from actors.server.blobs import SHA256_HEX, BlobStore, BlobWriter
 from actors.server.store import Store
 from protocol.agent_messages import (
-    HASH_MISMATCH, MAX_BATCH, SIZE_MISMATCH, AgentProtocolError, Message, check_client_path,
+    HASH_MISMATCH,
+    MAX_BATCH,
+    SIZE_MISMATCH,
+    AgentProtocolError,
+    Message,
+    check_client_path,
 )
 
 log = structlog.get_logger()
@@ -137,8 +142,10 @@ def on_chunk(store: Store, blobs: BlobStore, uploads: Uploads, msg: Message) -> 
                 return Outcome()  # the rest of an upload that already failed
             raise AgentProtocolError(f"upload {upload_id!r} is unknown (its first chunk never arrived?)")
         if msg["i"] != upload.next_index or msg["o"] != upload.received:
-            raise AgentProtocolError(f"chunk {msg['i']} at offset {msg['o']} out of order (expected chunk "
-                                     f"{upload.next_index} at {upload.received})")
+            raise AgentProtocolError(
+                f"chunk {msg['i']} at offset {msg['o']} out of order (expected chunk "
+                f"{upload.next_index} at {upload.received})"
+            )
         upload.writer.write(msg.body)
         upload.received += len(msg.body)
         upload.next_index += 1
@@ -149,8 +156,9 @@ def on_chunk(store: Store, blobs: BlobStore, uploads: Uploads, msg: Message) -> 
         return Outcome(completed=_finish(uploads, upload, msg.get("sha256")))
     except AgentProtocolError as exc:
         _fail(uploads, upload_id)
-        log.warning("server.upload_failed", client_id=uploads.client_id, upload_id=upload_id, code=exc.code,
-                    reason=exc.message)
+        log.warning(
+            "server.upload_failed", client_id=uploads.client_id, upload_id=upload_id, code=exc.code, reason=exc.message
+        )
         return Outcome(failed=(exc.code, exc.message))
 
 
@@ -176,17 +184,25 @@ def _finish(uploads: Uploads, upload: Upload, declared: str | None) -> Completed
     del uploads.open[upload.upload_id]
     if upload.received != upload.size:
         upload.writer.abort()
-        raise AgentProtocolError(f"{upload.path}: received {upload.received} bytes, announced {upload.size} "
-                                 "(changed while being sent?)", SIZE_MISMATCH)
+        raise AgentProtocolError(
+            f"{upload.path}: received {upload.received} bytes, announced {upload.size} (changed while being sent?)",
+            SIZE_MISMATCH,
+        )
     actual = upload.writer.sha256
     if declared != actual:
         upload.writer.abort()
-        raise AgentProtocolError(f"{upload.path}: SHA-256 of the received bytes is {actual}, the agent said "
-                                 f"{declared}", HASH_MISMATCH)
+        raise AgentProtocolError(
+            f"{upload.path}: SHA-256 of the received bytes is {actual}, the agent said {declared}", HASH_MISMATCH
+        )
     started = time.perf_counter()
     sha, existed = upload.writer.commit()
-    log.debug("server.blob_committed", client_id=uploads.client_id, path=upload.path, size=upload.size,
-              commit_ms=round((time.perf_counter() - started) * 1000, 2))
+    log.debug(
+        "server.blob_committed",
+        client_id=uploads.client_id,
+        path=upload.path,
+        size=upload.size,
+        commit_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
     return Completed(upload.upload_id, upload.path, upload.size, upload.mtime_ns, sha, existed)
 
 
@@ -194,11 +210,12 @@ def record_completed(store: Store, uploads: Uploads, done: list[Completed]) -> l
     """Write the version rows of a batch of completed uploads in one transaction; the ``stored`` replies."""
     results = store.add_versions(uploads.client_id, [(c.path, c.size, c.mtime_ns, c.sha256) for c in done])
     replies = []
-    for c, (file, version, _) in zip(done, results):
+    for c, (file, version, _) in zip(done, results, strict=False):
         uploads.stored_files += 1
         uploads.stored_bytes += c.size
-        replies.append({"u": c.upload_id, "file_id": file["id"], "version": version, "sha256": c.sha256,
-                        "dedup": c.existed})
+        replies.append(
+            {"u": c.upload_id, "file_id": file["id"], "version": version, "sha256": c.sha256, "dedup": c.existed}
+        )
     return replies
 
 

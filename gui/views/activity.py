@@ -16,8 +16,12 @@ from protocol.catalogue import LOG_LEVELS
 
 PAGE_SIZE = 100
 FEED_SHOWN = 100
-LEVEL_COLORS = {"ERROR": ft.Colors.RED_600, "CRITICAL": ft.Colors.RED_900, "WARNING": ft.Colors.AMBER_800,
-                "DEBUG": ft.Colors.GREY_600}
+LEVEL_COLORS = {
+    "ERROR": ft.Colors.RED_600,
+    "CRITICAL": ft.Colors.RED_900,
+    "WARNING": ft.Colors.AMBER_800,
+    "DEBUG": ft.Colors.GREY_600,
+}
 
 
 class ActivityView(View):
@@ -41,26 +45,60 @@ class ActivityView(View):
         self.pause_button = ft.OutlinedButton("Pause", icon=ft.Icons.PAUSE, on_click=self.toggle_pause)
         self.feed_note = ft.Text("")
         self.error = error_text()
-        return ft.Column([
-            ft.Row([ft.Text("Activity", size=22, weight=ft.FontWeight.BOLD), self.feed_note, ft.Container(expand=True),
-                    self.pause_button,
-                    ft.OutlinedButton("Export CSV", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("csv")),
-                    ft.OutlinedButton("Export JSON", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("json"))]),
-            ft.Container(ft.Semantics(identifier="activity-feed", content=self.feed), border=ft.Border.all(1, ft.Colors.GREY_300),
-                         border_radius=6, padding=6),
-            ft.Row([ft.Text("Server logs", size=18, weight=ft.FontWeight.W_500), ft.Container(expand=True),
-                    dropdown("Level", [(lv, lv) for lv in LOG_LEVELS], "INFO", self.on_level, width=140,
-                             identifier="logs-level"),
-                    ft.TextField(label="Search logs", width=220, dense=True, on_change=self.on_text,
-                                 prefix_icon=ft.Icons.SEARCH)]),
-            self.error,
-            ft.Container(self.logs, expand=True, border=ft.Border.all(1, ft.Colors.GREY_300), border_radius=6, padding=6),
-            self.pager.control,
-        ], expand=True)
+        return ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Text("Activity", size=22, weight=ft.FontWeight.BOLD),
+                        self.feed_note,
+                        ft.Container(expand=True),
+                        self.pause_button,
+                        ft.OutlinedButton("Export CSV", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("csv")),
+                        ft.OutlinedButton(
+                            "Export JSON", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("json")
+                        ),
+                    ]
+                ),
+                ft.Container(
+                    ft.Semantics(identifier="activity-feed", content=self.feed),
+                    border=ft.Border.all(1, ft.Colors.GREY_300),
+                    border_radius=6,
+                    padding=6,
+                ),
+                ft.Row(
+                    [
+                        ft.Text("Server logs", size=18, weight=ft.FontWeight.W_500),
+                        ft.Container(expand=True),
+                        dropdown(
+                            "Level",
+                            [(lv, lv) for lv in LOG_LEVELS],
+                            "INFO",
+                            self.on_level,
+                            width=140,
+                            identifier="logs-level",
+                        ),
+                        ft.TextField(
+                            label="Search logs",
+                            width=220,
+                            dense=True,
+                            on_change=self.on_text,
+                            prefix_icon=ft.Icons.SEARCH,
+                        ),
+                    ]
+                ),
+                self.error,
+                ft.Container(
+                    self.logs, expand=True, border=ft.Border.all(1, ft.Colors.GREY_300), border_radius=6, padding=6
+                ),
+                self.pager.control,
+            ],
+            expand=True,
+        )
 
     async def load_logs(self) -> dict[str, Any]:
-        return await self.bridge.get_logs_async(level=self.level, text=self.text or None, offset=self.pager.offset,
-                                                limit=PAGE_SIZE)
+        return await self.bridge.get_logs_async(
+            level=self.level, text=self.text or None, offset=self.pager.offset, limit=PAGE_SIZE
+        )
 
     async def reload_logs(self) -> None:
         await self.ctx.load_data_operation(keys.LOGS)
@@ -87,12 +125,17 @@ class ActivityView(View):
         activity = self.frozen if self.paused else list(self.app.session.store.get(keys.ACTIVITY) or [])
         logs = (self.app.session.store.get(keys.LOGS) or {}).get("items", [])
         try:
-            paths = [export_rows(activity, self.export_dir, "activity", fmt), export_rows(logs, self.export_dir, "logs", fmt)]
+            paths = [
+                export_rows(activity, self.export_dir, "activity", fmt),
+                export_rows(logs, self.export_dir, "logs", fmt),
+            ]
         except OSError as exc:
             await self.app.notifier.notify(f"Export failed: {exc}", error=True, error_code="EXPORT_FAILED")
             return
-        await self.app.notifier.notify(f"Exported {len(activity)} activity entries and {len(logs)} log lines to "
-                                       + ", ".join(str(p) for p in paths))
+        await self.app.notifier.notify(
+            f"Exported {len(activity)} activity entries and {len(logs)} log lines to "
+            + ", ".join(str(p) for p in paths)
+        )
 
     def render(self) -> None:
         store = self.app.session.store
@@ -101,11 +144,15 @@ class ActivityView(View):
         frozen_ids = {a.get("id") for a in self.frozen}
         waiting = sum(1 for a in live if a.get("id") not in frozen_ids) if self.paused else 0
         self.feed_note.value = f"paused · {waiting} new" if self.paused else "live"
-        self.feed.controls = [self._line(a["timestamp"], a["level"], f"{a['type']}: {a['message']}") for a in shown[:FEED_SHOWN]]
+        self.feed.controls = [
+            self._line(a["timestamp"], a["level"], f"{a['type']}: {a['message']}") for a in shown[:FEED_SHOWN]
+        ]
         logs = store.get(keys.LOGS) or {"items": [], "total": 0}
         self.error.value = self.error_line(keys.LOGS)
         self.pager.update_from(logs["total"])
-        self.logs.controls = [self._line(r["timestamp"], r["level"], f"{r['event']}  {r['message']}") for r in logs["items"]]
+        self.logs.controls = [
+            self._line(r["timestamp"], r["level"], f"{r['event']}  {r['message']}") for r in logs["items"]
+        ]
 
     @staticmethod
     def _line(timestamp: Any, level: str, text: str) -> ft.Control:

@@ -37,85 +37,163 @@ class ClientsView(PagedListView):
                 ft.DataColumn(ft.Text("Last seen"), on_sort=self.on_sort),
                 ft.DataColumn(ft.Text("Actions")),
             ],
-            rows=[], sort_column_index=0, sort_ascending=True, column_spacing=24,
+            rows=[],
+            sort_column_index=0,
+            sort_ascending=True,
+            column_spacing=24,
         )
         self.error = error_text()
-        self.search_field = ft.TextField(label="Search clients", width=260, on_change=self.on_search,
-                                         prefix_icon=ft.Icons.SEARCH, dense=True)
-        self.status_filter = dropdown("Status", [("all", "All"), ("connected", "Connected"),
-                                                 ("disconnected", "Disconnected"), ("error", "Error")],
-                                      "all", self.on_status, identifier="clients-status-filter")
-        return ft.Column([
-            ft.Row([ft.Text("Clients", size=22, weight=ft.FontWeight.BOLD), ft.Container(expand=True),
-                    self.search_field, self.status_filter,
-                    ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh clients", on_click=self.reload_click)]),
-            self.error, scroll_table(self.table), self.pager.control,
-        ], expand=True)
+        self.search_field = ft.TextField(
+            label="Search clients", width=260, on_change=self.on_search, prefix_icon=ft.Icons.SEARCH, dense=True
+        )
+        self.status_filter = dropdown(
+            "Status",
+            [("all", "All"), ("connected", "Connected"), ("disconnected", "Disconnected"), ("error", "Error")],
+            "all",
+            self.on_status,
+            identifier="clients-status-filter",
+        )
+        return ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Text("Clients", size=22, weight=ft.FontWeight.BOLD),
+                        ft.Container(expand=True),
+                        self.search_field,
+                        self.status_filter,
+                        ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh clients", on_click=self.reload_click),
+                    ]
+                ),
+                self.error,
+                scroll_table(self.table),
+                self.pager.control,
+            ],
+            expand=True,
+        )
 
     async def load(self) -> dict[str, Any]:
         return await self.bridge.get_clients_async(
-            offset=self.pager.offset, limit=PAGE_SIZE, search=self.search or None,
-            status=None if self.status == "all" else self.status, sort=self.sort)
+            offset=self.pager.offset,
+            limit=PAGE_SIZE,
+            search=self.search or None,
+            status=None if self.status == "all" else self.status,
+            sort=self.sort,
+        )
 
     def _row(self, c: dict[str, Any]) -> ft.DataRow:
         name = c["name"]
-        return ft.DataRow(cells=[
-            ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-            ft.DataCell(status_badge(c["status"])),
-            ft.DataCell(ft.Text(c["ip_address"])),
-            ft.DataCell(ft.Text(c["platform"])),
-            ft.DataCell(ft.Text(str(c["files_count"]))),
-            ft.DataCell(ft.Text(human_bytes(c["total_size"]))),
-            ft.DataCell(ft.Text(when(c["last_seen"]))),
-            ft.DataCell(ft.Row([
-                action_button(ft.Icons.INFO_OUTLINE, f"Details of {name}", f"details-client-{name}",
-                              lambda e, c=c: self.app.page.run_task(self.details, c)),
-                action_button(ft.Icons.LINK_OFF, f"Disconnect {name}", f"disconnect-client-{name}",
-                              lambda e, c=c: self.app.page.run_task(self.disconnect, c),
-                              disabled=c["status"] != "connected"),
-                action_button(ft.Icons.DELETE_OUTLINE, f"Delete {name}", f"delete-client-{name}",
-                              lambda e, c=c: self.app.page.run_task(self.delete, c)),
-            ], spacing=0)),
-        ])
+        return ft.DataRow(
+            cells=[
+                ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
+                ft.DataCell(status_badge(c["status"])),
+                ft.DataCell(ft.Text(c["ip_address"])),
+                ft.DataCell(ft.Text(c["platform"])),
+                ft.DataCell(ft.Text(str(c["files_count"]))),
+                ft.DataCell(ft.Text(human_bytes(c["total_size"]))),
+                ft.DataCell(ft.Text(when(c["last_seen"]))),
+                ft.DataCell(
+                    ft.Row(
+                        [
+                            action_button(
+                                ft.Icons.INFO_OUTLINE,
+                                f"Details of {name}",
+                                f"details-client-{name}",
+                                lambda e, c=c: self.app.page.run_task(self.details, c),
+                            ),
+                            action_button(
+                                ft.Icons.LINK_OFF,
+                                f"Disconnect {name}",
+                                f"disconnect-client-{name}",
+                                lambda e, c=c: self.app.page.run_task(self.disconnect, c),
+                                disabled=c["status"] != "connected",
+                            ),
+                            action_button(
+                                ft.Icons.DELETE_OUTLINE,
+                                f"Delete {name}",
+                                f"delete-client-{name}",
+                                lambda e, c=c: self.app.page.run_task(self.delete, c),
+                            ),
+                        ],
+                        spacing=0,
+                    )
+                ),
+            ]
+        )
 
     async def disconnect(self, c: dict[str, Any]) -> None:
-        await self.ctx.action_operation("Disconnect", self.bridge.disconnect_client_async, {"client_id": c["id"]},
-                                        f"Disconnected {c['name']}", refresh_keys=[keys.CLIENTS, keys.STATUS])
+        await self.ctx.action_operation(
+            "Disconnect",
+            self.bridge.disconnect_client_async,
+            {"client_id": c["id"]},
+            f"Disconnected {c['name']}",
+            refresh_keys=[keys.CLIENTS, keys.STATUS],
+        )
 
     async def delete(self, c: dict[str, Any]) -> None:
         files = c["files_count"]
-        text = (f"Delete client {c['name']}? Its {files} file{'s' if files != 1 else ''} "
-                f"({human_bytes(c['total_size'])}) will be deleted with it. This cannot be undone.")
+        text = (
+            f"Delete client {c['name']}? Its {files} file{'s' if files != 1 else ''} "
+            f"({human_bytes(c['total_size'])}) will be deleted with it. This cannot be undone."
+        )
         if await self.app.confirm("Delete client", text):
-            await self.ctx.action_operation("Delete client", self.bridge.delete_client_async, {"client_id": c["id"]},
-                                            f"Deleted {c['name']} and {files} files",
-                                            refresh_keys=[keys.CLIENTS, keys.FILES, keys.STATUS])
+            await self.ctx.action_operation(
+                "Delete client",
+                self.bridge.delete_client_async,
+                {"client_id": c["id"]},
+                f"Deleted {c['name']} and {files} files",
+                refresh_keys=[keys.CLIENTS, keys.FILES, keys.STATUS],
+            )
 
     async def details(self, c: dict[str, Any]) -> None:
         reply = await self.bridge.get_client_details_async(client_id=c["id"])
         if not reply.get("success"):
-            await self.app.notifier.notify(f"Details failed: {reply.get('message')} [{reply.get('error_code')}]",
-                                           error=True, error_code=reply.get("error_code"))
+            await self.app.notifier.notify(
+                f"Details failed: {reply.get('message')} [{reply.get('error_code')}]",
+                error=True,
+                error_code=reply.get("error_code"),
+            )
             return
         data = reply["data"]
         client, summary = data["client"], data["files_summary"]
         facts = [
-            ("Status", client["status"]), ("Hostname", client["hostname"]), ("IP", client["ip_address"]),
-            ("Platform", client["platform"]), ("Agent", client["agent_version"]),
-            ("Connected since", when(client["connected_at"])), ("Last seen", when(client["last_seen"])),
+            ("Status", client["status"]),
+            ("Hostname", client["hostname"]),
+            ("IP", client["ip_address"]),
+            ("Platform", client["platform"]),
+            ("Agent", client["agent_version"]),
+            ("Connected since", when(client["connected_at"])),
+            ("Last seen", when(client["last_seen"])),
             ("Files", f"{summary['count']} ({human_bytes(summary['total_size'])})"),
             ("By status", ", ".join(f"{k}: {v}" for k, v in sorted(summary["by_status"].items())) or "—"),
         ]
         if client.get("error_message"):
             facts.append(("Error", client["error_message"]))
-        files = ft.Column([ft.Text(f"{f['path']}  ·  {human_bytes(f['size'])}  ·  {f['status']}", size=12)
-                           for f in data["recent_files"]], scroll=ft.ScrollMode.AUTO, height=180)
-        self.app.page.show_dialog(ft.AlertDialog(
-            title=ft.Text(f"Client {client['name']}"),
-            content=ft.Column([
-                *[ft.Row([ft.Text(k, width=130, weight=ft.FontWeight.W_500), ft.Text(str(v), selectable=True)])
-                  for k, v in facts],
-                ft.Divider(), ft.Text("Recent files", weight=ft.FontWeight.W_500), files,
-            ], tight=True, width=560),
-            actions=[ft.TextButton("Close", on_click=lambda e: self.app.page.pop_dialog())],
-        ))
+        files = ft.Column(
+            [
+                ft.Text(f"{f['path']}  ·  {human_bytes(f['size'])}  ·  {f['status']}", size=12)
+                for f in data["recent_files"]
+            ],
+            scroll=ft.ScrollMode.AUTO,
+            height=180,
+        )
+        self.app.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(f"Client {client['name']}"),
+                content=ft.Column(
+                    [
+                        *[
+                            ft.Row(
+                                [ft.Text(k, width=130, weight=ft.FontWeight.W_500), ft.Text(str(v), selectable=True)]
+                            )
+                            for k, v in facts
+                        ],
+                        ft.Divider(),
+                        ft.Text("Recent files", weight=ft.FontWeight.W_500),
+                        files,
+                    ],
+                    tight=True,
+                    width=560,
+                ),
+                actions=[ft.TextButton("Close", on_click=lambda e: self.app.page.pop_dialog())],
+            )
+        )

@@ -22,8 +22,13 @@ RECENT = 12
 
 
 def card(label: str, value: ft.Text, identifier: str) -> ft.Control:
-    return ft.Card(ft.Container(ft.Column([ft.Text(label, size=12), ft.Semantics(identifier=identifier, content=value)],
-                                          spacing=2), padding=12, width=190))
+    return ft.Card(
+        ft.Container(
+            ft.Column([ft.Text(label, size=12), ft.Semantics(identifier=identifier, content=value)], spacing=2),
+            padding=12,
+            width=190,
+        )
+    )
 
 
 class DashboardView(View):
@@ -38,36 +43,68 @@ class DashboardView(View):
         self.history: deque[tuple[float, float, float]] = deque()
         self._last_system: dict[str, Any] | None = None
         self._poller: asyncio.Task[None] | None = None
-        self.values = {name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD) for name in (
-            "state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")}
+        self.values = {
+            name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD)
+            for name in ("state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")
+        }
         self.start_button = ft.FilledButton("Start server", icon=ft.Icons.PLAY_ARROW, on_click=self.start_server)
         self.stop_button = ft.OutlinedButton("Stop server", icon=ft.Icons.STOP, on_click=self.stop_server)
         self.cpu_series = fch.LineChartData(points=[], color=ft.Colors.BLUE, stroke_width=2)
         self.mem_series = fch.LineChartData(points=[], color=ft.Colors.PURPLE, stroke_width=2)
-        self.chart = fch.LineChart(data_series=[self.cpu_series, self.mem_series], min_y=0, max_y=100, min_x=-HISTORY_S,
-                                   max_x=0, height=200, expand=True, interactive=False,
-                                   left_axis=fch.ChartAxis(label_size=36, label_spacing=25),
-                                   bottom_axis=fch.ChartAxis(label_size=24, label_spacing=60))
+        self.chart = fch.LineChart(
+            data_series=[self.cpu_series, self.mem_series],
+            min_y=0,
+            max_y=100,
+            min_x=-HISTORY_S,
+            max_x=0,
+            height=200,
+            expand=True,
+            interactive=False,
+            left_axis=fch.ChartAxis(label_size=36, label_spacing=25),
+            bottom_axis=fch.ChartAxis(label_size=24, label_spacing=60),
+        )
         self.activity = ft.Column([], spacing=2)
         self.error = error_text()
-        status_cards = ft.Row([card("Server", self.values["state"], "server-state"),
-                               card("Uptime", self.values["uptime"], "server-uptime"),
-                               card("Clients connected / total", self.values["clients"], "server-clients"),
-                               card("Files", self.values["files"], "server-files"),
-                               card("Storage used", self.values["storage"], "server-storage"),
-                               card("Active transfers", self.values["transfers"], "server-transfers")], wrap=True)
-        system_cards = ft.Row([card("CPU", self.values["cpu"], "system-cpu"),
-                               card("Memory", self.values["memory"], "system-memory"),
-                               card("Disk", self.values["disk"], "system-disk")], wrap=True)
-        return ft.Column([
-            ft.Row([ft.Text("Dashboard", size=22, weight=ft.FontWeight.BOLD), ft.Container(expand=True),
-                    self.start_button, self.stop_button]),
-            self.error, status_cards,
-            ft.Text("Host (last 5 minutes: CPU blue, memory purple, %)", weight=ft.FontWeight.W_500),
-            system_cards, self.chart,
-            ft.Text("Recent activity", weight=ft.FontWeight.W_500),
-            ft.Semantics(identifier="recent-activity", content=self.activity),
-        ], scroll=ft.ScrollMode.AUTO, expand=True)
+        status_cards = ft.Row(
+            [
+                card("Server", self.values["state"], "server-state"),
+                card("Uptime", self.values["uptime"], "server-uptime"),
+                card("Clients connected / total", self.values["clients"], "server-clients"),
+                card("Files", self.values["files"], "server-files"),
+                card("Storage used", self.values["storage"], "server-storage"),
+                card("Active transfers", self.values["transfers"], "server-transfers"),
+            ],
+            wrap=True,
+        )
+        system_cards = ft.Row(
+            [
+                card("CPU", self.values["cpu"], "system-cpu"),
+                card("Memory", self.values["memory"], "system-memory"),
+                card("Disk", self.values["disk"], "system-disk"),
+            ],
+            wrap=True,
+        )
+        return ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Text("Dashboard", size=22, weight=ft.FontWeight.BOLD),
+                        ft.Container(expand=True),
+                        self.start_button,
+                        self.stop_button,
+                    ]
+                ),
+                self.error,
+                status_cards,
+                ft.Text("Host (last 5 minutes: CPU blue, memory purple, %)", weight=ft.FontWeight.W_500),
+                system_cards,
+                self.chart,
+                ft.Text("Recent activity", weight=ft.FontWeight.W_500),
+                ft.Semantics(identifier="recent-activity", content=self.activity),
+            ],
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+        )
 
     async def load_activity(self) -> dict[str, Any]:
         reply = await self.bridge.get_recent_activity_async(limit=50)
@@ -93,13 +130,15 @@ class DashboardView(View):
             await self.ctx.load_data_operation(keys.SYSTEM)
 
     async def start_server(self, e: Any) -> None:
-        await self.ctx.action_operation("Start server", self.bridge.start_server_async, None, "Server started",
-                                        refresh_keys=[keys.STATUS])
+        await self.ctx.action_operation(
+            "Start server", self.bridge.start_server_async, None, "Server started", refresh_keys=[keys.STATUS]
+        )
 
     async def stop_server(self, e: Any) -> None:
         if await self.app.confirm("Stop server", "Stop accepting backup agents? Running backups will fail.", "Stop"):
-            await self.ctx.action_operation("Stop server", self.bridge.stop_server_async, None, "Server stopped",
-                                            refresh_keys=[keys.STATUS])
+            await self.ctx.action_operation(
+                "Stop server", self.bridge.stop_server_async, None, "Server stopped", refresh_keys=[keys.STATUS]
+            )
 
     def render(self) -> None:
         store = self.app.session.store
@@ -123,8 +162,15 @@ class DashboardView(View):
             v["memory"].value = f"{system['memory']['percent']:.0f} %"
             v["disk"].value = f"{system['disk']['percent']:.0f} % · {human_bytes(system['disk']['free'])} free"
         self.activity.controls = [
-            ft.Text(f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}", size=12,
-                    color=ft.Colors.RED_600 if a["level"] == "ERROR" else ft.Colors.AMBER_800 if a["level"] == "WARNING" else None)
+            ft.Text(
+                f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}",
+                size=12,
+                color=ft.Colors.RED_600
+                if a["level"] == "ERROR"
+                else ft.Colors.AMBER_800
+                if a["level"] == "WARNING"
+                else None,
+            )
             for a in (store.get(keys.ACTIVITY) or [])[:RECENT]
         ]
 

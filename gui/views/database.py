@@ -50,18 +50,37 @@ class DatabaseView(View):
         self.table = ft.DataTable(columns=[ft.DataColumn(ft.Text("…"))], rows=[])
         self.title_text = ft.Text("", size=18, weight=ft.FontWeight.W_500)
         self.error = error_text()
-        return ft.Row([
-            ft.Container(ft.Column([ft.Text("Database", size=22, weight=ft.FontWeight.BOLD), self.info, self.tables]),
-                         width=240),
-            ft.VerticalDivider(width=1),
-            ft.Column([ft.Row([self.title_text, ft.Container(expand=True),
-                               ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh table", on_click=self.refresh_click)]),
-                       self.error, scroll_table(self.table), self.pager.control], expand=True),
-        ], expand=True, vertical_alignment=ft.CrossAxisAlignment.START)
+        return ft.Row(
+            [
+                ft.Container(
+                    ft.Column([ft.Text("Database", size=22, weight=ft.FontWeight.BOLD), self.info, self.tables]),
+                    width=240,
+                ),
+                ft.VerticalDivider(width=1),
+                ft.Column(
+                    [
+                        ft.Row(
+                            [
+                                self.title_text,
+                                ft.Container(expand=True),
+                                ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh table", on_click=self.refresh_click),
+                            ]
+                        ),
+                        self.error,
+                        scroll_table(self.table),
+                        self.pager.control,
+                    ],
+                    expand=True,
+                ),
+            ],
+            expand=True,
+            vertical_alignment=ft.CrossAxisAlignment.START,
+        )
 
     async def load_table(self) -> dict[str, Any]:
-        return await self.bridge.get_table_data_async(table_name=self.table_name, offset=self.pager.offset,
-                                                      limit=PAGE_SIZE)
+        return await self.bridge.get_table_data_async(
+            table_name=self.table_name, offset=self.pager.offset, limit=PAGE_SIZE
+        )
 
     async def reload_table(self) -> None:
         await self.ctx.load_data_operation(keys.TABLE)
@@ -79,10 +98,16 @@ class DatabaseView(View):
         if info:
             self.info.value = f"{info['engine']} · {human_bytes(info['size_bytes'])}"
             self.tables.controls = [
-                ft.Semantics(identifier=f"db-table-{t['name']}", content=ft.ListTile(
-                    title=ft.Text(t["name"]), subtitle=ft.Text(f"{t['rows']} rows · {human_bytes(t['size_bytes'])}"),
-                    selected=t["name"] == self.table_name, dense=True,
-                    on_click=lambda e, n=t["name"]: self.app.page.run_task(self.choose, n)))
+                ft.Semantics(
+                    identifier=f"db-table-{t['name']}",
+                    content=ft.ListTile(
+                        title=ft.Text(t["name"]),
+                        subtitle=ft.Text(f"{t['rows']} rows · {human_bytes(t['size_bytes'])}"),
+                        selected=t["name"] == self.table_name,
+                        dense=True,
+                        on_click=lambda e, n=t["name"]: self.app.page.run_task(self.choose, n),
+                    ),
+                )
                 for t in info["tables"]
             ]
         data = self.app.session.store.get(keys.TABLE)
@@ -96,17 +121,35 @@ class DatabaseView(View):
             self.row_cache = RowCache(self._row)
             # Actions come first so they stay on screen however wide the table is.
             self.table.columns = [ft.DataColumn(ft.Text("Actions"))] + [
-                ft.DataColumn(ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]]
+                ft.DataColumn(ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]
+            ]
         self.table.rows = self.row_cache.rows(data["rows"])
 
     def _row(self, row: dict[str, Any]) -> ft.DataRow:
-        return ft.DataRow(cells=[ft.DataCell(ft.Row([
-            action_button(ft.Icons.EDIT_OUTLINED, f"Edit row {row['id']}", f"edit-row-{row['id']}",
-                          lambda e, r=row: self.app.page.run_task(self.edit, self._columns, r)),
-            action_button(ft.Icons.DELETE_OUTLINE, f"Delete row {row['id']}", f"delete-row-{row['id']}",
-                          lambda e, r=row: self.app.page.run_task(self.delete, r)),
-        ], spacing=0))] + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12))
-                           for c in self._columns[:MAX_COLUMNS_SHOWN]])
+        return ft.DataRow(
+            cells=[
+                ft.DataCell(
+                    ft.Row(
+                        [
+                            action_button(
+                                ft.Icons.EDIT_OUTLINED,
+                                f"Edit row {row['id']}",
+                                f"edit-row-{row['id']}",
+                                lambda e, r=row: self.app.page.run_task(self.edit, self._columns, r),
+                            ),
+                            action_button(
+                                ft.Icons.DELETE_OUTLINE,
+                                f"Delete row {row['id']}",
+                                f"delete-row-{row['id']}",
+                                lambda e, r=row: self.app.page.run_task(self.delete, r),
+                            ),
+                        ],
+                        spacing=0,
+                    )
+                )
+            ]
+            + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in self._columns[:MAX_COLUMNS_SHOWN]]
+        )
 
     async def edit(self, columns: list[dict[str, Any]], row: dict[str, Any]) -> None:
         page = self.app.page
@@ -115,8 +158,14 @@ class DatabaseView(View):
         for column in columns:
             value = row.get(column["name"])
             shown = "" if value is None else (str(value) if column["editable"] else cell(value))
-            field = ft.TextField(label=column["name"], value=shown, read_only=not column["editable"],
-                                 disabled=not column["editable"], dense=True, width=480)
+            field = ft.TextField(
+                label=column["name"],
+                value=shown,
+                read_only=not column["editable"],
+                disabled=not column["editable"],
+                dense=True,
+                width=480,
+            )
             controls.append(field)
             if column["editable"]:
                 fields[column["name"]] = (field, column)
@@ -138,24 +187,36 @@ class DatabaseView(View):
                 message.update()
                 return
             reply = await self.ctx.action_operation(
-                "Save row", self.bridge.update_row_async,
+                "Save row",
+                self.bridge.update_row_async,
                 {"table_name": self.table_name, "row_id": row["id"], "updated_data": changes},
                 f"Saved {self.table_name} row {row['id']}",
-                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES], on_success=page.pop_dialog)
+                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES],
+                on_success=page.pop_dialog,
+            )
             if not reply.get("success"):
                 message.value = f"{reply.get('message')} [{reply.get('error_code')}]"
                 message.update()
 
-        page.show_dialog(ft.AlertDialog(
-            modal=True, title=ft.Text(f"Edit {self.table_name} row"),
-            content=ft.Column([*controls, message], tight=True, scroll=ft.ScrollMode.AUTO, height=420),
-            actions=[ft.TextButton("Cancel", on_click=lambda e: page.pop_dialog()), ft.FilledButton("Save", on_click=save)],
-        ))
+        page.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                title=ft.Text(f"Edit {self.table_name} row"),
+                content=ft.Column([*controls, message], tight=True, scroll=ft.ScrollMode.AUTO, height=420),
+                actions=[
+                    ft.TextButton("Cancel", on_click=lambda e: page.pop_dialog()),
+                    ft.FilledButton("Save", on_click=save),
+                ],
+            )
+        )
 
     async def delete(self, row: dict[str, Any]) -> None:
         extra = " Its files are deleted with it." if self.table_name == "clients" else ""
         if await self.app.confirm("Delete row", f"Delete row {row['id']} of {self.table_name}?{extra}"):
-            await self.ctx.action_operation("Delete row", self.bridge.delete_row_async,
-                                            {"table_name": self.table_name, "row_id": row["id"]},
-                                            f"Deleted {self.table_name} row {row['id']}",
-                                            refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES])
+            await self.ctx.action_operation(
+                "Delete row",
+                self.bridge.delete_row_async,
+                {"table_name": self.table_name, "row_id": row["id"]},
+                f"Deleted {self.table_name} row {row['id']}",
+                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES],
+            )

@@ -47,23 +47,45 @@ class FilesView(PagedListView):
                 ft.DataColumn(ft.Text("Modified"), on_sort=self.on_sort),
                 ft.DataColumn(ft.Text("Actions")),
             ],
-            rows=[], sort_column_index=0, sort_ascending=True, column_spacing=24,
+            rows=[],
+            sort_column_index=0,
+            sort_ascending=True,
+            column_spacing=24,
         )
         self.error = error_text()
         self.scope = ft.Text("Showing all clients", italic=True)
         self.all_button = ft.TextButton("Show all clients", on_click=self.all_clients, visible=False)
         self.client_field = ft.TextField(label="Client (name or id)", width=220, dense=True, on_submit=self.on_client)
-        self.search_field = ft.TextField(label="Search files", width=220, dense=True, on_change=self.on_search,
-                                         prefix_icon=ft.Icons.SEARCH)
-        self.status_filter = dropdown("Status", [("all", "All"), *[(s, s.capitalize()) for s in FILE_STATUSES]],
-                                      "all", self.on_status, width=150, identifier="files-status-filter")
-        return ft.Column([
-            ft.Row([ft.Text("Files", size=22, weight=ft.FontWeight.BOLD), ft.Container(expand=True),
-                    self.client_field, self.search_field, self.status_filter,
-                    ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh files", on_click=self.reload_click)]),
-            ft.Row([self.scope, self.all_button]),
-            self.error, scroll_table(self.table), self.pager.control,
-        ], expand=True)
+        self.search_field = ft.TextField(
+            label="Search files", width=220, dense=True, on_change=self.on_search, prefix_icon=ft.Icons.SEARCH
+        )
+        self.status_filter = dropdown(
+            "Status",
+            [("all", "All"), *[(s, s.capitalize()) for s in FILE_STATUSES]],
+            "all",
+            self.on_status,
+            width=150,
+            identifier="files-status-filter",
+        )
+        return ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Text("Files", size=22, weight=ft.FontWeight.BOLD),
+                        ft.Container(expand=True),
+                        self.client_field,
+                        self.search_field,
+                        self.status_filter,
+                        ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh files", on_click=self.reload_click),
+                    ]
+                ),
+                ft.Row([self.scope, self.all_button]),
+                self.error,
+                scroll_table(self.table),
+                self.pager.control,
+            ],
+            expand=True,
+        )
 
     async def load(self) -> dict[str, Any]:
         filters: dict[str, Any] = {"sort": self.sort}
@@ -71,8 +93,9 @@ class FilesView(PagedListView):
             filters["search"] = self.search
         if self.status != "all":
             filters["status"] = self.status
-        return await self.bridge.get_files_async(client_id=self.client_id, offset=self.pager.offset, limit=PAGE_SIZE,
-                                                 filters=filters)
+        return await self.bridge.get_files_async(
+            client_id=self.client_id, offset=self.pager.offset, limit=PAGE_SIZE, filters=filters
+        )
 
     async def show_client(self, client_id: str | None, label: str) -> None:
         """Show one client's files (used by the clients view too)."""
@@ -96,29 +119,51 @@ class FilesView(PagedListView):
             return
         reply = await self.bridge.resolve_client_async(client_id_or_name=text)
         if not reply.get("success"):
-            await self.app.notifier.notify(f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
-                                           error=True, error_code=reply.get("error_code"))
+            await self.app.notifier.notify(
+                f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
+                error=True,
+                error_code=reply.get("error_code"),
+            )
             return
         await self.show_client(reply["data"]["id"], f"files of {reply['data']['name']}")
 
     def _row(self, f: dict[str, Any]) -> ft.DataRow:
         name = f["name"]
-        return ft.DataRow(cells=[
-            ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-            ft.DataCell(status_badge(f["status"])),
-            ft.DataCell(ft.Text(human_bytes(f["size"]))),
-            ft.DataCell(ft.Text(str(f["backup_count"]))),
-            ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
-            ft.DataCell(ft.Text(when(f["modified_at"]))),
-            ft.DataCell(ft.Row([
-                action_button(ft.Icons.VERIFIED_OUTLINED, f"Verify {name}", f"verify-file-{f['id']}",
-                              lambda e, f=f: self.app.page.run_task(self.verify, f)),
-                action_button(ft.Icons.DOWNLOAD, f"Download {name}", f"download-file-{f['id']}",
-                              lambda e, f=f: self.app.page.run_task(self.download, f)),
-                action_button(ft.Icons.DELETE_OUTLINE, f"Delete {name}", f"delete-file-{f['id']}",
-                              lambda e, f=f: self.app.page.run_task(self.delete, f)),
-            ], spacing=0)),
-        ])
+        return ft.DataRow(
+            cells=[
+                ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
+                ft.DataCell(status_badge(f["status"])),
+                ft.DataCell(ft.Text(human_bytes(f["size"]))),
+                ft.DataCell(ft.Text(str(f["backup_count"]))),
+                ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
+                ft.DataCell(ft.Text(when(f["modified_at"]))),
+                ft.DataCell(
+                    ft.Row(
+                        [
+                            action_button(
+                                ft.Icons.VERIFIED_OUTLINED,
+                                f"Verify {name}",
+                                f"verify-file-{f['id']}",
+                                lambda e, f=f: self.app.page.run_task(self.verify, f),
+                            ),
+                            action_button(
+                                ft.Icons.DOWNLOAD,
+                                f"Download {name}",
+                                f"download-file-{f['id']}",
+                                lambda e, f=f: self.app.page.run_task(self.download, f),
+                            ),
+                            action_button(
+                                ft.Icons.DELETE_OUTLINE,
+                                f"Delete {name}",
+                                f"delete-file-{f['id']}",
+                                lambda e, f=f: self.app.page.run_task(self.delete, f),
+                            ),
+                        ],
+                        spacing=0,
+                    )
+                ),
+            ]
+        )
 
     async def verify(self, f: dict[str, Any]) -> None:
         reply = await self.bridge.verify_file_async(file_id=f["id"])
@@ -126,22 +171,35 @@ class FilesView(PagedListView):
             data = reply["data"]
             verdict = "intact" if data["ok"] else "CORRUPTED"
             await self.app.notifier.notify(
-                f"Verify {f['name']}: {verdict} (sha256 {data['actual_sha256'][:16]}…)", error=not data["ok"],
-                error_code=None if data["ok"] else "HASH_MISMATCH")
+                f"Verify {f['name']}: {verdict} (sha256 {data['actual_sha256'][:16]}…)",
+                error=not data["ok"],
+                error_code=None if data["ok"] else "HASH_MISMATCH",
+            )
             await self.ctx.refresh([keys.FILES])
         else:
-            await self.app.notifier.notify(f"Verify {f['name']} failed: {reply.get('message')} [{reply.get('error_code')}]",
-                                           error=True, error_code=reply.get("error_code"))
+            await self.app.notifier.notify(
+                f"Verify {f['name']} failed: {reply.get('message')} [{reply.get('error_code')}]",
+                error=True,
+                error_code=reply.get("error_code"),
+            )
 
     async def delete(self, f: dict[str, Any]) -> None:
-        if await self.app.confirm("Delete file", f"Delete {f['path']} ({human_bytes(f['size'])}) and its stored content?"):
-            await self.ctx.action_operation("Delete file", self.bridge.delete_file_async, {"file_id": f["id"]},
-                                            f"Deleted {f['name']}", refresh_keys=[keys.FILES, keys.CLIENTS, keys.STATUS])
+        if await self.app.confirm(
+            "Delete file", f"Delete {f['path']} ({human_bytes(f['size'])}) and its stored content?"
+        ):
+            await self.ctx.action_operation(
+                "Delete file",
+                self.bridge.delete_file_async,
+                {"file_id": f["id"]},
+                f"Deleted {f['name']}",
+                refresh_keys=[keys.FILES, keys.CLIENTS, keys.STATUS],
+            )
 
     async def download(self, f: dict[str, Any]) -> None:
         page = self.app.page
-        path_field = ft.TextField(label="Save to (path on the GUI's machine)", width=520,
-                                  value=str(default_download_dir() / f["name"]))
+        path_field = ft.TextField(
+            label="Save to (path on the GUI's machine)", width=520, value=str(default_download_dir() / f["name"])
+        )
         progress = ft.ProgressBar(value=0, width=520, visible=False)
         status = ft.Text("")
         task: asyncio.Task[dict[str, Any]] | None = None
@@ -167,11 +225,15 @@ class FilesView(PagedListView):
                 return
             page.pop_dialog()
             if reply.get("success"):
-                await self.app.notifier.notify(f"Downloaded {f['name']} to {reply['data']['destination_path']} "
-                                               f"(sha256 verified)")
+                await self.app.notifier.notify(
+                    f"Downloaded {f['name']} to {reply['data']['destination_path']} (sha256 verified)"
+                )
             else:
-                await self.app.notifier.notify(f"Download failed: {reply.get('message')} [{reply.get('error_code')}]",
-                                               error=True, error_code=reply.get("error_code"))
+                await self.app.notifier.notify(
+                    f"Download failed: {reply.get('message')} [{reply.get('error_code')}]",
+                    error=True,
+                    error_code=reply.get("error_code"),
+                )
 
         def cancel(e: Any) -> None:
             if task is not None and not task.done():
@@ -180,13 +242,18 @@ class FilesView(PagedListView):
                 page.pop_dialog()
 
         start_button = ft.FilledButton("Download", on_click=start)
-        page.show_dialog(ft.AlertDialog(
-            modal=True,
-            title=ft.Text(f"Download {f['name']}"),
-            content=ft.Column([ft.Text(f"{human_bytes(f['size'])} · sha256 {f['sha256'][:16]}…"), path_field,
-                               progress, status], tight=True, width=540),
-            actions=[ft.TextButton("Cancel", on_click=cancel), start_button],
-        ))
+        page.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                title=ft.Text(f"Download {f['name']}"),
+                content=ft.Column(
+                    [ft.Text(f"{human_bytes(f['size'])} · sha256 {f['sha256'][:16]}…"), path_field, progress, status],
+                    tight=True,
+                    width=540,
+                ),
+                actions=[ft.TextButton("Cancel", on_click=cancel), start_button],
+            )
+        )
 
     @staticmethod
     async def _refresh_controls(*controls: ft.Control) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flet as ft
 
@@ -16,7 +16,7 @@ class PagedListView(View):
 
     list_key = ""
     page_size = 100
-    sort_columns: dict[int, str] = {}
+    sort_columns: ClassVar[dict[int, str]] = {}
 
     def init_list(self) -> None:
         self.search = ""

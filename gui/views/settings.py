@@ -20,18 +20,33 @@ class SettingsView(View):
     def build(self) -> ft.Control:
         self.endpoint = ft.TextField(label="Bridge endpoint", value=self.app.session.endpoint, width=360)
         self.result = ft.Text("")
-        return ft.Column([
-            ft.Text("Settings", size=22, weight=ft.FontWeight.BOLD),
-            ft.Text("Connection", size=18, weight=ft.FontWeight.W_500),
-            ft.Row([self.endpoint, ft.FilledButton("Connect", on_click=self.connect),
-                    ft.OutlinedButton("Test connection", on_click=self.test)]),
-            ft.Semantics(identifier="connection-test-result", content=self.result),
-            ft.Divider(),
-            ft.Text("Theme", size=18, weight=ft.FontWeight.W_500),
-            ft.RadioGroup(value="system", on_change=self.on_theme, content=ft.Row([
-                ft.Radio(value="light", label="Light"), ft.Radio(value="dark", label="Dark"),
-                ft.Radio(value="system", label="System")])),
-        ])
+        return ft.Column(
+            [
+                ft.Text("Settings", size=22, weight=ft.FontWeight.BOLD),
+                ft.Text("Connection", size=18, weight=ft.FontWeight.W_500),
+                ft.Row(
+                    [
+                        self.endpoint,
+                        ft.FilledButton("Connect", on_click=self.connect),
+                        ft.OutlinedButton("Test connection", on_click=self.test),
+                    ]
+                ),
+                ft.Semantics(identifier="connection-test-result", content=self.result),
+                ft.Divider(),
+                ft.Text("Theme", size=18, weight=ft.FontWeight.W_500),
+                ft.RadioGroup(
+                    value="system",
+                    on_change=self.on_theme,
+                    content=ft.Row(
+                        [
+                            ft.Radio(value="light", label="Light"),
+                            ft.Radio(value="dark", label="Dark"),
+                            ft.Radio(value="system", label="System"),
+                        ]
+                    ),
+                ),
+            ]
+        )
 
     def render(self) -> None:
         pass
@@ -39,8 +54,9 @@ class SettingsView(View):
     async def connect(self, e: Any) -> None:
         endpoint = (self.endpoint.value or "").strip()
         if not endpoint.startswith(("tcp://", "ipc://")):
-            await self.app.notifier.notify(f"{endpoint!r} is not an endpoint like tcp://host:port", error=True,
-                                           error_code="BAD_REQUEST")
+            await self.app.notifier.notify(
+                f"{endpoint!r} is not an endpoint like tcp://host:port", error=True, error_code="BAD_REQUEST"
+            )
             return
         await self.app.session.reconnect(endpoint)
         await self.app.notifier.notify(f"Attached to {endpoint}")
@@ -50,8 +66,7 @@ class SettingsView(View):
         reply = await self.bridge.test_connection_async()
         elapsed = (time.perf_counter() - t0) * 1000
         if reply.get("success"):
-            self.result.value = (f"OK in {elapsed:.1f} ms: backend {reply['data']['backend']}, "
-                                 f"mode {reply['mode']}")
+            self.result.value = f"OK in {elapsed:.1f} ms: backend {reply['data']['backend']}, mode {reply['mode']}"
         else:
             self.result.value = f"Failed after {elapsed:.0f} ms: {reply.get('message')} [{reply.get('error_code')}]"
         self.result.update()

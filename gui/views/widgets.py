@@ -8,29 +8,47 @@ from typing import Any
 import flet as ft
 
 STATUS_COLORS = {
-    "connected": ft.Colors.GREEN_600, "verified": ft.Colors.GREEN_600, "uploaded": ft.Colors.BLUE_600,
-    "disconnected": ft.Colors.GREY_600, "uploading": ft.Colors.AMBER_700, "error": ft.Colors.RED_600,
+    "connected": ft.Colors.GREEN_600,
+    "verified": ft.Colors.GREEN_600,
+    "uploaded": ft.Colors.BLUE_600,
+    "disconnected": ft.Colors.GREY_600,
+    "uploading": ft.Colors.AMBER_700,
+    "error": ft.Colors.RED_600,
 }
 
 
 def status_badge(status: str) -> ft.Control:
     return ft.Container(
         ft.Text(status, size=12, color=ft.Colors.WHITE),
-        bgcolor=STATUS_COLORS.get(status, ft.Colors.GREY_500), padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+        bgcolor=STATUS_COLORS.get(status, ft.Colors.GREY_500),
+        padding=ft.Padding.symmetric(horizontal=8, vertical=2),
         border_radius=10,
     )
 
 
-def action_button(icon: str, tooltip: str, identifier: str, on_click: Callable[[Any], Awaitable[None] | None],
-                  disabled: bool = False) -> ft.Control:
-    return ft.Semantics(identifier=identifier,
-                        content=ft.IconButton(icon, tooltip=tooltip, on_click=on_click, disabled=disabled))
+def action_button(
+    icon: str, tooltip: str, identifier: str, on_click: Callable[[Any], Awaitable[None] | None], disabled: bool = False
+) -> ft.Control:
+    return ft.Semantics(
+        identifier=identifier, content=ft.IconButton(icon, tooltip=tooltip, on_click=on_click, disabled=disabled)
+    )
 
 
-def dropdown(label: str, options: list[tuple[str, str]], value: str, on_select: Callable[[Any], Any],
-             width: int = 180, identifier: str | None = None) -> ft.Control:
-    control = ft.Dropdown(label=label, value=value, width=width, on_select=on_select,
-                          options=[ft.DropdownOption(key=k, text=t) for k, t in options])
+def dropdown(
+    label: str,
+    options: list[tuple[str, str]],
+    value: str,
+    on_select: Callable[[Any], Any],
+    width: int = 180,
+    identifier: str | None = None,
+) -> ft.Control:
+    control = ft.Dropdown(
+        label=label,
+        value=value,
+        width=width,
+        on_select=on_select,
+        options=[ft.DropdownOption(key=k, text=t) for k, t in options],
+    )
     # A plain Dropdown has no accessible name; the Semantics wrapper gives it one.
     return ft.Semantics(identifier=identifier, label=label, content=control)
 
