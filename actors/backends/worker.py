@@ -74,7 +74,7 @@ class BackendWorker:
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.max_size = max_size
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.sock: zmq.Socket | None = None
         self.streams: dict[tuple[bytes, str], _Stream] = {}
         self._ops = frozenset(core.operations())

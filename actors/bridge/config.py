@@ -15,7 +15,8 @@ ID_ARGUMENTS = ("client_id", "file_id", "table_name", "row_id", "client_id_or_na
 class Tap(Protocol):
     """Sees every message that passes the bridge (recorders); ``active`` False costs nothing."""
 
-    active: bool
+    @property
+    def active(self) -> bool: ...
 
     def record(self, direction: str, header: bytes, body: bytes) -> None: ...
 

@@ -7,15 +7,14 @@ duplicate id), or from the bridge itself (an error, or its own operations).
 
 from __future__ import annotations
 
-import heapq
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from actors.bridge import routing
 from actors.bridge.config import (
     CLIENT_IN,
     CLIENT_OUT,
@@ -30,6 +29,7 @@ from actors.bridge.config import (
 )
 from actors.bridge.events import EventLog
 from actors.bridge.registry import Backend, Registry
+from actors.bridge.replies import Deadlines, ReplyCache
 from protocol import responses
 from protocol.catalogue import CATALOGUE, Operation
 from protocol.codec import decode, encode
@@ -65,8 +65,8 @@ class BridgeCore:
         self.registry = Registry(config.heartbeat_interval, config.liveness)
         self.events = EventLog(uuid.uuid4().hex[:12], config.ring_size)
         self.pending: dict[tuple[bytes, str], Pending] = {}
-        self._deadlines: list[tuple[float, tuple[bytes, str], int]] = []
-        self._cache: OrderedDict[tuple[bytes, str], tuple[float, list[bytes]]] = OrderedDict()
+        self._deadlines = Deadlines()
+        self._cache = ReplyCache(config.reply_cache_ttl, config.reply_cache_size)
         self._mode = "none"
         self._started = clock()
         self._next_heartbeat = self._started
@@ -130,9 +130,7 @@ class BridgeCore:
             self._remember(identity, request_id, frames)
 
     def _remember(self, identity: bytes, request_id: str, frames: list[bytes]) -> None:
-        self._cache[(identity, request_id)] = (self.clock() + self.config.reply_cache_ttl, frames)
-        if len(self._cache) > self.config.reply_cache_size:
-            self._cache.popitem(last=False)
+        self._cache.remember((identity, request_id), frames, self.clock())
 
     def _on_request(self, identity: bytes, header: Header, header_frame: bytes, body: bytes) -> None:
         request_id: str = header.fields["id"]
@@ -141,7 +139,7 @@ class BridgeCore:
         cached = self._cache.get(key)
         if cached is not None:
             log.info("bridge.duplicate_answered_from_cache", request_id=request_id, op=op)
-            self._to_client(identity, cached[1])
+            self._to_client(identity, cached)
             return
         if key in self.pending:
             log.info("bridge.duplicate_in_flight_ignored", request_id=request_id, op=op)
@@ -176,7 +174,7 @@ class BridgeCore:
         is_write = operation.is_write if operation is not None else True
         timeout_ms = header.fields.get("timeout_ms")
         timeout = timeout_ms / 1000.0 if timeout_ms else (operation.timeout_s if operation else PLUGIN_TIMEOUT_S)
-        plan = self._plan(op, is_write)
+        plan = routing.plan(self.registry, self.config.policy, op, is_write)
         if isinstance(plan, ProtocolError):
             self._reject(identity, request_id, plan)
             return
@@ -197,26 +195,6 @@ class BridgeCore:
         self.pending[key] = pending
         self._dispatch(key, pending, now)
 
-    def fallback_allowed(self, is_write: bool) -> bool:
-        policy = self.config.policy
-        return policy == "all" or (policy == "reads" and not is_write)
-
-    def _plan(self, op: str, is_write: bool) -> list[bytes] | ProtocolError:
-        real = self.registry.serving("real", op)
-        mock = self.registry.serving("mock", op)
-        fallback = self.fallback_allowed(is_write)
-        if real is not None:
-            return [real.identity, mock.identity] if (fallback and mock is not None) else [real.identity]
-        if self.registry.expected("real", op) and not fallback:
-            return ProtocolError(
-                ErrorCode.BACKEND_UNAVAILABLE,
-                f"the real backend is down and policy {self.config.policy!r} does not send {'writes' if is_write else 'reads'} "
-                f"to the mock; {op!r} was not executed",
-            )
-        if mock is not None:
-            return [mock.identity]
-        return ProtocolError(ErrorCode.BACKEND_UNAVAILABLE, f"no live backend serves {op!r}")
-
     def _dispatch(self, key: tuple[bytes, str], pending: Pending, now: float) -> None:
         """Send to the current attempt's backend, moving down the plan while sends fail."""
         while True:
@@ -229,7 +207,7 @@ class BridgeCore:
                 if self.out.to_backend(backend.identity, [pending.identity, pending.header, pending.body]):
                     backend.inflight += 1
                     pending.attempt_deadline = attempt_deadline
-                    heapq.heappush(self._deadlines, (attempt_deadline, key, pending.attempt))
+                    self._deadlines.push(attempt_deadline, key, pending.attempt)
                     return
                 self._backend_down(backend, "unreachable", skip=key)
             if not self._next_attempt(key, pending, "backend unreachable", now):
@@ -323,7 +301,7 @@ class BridgeCore:
             # bytes have reached the client it cannot switch to another backend.
             pending.deadline = pending.attempt_deadline = now + pending.timeout
             del pending.plan[pending.attempt + 1 :]
-            heapq.heappush(self._deadlines, (pending.deadline, key, pending.attempt))
+            self._deadlines.push(pending.deadline, key, pending.attempt)
             self._to_client(route, [header_frame, body])
             return
         backend.inflight -= 1
@@ -409,33 +387,29 @@ class BridgeCore:
                 self.out.to_backend(backend.identity, [b"", beat, b""])
             for backend in self.registry.expired(now):
                 self._backend_down(backend, "missed heartbeats")
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, key, attempt = heapq.heappop(self._deadlines)
+        for key, attempt in self._deadlines.due(now):
             pending = self.pending.get(key)
             if pending is None or pending.attempt != attempt or pending.attempt_deadline > now:
                 continue  # answered, moved on, or renewed by a chunk since this entry was pushed
-            backend = self.registry.backends.get(pending.backend)
-            if backend is not None:
-                backend.inflight -= 1
+            owner = self.registry.backends.get(pending.backend)
+            if owner is not None:
+                owner.inflight -= 1
             log.warning(
                 "bridge.request_timeout",
                 request_id=pending.request_id,
                 op=pending.op,
-                backend=backend.name if backend else None,
+                backend=owner.name if owner else None,
             )
             if self._next_attempt(key, pending, "timeout", now):
                 self._dispatch(key, pending, now)
-        while self._cache:
-            first = next(iter(self._cache.values()))
-            if first[0] > now:
-                break
-            self._cache.popitem(last=False)
+        self._cache.expire(now)
         return self.next_wake()
 
     def next_wake(self) -> float:
         """When on_timer has work next (the next heartbeat or the earliest deadline)."""
-        if self._deadlines and self._deadlines[0][0] < self._next_heartbeat:
-            return self._deadlines[0][0]
+        earliest = self._deadlines.earliest()
+        if earliest is not None and earliest < self._next_heartbeat:
+            return earliest
         return self._next_heartbeat
 
     # ------------------------------------------------------------------ status
@@ -453,17 +427,5 @@ class BridgeCore:
             "uptime_s": round(now - self._started, 3),
             "inflight": len(self.pending),
             "heartbeat_interval_s": self.config.heartbeat_interval,
-            "backends": [
-                {
-                    "name": b.name,
-                    "mode": b.mode,
-                    "pid": b.pid,
-                    "alive": b.alive,
-                    "ops": sorted(b.ops),
-                    "last_heartbeat_age_s": round(now - b.last_seen, 3),
-                    "inflight": b.inflight,
-                    "down_reason": b.down_reason or None,
-                }
-                for b in self.registry.backends.values()
-            ],
+            "backends": self.registry.describe(now),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -83,3 +84,19 @@ class Registry:
         if "mock" in modes:
             return "mock"
         return "none"
+
+    def describe(self, now: float) -> list[dict[str, Any]]:
+        """Every known backend as bridge_status reports it."""
+        return [
+            {
+                "name": b.name,
+                "mode": b.mode,
+                "pid": b.pid,
+                "alive": b.alive,
+                "ops": sorted(b.ops),
+                "last_heartbeat_age_s": round(now - b.last_seen, 3),
+                "inflight": b.inflight,
+                "down_reason": b.down_reason or None,
+            }
+            for b in self.backends.values()
+        ]

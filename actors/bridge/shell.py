@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 import zmq
 
-from actors.bridge.config import POLICIES, BridgeConfig
+from actors.bridge.config import POLICIES, BridgeConfig, Tap
 from actors.bridge.core import BridgeCore
 from actors.bridge.taps import FileRecorder, SocketTap
 from protocol.codec import DEFAULT_MAX_SIZE
@@ -70,7 +71,7 @@ def _router(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
     return sock
 
 
-def _drain(sock: zmq.Socket, handle) -> None:  # type: ignore[no-untyped-def]
+def _drain(sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
     for _ in range(DRAIN_BATCH):
         try:
             frames = sock.recv_multipart(zmq.NOBLOCK)
@@ -87,7 +88,7 @@ def serve(
     tap_endpoint: str | None = None,
     recorder: FileRecorder | None = None,
 ) -> None:
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     frontend = _router(ctx, endpoints.frontend)
     backend = _router(ctx, endpoints.backend)
     events = ctx.socket(zmq.XPUB)
@@ -96,7 +97,8 @@ def serve(
     events.bind(endpoints.events)
     core = BridgeCore(config, SocketOutbox(frontend, backend, events))
     tap = SocketTap(ctx, tap_endpoint) if tap_endpoint else None
-    core.taps = [t for t in (tap, recorder) if t is not None]
+    taps: list[Tap] = [t for t in (tap, recorder) if t is not None]
+    core.taps = taps
     poller = zmq.Poller()
     for sock in (frontend, backend, events, *([tap.sock] if tap else [])):
         poller.register(sock, zmq.POLLIN)

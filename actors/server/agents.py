@@ -9,9 +9,7 @@ key the CURVE handshake proved, never by anything the agent claims.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,24 +17,20 @@ import structlog
 from actors.server import queries as q
 from actors.server.blobs import BlobStore
 from actors.server.keys import KeyRing
+from actors.server.restores import Restores
+from actors.server.sessions import AgentOutbox, AgentSession, AgentSettings
 from actors.server.store import Store
-from actors.server.uploads import Completed, Uploads, decide_manifest, on_chunk, record_completed
+from actors.server.uploads import Uploads, decide_manifest, on_chunk, record_completed
 from protocol.agent_messages import (
     AGENT_TO_SERVER,
-    CHUNK_SIZE,
     CREDIT_EXCEEDED,
-    HEARTBEAT_S,
-    LIVENESS,
     MAX_BATCH,
     NO_SESSION,
     STOPPED,
-    WINDOW,
     AgentProtocolError,
-    Credit,
     CreditLedger,
     Message,
     decode_message,
-    encode_message,
 )
 from protocol.errors import ErrorCode
 from runtime.curve_keys import is_public_key
@@ -45,44 +39,6 @@ log = structlog.get_logger()
 
 MAX_TEXT = 255
 CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
-OUTBOX_LIMIT = 100_000  # far above what credits allow; a guard against a bug, not flow control
-
-
-@dataclass
-class Fetch:
-    """A restore the server streams to an agent, ``window`` chunks at most in flight."""
-
-    restore_id: str
-    sha256: str
-    total: int
-    credit: Credit
-    next_offset: int = 0
-    next_index: int = 0
-
-
-@dataclass
-class Session:
-    route: bytes
-    client_id: str
-    key: str
-    name: str
-    last_seen: float
-    ledger: CreditLedger
-    uploads: Uploads
-    fetches: dict[str, Fetch] = field(default_factory=dict)
-    running_backup: bool = False  # a run that changed something is under way (activity recorded)
-    changed: bool = False  # files stored or linked since the last client.changed event
-    changed_at: float = 0.0  # when the last client.changed for this session's uploads went out
-    completed: list[Completed] = field(default_factory=list)  # blobs durable, rows written at end of batch
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSettings:
-    window: int = WINDOW
-    chunk_size: int = CHUNK_SIZE
-    heartbeat_s: float = HEARTBEAT_S
-    liveness: int = LIVENESS
-    server_version: str = "1"
 
 
 def _text(fields: dict[str, Any], name: str, required: bool = False) -> str:
@@ -113,27 +69,22 @@ class AgentGateway:
         self.settings = settings
         self.clock = clock
         self.accepting = True
-        self.sessions: dict[bytes, Session] = {}
-        self.by_client: dict[str, Session] = {}
-        self.outbox: deque[tuple[bytes, list[bytes]]] = deque()
+        self.sessions: dict[bytes, AgentSession] = {}
+        self.by_client: dict[str, AgentSession] = {}
+        self.outbox = AgentOutbox()
+        self.restores = Restores(store, blobs, self.outbox)
 
     # -- plumbing --
 
-    def _send(self, route: bytes, type_: str, body: bytes = b"", **fields: Any) -> None:
-        if len(self.outbox) < OUTBOX_LIMIT:
-            self.outbox.append((route, encode_message(type_, body, **fields)))
-        else:
-            log.error("server.agent_outbox_full", dropped=type_)
+    def _send(self, route: bytes, type_: str, body: bytes = b"", /, **fields: Any) -> None:
+        self.outbox.send(route, type_, body, **fields)
 
     def _error(self, route: bytes, code: str, message: str, ref: str | int | None = None) -> None:
-        self._send(route, "error", code=code, message=message, ref=ref)
+        self.outbox.error(route, code, message, ref)
 
     def drain_outbox(self) -> list[tuple[bytes, list[bytes]]]:
-        out = list(self.outbox)
-        self.outbox.clear()
-        return out
+        return self.outbox.drain()
 
-    @property
     def active_transfers(self) -> int:
         return sum(len(s.uploads.open) + len(s.fetches) for s in self.sessions.values())
 
@@ -206,7 +157,7 @@ class AgentGateway:
         old = self.by_client.get(client_id)
         if old is not None:
             self._drop(old)  # the same agent reconnected before its old session timed out
-        session = Session(
+        session = AgentSession(
             route, client_id, key, info["name"], self.clock(), CreditLedger(self.settings.window), Uploads(client_id)
         )
         self.sessions[route] = session
@@ -244,7 +195,7 @@ class AgentGateway:
         session.last_seen = self.clock()
         if session.completed and msg.type != "chunk":
             self._record(session)  # whatever comes next (a manifest, done) sees those versions
-        handlers: dict[str, Callable[[Session, Message], None]] = {
+        handlers: dict[str, Callable[[AgentSession, Message], None]] = {
             "heartbeat": self._on_heartbeat,
             "manifest": self._on_manifest,
             "chunk": self._on_chunk,
@@ -262,10 +213,10 @@ class AgentGateway:
 
     # -- session messages --
 
-    def _on_heartbeat(self, session: Session, msg: Message) -> None:
+    def _on_heartbeat(self, session: AgentSession, msg: Message) -> None:
         self._send(session.route, "pong")
 
-    def _on_manifest(self, session: Session, msg: Message) -> None:
+    def _on_manifest(self, session: AgentSession, msg: Message) -> None:
         result = decide_manifest(self.store, self.blobs, session.client_id, msg["entries"])
         if (result["send"] or result["linked"]) and not session.running_backup:
             # Only a run that changes something is worth an activity entry: a --watch agent
@@ -278,7 +229,7 @@ class AgentGateway:
                 client_id=session.client_id,
                 logger="backup.transfer",
             )
-        self._send(session.route, "manifest_result", batch=msg["batch"], **result)
+        self.outbox.send(session.route, "manifest_result", batch=msg["batch"], **result)
         if result["linked"]:
             session.changed = True
         for _index, reason in result["refused"][:20]:
@@ -290,7 +241,7 @@ class AgentGateway:
                 logger="backup.transfer",
             )
 
-    def _on_chunk(self, session: Session, msg: Message) -> None:
+    def _on_chunk(self, session: AgentSession, msg: Message) -> None:
         if not session.ledger.on_message():
             log.warning("server.agent_credit_exceeded", client_id=session.client_id)
             self._error(session.route, CREDIT_EXCEEDED, "more chunks in flight than the credit window allows")
@@ -304,14 +255,14 @@ class AgentGateway:
             code, message = outcome.failed
             self._send(session.route, "failed", u=msg["u"], code=code, message=message)
 
-    def _on_abort(self, session: Session, msg: Message) -> None:
+    def _on_abort(self, session: AgentSession, msg: Message) -> None:
         """The agent gave up on an upload (a read error mid-file): forget it, nothing is stored."""
         upload = session.uploads.open.pop(msg["u"], None)
         if upload is not None:
             upload.writer.abort()
             log.info("server.upload_aborted", client_id=session.client_id, path=upload.path, reason=msg.get("reason"))
 
-    def _on_report(self, session: Session, msg: Message) -> None:
+    def _on_report(self, session: AgentSession, msg: Message) -> None:
         skipped = msg["skipped"]
         for entry in skipped[:20]:
             path, reason = ([*entry, "", ""])[:2] if isinstance(entry, list) else ("?", "?")
@@ -331,7 +282,7 @@ class AgentGateway:
                 logger="backup.transfer",
             )
 
-    def _on_done(self, session: Session, msg: Message) -> None:
+    def _on_done(self, session: AgentSession, msg: Message) -> None:
         s = {k: v for k, v in msg["summary"].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
         problems = _count(s.get("skipped")) + _count(s.get("failed"))
         if not session.running_backup and not problems:
@@ -354,7 +305,7 @@ class AgentGateway:
         )
         self.store.server_changed()
 
-    def _on_bye(self, session: Session, msg: Message) -> None:
+    def _on_bye(self, session: AgentSession, msg: Message) -> None:
         self._end(
             session,
             "client_disconnected",
@@ -362,55 +313,11 @@ class AgentGateway:
             f"{session.name} disconnected ({msg.get('reason') or 'agent finished'})",
         )
 
-    def _on_fetch(self, session: Session, msg: Message) -> None:
-        restore_id = msg["r"]
-        try:
-            file = q.get_file(self.store.conn, msg["file_id"])
-        except Exception:
-            raise AgentProtocolError(f"file {msg['file_id']!r} not found", ErrorCode.NOT_FOUND.value) from None
-        if file["client_id"] != session.client_id:
-            raise AgentProtocolError("an agent restores only its own client's files", ErrorCode.FORBIDDEN.value)
-        if not self.blobs.exists(file["sha256"]):
-            raise AgentProtocolError(f"the stored content of {file['path']} is missing", ErrorCode.NOT_FOUND.value)
-        fetch = Fetch(restore_id, file["sha256"], file["size"], Credit(self.settings.window))
-        session.fetches[restore_id] = fetch
-        self._send(
-            session.route,
-            "fetch_meta",
-            r=restore_id,
-            file_id=file["id"],
-            name=file["name"],
-            size=file["size"],
-            sha256=file["sha256"],
-            path=file["path"],
-        )
-        self._pump(session, fetch)
+    def _on_fetch(self, session: AgentSession, msg: Message) -> None:
+        self.restores.start(session, msg, self.settings)
 
-    def _on_fetch_ack(self, session: Session, msg: Message) -> None:
-        fetch = session.fetches.get(msg["r"])
-        if fetch is not None:
-            fetch.credit.grant(1)
-            self._pump(session, fetch)
-
-    def _pump(self, session: Session, fetch: Fetch) -> None:
-        try:
-            while fetch.next_offset < fetch.total and fetch.credit.available > 0:
-                data = self.blobs.read_at(fetch.sha256, fetch.next_offset, self.settings.chunk_size)
-                if not data:
-                    raise OSError("stored content is shorter than recorded")
-                self._send(session.route, "data", data, r=fetch.restore_id, i=fetch.next_index, o=fetch.next_offset)
-                fetch.credit.spend()
-                fetch.next_index += 1
-                fetch.next_offset += len(data)
-        except OSError as exc:
-            session.fetches.pop(fetch.restore_id, None)
-            self._error(
-                session.route, ErrorCode.INTERNAL.value, f"reading the stored content failed: {exc}", fetch.restore_id
-            )
-            return
-        if fetch.next_offset >= fetch.total:
-            session.fetches.pop(fetch.restore_id, None)
-            self._send(session.route, "fetch_end", r=fetch.restore_id)
+    def _on_fetch_ack(self, session: AgentSession, msg: Message) -> None:
+        self.restores.ack(session, msg, self.settings)
 
     # -- batches, time, operator actions --
 
@@ -430,7 +337,7 @@ class AgentGateway:
             if session.changed and now - session.changed_at >= CLIENT_EVENT_EVERY_S:
                 self._client_changed(session, now)
 
-    def _record(self, session: Session) -> None:
+    def _record(self, session: AgentSession) -> None:
         """Group commit: the version rows of every upload completed in this batch, one transaction."""
         done, session.completed = session.completed, []
         try:
@@ -450,7 +357,7 @@ class AgentGateway:
         for reply in replies:
             self._send(session.route, "stored", **reply)
 
-    def _client_changed(self, session: Session, now: float) -> None:
+    def _client_changed(self, session: AgentSession, now: float) -> None:
         session.changed = False
         session.changed_at = now
         self.store.client_changed(session.client_id, "updated")
@@ -489,14 +396,14 @@ class AgentGateway:
             self._send(session.route, "disconnect", reason="client deleted on the server")
             self._drop(session)
 
-    def _end(self, session: Session, type_: str, level: str, message: str) -> None:
+    def _end(self, session: AgentSession, type_: str, level: str, message: str) -> None:
         self._drop(session)
         self.store.set_client_status(session.client_id, "disconnected")
         self.store.client_changed(session.client_id, "updated")
         self.store.record(type_, level, message, client_id=session.client_id, logger="backup.agent")
         self.store.server_changed()
 
-    def _drop(self, session: Session) -> None:
+    def _drop(self, session: AgentSession) -> None:
         if session.completed:  # durable blobs waiting for their rows: keep the work
             self._record(session)
         session.uploads.abort_all()

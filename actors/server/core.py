@@ -24,12 +24,13 @@ import structlog
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
 from actors.server import queries as q
-from actors.server.agents import AgentGateway, AgentSettings
+from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
 from actors.server.db import open_database
 from actors.server.dbview import DatabaseView
 from actors.server.keys import ALLOW_LIST_FILE, KeyRing, ServerKeys, enrollment_token, read_allow_list
 from actors.server.logs import LogStore, install_capture
+from actors.server.sessions import AgentSettings
 from actors.server.store import Store
 from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW, has_traversal
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE

@@ -62,7 +62,7 @@ class LogStore:
             or " ".join(f"{k}={_short(v)}" for k, v in fields.items() if k not in _NOT_IN_MESSAGE and k != "message")
         )
         client_id = fields.get("client_id")
-        entry = {
+        entry: dict[str, Any] = {
             "id": "",
             "timestamp": datetime.now(UTC),
             "level": level,

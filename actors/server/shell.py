@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_s=args.agent_heartbeat,
     )
     core = load_class(args.server_class)(config)
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     gateway: AgentGateway | None = getattr(core, "agents", None)
     auth: ThreadAuthenticator | None = None
     sock: zmq.Socket | None = None
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if gateway is not None:
             # pyzmq's authenticator logs with %-style arguments, which structlog's loggers format.
-            auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))  # type: ignore[arg-type]
+            auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))
             auth.start()
             auth.configure_curve_callback(ZAP_DOMAIN, core.keyring)
             try:
