@@ -161,3 +161,40 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 # The headless browser for the GUI tests (one per test session) and the cassette plugin.
 from tests.cassettes import cassette, pytest_addoption, pytest_configure  # noqa: E402,F401
 from tests.gui_harness import browser  # noqa: E402,F401
+
+# -- the fast path: `make test-fast` runs only the tests that start no process --------------
+
+# Fixtures and modules that start processes; their tests are marked `processes` at collection.
+PROCESS_FIXTURES = frozenset(
+    {"make_stack", "shared_stack", "bridge_stack", "server", "gui_stack", "browser", "cassette"}
+)
+PROCESS_MODULES = frozenset(
+    {
+        "tests.test_stack",
+        "tests.test_server_e2e",
+        "tests.test_gui_e2e",
+        "tests.test_gui_harness_smoke",
+        "tests.test_replay",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+            module is not None and module.__name__ in PROCESS_MODULES
+        ):
+            item.add_marker(pytest.mark.processes)
+
+
+@pytest.fixture(autouse=True)
+def _no_processes_on_the_fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``-m "not processes"`` a test that starts a process fails, so the marker stays honest."""
+    if request.config.getoption("markexpr") != "not processes":
+        return
+
+    def refuse(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.processes")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

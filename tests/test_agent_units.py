@@ -167,6 +167,7 @@ def run_agent(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.processes
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     missing = run_agent(
         "backup", str(tmp_path / "nope"), "--server-key", str(tmp_path / "k"), "--config-dir", str(tmp_path)

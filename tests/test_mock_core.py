@@ -207,6 +207,7 @@ def _script_digest() -> str:
     return hashlib.sha256(encode(_script(make(seed=7)))).hexdigest()
 
 
+@pytest.mark.processes
 def test_determinism_does_not_depend_on_string_hashing() -> None:
     """Same script in processes with different PYTHONHASHSEED: no set/hash order leaks out."""
     program = "import tests.test_mock_core as t; print(t._script_digest())"

@@ -332,6 +332,7 @@ def test_a_journal_without_its_snapshot_is_set_aside(tmp_path: Path) -> None:
     fresh.close()
 
 
+@pytest.mark.processes
 def test_kill_9_in_a_real_process_loses_no_acknowledged_write(tmp_path: Path) -> None:
     child = f"""
 import os, signal, sys

@@ -22,6 +22,7 @@ from protocol.streaming import StreamReceiver, StreamSender
 pytestmark = pytest.mark.timeout(30)
 
 
+@pytest.mark.processes
 def test_importing_protocol_does_not_import_zmq() -> None:
     code = (
         "import sys, pkgutil, importlib, protocol\n"

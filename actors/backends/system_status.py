@@ -11,6 +11,10 @@ from typing import Any
 import psutil
 
 
+# From uname(2) alone: platform.platform() may run `uname -p` in a child process on every call.
+_PLATFORM = "-".join(filter(None, (platform.system(), platform.release(), platform.machine())))
+
+
 def _existing(path: Path) -> Path:
     """The path itself or its nearest existing parent (a data dir may not exist yet)."""
     path = path.absolute()
@@ -35,7 +39,7 @@ class SystemStatusProbe:
             load = [0.0, 0.0, 0.0]
         return {
             "hostname": platform.node(),
-            "platform": platform.platform(),
+            "platform": _PLATFORM,
             "cpu_percent": psutil.cpu_percent(interval=None),
             "cpu_count": psutil.cpu_count() or os.cpu_count() or 1,
             "load_average": load,
