@@ -136,7 +136,7 @@ def decode_message(frames: list[bytes], schema: dict[str, dict[str, tuple[type, 
     for name, types in OPTIONAL.items():
         if name in header and name not in required and type(header[name]) not in types:
             raise AgentProtocolError(f"{type_}.{name} has the wrong type {type(header[name]).__name__}")
-    return Message(type_, header, frames[1])
+    return Message(str(type_), header, frames[1])
 
 
 # -- paths as agents report them --------------------------------------------------------------

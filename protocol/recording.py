@@ -170,9 +170,10 @@ def index_recording(header: dict[str, Any], entries: Iterator[Entry]) -> Recordi
             exchanges.append(exchange)
             by_id[exchange.request_id] = exchange
         elif entry.direction == "bridge->client":
-            exchange = by_id.get(head.get("reply_to") or "")
-            if exchange is None:
+            answered = by_id.get(head.get("reply_to") or "")
+            if answered is None:
                 continue
+            exchange = answered
             if kind == "chunk":
                 exchange.chunks = (exchange.chunks or []) + [body if isinstance(body, bytes) else b""]
             elif kind == "reply" and isinstance(body, dict):

@@ -28,7 +28,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

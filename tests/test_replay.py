@@ -81,8 +81,8 @@ def test_record_then_replay_against_the_same_seed_has_no_mismatch(tmp_path: Path
 def test_a_changed_reply_is_reported_with_a_readable_diff(tmp_path: Path, make_stack) -> None:
     recording = record_session(tmp_path)
     with open(recording, "rb") as stream:
-        header, entries = read_recording(stream)
-        entries = list(entries)
+        header, stream_entries = read_recording(stream)
+        entries = list(stream_entries)
     changed = tmp_path / "changed.rec"
     with open(changed, "wb") as out:
         out.write(encode(header))
@@ -160,6 +160,7 @@ def test_replay_backend_answers_from_the_recording(tmp_path: Path, make_stack) -
     recording = record_session(tmp_path)
     index = load(recording)
     recorded_clients = next(e.reply for e in index.exchanges if e.op == "get_clients")
+    assert recorded_clients is not None
     stack = make_stack("--replay", str(recording))
     with stack.client() as c:
         first = c.call("get_clients")

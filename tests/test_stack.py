@@ -154,7 +154,7 @@ def test_late_subscriber_gets_missed_events_without_gaps(shared_stack: Stack) ->
     wait_until(lambda: shared_stack.status()["latest_seq"] >= start + 5, 30, 0.1, "five events")
     with shared_stack.client() as c:
         follower = EventFollower(c, since=start)
-        got = []
+        got: list[dict[str, Any]] = []
         while len(got) < 8:
             item = follower.next(10.0)
             assert isinstance(item, dict), item
