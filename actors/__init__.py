@@ -1,1 +1,5 @@
-"""The actors: bridge, mock backend (and later the real backup server), each a thin socket shell around a core."""
+"""The actors, one subpackage each: bridge, the two backends (mock and real server) and what they share, agent, replay.
+
+Each is a thin socket shell around a core that can be tested without sockets, and runs
+alone with ``python -m actors.<name>``.
+"""
