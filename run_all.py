@@ -22,6 +22,7 @@ import structlog
 from actors.agent.sample import ensure_sample
 from actors.server.keys import ServerKeys, enrollment_token
 from client.connection import BridgeClient, BridgeUnreachable
+from protocol.modes import Policy
 from runtime.endpoints import (
     DEFAULT_BACKEND_PORT,
     DEFAULT_EVENTS_PORT,
@@ -305,7 +306,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", type=int, help="files in a fresh mock dataset (default about 20 per client)")
     p.add_argument("--tick", type=float, default=3.0, help="seconds between mock evolution steps")
     p.add_argument("--clock", default="system", help="'system' or an ISO 8601 instant (simulated clock)")
-    p.add_argument("--policy", choices=["reads", "all", "none"], default="reads", help="bridge fallback policy")
+    p.add_argument("--policy", type=Policy, choices=list(Policy), default=Policy.READS, help="bridge fallback policy")
     p.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default %(default)s)")
     p.add_argument(
         "--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT))

@@ -23,7 +23,7 @@ BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (\w+) -->\n)(.*?)(<!-- END GENERATED
 
 
 def _arg_row(arg: Arg) -> str:
-    kind = arg.type.value + (" or null" if arg.nullable else "")
+    kind = arg.type.value + (" or null" if arg.nullable else "") + (", id" if arg.is_id else "")
     if arg.required:
         default = "required"
     else:
@@ -55,6 +55,10 @@ def operations() -> str:
         out.append(f"{op.summary} *({', '.join(flags)})*\n")
         if op.aliases:
             out.append("Client facade names: " + ", ".join(f"`{a}`" for a in op.aliases) + ".\n")
+        if op.is_write:
+            ids = ", ".join(f"`{a}`" for a in op.id_args) or "no ids"
+            keys = ", ".join(f"`{k}`" for k in op.refreshes)
+            out.append(f"After it succeeds: `bridge.write` names {ids}; a console reloads {keys}.\n")
         if op.args:
             out.append("| argument | type | default | meaning |\n|---|---|---|---|")
             out.extend(_arg_row(a) for a in op.args)

@@ -1,21 +1,31 @@
-"""Event topics: what each one means and the fields of its data."""
+"""Event topics: their names (use these constants, never the literals), what each means, its data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.modes import Mode
+
+ACTIVITY = "activity"
+CLIENT_CHANGED = "client.changed"
+FILE_CHANGED = "file.changed"
+SERVER_CHANGED = "server.changed"
+BRIDGE_BACKEND = "bridge.backend"
+BRIDGE_MODE = "bridge.mode"
+BRIDGE_WRITE = "bridge.write"
+
 
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
-    source: str  # "backend" or "bridge"
+    source: str  # "backend" or "bridge": who publishes it
     summary: str
     fields: tuple[tuple[str, str], ...]
 
 
 TOPICS: tuple[Topic, ...] = (
     Topic(
-        "activity",
+        ACTIVITY,
         "backend",
         "Something happened on the backup server (the activity log grew).",
         (
@@ -33,7 +43,7 @@ TOPICS: tuple[Topic, ...] = (
         ),
     ),
     Topic(
-        "client.changed",
+        CLIENT_CHANGED,
         "backend",
         "A client was created, changed or deleted.",
         (
@@ -43,7 +53,7 @@ TOPICS: tuple[Topic, ...] = (
         ),
     ),
     Topic(
-        "file.changed",
+        FILE_CHANGED,
         "backend",
         "A file was created, changed or deleted.",
         (
@@ -54,35 +64,38 @@ TOPICS: tuple[Topic, ...] = (
         ),
     ),
     Topic(
-        "server.changed",
+        SERVER_CHANGED,
         "backend",
         "The server was started or stopped, or its totals changed.",
         (("status", "ServerStatus"),),
     ),
     Topic(
-        "bridge.backend",
+        BRIDGE_BACKEND,
         "bridge",
         "A backend registered, died (3 missed heartbeats) or said DISCONNECT.",
-        (("name", "string"), ("mode", "string: real or mock"), ("state", "string: up or down"), ("reason", "string")),
+        (
+            ("name", "string"),
+            ("mode", f"string: {Mode.REAL} or {Mode.MOCK}"),
+            ("state", "string: up or down"),
+            ("reason", "string"),
+        ),
     ),
     Topic(
-        "bridge.mode",
+        BRIDGE_MODE,
         "bridge",
         "The mode new requests are served in changed.",
-        (("mode", "string: real, mock or none"), ("previous", "string")),
+        (("mode", f"string: {Mode.REAL}, {Mode.MOCK} or {Mode.NONE}"), ("previous", "string")),
     ),
     Topic(
-        "bridge.write",
+        BRIDGE_WRITE,
         "bridge",
         "A write operation succeeded; attached clients refresh what it touched.",
         (
             ("op", "string: the operation"),
-            ("ids", "map: the request's id-like arguments (client_id, file_id, table_name, row_id)"),
+            ("ids", "map: the request's arguments the catalogue marks as ids (see each operation's *ids*)"),
             ("session", "string or null: session of the requester"),
             ("request_id", "string"),
-            ("mode", "string: real or mock, who executed it"),
+            ("mode", f"string: {Mode.REAL} or {Mode.MOCK}, who executed it"),
         ),
     ),
 )
-
-TOPIC_NAMES: frozenset[str] = frozenset(t.name for t in TOPICS)

@@ -1,30 +1,37 @@
-"""Builders for the one standard reply format every operation uses."""
+"""The one standard reply format every operation uses: its type, its builders, its check.
+
+Backends and the bridge build replies with ``success``/``error`` (plain maps, as the
+BackendCore contract in actors/backends/api.py returns them); a requester turns what it
+decoded from the wire into a typed ``Reply`` with ``as_reply``, which refuses anything
+that is not shaped like one.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from protocol.errors import ErrorCode, ProtocolError
 
-MODES = ("real", "mock", "bridge", "local", "replay")  # local: refused by the client library before sending
+
+class Reply(TypedDict):
+    """What every request gets back, whoever answers."""
+
+    success: bool
+    message: str
+    mode: str  # a protocol.modes.Mode value: who answered
+    timestamp: datetime
+    data: Any  # the operation's result; None on failure
+    error_code: NotRequired[str]  # an ErrorCode value, on failure only
+    details: NotRequired[dict[str, Any]]  # what a failure was about (argument names, ...)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def success(
-    data: Any = None,
-    message: str = "OK",
-    *,
-    mode: str,
-    timestamp: datetime | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    reply = {"success": True, "message": message, "mode": mode, "timestamp": timestamp or _now(), "data": data}
-    reply.update(extra)
-    return reply
+def success(data: Any = None, message: str = "OK", *, mode: str, timestamp: datetime | None = None) -> dict[str, Any]:
+    return {"success": True, "message": message, "mode": mode, "timestamp": timestamp or _now(), "data": data}
 
 
 def error(
@@ -33,9 +40,9 @@ def error(
     *,
     mode: str,
     timestamp: datetime | None = None,
-    **extra: Any,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    reply = {
+    reply: dict[str, Any] = {
         "success": False,
         "message": message,
         "mode": mode,
@@ -43,10 +50,28 @@ def error(
         "error_code": code.value,
         "data": None,
     }
-    reply.update(extra)
+    if details:
+        reply["details"] = details
     return reply
 
 
 def from_protocol_error(exc: ProtocolError, *, mode: str, timestamp: datetime | None = None) -> dict[str, Any]:
-    extra: dict[str, Any] = {"details": exc.details} if exc.details else {}
-    return error(exc.code, exc.message, mode=mode, timestamp=timestamp, **extra)
+    return error(exc.code, exc.message, mode=mode, timestamp=timestamp, details=exc.details or None)
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"success": bool, "message": str, "mode": str}
+
+
+def as_reply(raw: Any) -> Reply:
+    """``raw`` typed as a Reply; BAD_REQUEST when it lacks a field or a field has the wrong type."""
+    if not isinstance(raw, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"a reply must be a map, got {type(raw).__name__}")
+    for name, kind in _FIELD_TYPES.items():
+        if not isinstance(raw.get(name), kind):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"reply field {name!r} is missing or mistyped", field=name)
+    if "data" not in raw:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "reply field 'data' is missing", field="data")
+    if not raw["success"] and not isinstance(raw.get("error_code"), str):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a failed reply must carry an error_code", field="error_code")
+    # The fields a Reply requires are checked above; the cast only names the result's type.
+    return cast(Reply, raw)

@@ -22,6 +22,7 @@ from protocol.envelope import (
     request_frames,
 )
 from protocol.errors import ErrorCode
+from protocol.modes import Policy
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -170,7 +171,7 @@ def test_read_times_out_on_real_then_mock_answers(setup) -> None:
 
 
 def test_policy_none_and_all() -> None:
-    for policy, expect_mock in (("none", 0), ("all", 1)):
+    for policy, expect_mock in ((Policy.NONE, 0), (Policy.ALL, 1)):
         out, clock = FakeOutbox(), Clock()
         core = BridgeCore(BridgeConfig(policy=policy), out, clock)
         ready(core, REAL, "real")

@@ -30,5 +30,5 @@ def test_every_operation_error_and_topic_is_documented() -> None:
 
 
 def test_render_detects_a_disagreement() -> None:
-    text = docgen.DOC.read_text().replace("| `client_id` | string |", "| `client_id` | integer |", 1)
+    text = docgen.DOC.read_text().replace("| `client_id` | string, id |", "| `client_id` | integer |", 1)
     assert docgen.render(text) != text

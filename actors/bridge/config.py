@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from protocol.codec import DEFAULT_MAX_SIZE
+from protocol.modes import Policy
 
-POLICIES = ("reads", "all", "none")
 PLUGIN_TIMEOUT_S = 10.0
-ID_ARGUMENTS = ("client_id", "file_id", "table_name", "row_id", "client_id_or_name")
 
 
 class Tap(Protocol):
@@ -38,7 +37,7 @@ class Outbox(Protocol):
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    policy: str = "reads"
+    policy: Policy = Policy.READS
     heartbeat_interval: float = 1.0
     liveness: int = 3
     ring_size: int = 10_000

@@ -19,9 +19,7 @@ from actors.bridge.config import (
     CLIENT_IN,
     CLIENT_OUT,
     EVENT_OUT,
-    ID_ARGUMENTS,
     PLUGIN_TIMEOUT_S,
-    POLICIES,
     BridgeConfig,
     Outbox,
     Pending,
@@ -51,14 +49,16 @@ from protocol.envelope import (
     reply_frames,
 )
 from protocol.errors import BACKEND_FAULTS, ErrorCode, ProtocolError
+from protocol.events import BRIDGE_BACKEND, BRIDGE_MODE, BRIDGE_WRITE
+from protocol.modes import BACKEND_MODES, Mode, Policy
 
 log = structlog.get_logger()
 
 
 class BridgeCore:
     def __init__(self, config: BridgeConfig, outbox: Outbox, clock: Callable[[], float] = time.monotonic) -> None:
-        if config.policy not in POLICIES:
-            raise ValueError(f"fallback policy must be one of {POLICIES}")
+        if config.policy not in tuple(Policy):
+            raise ValueError(f"fallback policy must be one of {[p.value for p in Policy]}")
         self.config = config
         self.out = outbox
         self.clock = clock
@@ -67,7 +67,7 @@ class BridgeCore:
         self.pending: dict[tuple[bytes, str], Pending] = {}
         self._deadlines = Deadlines()
         self._cache = ReplyCache(config.reply_cache_ttl, config.reply_cache_size)
-        self._mode = "none"
+        self._mode: str = Mode.NONE
         self._started = clock()
         self._next_heartbeat = self._started
         self.taps: list[Tap] = []
@@ -121,7 +121,7 @@ class BridgeCore:
 
     def _reject(self, identity: bytes, request_id: str | None, exc: ProtocolError) -> None:
         log.warning("bridge.request_rejected", error_code=exc.code.value, reason=exc.message, request_id=request_id)
-        self._reply(identity, request_id, responses.from_protocol_error(exc, mode="bridge"))
+        self._reply(identity, request_id, responses.from_protocol_error(exc, mode=Mode.BRIDGE))
 
     def _reply(self, identity: bytes, request_id: str | None, response: dict[str, Any]) -> None:
         frames = reply_frames(request_id, response)
@@ -238,7 +238,7 @@ class BridgeCore:
             else:
                 data = self.status()
                 message = f"mode {data['mode']}"
-            self._reply(identity, request_id, responses.success(data, message, mode="bridge"))
+            self._reply(identity, request_id, responses.success(data, message, mode=Mode.BRIDGE))
         except ProtocolError as exc:
             self._reject(identity, request_id, exc)
 
@@ -277,7 +277,7 @@ class BridgeCore:
         mode = header.fields["mode"]
         ops = [op for op in header.fields["ops"] if isinstance(op, str)]
         name = header.fields["name"]
-        if mode not in ("real", "mock"):
+        if mode not in BACKEND_MODES:
             log.warning("bridge.backend_mode_invalid", name=name, mode=mode)
             return
         pid = header.fields.get("pid")
@@ -285,7 +285,7 @@ class BridgeCore:
         if replaced is not None:
             self._fail_pending_of(replaced, "replaced by a new instance")
         log.info("bridge.backend_up", backend=name, backend_mode=mode, ops=len(ops))
-        self.publish_event("bridge.backend", {"name": name, "mode": mode, "state": "up", "reason": "ready"})
+        self.publish_event(BRIDGE_BACKEND, {"name": name, "mode": mode, "state": "up", "reason": "ready"})
         self._update_mode()
 
     def _on_backend_reply(
@@ -320,13 +320,15 @@ class BridgeCore:
             self._write_notice(pending, header.fields.get("mode") or backend.mode)
 
     def _write_notice(self, pending: Pending, mode: str) -> None:
+        operation = CATALOGUE.get(pending.op)
         try:
             args = decode(pending.body) if pending.body else {}
         except ProtocolError:
             args = {}
-        ids = {k: args[k] for k in ID_ARGUMENTS if isinstance(args, dict) and k in args}
+        # The catalogue says which arguments are ids; a plugin operation declares none.
+        ids = operation.ids_of(args) if operation is not None else {}
         self.publish_event(
-            "bridge.write",
+            BRIDGE_WRITE,
             {
                 "op": pending.op,
                 "ids": ids,
@@ -348,7 +350,7 @@ class BridgeCore:
         if was_alive:
             log.warning("bridge.backend_down", backend=backend.name, backend_mode=backend.mode, reason=reason)
             self.publish_event(
-                "bridge.backend", {"name": backend.name, "mode": backend.mode, "state": "down", "reason": reason}
+                BRIDGE_BACKEND, {"name": backend.name, "mode": backend.mode, "state": "down", "reason": reason}
             )
             self._fail_pending_of(backend, reason, skip)
             self._update_mode()
@@ -364,11 +366,11 @@ class BridgeCore:
         if mode != self._mode:
             previous, self._mode = self._mode, mode
             log.info("bridge.mode_changed", mode=mode, previous=previous)
-            self.publish_event("bridge.mode", {"mode": mode, "previous": previous})
+            self.publish_event(BRIDGE_MODE, {"mode": mode, "previous": previous})
 
     # ------------------------------------------------------------------ events
     def publish_event(self, topic: str, data: dict[str, Any]) -> None:
-        self._publish_frames(topic, {"mode": "bridge", "ts": time.time(), "id": uuid.uuid4().hex}, encode(data))
+        self._publish_frames(topic, {"mode": Mode.BRIDGE, "ts": time.time(), "id": uuid.uuid4().hex}, encode(data))
 
     def _publish_frames(self, topic: str, fields: dict[str, Any], body: bytes) -> None:
         frames = self.events.stamp(topic, fields, body)

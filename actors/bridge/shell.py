@@ -14,10 +14,11 @@ from pathlib import Path
 import structlog
 import zmq
 
-from actors.bridge.config import POLICIES, BridgeConfig, Tap
+from actors.bridge.config import BridgeConfig, Tap
 from actors.bridge.core import BridgeCore
 from actors.bridge.taps import FileRecorder, SocketTap
 from protocol.codec import DEFAULT_MAX_SIZE
+from protocol.modes import Policy
 from runtime.endpoints import DEFAULT_HOST, DEFAULT_TAP_PORT, BridgeEndpoints, connectable, tcp
 from runtime.logsetup import configure_logging
 from runtime.shutdown import StopFlag
@@ -149,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frontend", default=defaults.frontend, help="ROUTER for clients (default %(default)s)")
     parser.add_argument("--events", default=defaults.events, help="XPUB for events (default %(default)s)")
     parser.add_argument("--backend", default=defaults.backend, help="ROUTER for backends (default %(default)s)")
-    parser.add_argument("--policy", choices=POLICIES, default="reads", help="fallback policy (default %(default)s)")
+    parser.add_argument(
+        "--policy",
+        type=Policy,
+        choices=list(Policy),
+        default=Policy.READS,
+        help="fallback policy (default %(default)s)",
+    )
     parser.add_argument("--ring-size", type=int, default=10_000, help="events kept for events_since")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval in seconds")
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="largest accepted frame in bytes")

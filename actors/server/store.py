@@ -22,6 +22,7 @@ from actors.server import queries as q
 from actors.server.blobs import BlobStore
 from actors.server.db import iso, transaction
 from protocol.agent_messages import file_name_of
+from protocol.events import ACTIVITY, CLIENT_CHANGED, FILE_CHANGED, SERVER_CHANGED
 
 log = structlog.get_logger()
 
@@ -63,16 +64,14 @@ class Store:
 
     def client_changed(self, client_id: str, change: str) -> None:
         data = None if change == "deleted" else q.get_client(self.conn, client_id)
-        self.emit("client.changed", {"client_id": client_id, "change": change, "client": data})
+        self.emit(CLIENT_CHANGED, {"client_id": client_id, "change": change, "client": data})
 
     def file_changed(self, file: dict[str, Any], change: str) -> None:
         data = None if change == "deleted" else q.get_file(self.conn, file["id"])
-        self.emit(
-            "file.changed", {"file_id": file["id"], "client_id": file["client_id"], "change": change, "file": data}
-        )
+        self.emit(FILE_CHANGED, {"file_id": file["id"], "client_id": file["client_id"], "change": change, "file": data})
 
     def server_changed(self) -> None:
-        self.emit("server.changed", {"status": self._status()})
+        self.emit(SERVER_CHANGED, {"status": self._status()})
 
     def record(
         self,
@@ -101,7 +100,7 @@ class Store:
         }
         ids = {k: v for k, v in (("client_id", client_id), ("file_id", file_id)) if v is not None}
         getattr(log, _LOG_METHOD.get(level, "info"))(f"activity.{type_}", message=message, logger=logger, **ids)
-        self.emit("activity", entry)
+        self.emit(ACTIVITY, entry)
         self._activity_since_trim += 1
         if self._activity_since_trim >= 500:
             self.trim_activity()
@@ -277,7 +276,7 @@ class Store:
         out = []
         for file_id, version, change in written:
             file = q.get_file(self.conn, file_id)
-            self.emit("file.changed", {"file_id": file_id, "client_id": client_id, "change": change, "file": file})
+            self.emit(FILE_CHANGED, {"file_id": file_id, "client_id": client_id, "change": change, "file": file})
             out.append((file, version, change))
         return out
 

@@ -1,0 +1,144 @@
+"""How an operation is declared: its arguments, their types and limits, and what it touches.
+
+``protocol.catalogue`` lists the operations with these types; everything else (bridge,
+backends, client facade, GUI, docs) reads the declarations rather than repeating them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.views import ViewKey
+
+
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class ArgType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    MAP = "map"
+    ID = "string|integer"
+
+
+class HandledBy(StrEnum):
+    BACKEND = "backend"
+    BRIDGE = "bridge"
+
+
+_PY_TYPES: dict[ArgType, tuple[type, ...]] = {
+    ArgType.STRING: (str,),
+    ArgType.INTEGER: (int,),
+    ArgType.BOOLEAN: (bool,),
+    ArgType.MAP: (dict,),
+    ArgType.ID: (str, int),
+}
+
+MAX_STRING = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    type: ArgType
+    doc: str
+    required: bool = True
+    default: Any = None
+    nullable: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+    is_id: bool = False  # names the object the operation addresses (the bridge.write notice carries it)
+
+    def validate(self, value: Any) -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must not be null", argument=self.name)
+        types = _PY_TYPES[self.type]
+        if (isinstance(value, bool) and self.type is not ArgType.BOOLEAN) or not isinstance(value, types):
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"argument {self.name!r} must be {self.type.value}, got {type(value).__name__}",
+                argument=self.name,
+            )
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} is longer than {MAX_STRING} characters")
+        if isinstance(value, int) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be >= {self.minimum}")
+            if self.maximum is not None and value > self.maximum:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be <= {self.maximum}")
+        if self.choices is not None and value not in self.choices:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be one of {list(self.choices)}", argument=self.name
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    group: str
+    summary: str
+    access: Access
+    timeout_s: float
+    returns: str
+    args: tuple[Arg, ...] = ()
+    streaming: bool = False  # the reply's content comes as chunks written to the `destination_path` argument
+    handled_by: HandledBy = HandledBy.BACKEND
+    aliases: tuple[str, ...] = ()  # extra seed method names of the facade (op and op_async always exist)
+    refreshes: tuple[ViewKey, ...] = ()  # what a console reloads after this write succeeded
+
+    def __post_init__(self) -> None:
+        # Declaration mistakes fail at import, not when a console first misses a refresh.
+        if self.is_write and not self.refreshes:
+            raise ValueError(f"write operation {self.name!r} must declare what it refreshes")
+        if self.refreshes and not self.is_write:
+            raise ValueError(f"read operation {self.name!r} changes nothing to refresh")
+        if self.streaming and "destination_path" not in {a.name for a in self.args}:
+            raise ValueError(f"streaming operation {self.name!r} needs a destination_path argument")
+
+    @property
+    def is_write(self) -> bool:
+        return self.access is Access.WRITE
+
+    @property
+    def id_args(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args if a.is_id)
+
+    def ids_of(self, args: Any) -> dict[str, Any]:
+        """The id arguments present in a request's (possibly malformed) argument map."""
+        if not isinstance(args, dict):
+            return {}
+        return {name: args[name] for name in self.id_args if name in args}
+
+    def validate_args(self, args: Any) -> dict[str, Any]:
+        """Return the arguments with defaults filled in, or raise BAD_REQUEST."""
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"arguments of {self.name!r} must be a map, got {type(args).__name__}"
+            )
+        known = {a.name for a in self.args}
+        unknown = sorted(str(k) for k in args if k not in known)
+        if unknown:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"unknown argument(s) for {self.name!r}: {', '.join(unknown)}", arguments=unknown
+            )
+        result: dict[str, Any] = {}
+        for arg in self.args:
+            if arg.name in args:
+                result[arg.name] = arg.validate(args[arg.name])
+            elif arg.required:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"missing required argument {arg.name!r} for {self.name!r}")
+            else:
+                result[arg.name] = arg.default
+        return result
