@@ -12,21 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.backends import validation
+from actors.backends.dbview import EDITABLE, path_key
 from actors.backends.system_status import SystemStatusProbe
 from actors.mock.content import BLOCK_SIZE, EMPTY_SHA256, content_sha256, read_content
-from actors.mock.data import (
-    CLIENT_COLUMNS,
-    FILE_COLUMNS,
-    MAX_FILE_SIZE,
-    Client,
-    FileRecord,
-    MockDataGenerator,
-    category_of,
-    from_row,
-    platform_family,
-    to_row,
-)
+from actors.mock.generator import MAX_FILE_SIZE, MockDataGenerator, category_of, platform_family
 from actors.mock.index import SortedIndex
+from actors.mock.records import CLIENT_COLUMNS, FILE_COLUMNS, Client, FileRecord, from_row, to_row
 from actors.mock.state import MockWorld, generate_world
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
 from runtime.clock import SimulatedClock
@@ -131,6 +123,9 @@ def test_clients_are_realistic_and_consistent() -> None:
         assert client.created_at <= client.last_seen <= START
         assert client.platform.split()[0] in {"Windows", "macOS", "Ubuntu", "Debian", "Rocky", "Fedora"}
         assert client.agent_version.count(".") == 2
+        # The generated values are ones the shared rules accept (an edit to them must be possible).
+        for column, check in EDITABLE["clients"].items():
+            assert check(getattr(client, column)) is None, (column, getattr(client, column))
         for tz_value in (client.last_seen, client.created_at):
             assert tz_value.tzinfo is not None
     assert {c.status for c in w.clients.values()} == set(CLIENT_STATUSES)
@@ -141,6 +136,7 @@ def test_files_have_platform_paths_and_honest_hashes() -> None:
     statuses = set()
     for record in w.files.values():
         assert set(record.to_dict()) == FILE_KEYS
+        assert validation.client_path(record.path) is None and validation.file_name(record.name) is None
         client = w.clients[record.client_id]
         family = platform_family(client)
         if family.startswith("windows"):
@@ -156,7 +152,7 @@ def test_files_have_platform_paths_and_honest_hashes() -> None:
         assert (record.last_verified is not None) == (record.status in ("verified", "error"))
         statuses.add(record.status)
     assert statuses <= set(FILE_STATUSES) and {"uploaded", "verified"} <= statuses
-    paths = [(f.client_id, f.path.lower()) for f in w.files.values()]
+    paths = [(f.client_id, path_key(f.path)) for f in w.files.values()]
     assert len(set(paths)) == len(paths)
 
 

@@ -68,7 +68,7 @@ def do_some_work(core: MockCore, rounds: int = 3) -> None:
         call(core, "verify_file", file_id=next(f.id for f in files if f.status != "uploading"))
         call(core, "delete_file", file_id=files[n].id)
         call(core, "update_row", table_name="clients", row_id=clients[n].id, updated_data={"name": f"renamed-{n}"})
-        call(core, "update_row", table_name="files", row_id=files[-1].id, updated_data={"backup_count": 40 + n})
+        call(core, "update_row", table_name="files", row_id=files[-1].id, updated_data={"status": "error"})
         core.tick()
         connected = [c for c in core.world.clients.values() if c.status == "connected"]
         if connected:
@@ -170,14 +170,14 @@ def test_acknowledged_writes_survive_a_crash(tmp_path: Path, snapshot_on_every_t
 def test_torn_journal_tail_is_ignored(tmp_path: Path, logs: CapturingLogger) -> None:
     core = open_core(tmp_path)
     victim = next(iter(core.world.files.values()))
-    call(core, "update_row", table_name="files", row_id=victim.id, updated_data={"backup_count": 77})
+    call(core, "update_row", table_name="files", row_id=victim.id, updated_data={"name": "replayed.txt"})
     journal = tmp_path / JOURNAL_NAME
     intact = journal.stat().st_size
     call(core, "delete_file", file_id=victim.id)
     whole = journal.read_bytes()
     journal.write_bytes(whole[: intact + (len(whole) - intact) // 2])  # the last write was half on disk
     recovered = open_core(tmp_path)
-    assert recovered.world.files[victim.id].backup_count == 77  # the intact record was replayed
+    assert recovered.world.files[victim.id].name == "replayed.txt"  # the intact record was replayed
     assert "mock.journal_tail_ignored" in events_logged(logs)
     assert journal.stat().st_size == intact  # the damage is cut off, so new records stay readable
     call(recovered, "delete_file", file_id=victim.id)

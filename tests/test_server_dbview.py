@@ -33,7 +33,7 @@ def world(tmp_path: Path) -> Iterator[tuple[BackupServer, FakeAgent, dict[str, A
 
 def data(core: BackupServer, op: str, **args: Any) -> Any:
     reply = core.handle(op, args, CTX)
-    assert reply["success"], reply
+    assert isinstance(reply, dict) and reply["success"], reply
     return reply["data"]
 
 
@@ -153,7 +153,8 @@ def test_delete_row_semantics(world: Any) -> None:
     assert next(f for f in core.get_files() if f["id"] == a["id"])["backup_count"] == 1
     activity_id = data(core, "get_recent_activity", limit=1)["items"][0]["id"]
     assert data(core, "delete_row", table_name="activity", row_id=activity_id)["row_id"] == activity_id
-    assert code(core, "delete_row", table_name="activity", row_id="12abc") == "NOT_FOUND"
+    assert code(core, "delete_row", table_name="activity", row_id="12abc") == "BAD_REQUEST"  # cannot be an id
+    assert code(core, "delete_row", table_name="activity", row_id="999999") == "NOT_FOUND"
     assert code(core, "delete_row", table_name="activity", row_id=True) == "BAD_REQUEST"  # the catalogue's type check
     assert code(core, "delete_row", table_name="settings", row_id="accepting") == "FORBIDDEN"
     client_id = core.get_all_clients_from_db()[0]["id"]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from actors.mock.content import content_sha256
-from actors.mock.data import Client, FileRecord
+from actors.mock.records import Client, FileRecord
 from actors.mock.state import MockWorld
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -55,9 +55,37 @@ def set_client_status(world: MockWorld, client: Client, status: str, error_messa
     world.client_changed(client, "updated")
 
 
-def delete_client(
-    world: MockWorld, client: Client, *, activity: str = "client_deleted", via: str = ""
-) -> tuple[int, int]:
+def disconnect(world: MockWorld, client: Client, reason: str) -> None:
+    """End a connected client's session (the mock's stand-in for its agent going)."""
+    set_client_status(world, client, "disconnected")
+    world.record(
+        "client_disconnected",
+        "INFO",
+        f"{client.name} disconnected: {reason}",
+        logger="backup.agent",
+        client_id=client.id,
+    )
+
+
+def set_running(world: MockWorld, running: bool) -> dict[str, Any]:
+    """Start or stop accepting agents; stopping ends every session, like the real server."""
+    if world.server.running == running:
+        state = "running" if running else "stopped"
+        raise ProtocolError(ErrorCode.CONFLICT, f"the backup server is already {state}", running=running)
+    if not running:
+        for client in [c for c in world.clients.values() if c.status == "connected"]:
+            disconnect(world, client, "the backup server was stopped by its operator")
+    world.server.running = running
+    world.server.started_at = world.now() if running else None
+    if running:
+        world.record("server_started", "INFO", world.server.started_message())
+    else:
+        world.record("server_stopped", "WARNING", "Backup server stopped; agents can no longer connect")
+    world.server_changed()
+    return world.server_status()
+
+
+def delete_client(world: MockWorld, client: Client, *, via: str = "") -> tuple[int, int]:
     """Delete a client and, in cascade, its files; returns (files deleted, bytes freed)."""
     freed = client.total_size
     removed = world.remove_client(client)
@@ -65,7 +93,7 @@ def delete_client(
         world.file_changed(record, "deleted")
     world.client_changed(client, "deleted")
     world.record(
-        activity,
+        "client_deleted",
         "WARNING",
         f"Deleted client {client.name} and its {len(removed)} files ({freed} bytes freed){via}",
         logger="backup.admin",
@@ -74,16 +102,16 @@ def delete_client(
     return len(removed), freed
 
 
-def delete_file(world: MockWorld, record: FileRecord, *, activity: str = "file_deleted", reason: str = "") -> int:
-    """Delete one file; returns the bytes freed."""
+def delete_file(world: MockWorld, record: FileRecord, *, reason: str = "") -> int:
+    """Delete one file; returns the bytes freed (its content is its own: the mock shares no content)."""
     client = world.clients[record.client_id]
     world.remove_file(record)
     world.file_changed(record, "deleted")
     world.client_changed(client, "updated")
     world.record(
-        activity,
+        "file_deleted",
         "INFO",
-        f"Deleted {record.path} from {client.name} ({record.size} bytes freed){reason}",
+        f"Deleted {record.path} ({record.size} bytes, {record.size} bytes freed on disk){reason}",
         logger="backup.storage",
         client_id=client.id,
         file_id=record.id,

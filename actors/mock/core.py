@@ -18,9 +18,10 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
+from actors.backends.validation import check_destination_path
 from actors.mock import database as mock_database
 from actors.mock import queries as mock_queries
-from actors.mock.actions import delete_client, delete_file, find_client, find_file, set_client_status, verify_file
+from actors.mock.actions import delete_client, delete_file, disconnect, find_client, find_file, set_running, verify_file
 from actors.mock.content import read_content
 from actors.mock.evolution import Evolution
 from actors.mock.state import MockWorld, generate_world
@@ -238,14 +239,7 @@ class MockCore:
                 client_id=client.id,
                 status=client.status,
             )
-        set_client_status(self.world, client, "disconnected")
-        self.world.record(
-            "client_disconnected",
-            "INFO",
-            f"{client.name} disconnected on administrator request",
-            logger="backup.agent",
-            client_id=client.id,
-        )
+        disconnect(self.world, client, "disconnected by an administrator")
         return {"client": client.to_dict()}, f"Client {client.name} disconnected"
 
     def _delete_client(self, args: dict[str, Any]) -> tuple[Any, str]:
@@ -266,28 +260,15 @@ class MockCore:
         return data, f"File {record.name} verified" if data["ok"] else f"File {record.name} failed verification"
 
     def _start_server(self, args: dict[str, Any]) -> tuple[Any, str]:
-        return self._set_running(True), "Server started"
+        return set_running(self.world, True), "Server started"
 
     def _stop_server(self, args: dict[str, Any]) -> tuple[Any, str]:
-        return self._set_running(False), "Server stopped"
-
-    def _set_running(self, running: bool) -> dict[str, Any]:
-        world = self.world
-        if world.server.running == running:
-            state = "running" if running else "stopped"
-            raise ProtocolError(ErrorCode.CONFLICT, f"the backup server is already {state}", running=running)
-        world.server.running = running
-        world.server.started_at = world.now() if running else None
-        world.server_changed()
-        if running:
-            world.record("server_started", "INFO", world.server.started_message())
-        else:
-            world.record("server_stopped", "WARNING", "Backup server stopped; agents can no longer connect")
-        return world.server_status()
+        return set_running(self.world, False), "Server stopped"
 
     # -- reads that need the core --
 
     def _download_file(self, args: dict[str, Any]) -> StreamReply:
+        check_destination_path(args["destination_path"])
         record = find_file(self.world, args["file_id"])
         # Freeze what is streamed: a tick may start a new version while the stream runs.
         seed, file_id, version, size = self.world.seed, record.id, record.content_version, record.size

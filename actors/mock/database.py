@@ -1,173 +1,114 @@
-"""The database view of the mock: tables clients, files and activity over the live records.
+"""The database view of the mock: tables activity, clients and files over the live records.
 
-Rows are the very objects get_clients/get_files return, so an edit here shows up there
-at once (and goes through the same world methods, keeping aggregates right).
+The tables have exactly the real server's columns (protocol/tables.py) and follow its
+rules (actors/backends/dbview.py); a column the mock does not keep is derived from what
+it keeps (a client's public key from its id, a file's mtime_ns from modified_at). Edits go
+through the same world methods as every other change, so they show up in get_clients
+and get_files at once and the aggregates stay right.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from actors.mock.actions import delete_client, delete_file, status_changes
+from zmq.utils import z85
+
+from actors.backends.dbview import (
+    VIA_DATABASE_VIEW,
+    check_deletable,
+    checked_changes,
+    client_status_edit,
+    describe_columns,
+    find_table,
+    fix_name_and_path,
+    no_such_row,
+    path_key,
+    path_taken,
+    row_key,
+)
+from actors.mock.actions import delete_client, delete_file, disconnect, status_changes
+from actors.mock.records import Activity, Client, FileRecord
 from actors.mock.state import MockWorld
-from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.tables import BACKEND_TABLES, TABLE_BY_NAME, TableSpec
 
-TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-MAX_TABLE_NAME = 64
-MAX_TEXT = 255
-
-
-def _text(value: Any) -> str | None:
-    """None when ``value`` is an acceptable non-empty string, else what is wrong with it."""
-    if not isinstance(value, str):
-        return f"must be a string, got {type(value).__name__}"
-    if not value.strip():
-        return "must not be empty"
-    if len(value) > MAX_TEXT:
-        return f"must be at most {MAX_TEXT} characters"
-    return None
+TABLES: dict[str, TableSpec] = {name: TABLE_BY_NAME[name] for name in BACKEND_TABLES["mock"]}
+ROW_BYTES = {"activity": 200, "clients": 320, "files": 300}  # rough on-disk size of a row, for get_database_info
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else _text(value)
+def public_key(client_id: str) -> str:
+    """A stand-in z85 CURVE public key, derived from the client id (the mock keeps no keys)."""
+    return z85.encode(hashlib.sha256(b"mock-client-key:" + client_id.encode()).digest()).decode()
 
 
-def _ip(value: Any) -> str | None:
-    problem = _text(value)
-    if problem:
-        return problem
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return f"must be an IPv4 or IPv6 address, got {value!r}"
-    return None
+def mtime_ns(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if isinstance(value, str) and value in choices else f"must be one of {list(choices)}, got {value!r}"
-
-    return check
-
-
-def _count(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return f"must be a non-negative integer, got {value!r}"
-    return None
-
-
-def _file_name(value: Any) -> str | None:
-    problem = _text(value)
-    if problem is None and ("/" in value or "\\" in value):
-        return "must not contain a path separator (edit 'path' to move the file)"
-    return problem
+def client_row(c: Client) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "public_key": public_key(c.id),
+        "hostname": c.hostname,
+        "ip_address": c.ip_address,
+        "platform": c.platform,
+        "agent_version": c.agent_version,
+        "status": c.status,
+        "error_message": c.error_message,
+        "created_at": c.created_at,
+        "last_seen": c.last_seen,
+        "connected_at": c.connected_at,
+    }
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
-    name: str
-    type: str
-    check: Callable[[Any], str | None] | None = None  # None: read-only
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "editable": self.check is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    name: str
-    columns: tuple[Column, ...]
-    row_bytes: int  # rough on-disk size of one row, for get_database_info
-
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
+def file_row(f: FileRecord) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "client_id": f.client_id,
+        "path": f.path,
+        "name": f.name,
+        "size": f.size,
+        "mtime_ns": mtime_ns(f.modified_at),
+        "sha256": f.sha256,
+        "status": f.status,
+        "backup_count": f.backup_count,
+        "created_at": f.created_at,
+        "modified_at": f.modified_at,
+        "last_backup": f.last_backup,
+        "last_verified": f.last_verified,
+    }
 
 
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        Table(
-            "clients",
-            (
-                Column("id", "string"),
-                Column("name", "string", _text),
-                Column("hostname", "string", _text),
-                Column("ip_address", "string", _ip),
-                Column("platform", "string", _text),
-                Column("agent_version", "string", _text),
-                Column("status", "string", _choice(CLIENT_STATUSES)),
-                Column("last_seen", "datetime"),
-                Column("connected_at", "datetime|null"),
-                Column("created_at", "datetime"),
-                Column("files_count", "integer"),
-                Column("total_size", "integer"),
-                Column("error_message", "string|null", _optional_text),
-            ),
-            320,
-        ),
-        Table(
-            "files",
-            (
-                Column("id", "string"),
-                Column("client_id", "string"),
-                Column("name", "string", _file_name),
-                Column("path", "string", _text),
-                Column("size", "integer"),
-                Column("sha256", "string"),
-                Column("status", "string", _choice(FILE_STATUSES)),
-                Column("created_at", "datetime"),
-                Column("modified_at", "datetime"),
-                Column("backup_count", "integer", _count),
-                Column("last_backup", "datetime"),
-                Column("last_verified", "datetime|null"),
-            ),
-            300,
-        ),
-        Table(
-            "activity",
-            (
-                Column("id", "string"),
-                Column("timestamp", "datetime"),
-                Column("type", "string"),
-                Column("level", "string"),
-                Column("client_id", "string|null"),
-                Column("file_id", "string|null"),
-                Column("message", "string"),
-            ),
-            200,
-        ),
-    )
-}
+def activity_row(a: Activity) -> dict[str, Any]:
+    return {**a.to_dict(), "id": int(a.id)}
 
 
-def find_table(name: str) -> Table:
-    if len(name) > MAX_TABLE_NAME or not TABLE_NAME.fullmatch(name):
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST,
-            f"invalid table name {name!r}: it must match ^[a-z_][a-z0-9_]*$ (at most {MAX_TABLE_NAME} characters)",
-            table=name,
-        )
-    table = TABLES.get(name)
-    if table is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"table {name!r} not found; tables: {', '.join(TABLES)}", table=name)
-    return table
+_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {"activity": activity_row, "clients": client_row, "files": file_row}
 
 
-def _rows(world: MockWorld, table: str) -> dict[str, Any]:
-    return {"clients": world.clients, "files": world.files, "activity": world.activity}[table]
+def _records(world: MockWorld, table: str) -> dict[str, Any]:
+    records: dict[str, dict[str, Any]] = {"activity": world.activity, "clients": world.clients, "files": world.files}
+    return records[table]
 
 
-def _row(world: MockWorld, table: Table, row_id: Any) -> Any:
-    row = _rows(world, table.name).get(row_id) if isinstance(row_id, str) else None
-    if row is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no row with id {row_id!r} in table {table.name!r}", table=table.name)
-    return row
+def _in_key_order(world: MockWorld, table: str, offset: int, limit: int) -> list[Any]:
+    records = _records(world, table)
+    if table == "activity":  # numbered in insertion order already
+        return list(islice(records.values(), offset, offset + limit))
+    return [records[key] for key in sorted(records)[offset : offset + limit]]
+
+
+def _record(world: MockWorld, table: TableSpec, row_id: Any) -> Any:
+    key = row_key(table.name, table.key, row_id)
+    record = _records(world, table.name).get(str(key))
+    if record is None:
+        raise no_such_row(table.name, row_id)
+    return record
 
 
 def database_info(world: MockWorld, path: str) -> dict[str, Any]:
@@ -175,9 +116,9 @@ def database_info(world: MockWorld, path: str) -> dict[str, Any]:
     tables = [
         {
             "name": t.name,
-            "rows": len(_rows(world, t.name)),
-            "size_bytes": len(_rows(world, t.name)) * t.row_bytes,
-            "columns": [c.describe() for c in t.columns],
+            "rows": len(_records(world, t.name)),
+            "size_bytes": len(_records(world, t.name)) * ROW_BYTES[t.name],
+            "columns": describe_columns(t.name, t.columns),
         }
         for t in TABLES.values()
     ]
@@ -185,116 +126,79 @@ def database_info(world: MockWorld, path: str) -> dict[str, Any]:
 
 
 def table_data(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
-    table = find_table(args["table_name"])
-    rows = _rows(world, table.name)
+    table = find_table(args["table_name"], TABLES)
     offset, limit = args["offset"], args["limit"]
     return {
         "table": table.name,
-        "columns": [c.describe() for c in table.columns],
-        "rows": [r.to_dict() for r in islice(rows.values(), offset, offset + limit)],
-        "total": len(rows),
+        "columns": describe_columns(table.name, table.columns),
+        "rows": [_ROW[table.name](r) for r in _in_key_order(world, table.name, offset, limit)],
+        "total": len(_records(world, table.name)),
         "offset": offset,
         "limit": limit,
     }
 
 
-def _checked_changes(table: Table, updated: dict[Any, Any]) -> dict[str, Any]:
-    if not updated:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "updated_data is empty: name at least one column to change")
-    unknown = sorted(str(k) for k in updated if not isinstance(k, str) or table.column(k) is None)
-    if unknown:
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST, f"table {table.name!r} has no column(s) {', '.join(unknown)}", columns=unknown
-        )
-    readonly = [k for k in updated if table.column(k).check is None]  # type: ignore[union-attr]
-    if readonly:
-        raise ProtocolError(
-            ErrorCode.FORBIDDEN,
-            f"column(s) {', '.join(readonly)} of table {table.name!r} are read-only",
-            columns=readonly,
-        )
-    for key, value in updated.items():
-        problem = table.column(key).check(value)  # type: ignore[union-attr, misc]
-        if problem:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{table.name}.{key} {problem}", column=key)
-    return dict(updated)
-
-
-def _split_path(path: str) -> tuple[str, str, str]:
-    cut = max(path.rfind("/"), path.rfind("\\"))
-    return path[:cut], path[cut] if cut >= 0 else "", path[cut + 1 :]
-
-
 def update_row(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
-    table = find_table(args["table_name"])
-    changes = _checked_changes(table, args["updated_data"])
-    row = _row(world, table, args["row_id"])
+    table = find_table(args["table_name"], TABLES)
+    changes = checked_changes(table.name, table.column_names, args["updated_data"])
+    row = _record(world, table, args["row_id"])
+    edited = ", ".join(sorted(args["updated_data"]))
     if table.name == "clients":
-        status = changes.get("status", row.status)
-        if changes.get("error_message") is not None and status != "error":
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, "clients.error_message can only be set on a client in status 'error'"
-            )
-        if "status" in changes:
-            changes = {**status_changes(row, status, world.now(), changes.get("error_message")), **changes}
-            if status == "error" and changes.get("error_message") is None:
-                changes["error_message"] = row.error_message or "Marked as failed by an administrator"
-        world.update_client(row, **changes)
-        world.client_changed(row, "updated")
-        label = row.name
-    else:
-        _fix_name_and_path(world, row, changes)
-        world.update_file(row, **changes)
-        world.file_changed(row, "updated")
-        label = row.path
-    kind = table.name[:-1]  # client, file
-    columns = ", ".join(sorted(args["updated_data"]))
-    world.record(
-        f"{kind}_updated",
-        "INFO",
-        f"Administrator edited {kind} {label}: {columns}",
-        logger="backup.admin",
-        client_id=row.id if table.name == "clients" else row.client_id,
-        file_id=row.id if table.name == "files" else None,
-    )
-    return {"table": table.name, "row": row.to_dict()}
-
-
-def _fix_name_and_path(world: MockWorld, record: Any, changes: dict[str, Any]) -> None:
-    """Keep a file's name equal to the last component of its path, whichever is edited."""
-    if "path" in changes:
-        directory, sep, base = _split_path(changes["path"])
-        if not base:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "files.path must end with a file name")
-        if "name" in changes and changes["name"] != base:
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, f"files.name {changes['name']!r} differs from the path's file name {base!r}"
-            )
-        changes["name"] = base
-    elif "name" in changes:
-        directory, sep, _ = _split_path(record.path)
-        changes["path"] = f"{directory}{sep}{changes['name']}"
-    if (
-        "path" in changes
-        and changes["path"].lower() != record.path.lower()
-        and (record.client_id, changes["path"].lower()) in world.taken_paths
-    ):
-        raise ProtocolError(
-            ErrorCode.CONFLICT,
-            f"client {record.client_id!r} already has a file at {changes['path']!r}",
-            path=changes["path"],
+        _edit_client(world, row, changes)
+        world.record(
+            "client_updated",
+            "INFO",
+            f"Administrator edited client {row.name}: {edited}",
+            logger="backup.admin",
+            client_id=row.id,
         )
+    else:  # files: no column of activity is editable, checked_changes refused already
+        _edit_file(world, row, changes)
+        world.record(
+            "file_updated",
+            "INFO",
+            f"Administrator edited file {row.path}: {edited}",
+            logger="backup.admin",
+            client_id=row.client_id,
+            file_id=row.id,
+        )
+    return {"table": table.name, "row": _ROW[table.name](row)}
+
+
+def _edit_client(world: MockWorld, client: Client, changes: dict[str, Any]) -> None:
+    # A client in status "connected" is one whose (simulated) agent has a session.
+    connected = client.status == "connected"
+    edit = client_status_edit(client.status, client.error_message, changes, has_session=connected)
+    if "status" in changes:
+        changes = {k: v for k, v in changes.items() if k not in ("status", "error_message")}
+    if edit is not None and connected:
+        disconnect(world, client, f"marked {edit.status} by an administrator")
+    if changes:
+        world.update_client(client, **changes)
+    if edit is not None:
+        world.update_client(client, **status_changes(client, edit.status, world.now(), edit.error_message))
+    world.client_changed(client, "updated")
+
+
+def _edit_file(world: MockWorld, record: FileRecord, changes: dict[str, Any]) -> None:
+    fix_name_and_path(record.path, changes)
+    if "path" in changes:
+        key = path_key(changes["path"])
+        if any(path_key(f.path) == key for f in world.files_by_client[record.client_id].values() if f is not record):
+            raise path_taken(record.client_id, changes["path"])
+    world.update_file(record, **changes)
+    world.file_changed(record, "updated")
 
 
 def delete_row(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
-    table = find_table(args["table_name"])
-    row = _row(world, table, args["row_id"])
+    table = find_table(args["table_name"], TABLES)
+    check_deletable(table.name)
+    row = _record(world, table, args["row_id"])
     cascaded = {"files": 0}  # same shape for every table: files deleted along with the row
     if table.name == "clients":
-        count, _ = delete_client(world, row, activity="row_deleted", via=" (row deleted in the database view)")
-        cascaded["files"] = count
+        cascaded["files"], _ = delete_client(world, row, via=VIA_DATABASE_VIEW)
     elif table.name == "files":
-        delete_file(world, row, activity="row_deleted", reason=" (row deleted in the database view)")
+        delete_file(world, row, reason=VIA_DATABASE_VIEW)
     else:
         del world.activity[row.id]
         world.record("row_deleted", "INFO", f"Administrator deleted activity entry {row.id}", logger="backup.admin")

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from actors.mock.actions import delete_file, set_client_status, verify_file
 from actors.mock.content import content_sha256
-from actors.mock.data import Client, FileRecord
+from actors.mock.records import Client, FileRecord
 from actors.mock.state import MockWorld
 
 # (change, weight while the server runs, weight while it is stopped)

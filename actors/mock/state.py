@@ -17,35 +17,30 @@ from typing import Any
 
 import structlog
 
-from actors.mock.data import (
-    ACTIVITY_LIMIT,
-    LOG_LIMIT,
-    Activity,
-    Client,
-    FileRecord,
-    LogEntry,
-    MockDataGenerator,
-    ServerState,
-)
+from actors.backends.dbview import path_key
+from actors.backends.filters import fold
+from actors.mock.generator import MockDataGenerator
 from actors.mock.index import SortedIndex
+from actors.mock.records import ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, ServerState
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
 from runtime.clock import Clock
 
 log = structlog.get_logger()
 
 EVENT_LIMIT = 20_000
-# Fields whose change moves a record in the index of the same name.
+# Fields whose change moves a record in the index of the same name; text sorts case-folded
+# like the real server's NOCASE columns.
 CLIENT_SORT_KEYS: dict[str, Any] = {
-    "name": lambda c: c.name.lower(),
+    "name": lambda c: fold(c.name),
     "last_seen": lambda c: c.last_seen,
     "status": lambda c: c.status,
     "total_size": lambda c: c.total_size,
 }
 FILE_SORT_KEYS: dict[str, Any] = {
-    "name": lambda f: f.name.lower(),
+    "name": lambda f: fold(f.name),
     "size": lambda f: f.size,
     "modified_at": lambda f: f.modified_at,
-    "path": lambda f: f.path.lower(),
+    "path": lambda f: fold(f.path),
 }
 
 
@@ -72,6 +67,8 @@ class MockWorld:
         self.files_by_client: dict[str, dict[str, FileRecord]] = {}
         self.activity: dict[str, Activity] = {}
         self.logs: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
+        # Numbered like the real server's activity rows (never reused), not drawn from the RNG.
+        self.next_activity_id = 1
         self.next_log_id = 1
         self.storage_used = 0
         self.client_status_counts: dict[str, int] = dict.fromkeys(CLIENT_STATUSES, 0)
@@ -105,7 +102,7 @@ class MockWorld:
     def add_client(self, client: Client) -> None:
         self.clients[client.id] = client
         self.files_by_client.setdefault(client.id, {})
-        self.names.setdefault(client.name.lower(), {})[client.id] = None
+        self.names.setdefault(fold(client.name), {})[client.id] = None
         self.client_status_counts[client.status] += 1
         for index in self.client_index.values():
             index.add(client)
@@ -122,18 +119,18 @@ class MockWorld:
         for key, value in changes.items():
             setattr(client, key, value)
         if "name" in changes:
-            self.names.setdefault(client.name.lower(), {})[client.id] = None
+            self.names.setdefault(fold(client.name), {})[client.id] = None
         if {"name", "hostname", "ip_address"} & changes.keys():
             client.refresh_hay()
         for index in moved:
             index.add(client)
 
     def _forget_name(self, client: Client) -> None:
-        ids = self.names.get(client.name.lower())
+        ids = self.names.get(fold(client.name))
         if ids is not None:
             ids.pop(client.id, None)
             if not ids:
-                del self.names[client.name.lower()]
+                del self.names[fold(client.name)]
 
     def remove_client(self, client: Client) -> list[FileRecord]:
         """Delete a client and its files; returns the deleted files."""
@@ -154,7 +151,7 @@ class MockWorld:
         client = self.clients[record.client_id]
         self.files[record.id] = record
         self.files_by_client[record.client_id][record.id] = record
-        self.taken_paths.add((record.client_id, record.path.lower()))
+        self.taken_paths.add((record.client_id, path_key(record.path)))
         self.file_status_counts[record.status] += 1
         if record.status == "uploading":
             self.uploading[record.id] = None
@@ -174,8 +171,8 @@ class MockWorld:
             if changes["status"] == "uploading":
                 self.uploading[record.id] = None
         if "path" in changes:
-            self.taken_paths.discard((record.client_id, record.path.lower()))
-            self.taken_paths.add((record.client_id, changes["path"].lower()))
+            self.taken_paths.discard((record.client_id, path_key(record.path)))
+            self.taken_paths.add((record.client_id, path_key(changes["path"])))
         delta = changes["size"] - record.size if "size" in changes else 0
         for key, value in changes.items():
             setattr(record, key, value)
@@ -193,7 +190,7 @@ class MockWorld:
             index.discard(record)
         del self.files[record.id]
         self.files_by_client[record.client_id].pop(record.id, None)
-        self.taken_paths.discard((record.client_id, record.path.lower()))
+        self.taken_paths.discard((record.client_id, path_key(record.path)))
         self.file_status_counts[record.status] -= 1
         self.uploading.pop(record.id, None)
         self.storage_used -= record.size
@@ -214,7 +211,8 @@ class MockWorld:
         file_id: str | None = None,
     ) -> Activity:
         """Append to the activity log, mirror it in the server log and emit it."""
-        entry = Activity(self.gen.new_id(), self.now(), type_, level, client_id, file_id, message)
+        entry = Activity(str(self.next_activity_id), self.now(), type_, level, client_id, file_id, message)
+        self.next_activity_id += 1
         self.activity[entry.id] = entry
         if len(self.activity) > ACTIVITY_LIMIT:
             del self.activity[next(iter(self.activity))]
@@ -223,6 +221,15 @@ class MockWorld:
         return entry
 
     def log(self, level: str, logger: str, event: str, message: str, client_id: str | None = None) -> None:
+    def restore_activity(self, entries: list[Activity], next_id: int | None) -> None:
+        """Adopt a snapshot's activity log; one written before ids were numbers is numbered now, oldest first."""
+        if next_id is None:
+            for number, entry in enumerate(entries, 1):
+                entry.id = str(number)
+            next_id = len(entries) + 1
+        self.activity = {entry.id: entry for entry in entries}
+        self.next_activity_id = next_id
+
         self.logs.append(LogEntry(f"log-{self.next_log_id}", self.now(), level, logger, event, message, client_id))
         self.next_log_id += 1
 

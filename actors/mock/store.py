@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import msgpack
 import structlog
 
-from actors.mock.data import (
+from actors.mock.records import (
     ACTIVITY_COLUMNS,
     CLIENT_COLUMNS,
     FILE_COLUMNS,
@@ -238,7 +238,7 @@ def encode_world(world: MockWorld, journal_seq: int) -> dict[str, Any]:
         "config": {**world.config, "target_files": world.target_files},
         "clients": _table(world.clients.values(), CLIENT_COLUMNS),
         "files": _table(world.files.values(), FILE_COLUMNS),
-        "activity": _table(world.activity.values(), ACTIVITY_COLUMNS),
+        "activity": {**_table(world.activity.values(), ACTIVITY_COLUMNS), "next_id": world.next_activity_id},
         "logs": {**_table(world.logs, LOG_COLUMNS), "next_id": world.next_log_id},
         "server": world.server.to_dict(),
     }
@@ -278,9 +278,9 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
         client = world.clients[cid]
         if (client.files_count, client.total_size) != (count, size):
             raise ValueError(f"client {cid} aggregates {count}/{size} disagree with its files")
-    for row in doc["activity"]["rows"]:
-        entry = from_row(Activity, row, ACTIVITY_COLUMNS)
-        world.activity[entry.id] = entry
+    world.restore_activity(
+        [from_row(Activity, row, ACTIVITY_COLUMNS) for row in doc["activity"]["rows"]], doc["activity"].get("next_id")
+    )
     world.logs.extend(from_row(LogEntry, row, LOG_COLUMNS) for row in doc["logs"]["rows"])
     world.next_log_id = int(doc["logs"]["next_id"])
     # Move a simulated clock up to where the stored world stopped (a system clock ignores it).

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from actors.backends.validation import agent_text as _text
 from actors.server import queries as q
 from actors.server.blobs import BlobStore
 from actors.server.keys import KeyRing
@@ -37,17 +38,7 @@ from runtime.curve_keys import is_public_key
 
 log = structlog.get_logger()
 
-MAX_TEXT = 255
 CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
-
-
-def _text(fields: dict[str, Any], name: str, required: bool = False) -> str:
-    value = fields.get(name, "")
-    if not isinstance(value, str) or len(value) > MAX_TEXT or any(ord(ch) < 32 for ch in value):
-        raise AgentProtocolError(f"{name} must be text of at most {MAX_TEXT} characters without control characters")
-    if required and not value.strip():
-        raise AgentProtocolError(f"{name} must not be empty")
-    return value.strip()
 
 
 def _count(value: Any) -> int:

@@ -23,6 +23,7 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
+from actors.backends.validation import check_destination_path
 from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
@@ -32,7 +33,7 @@ from actors.server.keys import ALLOW_LIST_FILE, KeyRing, ServerKeys, enrollment_
 from actors.server.logs import LogStore, install_capture
 from actors.server.sessions import AgentSettings
 from actors.server.store import Store
-from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW, has_traversal
+from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.responses import success
@@ -308,12 +309,7 @@ class BackupServer:
         return data, "File verified" if data["ok"] else "File failed verification"
 
     def download_file(self, file_id: str, destination_path: str) -> StreamReply:
-        if not destination_path.strip() or "\x00" in destination_path or has_traversal(destination_path):
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST,
-                "destination_path must be a plain path without '..' components",
-                destination_path=destination_path[:200],
-            )
+        check_destination_path(destination_path)
         file = q.get_file(self.conn, file_id)
         sha, size = file["sha256"], file["size"]  # frozen: a new version may land while this streams
         if not self.blobs.exists(sha):

@@ -3,6 +3,8 @@
 Every ORDER BY and WHERE fragment is a constant chosen from a fixed table by a validated
 key; user input only ever reaches SQL as a bound parameter. Client aggregates
 (files_count, total_size) are computed by SQL from the files table, so they cannot drift.
+What a filter, a sort or a page means is shared with the mock (actors/backends/filters.py):
+text compares with NOCASE and lower(), which fold ASCII letters only, like filters.fold.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from actors.mock.queries import parse_file_filters
+from actors.backends.filters import RECENT_FILES, client_filters, page, parse_file_filters, sort_order
 from protocol.catalogue import FILE_STATUSES
 from protocol.errors import ErrorCode, ProtocolError
-
-RECENT_FILES = 20
 
 CLIENT_COLUMNS = (
     "c.id, c.name, c.hostname, c.ip_address, c.platform, c.agent_version, c.status, c.last_seen, c.connected_at, "
@@ -42,12 +42,8 @@ FILE_ORDER = {
 
 def _order(table: dict[str, str], sort: str) -> str:
     """A constant ORDER BY clause for a sort key the catalogue already validated."""
-    template = table[sort.lstrip("-")]  # KeyError is impossible after validation
-    return template.format(d="DESC" if sort.startswith("-") else "ASC")
-
-
-def _page(items: list[dict[str, Any]], total: int, offset: int, limit: int) -> dict[str, Any]:
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+    field, descending = sort_order(sort)
+    return table[field].format(d="DESC" if descending else "ASC")  # KeyError is impossible after validation
 
 
 def client_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -55,24 +51,24 @@ def client_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def get_clients(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
-    where, params = [], []
-    if args.get("status"):
+    filters = client_filters(args)
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.status is not None:
         where.append("c.status = ?")
-        params.append(args["status"])
-    if args.get("search"):
-        # instr over lower() on both sides: the same (ASCII) folding for needle and haystack.
+        params.append(filters.status)
+    if filters.search:  # already folded; lower() folds the haystack the same way
         where.append(
-            "(instr(lower(c.name), lower(?)) > 0 OR instr(lower(c.hostname), lower(?)) > 0 "
-            "OR instr(lower(c.ip_address), lower(?)) > 0)"
+            "(instr(lower(c.name), ?) > 0 OR instr(lower(c.hostname), ?) > 0 OR instr(lower(c.ip_address), ?) > 0)"
         )
-        params += [args["search"]] * 3
+        params += [filters.search] * 3
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     total = conn.execute(f"SELECT COUNT(*) FROM clients c{clause}", params).fetchone()[0]
     rows = conn.execute(
-        f"SELECT {CLIENT_COLUMNS} FROM clients c{clause} ORDER BY {_order(CLIENT_ORDER, args['sort'])} LIMIT ? OFFSET ?",
+        f"SELECT {CLIENT_COLUMNS} FROM clients c{clause} ORDER BY {_order(CLIENT_ORDER, filters.sort)} LIMIT ? OFFSET ?",
         [*params, args["limit"], args["offset"]],
     ).fetchall()
-    return _page([client_dict(r) for r in rows], total, args["offset"], args["limit"])
+    return page([client_dict(r) for r in rows], total, args["offset"], args["limit"])
 
 
 def all_clients(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -126,7 +122,8 @@ def resolve_client(conn: sqlite3.Connection, key: str) -> dict[str, Any]:
 
 def get_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
     filters = parse_file_filters(args.get("filters"))
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if args.get("client_id") is not None:
         get_client(conn, args["client_id"])  # NOT_FOUND for an unknown client, like the mock
         where.append("client_id = ?")
@@ -135,7 +132,7 @@ def get_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
         where.append("status = ?")
         params.append(filters.status)
     if filters.search:
-        where.append("(instr(lower(name), lower(?)) > 0 OR instr(lower(path), lower(?)) > 0)")
+        where.append("(instr(lower(name), ?) > 0 OR instr(lower(path), ?) > 0)")
         params += [filters.search, filters.search]
     if filters.min_size is not None:
         where.append("size >= ?")
@@ -149,7 +146,7 @@ def get_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
         f"SELECT {FILE_COLUMNS} FROM files{clause} ORDER BY {_order(FILE_ORDER, filters.sort)} LIMIT ? OFFSET ?",
         [*params, args["limit"], args["offset"]],
     ).fetchall()
-    return _page([dict(r) for r in rows], total, args["offset"], args["limit"])
+    return page([dict(r) for r in rows], total, args["offset"], args["limit"])
 
 
 def files_of(conn: sqlite3.Connection, client_id: str | None) -> list[dict[str, Any]]:
