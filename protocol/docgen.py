@@ -4,7 +4,7 @@
     python -m protocol.docgen --write    # rewrite the generated sections in place
 
 The page's prose is hand-written; the blocks between ``<!-- BEGIN GENERATED: x -->`` and
-``<!-- END GENERATED: x -->`` come from the catalogue, error codes, topics and shapes.
+``<!-- END GENERATED: x -->`` come from the catalogue, error codes, topics, shapes and tables.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from protocol.catalogue import OPERATIONS, Arg
 from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
 from protocol.events import TOPICS
 from protocol.shapes import SHAPES
+from protocol.tables import BACKEND_TABLES, TABLES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (\w+) -->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.S)
@@ -95,7 +96,16 @@ def shapes() -> str:
     return "\n".join(line for s in SHAPES for line in _field_section(s.name, s.summary, s.fields))
 
 
-GENERATORS = {"operations": operations, "errors": errors, "topics": topics, "shapes": shapes}
+def tables() -> str:
+    modes = list(BACKEND_TABLES)
+    rows = [f"| table | {' | '.join(modes)} | holds | columns (key first) |", "|---|" + "---|" * (len(modes) + 2)]
+    for t in TABLES:
+        exposed = " | ".join("yes" if t.name in BACKEND_TABLES[m] else "no" for m in modes)
+        rows.append(f"| `{t.name}` | {exposed} | {t.summary} | {', '.join(f'`{c.name}`' for c in t.columns)} |")
+    return "\n".join(rows) + "\n"
+
+
+GENERATORS = {"operations": operations, "errors": errors, "topics": topics, "shapes": shapes, "tables": tables}
 
 
 def render(text: str) -> str:
