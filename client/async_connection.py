@@ -2,14 +2,20 @@
 
 One receive task dispatches replies and stream chunks to the waiting calls by request
 id; a monitor task turns the socket's connect/disconnect events into a connection
-state (connected / reconnecting / disconnected) that listeners can show. Calls never
-raise for transport problems: they return a standard error reply with mode "local".
+state (connected / reconnecting / disconnected) that listeners can show. Both are
+owned by the client's TaskSet and end with ``close``.
+
+Calls never raise for transport problems: they return the standard error reply of
+client/errors.py (mode ``local``). Nothing a caller plugs in can stop the receive task:
+a chunk handler or progress callback that raises fails its own call (INTERNAL, the
+stream is cancelled), and a reply observer or state listener that raises is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,12 +27,23 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from client.connection import wait_for
-from client.download import Progress, open_writer
-from protocol import responses
+from client.connection import ChunkHandler, wait_for
+from client.download import DownloadWriter, Progress, open_writer
+from client.errors import (
+    BridgeUnreachable,
+    cannot_connect,
+    checked_reply,
+    connection_lost,
+    handling_failed,
+    local_error,
+    no_reply,
+    unreachable_reply,
+)
+from client.tasks import TaskSet
 from protocol.codec import DEFAULT_MAX_SIZE
-from protocol.envelope import CANCEL, CHUNK, REPLY, Header, decode_body, decode_header, encode_header, request_frames
+from protocol.envelope import CANCEL, CHUNK, REPLY, decode_body, decode_header, encode_header, request_frames
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.responses import Reply
 from runtime.endpoints import client_endpoint
 
 log = structlog.get_logger()
@@ -41,19 +58,16 @@ class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
 
 
-ChunkHandler = Callable[[Header, bytes], list[bytes] | None]
 StateListener = Callable[[ConnectionState], Awaitable[None] | None]
+ReplyObserver = Callable[[Reply], None]
 
 
 @dataclass(slots=True)
 class _Waiting:
-    future: asyncio.Future[dict[str, Any]]
+    op: str
+    future: asyncio.Future[Reply]
     on_chunk: ChunkHandler | None = None
     chunks: int = field(default=0)
-
-
-def local_error(code: ErrorCode, message: str) -> dict[str, Any]:
-    return responses.error(code, message, mode="local")
 
 
 class AsyncBridgeClient:
@@ -65,11 +79,11 @@ class AsyncBridgeClient:
         self.ctx = context or zmq.asyncio.Context.instance()
         self.state = ConnectionState.DISCONNECTED
         self._listeners: list[StateListener] = []
-        self.reply_observers: list[Callable[[dict[str, Any]], None]] = []  # see every reply (e.g. its mode)
+        self.reply_observers: list[ReplyObserver] = []  # see every reply (e.g. its mode)
         self._waiting: dict[str, _Waiting] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSet(f"bridge-client-{self.session[:8]}")
         self._connected = asyncio.Event()
-        self._give_up: asyncio.TimerHandle | None = None
+        self._give_up: asyncio.Task[None] | None = None
         self.sock: zmq.asyncio.Socket | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -83,15 +97,12 @@ class AsyncBridgeClient:
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         sock.connect(self.endpoint)
         self.sock = sock
-        self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._monitor(monitor))]
+        self._tasks.spawn(self._receive(sock), "receive")
+        self._tasks.spawn(self._monitor(monitor), "monitor")
         return self
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         self._fail_waiting("the connection was closed")
         if self.sock is not None:
             with contextlib.suppress(zmq.ZMQError):
@@ -110,51 +121,50 @@ class AsyncBridgeClient:
             return False
 
     # ------------------------------------------------------------------ calls
-    async def call(
-        self, op: str, args: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> dict[str, Any]:
+    async def call(self, op: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> Reply:
         return await self._request(op, args, timeout, None)
 
     async def stream(
         self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *, timeout: float | None = None
-    ) -> dict[str, Any]:
+    ) -> Reply:
+        """A streamed request; when ``on_chunk`` raises, the stream is cancelled and the reply says why."""
         return await self._request(op, args, timeout, on_chunk)
 
     async def download(
-        self, file_id: str, destination_path: str, *, progress: Progress | None = None, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """download_file into ``destination_path`` on this machine; cancelling the task cancels the stream."""
-        writer = open_writer(destination_path, progress)
-        if isinstance(writer, dict):
+        self, op: str, args: dict[str, Any], *, progress: Progress | None = None, timeout: float | None = None
+    ) -> Reply:
+        """Run the streaming operation ``op`` into its ``destination_path`` on this machine;
+        cancelling the calling task cancels the stream and leaves nothing behind."""
+        writer = open_writer(args, progress)
+        if not isinstance(writer, DownloadWriter):
             return writer
         try:
-            reply = await self.stream(
-                "download_file",
-                {"file_id": file_id, "destination_path": str(writer.destination)},
-                writer.on_chunk,
-                timeout=timeout,
-            )
-            return writer.finish(reply)
+            return writer.finish(await self.stream(op, args, writer.on_chunk, timeout=timeout))
         finally:
             writer.abort()
 
     async def _request(
         self, op: str, args: dict[str, Any] | None, timeout: float | None, on_chunk: ChunkHandler | None
-    ) -> dict[str, Any]:
-        if self.sock is None:
-            return local_error(ErrorCode.BACKEND_UNAVAILABLE, "the client is not started")
+    ) -> Reply:
+        try:
+            return await self._exchange(op, args, timeout, on_chunk)
+        except BridgeUnreachable as exc:
+            return unreachable_reply(exc)
+
+    async def _exchange(
+        self, op: str, args: dict[str, Any] | None, timeout: float | None, on_chunk: ChunkHandler | None
+    ) -> Reply:
+        sock = self.sock
+        if sock is None:
+            raise cannot_connect(self.endpoint, "the client is not started")
         if not self._connected.is_set() and not await self.wait_connected(CONNECT_WAIT_S):
-            return local_error(
-                ErrorCode.BACKEND_UNAVAILABLE, f"not connected to the bridge at {self.endpoint} ({self.state.value})"
-            )
+            raise cannot_connect(self.endpoint, f"not connected ({self.state.value})")
         request_id = uuid.uuid4().hex
-        waiting = _Waiting(asyncio.get_running_loop().create_future(), on_chunk)
+        waiting = _Waiting(op, asyncio.get_running_loop().create_future(), on_chunk)
         self._waiting[request_id] = waiting
         timeout_ms = int(timeout * 1000) if timeout else None
         try:
-            await self.sock.send_multipart(
-                request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms)
-            )
+            await sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
             while True:
                 # Each chunk restarts the wait, so long streams are bounded by silence, not size.
                 seen = waiting.chunks
@@ -162,40 +172,64 @@ class AsyncBridgeClient:
                     return await asyncio.wait_for(asyncio.shield(waiting.future), wait_for(op, timeout))
                 except TimeoutError:
                     if waiting.chunks == seen:
-                        return local_error(
-                            ErrorCode.TIMEOUT, f"no reply from the bridge to {op} within {wait_for(op, timeout):.0f}s"
-                        )
+                        raise no_reply(self.endpoint, op, wait_for(op, timeout)) from None
         except asyncio.CancelledError:
-            if on_chunk is not None and self.sock is not None:
-                with contextlib.suppress(zmq.ZMQError):
-                    await self.sock.send_multipart([encode_header(CANCEL, reply_to=request_id), b""])
+            if on_chunk is not None:
+                await self._cancel_stream(request_id)
             raise
         finally:
             self._waiting.pop(request_id, None)
 
+    async def _cancel_stream(self, request_id: str) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                await self.sock.send_multipart([encode_header(CANCEL, reply_to=request_id), b""])
+
     # ------------------------------------------------------------------ tasks
-    async def _receive(self) -> None:
-        assert self.sock is not None
+    async def _receive(self, sock: zmq.asyncio.Socket) -> None:
         while True:
-            frames = await self.sock.recv_multipart()
+            frames = await sock.recv_multipart()
             try:
-                header = decode_header(frames[0])
-                waiting = self._waiting.get(header.reply_to or "")
-                if waiting is None or waiting.future.done():
-                    continue
-                body = frames[1] if len(frames) > 1 else b""
-                if header.kind == CHUNK and waiting.on_chunk is not None:
-                    waiting.chunks += 1
-                    reply = waiting.on_chunk(header, body)
-                    if reply:
-                        await self.sock.send_multipart(reply)
-                elif header.kind == REPLY:
-                    reply = decode_body(body, DEFAULT_MAX_SIZE)
-                    for observe in self.reply_observers:
-                        observe(reply)
-                    waiting.future.set_result(reply)
+                await self._dispatch(sock, frames)
             except ProtocolError as exc:
                 log.warning("client.bad_message", error_code=exc.code.value, reason=exc.message)
+            except Exception:
+                # The last guard: whatever went wrong with one message, the others still arrive.
+                log.exception("client.receive_failed")
+
+    async def _dispatch(self, sock: zmq.asyncio.Socket, frames: list[bytes]) -> None:
+        header = decode_header(frames[0])
+        request_id = header.reply_to or ""
+        waiting = self._waiting.get(request_id)
+        if waiting is None or waiting.future.done():
+            return  # late: the call timed out, was cancelled or failed already
+        body = frames[1] if len(frames) > 1 else b""
+        if header.kind == CHUNK and waiting.on_chunk is not None:
+            waiting.chunks += 1
+            try:
+                ack = waiting.on_chunk(header, body)
+            except Exception as exc:
+                # A full disk or a failing progress callback fails this call only.
+                log.warning("client.chunk_handler_failed", op=waiting.op, error=f"{type(exc).__name__}: {exc}")
+                waiting.future.set_result(handling_failed(waiting.op, exc))
+                await self._cancel_stream(request_id)
+                return
+            if ack:
+                await sock.send_multipart(ack)
+        elif header.kind == REPLY:
+            try:
+                reply = checked_reply(waiting.op, decode_body(body, DEFAULT_MAX_SIZE))
+            except ProtocolError as exc:
+                reply = handling_failed(waiting.op, exc)
+            waiting.future.set_result(reply)
+            self._observe(reply)
+
+    def _observe(self, reply: Reply) -> None:
+        for observe in self.reply_observers:
+            try:
+                observe(reply)
+            except Exception:
+                log.exception("client.reply_observer_failed")
 
     async def _monitor(self, monitor: zmq.asyncio.Socket) -> None:
         try:
@@ -204,7 +238,7 @@ class AsyncBridgeClient:
                 if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     await self._set_state(ConnectionState.CONNECTED)
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
-                    self._fail_waiting("the connection to the bridge was lost; the outcome is unknown")
+                    self._fail_waiting(str(connection_lost(self.endpoint)))
                     await self._set_state(ConnectionState.RECONNECTING)
         finally:
             monitor.close(0)
@@ -213,6 +247,11 @@ class AsyncBridgeClient:
         for waiting in self._waiting.values():
             if not waiting.future.done():
                 waiting.future.set_result(local_error(ErrorCode.BACKEND_UNAVAILABLE, message))
+
+    async def _give_up_later(self) -> None:
+        await asyncio.sleep(GIVE_UP_S)
+        self._give_up = None  # this task is ending: _set_state must not cancel it
+        await self._set_state(ConnectionState.DISCONNECTED)
 
     async def _set_state(self, state: ConnectionState) -> None:
         if self._give_up is not None:
@@ -223,15 +262,15 @@ class AsyncBridgeClient:
         else:
             self._connected.clear()
         if state is ConnectionState.RECONNECTING:
-            loop = asyncio.get_running_loop()
-            self._give_up = loop.call_later(
-                GIVE_UP_S, lambda: asyncio.ensure_future(self._set_state(ConnectionState.DISCONNECTED))
-            )
+            self._give_up = self._tasks.spawn(self._give_up_later(), "give-up")
         if state is self.state:
             return
         log.info("client.connection_state", state=state.value, endpoint=self.endpoint)
         self.state = state
         for listener in list(self._listeners):
-            result = listener(state)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = listener(state)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("client.state_listener_failed", state=state.value)

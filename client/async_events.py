@@ -1,14 +1,14 @@
 """Following the bridge's events from asyncio, with no gaps (the GUI's live updates).
 
 Deliveries (events in ``seq`` order, or a Resync when state must be reloaded) go to
-one async callback. After the connection comes back the follower asks the bridge
-what it missed, so a restarted bridge (new epoch) is noticed even when quiet.
+one async callback; a callback that raises is logged and following goes on. After the
+connection comes back the follower asks the bridge what it missed, so a restarted
+bridge (new epoch) is noticed even when quiet. Its one task is owned and ends with ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -17,6 +17,7 @@ import zmq.asyncio
 
 from client.async_connection import AsyncBridgeClient, ConnectionState
 from client.sequencer import Delivery, EventSequencer, event_from_frames
+from client.tasks import TaskSet
 from protocol.codec import decode
 from protocol.envelope import decode_header
 from protocol.errors import ProtocolError
@@ -35,18 +36,15 @@ class AsyncEventFollower:
         self.topics = topics
         self.sequencer: EventSequencer | None = None
         self.sub: zmq.asyncio.Socket | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet(f"event-follower-{client.session[:8]}")
         self._catch_up = asyncio.Event()
         client.add_state_listener(self._on_state)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._tasks.spawn(self._run(), "follow")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self._tasks.close()
         if self.sub is not None:
             self.sub.close(0)
             self.sub = None
@@ -81,8 +79,15 @@ class AsyncEventFollower:
                 self._catch_up.set()  # try again when the bridge is back
                 return
             deliveries, ask = self.sequencer.backfill(reply["data"])
-            for delivery in deliveries:
+            await self._deliver(deliveries)
+
+    async def _deliver(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            try:
                 await self.on_delivery(delivery)
+            except Exception:
+                # One event the receiver could not apply must not end following.
+                log.exception("client.delivery_failed")
 
     async def _run(self) -> None:
         await self._subscribe()
@@ -105,7 +110,6 @@ class AsyncEventFollower:
                 log.warning("client.bad_event", reason=exc.message)
                 continue
             deliveries, gap = self.sequencer.live(event)
-            for delivery in deliveries:
-                await self.on_delivery(delivery)
+            await self._deliver(deliveries)
             if gap:
                 await self._backfill()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from client.connection import BridgeClient, BridgeUnreachable
-from client.download import download_file
+from client.download import download
 from client.events import EventFollower, Resync
 from client.recorder import record
 from client.replay import load, replay, summary
@@ -78,15 +78,14 @@ def dump(value: Any, out: TextIO, *, indent: int | None = 2) -> None:
 
 def cmd_call(client: BridgeClient, ns: argparse.Namespace) -> int:
     args = build_args(ns.op, ns.arg or [], ns.json)
-    if ns.op == "download_file":
+    operation = CATALOGUE.get(ns.op)
+    if operation is not None and operation.streaming:
 
         def progress(done: int, total: int | None) -> None:
             pct = f"{100 * done / total:5.1f}%" if total else "     "
             sys.stderr.write(f"\r{pct} {done}/{total or '?'} bytes")
 
-        reply = download_file(
-            client, args.get("file_id", ""), args.get("destination_path", ""), progress=progress, timeout=ns.timeout
-        )
+        reply = download(client, ns.op, args, progress=progress, timeout=ns.timeout)
         sys.stderr.write("\n")
     else:
         reply = client.call(ns.op, args, timeout=ns.timeout)

@@ -1,7 +1,9 @@
 """A synchronous connection to the bridge (bridgectl, tests, benchmarks).
 
 Each connection is a DEALER with a stable routing id (its session), so the bridge's
-reply cache recognises a re-sent request even across TCP reconnects.
+reply cache recognises a re-sent request even across TCP reconnects. Failures follow
+client/errors.py: no connection or no reply raises ``BridgeUnreachable``; a reply that
+cannot be handled here is an error reply with mode ``local``.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from typing import Any
 
 import zmq
 
+from client.errors import BridgeUnreachable, cannot_connect, checked_reply, handling_failed, no_reply
 from protocol.catalogue import CATALOGUE
 from protocol.codec import DEFAULT_MAX_SIZE
-from protocol.envelope import CHUNK, REPLY, Header, decode_body, decode_header, request_frames
+from protocol.envelope import CANCEL, CHUNK, REPLY, Header, decode_body, decode_header, encode_header, request_frames
+from protocol.errors import ProtocolError
+from protocol.responses import Reply
 from runtime.endpoints import client_endpoint
+
+__all__ = ["BridgeClient", "BridgeUnreachable", "ChunkHandler", "wait_for"]
 
 CONNECT_TIMEOUT_S = 3.0
 REPLY_GRACE_S = 2.0  # on top of the operation's deadline: the bridge answers within it
 
-
-class BridgeUnreachable(Exception):
-    """The bridge did not accept a connection or did not answer in time."""
+ChunkHandler = Callable[[Header, bytes], list[bytes] | None]
 
 
 class BridgeClient:
@@ -64,16 +69,14 @@ class BridgeClient:
     ) -> str:
         request_id = request_id or uuid.uuid4().hex
         if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
-            raise BridgeUnreachable(
-                f"cannot connect to the bridge at {self.endpoint} within {self.connect_timeout:.0f}s"
-            )
+            raise cannot_connect(self.endpoint, f"no connection within {self.connect_timeout:g}s")
         self.sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
         return request_id
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Send raw frames (tests of bad input)."""
         if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
-            raise BridgeUnreachable(f"cannot connect to the bridge at {self.endpoint}")
+            raise cannot_connect(self.endpoint, f"no connection within {self.connect_timeout:g}s")
         self.sock.send_multipart(frames)
 
     def receive(self, timeout: float) -> tuple[Header, bytes] | None:
@@ -83,12 +86,12 @@ class BridgeClient:
         header_frame, *rest = self.sock.recv_multipart()
         return decode_header(header_frame), (rest[0] if rest else b"")
 
-    def messages_for(self, request_id: str, timeout: float) -> Iterator[tuple[Header, bytes]]:
+    def messages_for(self, op: str, request_id: str, timeout: float) -> Iterator[tuple[Header, bytes]]:
         """Chunks and the final reply of one request; the deadline restarts with each message."""
         while True:
             got = self.receive(timeout)
             if got is None:
-                raise BridgeUnreachable(f"no reply from the bridge at {self.endpoint} within {timeout:.1f}s")
+                raise no_reply(self.endpoint, op, timeout)
             header, body = got
             if header.reply_to != request_id:
                 continue  # a late reply to an earlier, abandoned request
@@ -103,35 +106,43 @@ class BridgeClient:
         *,
         timeout: float | None = None,
         request_id: str | None = None,
-    ) -> dict[str, Any]:
-        """One request, one standard reply dict. Raises BridgeUnreachable."""
+    ) -> Reply:
+        """One request, one standard reply. Raises BridgeUnreachable."""
         timeout_ms = int(timeout * 1000) if timeout else None
         request_id = self.send_request(op, args, request_id=request_id, timeout_ms=timeout_ms)
-        for header, body in self.messages_for(request_id, wait_for(op, timeout)):
+        for header, body in self.messages_for(op, request_id, wait_for(op, timeout)):
             if header.kind == REPLY:
-                return decode_body(body, DEFAULT_MAX_SIZE)
+                return self._decode(op, body)
             if header.kind == CHUNK:
-                raise ValueError(f"{op} streams its reply; use client.download.download_file")
+                raise ValueError(f"{op} streams its reply; use client.download.download")
         raise AssertionError("unreachable")
 
-    def stream(
-        self,
-        op: str,
-        args: dict[str, Any],
-        on_chunk: Callable[[Header, bytes], list[bytes] | None],
-        *,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """A streamed request: ``on_chunk`` gets each chunk and returns frames to send back (the ack)."""
+    def stream(self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *, timeout: float | None = None) -> Reply:
+        """A streamed request: ``on_chunk`` gets each chunk and returns frames to send back (the ack).
+
+        When ``on_chunk`` raises, the stream is cancelled and the reply says why (INTERNAL)."""
         request_id = self.send_request(op, args, timeout_ms=int(timeout * 1000) if timeout else None)
-        for header, body in self.messages_for(request_id, wait_for(op, timeout)):
+        for header, body in self.messages_for(op, request_id, wait_for(op, timeout)):
             if header.kind == CHUNK:
-                reply = on_chunk(header, body)
-                if reply:
-                    self.sock.send_multipart(reply)
+                try:
+                    frames = on_chunk(header, body)
+                except Exception as exc:
+                    # Later chunks of this request are skipped by messages_for of the next call.
+                    self.sock.send_multipart([encode_header(CANCEL, reply_to=request_id), b""])
+                    return handling_failed(op, exc)
+                if frames:
+                    self.sock.send_multipart(frames)
             elif header.kind == REPLY:
-                return decode_body(body, DEFAULT_MAX_SIZE)
+                return self._decode(op, body)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _decode(op: str, body: bytes) -> Reply:
+        try:
+            raw = decode_body(body, DEFAULT_MAX_SIZE)
+        except ProtocolError as exc:
+            return handling_failed(op, exc)
+        return checked_reply(op, raw)
 
 
 def wait_for(op: str, timeout: float | None) -> float:

@@ -1,25 +1,29 @@
-"""download_file on the requester's side: stream, hash, write atomically, verify.
+"""Streaming operations on the requester's side: stream, hash, write atomically, verify.
 
-``DownloadWriter`` holds the file side (temporary file beside the destination, hash,
-progress, the final check and rename) so the sync and async clients share it.
+A streaming operation (``Operation.streaming``, e.g. download_file) sends its content as
+chunks that the requester writes to the operation's ``destination_path`` argument on its
+own machine. ``DownloadWriter`` holds the file side (temporary file beside the
+destination, hash, progress, the final check and rename) so the sync and async clients
+share it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from client.connection import BridgeClient
+from client.errors import local_error
 from protocol import responses
 from protocol.envelope import CANCEL, Header, encode_header
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.modes import Mode
+from protocol.responses import Reply
 from protocol.streaming import StreamReceiver
-from runtime.fsutil import fsync_dir
+from runtime.fsutil import AtomicFile
 
 Progress = Callable[[int, int | None], None]
 
@@ -33,10 +37,7 @@ class DownloadWriter:
         self.progress = progress
         self.receiver: StreamReceiver | None = None
         self._check_destination()
-        fd, self._tmp = tempfile.mkstemp(
-            prefix=f".{self.destination.name}.", suffix=".part", dir=self.destination.parent
-        )
-        self._out = os.fdopen(fd, "wb")
+        self._out = AtomicFile(self.destination)
 
     def _check_destination(self) -> None:
         if self.destination.is_dir():
@@ -64,7 +65,7 @@ class DownloadWriter:
             self.progress(self.receiver.received, self.receiver.total)
         return ack
 
-    def finish(self, reply: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, reply: Reply) -> Reply:
         """Check the final reply against what arrived; rename into place or discard."""
         try:
             if not reply.get("success"):
@@ -73,18 +74,12 @@ class DownloadWriter:
             got = self.receiver.sha256 if self.receiver is not None else hashlib.sha256(b"").hexdigest()
             size = self.receiver.received if self.receiver is not None else 0
             if got != expected or size != expected_size:
-                return responses.error(
+                return local_error(
                     ErrorCode.INTERNAL,
                     f"downloaded content does not match: sha256 {got} ({size} bytes), expected {expected} "
                     f"({expected_size} bytes); nothing was written",
-                    mode=reply.get("mode", "local"),
                 )
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._out.close()
-            os.replace(self._tmp, self.destination)
-            self._tmp = ""
-            fsync_dir(self.destination.parent)
+            self._out.commit()
             reply["data"]["destination_path"] = str(self.destination)
             reply["message"] = f"downloaded {size} bytes to {self.destination}"
             return reply
@@ -93,20 +88,37 @@ class DownloadWriter:
 
     def abort(self) -> None:
         """Discard the temporary file (no-op once the download was renamed into place)."""
-        if not self._out.closed:
-            self._out.close()
-        if self._tmp:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._tmp)
-            self._tmp = ""
+        self._out.abort()
 
 
-def open_writer(destination_path: str, progress: Progress | None) -> DownloadWriter | dict[str, Any]:
-    """A writer, or the standard error reply saying why the destination cannot be used."""
+def open_writer(args: dict[str, Any], progress: Progress | None) -> DownloadWriter | Reply:
+    """A writer for the request's ``destination_path``, or the error reply saying why it cannot be used.
+
+    ``args`` gets the absolute destination, so the backend (and a recording) sees where it went."""
     try:
-        return DownloadWriter(destination_path, progress)
+        writer = DownloadWriter(str(args.get("destination_path") or ""), progress)
     except ProtocolError as exc:
-        return responses.from_protocol_error(exc, mode="local")
+        return responses.as_reply(responses.from_protocol_error(exc, mode=Mode.LOCAL))
+    args["destination_path"] = str(writer.destination)
+    return writer
+
+
+def download(
+    client: BridgeClient,
+    op: str,
+    args: dict[str, Any],
+    *,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> Reply:
+    """Run the streaming operation ``op`` into its ``destination_path``; returns the standard reply."""
+    writer = open_writer(args, progress)
+    if not isinstance(writer, DownloadWriter):
+        return writer
+    try:
+        return writer.finish(client.stream(op, args, writer.on_chunk, timeout=timeout))
+    finally:
+        writer.abort()
 
 
 def download_file(
@@ -116,18 +128,12 @@ def download_file(
     *,
     progress: Progress | None = None,
     timeout: float | None = None,
-) -> dict[str, Any]:
+) -> Reply:
     """Fetch a file through the bridge into ``destination_path``; returns the standard reply."""
-    writer = open_writer(destination_path, progress)
-    if isinstance(writer, dict):
-        return writer
-    try:
-        reply = client.stream(
-            "download_file",
-            {"file_id": file_id, "destination_path": str(writer.destination)},
-            writer.on_chunk,
-            timeout=timeout,
-        )
-        return writer.finish(reply)
-    finally:
-        writer.abort()
+    return download(
+        client,
+        "download_file",
+        {"file_id": file_id, "destination_path": destination_path},
+        progress=progress,
+        timeout=timeout,
+    )

@@ -12,6 +12,7 @@ from client.connection import BridgeClient
 from protocol.envelope import Header
 from protocol.matching import Matcher
 from protocol.recording import RecordedExchange, RecordingIndex, index_recording, read_recording
+from protocol.responses import Reply
 from protocol.streaming import StreamReceiver
 
 
@@ -39,7 +40,7 @@ def load(path: Path) -> RecordingIndex:
         return index_recording(header, entries)
 
 
-def _replay_stream(client: BridgeClient, exchange: RecordedExchange) -> dict[str, Any]:
+def _replay_stream(client: BridgeClient, exchange: RecordedExchange) -> Reply:
     """A streamed request: consume (and acknowledge) the chunks, return the final reply."""
     receiver: StreamReceiver | None = None
 
