@@ -345,7 +345,7 @@ class BackupServer:
             "clients_total": totals["clients_total"],
             "files_total": totals["files_total"],
             "storage_used": totals["storage_used"],
-            "active_transfers": self.agents.active_transfers,
+            "active_transfers": self.agents.active_transfers(),
         }
 
     def get_system_status(self) -> dict[str, Any]:
