@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from protocol.codec import to_jsonable
+from runtime.fsutil import atomic_write_bytes
 
 
 def export_rows(rows: list[dict[str, Any]], directory: Path, stem: str, fmt: str) -> Path:
@@ -21,18 +21,13 @@ def export_rows(rows: list[dict[str, Any]], directory: Path, stem: str, fmt: str
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = directory / f"{stem}-{stamp}.{fmt}"
     plain = to_jsonable(rows)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-            if fmt == "json":
-                json.dump(plain, out, indent=2, ensure_ascii=False)
-            else:
-                columns = list(dict.fromkeys(k for row in plain for k in row))
-                writer = csv.DictWriter(out, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(plain)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = io.StringIO(newline="")
+    if fmt == "json":
+        json.dump(plain, out, indent=2, ensure_ascii=False)
+    else:
+        columns = list(dict.fromkeys(k for row in plain for k in row))
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(plain)
+    atomic_write_bytes(target, out.getvalue().encode("utf-8"))
     return target

@@ -1,9 +1,23 @@
-"""Durable file-system steps shared by everything that writes atomically."""
+"""Durable file-system steps shared by everything that writes atomically.
+
+``AtomicFile`` is the one implementation of "write to a temporary file, fsync, rename
+over the target, fsync the directory; remove the temporary on any failure". A reader
+therefore sees either the old target or the complete new one, never a partial file.
+``atomic_write`` (a context manager for streamed writes) and ``atomic_write_bytes``
+are the everyday forms; writers that receive their data over several calls, or learn
+the target's name only at the end (content-addressed blobs), hold an ``AtomicFile``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+TEMP_SUFFIX = ".part"
 
 
 def fsync_dir(path: Path | str) -> None:
@@ -18,3 +32,106 @@ def fsync_dir(path: Path | str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def temp_prefix(target: Path) -> str:
+    """Temporaries for ``target`` are hidden files named after it, so a listing shows whose they are."""
+    return f".{target.name}."
+
+
+class AtomicFile:
+    """A temporary file that becomes ``target`` on ``commit`` and vanishes on ``abort``.
+
+    The temporary is created in ``directory`` (default: the target's folder), which must
+    be on the target's file system for the rename to be atomic. ``target`` may be left
+    out here and given to ``commit`` instead, when the name depends on the content.
+    ``sync_dir`` lets a caller that keeps directory descriptors open reuse them.
+    """
+
+    def __init__(
+        self,
+        target: Path | str | None = None,
+        *,
+        directory: Path | str | None = None,
+        prefix: str | None = None,
+        buffering: int = -1,
+        sync_dir: Callable[[Path], None] = fsync_dir,
+    ) -> None:
+        self.target = Path(target) if target is not None else None
+        if directory is None:
+            if self.target is None:
+                raise ValueError("AtomicFile needs a target or a directory for its temporary file")
+            directory = self.target.parent
+        if prefix is None:
+            prefix = temp_prefix(self.target) if self.target is not None else "."
+        self._sync_dir = sync_dir
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=directory)
+        self.tmp_path: Path | None = Path(name)
+        try:
+            self.file: BinaryIO = os.fdopen(fd, "wb", buffering=buffering)
+        except BaseException:
+            os.close(fd)
+            self.tmp_path.unlink(missing_ok=True)
+            raise
+
+    def write(self, data: bytes | memoryview) -> int:
+        return self.file.write(data)
+
+    def commit(self, target: Path | str | None = None) -> Path:
+        """Make the written bytes durable under ``target``; on any failure nothing is left behind."""
+        if self.tmp_path is None:
+            raise ValueError("this AtomicFile was already committed or aborted")
+        final = Path(target) if target is not None else self.target
+        try:
+            if final is None:
+                raise ValueError("commit needs the target's path")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp_path, final)
+        except BaseException:
+            self.abort()
+            raise
+        self.tmp_path = None
+        self._sync_dir(final.parent)
+        return final
+
+    def abort(self) -> None:
+        """Close and remove the temporary (a no-op after commit or a previous abort)."""
+        if not self.file.closed:
+            with contextlib.suppress(OSError):  # a failing flush of a file being thrown away
+                self.file.close()
+        if self.tmp_path is not None:
+            self.tmp_path.unlink(missing_ok=True)
+            self.tmp_path = None
+
+
+@contextlib.contextmanager
+def atomic_write(target: Path | str, *, buffering: int = -1) -> Iterator[BinaryIO]:
+    """Stream bytes to ``target`` atomically: committed on a clean exit, discarded on an exception."""
+    pending = AtomicFile(target, buffering=buffering)
+    try:
+        yield pending.file
+    except BaseException:
+        pending.abort()
+        raise
+    pending.commit()
+
+
+def atomic_write_bytes(target: Path | str, data: bytes) -> None:
+    """Replace ``target`` with ``data`` atomically and durably."""
+    with atomic_write(target) as out:
+        out.write(data)
+
+
+def remove_temporaries(target: Path | str) -> int:
+    """Remove the temporaries a crash left beside ``target`` (an exception never leaves any)."""
+    target = Path(target)
+    prefix = temp_prefix(target)
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for leftover in target.parent.iterdir():
+            if leftover.name.startswith(prefix) and leftover.name.endswith(TEMP_SUFFIX):
+                leftover.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -104,7 +104,7 @@ def test_fresh_open_writes_a_versioned_snapshot(tmp_path: Path) -> None:
     } <= set(raw)
     assert raw["format"] == "mock-state" and raw["version"] == 1 and raw["seed"] == 42 and raw["journal_seq"] == 0
     assert len(raw["clients"]["rows"]) == 12 and len(raw["files"]["rows"]) == len(core.world.files)
-    assert not list((tmp_path / "data").glob("*.tmp"))
+    assert not list((tmp_path / "data").glob(".*.part"))
     assert call(core, "get_database_info")["path"] == SNAPSHOT_NAME
     core.close()
 
@@ -316,9 +316,10 @@ def test_corrupt_snapshot_is_moved_aside_and_replaced_by_fresh_data(
 
 def test_leftovers_of_an_interrupted_snapshot_are_removed(tmp_path: Path) -> None:
     good = _valid_snapshot(tmp_path)
-    (tmp_path / f"{SNAPSHOT_NAME}.tmp").write_bytes(good[:100])
+    leftover = tmp_path / f".{SNAPSHOT_NAME}.x1y2z3.part"  # as runtime.fsutil.atomic_write names it
+    leftover.write_bytes(good[:100])
     core = open_core(tmp_path)
-    assert not (tmp_path / f"{SNAPSHOT_NAME}.tmp").exists() and len(core.world.clients) == 12
+    assert not leftover.exists() and len(core.world.clients) == 12
     core.close()
 
 

@@ -9,8 +9,6 @@ sends (used when the destination is a folder) must be one plain path component.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import structlog
 from actors.agent.progress import Progress
 from actors.agent.session import EXIT_FAILED, EXIT_USAGE, AgentError, Session, SessionLost, error_of, new_id
 from protocol.agent_messages import check_file_name, has_traversal
-from runtime.fsutil import fsync_dir
+from runtime.fsutil import atomic_write
 
 log = structlog.get_logger()
 
@@ -55,37 +53,27 @@ def restore(session: Session, file_id: str, dest: Path, progress: Progress) -> d
     target = _target(dest, meta["name"])
     size, expected = meta["size"], meta["sha256"]
     progress.total_bytes = size
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
+    with atomic_write(target) as out:  # nothing at the target unless complete and matching
         h = hashlib.sha256()
         received = index = 0
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                msg = _next(session, restore_id)
-                if msg.type == "fetch_end":
-                    break
-                if msg.type != "data" or msg["i"] != index or msg["o"] != received:
-                    raise AgentError(f"restore stream out of order at chunk {index}", EXIT_FAILED)
-                out.write(msg.body)
-                h.update(msg.body)
-                received += len(msg.body)
-                index += 1
-                session.conn.send("fetch_ack", r=restore_id, i=msg["i"])
-                progress.update(sent_bytes=len(msg.body))
-            if received != size or h.hexdigest() != expected:
-                raise AgentError(
-                    f"restored content does not match: {received} bytes with sha256 {h.hexdigest()}, "
-                    f"expected {size} bytes with {expected}; nothing was written",
-                    EXIT_FAILED,
-                )
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        tmp = ""
-        fsync_dir(target.parent)
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
+        while True:
+            msg = _next(session, restore_id)
+            if msg.type == "fetch_end":
+                break
+            if msg.type != "data" or msg["i"] != index or msg["o"] != received:
+                raise AgentError(f"restore stream out of order at chunk {index}", EXIT_FAILED)
+            out.write(msg.body)
+            h.update(msg.body)
+            received += len(msg.body)
+            index += 1
+            session.conn.send("fetch_ack", r=restore_id, i=msg["i"])
+            progress.update(sent_bytes=len(msg.body))
+        if received != size or h.hexdigest() != expected:
+            raise AgentError(
+                f"restored content does not match: {received} bytes with sha256 {h.hexdigest()}, "
+                f"expected {size} bytes with {expected}; nothing was written",
+                EXIT_FAILED,
+            )
     log.info("agent.restored", file_id=file_id, path=str(target), size=size, sha256=expected)
     return {"file_id": file_id, "path": str(target), "size": size, "sha256": expected, "source": meta.get("path")}
 

@@ -42,7 +42,7 @@ from actors.mock.records import (
 )
 from actors.mock.state import MockWorld
 from runtime.clock import Clock
-from runtime.fsutil import fsync_dir
+from runtime.fsutil import atomic_write_bytes, fsync_dir, remove_temporaries
 
 log = structlog.get_logger()
 
@@ -75,15 +75,13 @@ class MockStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.snapshot_path = self.data_dir / SNAPSHOT_NAME
         self.journal_path = self.data_dir / JOURNAL_NAME
-        self._tmp_path = self.data_dir / f"{SNAPSHOT_NAME}.tmp"
         self.min_interval = min_interval
         self.snapshots_written = 0
         self.records_appended = 0
         self.last_snapshot_seconds = 0.0
         self._last_snapshot_end = time.monotonic()
         self._journal: Any = None
-        if self._tmp_path.exists():
-            self._tmp_path.unlink()  # an interrupted snapshot write; the real file is intact
+        remove_temporaries(self.snapshot_path)  # of an interrupted snapshot write; the real file is intact
 
     # -- snapshot --
 
@@ -122,12 +120,7 @@ class MockStore:
         """Atomically replace the snapshot, then empty the journal it now covers."""
         started = time.monotonic()
         data = _pack(doc)
-        with open(self._tmp_path, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(self._tmp_path, self.snapshot_path)
-        fsync_dir(self.data_dir)
+        atomic_write_bytes(self.snapshot_path, data)
         # Records up to doc's journal_seq are in the snapshot; a crash before this
         # truncation is harmless because replay skips them by seq.
         journal = self._open_journal()
@@ -209,9 +202,6 @@ class MockStore:
                 journal.truncate(pos)
                 os.fsync(journal.fileno())
         return records
-
-    def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in (self.snapshot_path, self.journal_path) if p.exists())
 
     def close(self) -> None:
         if self._journal is not None:

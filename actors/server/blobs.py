@@ -8,22 +8,19 @@ next start removes: a final name always holds the whole content.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
-from runtime.fsutil import fsync_dir
+from runtime.fsutil import AtomicFile, fsync_dir
 
 log = structlog.get_logger()
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-READ_BLOCK = 1024 * 1024
 
 
 @dataclass
@@ -31,14 +28,13 @@ class BlobWriter:
     """One blob being received. ``write`` in order, then ``commit`` or ``abort``."""
 
     store: BlobStore
-    tmp_path: Path
-    _file: object = field(repr=False)
+    pending: AtomicFile
     size: int = 0
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
     def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
-        self._file.write(data)  # type: ignore[attr-defined]
+        self.pending.write(data)
         self.size += len(data)
 
     @property
@@ -52,21 +48,18 @@ class BlobWriter:
         disk (verify_file would say so), a fresh upload of the content heals it.
         """
         digest = self.sha256
-        f = self._file
-        os.fsync(f.fileno())  # type: ignore[attr-defined]
-        f.close()  # type: ignore[attr-defined]
         final = self.store.path_for(digest)
         existed = final.exists()
-        self.store.ensure_dir(final.parent)
-        os.replace(self.tmp_path, final)
-        self.store.fsync_dir(final.parent)
+        try:
+            self.store.ensure_dir(final.parent)
+        except BaseException:
+            self.pending.abort()
+            raise
+        self.pending.commit(final)
         return digest, existed
 
     def abort(self) -> None:
-        if not self._file.closed:  # type: ignore[attr-defined]
-            self._file.close()  # type: ignore[attr-defined]
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp_path.unlink()
+        self.pending.abort()
 
 
 class BlobStore:
@@ -115,8 +108,8 @@ class BlobStore:
         return removed
 
     def writer(self) -> BlobWriter:
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.tmp)
-        return BlobWriter(self, Path(name), os.fdopen(fd, "wb", buffering=0))
+        # Unbuffered: chunks arrive as large frames, a buffer would only add a copy.
+        return BlobWriter(self, AtomicFile(directory=self.tmp, prefix="upload-", buffering=0, sync_dir=self.fsync_dir))
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
@@ -128,16 +121,11 @@ class BlobStore:
 
     def rehash(self, sha256: str) -> str | None:
         """SHA-256 of what is stored under ``sha256`` now; None when the blob is missing."""
-        h = hashlib.sha256()
         try:
             with open(self.path_for(sha256), "rb", buffering=0) as f:
-                buf = bytearray(READ_BLOCK)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
-                    h.update(view[:n])
+                return hashlib.file_digest(f, "sha256").hexdigest()
         except FileNotFoundError:
             return None
-        return h.hexdigest()
 
     def delete(self, sha256: str) -> int:
         """Remove one blob; returns the bytes freed (0 when it was already gone)."""
