@@ -9,7 +9,7 @@ from typing import Any
 import flet as ft
 import structlog
 
-from gui import state as keys
+from client.async_connection import ConnectionState
 from gui.app_context import AppContext, SnackNotifier
 from gui.session import Session
 from gui.views.activity import ActivityView
@@ -19,18 +19,20 @@ from gui.views.dashboard import DashboardView
 from gui.views.database import DatabaseView
 from gui.views.files import FilesView
 from gui.views.settings import SettingsView
+from protocol.modes import Mode
+from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
-CONNECTION_COLORS = {
-    "connected": ft.Colors.GREEN_700,
-    "reconnecting": ft.Colors.AMBER_800,
-    "disconnected": ft.Colors.RED_700,
+CONNECTION_COLORS: dict[str, ft.Colors] = {
+    ConnectionState.CONNECTED: ft.Colors.GREEN_700,
+    ConnectionState.RECONNECTING: ft.Colors.AMBER_800,
+    ConnectionState.DISCONNECTED: ft.Colors.RED_700,
 }
-SOURCE_TEXT = {
-    "real": ("LIVE · real server", ft.Colors.GREEN_700),
-    "mock": ("FALLBACK · mock data", ft.Colors.ORANGE_800),
-    "none": ("NO BACKEND", ft.Colors.RED_700),
+SOURCE_TEXT: dict[str, tuple[str, ft.Colors]] = {
+    Mode.REAL: ("LIVE · real server", ft.Colors.GREEN_700),
+    Mode.MOCK: ("FALLBACK · mock data", ft.Colors.ORANGE_800),
+    Mode.NONE: ("NO BACKEND", ft.Colors.RED_700),
 }
 
 
@@ -68,16 +70,16 @@ class Banner:
             bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
         )
         store = app.session.store
-        store.subscribe(keys.CONNECTION, self._changed)
-        store.subscribe(keys.DATA_SOURCE, self._changed)
+        store.subscribe(ViewKey.CONNECTION, self._changed)
+        store.subscribe(ViewKey.DATA_SOURCE, self._changed)
         self.render()
 
     def render(self) -> None:
         store = self.app.session.store
-        state = store.get(keys.CONNECTION, "disconnected")
+        state = store.get(ViewKey.CONNECTION, ConnectionState.DISCONNECTED.value)
         self.connection.value = state
         self.connection_box.bgcolor = CONNECTION_COLORS.get(state, ft.Colors.GREY_700)
-        text, color = SOURCE_TEXT.get(store.get(keys.DATA_SOURCE), ("source unknown", ft.Colors.GREY_700))
+        text, color = SOURCE_TEXT.get(store.get(ViewKey.DATA_SOURCE), ("source unknown", ft.Colors.GREY_700))
         self.source.value, self.source_box.bgcolor = text, color
         self.endpoint.value = self.app.session.endpoint
 
@@ -108,8 +110,8 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
         content = ft.Container(views[0].root, expand=True, padding=16)
         current = {"view": views[0]}
 
-        async def select(e: Any) -> None:
-            view = views[e.control.selected_index]
+        async def select(e: ft.Event[ft.NavigationRail]) -> None:
+            view = views[e.control.selected_index or 0]
             await current["view"].hide()
             current["view"] = view
             content.content = view.root
@@ -137,7 +139,7 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
             )
         )
 
-        async def closed(e: Any) -> None:
+        async def closed(e: ft.Event[ft.Page]) -> None:
             log.info("gui.session_closed")
             await session.close()
 
@@ -145,10 +147,10 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
         # session timeout) means the tab is gone for good.
         page.on_close = closed
 
-        async def left(e: Any) -> None:
+        async def left(e: ft.Event[ft.Page]) -> None:
             await session.browser_left()
 
-        async def back(e: Any) -> None:
+        async def back(e: ft.Event[ft.Page]) -> None:
             await session.browser_back()
 
         page.on_disconnect = left

@@ -1,50 +1,48 @@
-"""What each event means for a session's state: direct updates and keys to refresh.
+"""What each event means for a session's state: direct updates and keys to reload.
 
-Refreshes are debounced (bursts of events become one reload per key) and run in the
-background, so a burst never stalls the session.
+Reloads go through ``ViewContext.schedule`` (debounced, in the background), so a burst
+of events never stalls the session and becomes one reload per key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from client.sequencer import Delivery, Resync
-from gui import state as keys
 from gui.operations import ViewContext
+from protocol.catalogue import CATALOGUE
+from protocol.events import (
+    ACTIVITY,
+    BRIDGE_MODE,
+    BRIDGE_WRITE,
+    CLIENT_CHANGED,
+    FILE_CHANGED,
+    SERVER_CHANGED,
+)
+from protocol.modes import BACKEND_MODES
+from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
-DEBOUNCE_S = 0.05
 ACTIVITY_KEEP = 200
 
-TOPIC_KEYS: dict[str, tuple[str, ...]] = {
-    "client.changed": (keys.CLIENTS, keys.STATUS, keys.TABLE, keys.DATABASE),
-    "file.changed": (keys.FILES, keys.CLIENTS, keys.STATUS, keys.TABLE, keys.DATABASE),
-    "server.changed": (keys.STATUS,),
-    "activity": (keys.LOGS,),
-}
-WRITE_KEYS: dict[str, tuple[str, ...]] = {
-    "disconnect_client": (keys.CLIENTS, keys.STATUS),
-    "delete_client": (keys.CLIENTS, keys.FILES, keys.STATUS, keys.DATABASE, keys.TABLE),
-    "delete_file": (keys.FILES, keys.CLIENTS, keys.STATUS, keys.DATABASE, keys.TABLE),
-    "verify_file": (keys.FILES,),
-    "update_row": (keys.CLIENTS, keys.FILES, keys.DATABASE, keys.TABLE),
-    "delete_row": (keys.CLIENTS, keys.FILES, keys.STATUS, keys.DATABASE, keys.TABLE),
-    "start_server": (keys.STATUS,),
-    "stop_server": (keys.STATUS,),
+# What the backends' change events make stale (whoever caused the change: an agent, the
+# demo's evolution, another console). What a write makes stale is the catalogue's.
+TOPIC_KEYS: dict[str, tuple[ViewKey, ...]] = {
+    CLIENT_CHANGED: (ViewKey.CLIENTS, ViewKey.STATUS, ViewKey.TABLE, ViewKey.DATABASE),
+    FILE_CHANGED: (ViewKey.FILES, ViewKey.CLIENTS, ViewKey.STATUS, ViewKey.TABLE, ViewKey.DATABASE),
+    SERVER_CHANGED: (ViewKey.STATUS,),
+    ACTIVITY: (ViewKey.LOGS,),
 }
 
 
 class LiveUpdates:
-    def __init__(self, ctx: ViewContext) -> None:
+    def __init__(self, ctx: ViewContext, own_session: Callable[[], str]) -> None:
         self.ctx = ctx
-        self._dirty: set[str] = set()
-        self._flush: asyncio.Task[None] | None = None
+        self.own_session = own_session  # the bridge session this console's requests carry
         self.applied = 0  # events applied (for diagnostics and tests)
         self.suspended = False  # no browser attached: note changes, render nothing
 
@@ -54,7 +52,7 @@ class LiveUpdates:
     async def resume(self) -> None:
         """A browser is attached again: show the current truth."""
         self.suspended = False
-        self.schedule(self.ctx.loaded_keys)
+        self.ctx.schedule(self.ctx.loaded_keys)
 
     async def on_delivery(self, delivery: Delivery) -> None:
         if isinstance(delivery, Resync):
@@ -67,27 +65,41 @@ class LiveUpdates:
         topic = delivery.get("topic", "")
         data: dict[str, Any] = delivery.get("data") or {}
         store = self.ctx.store
-        source = store.get(keys.DATA_SOURCE)
-        if delivery.get("mode") in ("real", "mock") and source in ("real", "mock") and delivery["mode"] != source:
+        source = store.get(ViewKey.DATA_SOURCE)
+        mode = delivery.get("mode")
+        if mode in BACKEND_MODES and source in BACKEND_MODES and mode != source:
             # Both backends publish; only the one whose data is on screen describes it.
             return
-        if topic == "client.changed":
-            await self._patch(keys.CLIENTS, data.get("client_id"), data.get("client"))
-        elif topic == "file.changed":
-            await self._patch(keys.FILES, data.get("file_id"), data.get("file"))
-        if topic == "activity":
-            items = [data, *store.get(keys.ACTIVITY, [])][:ACTIVITY_KEEP]
-            await store.set(keys.ACTIVITY, items)
-        elif topic == "server.changed" and isinstance(data.get("status"), dict):
-            await store.set(keys.STATUS, data["status"])
-        elif topic == "bridge.mode":
-            await store.set(keys.DATA_SOURCE, data.get("mode"))
-            self.schedule(self.ctx.loaded_keys)  # the source of truth changed: reload what is shown
+        if topic == CLIENT_CHANGED:
+            await self._patch(ViewKey.CLIENTS, data.get("client_id"), data.get("client"))
+        elif topic == FILE_CHANGED:
+            await self._patch(ViewKey.FILES, data.get("file_id"), data.get("file"))
+        if topic == ACTIVITY:
+            items = [data, *store.get(ViewKey.ACTIVITY, [])][:ACTIVITY_KEEP]
+            await store.set(ViewKey.ACTIVITY, items)
+        elif topic == SERVER_CHANGED and isinstance(data.get("status"), dict):
+            await store.set(ViewKey.STATUS, data["status"])
+        elif topic == BRIDGE_MODE:
+            await store.set(ViewKey.DATA_SOURCE, data.get("mode"))
+            self.ctx.schedule(self.ctx.loaded_keys)  # the source of truth changed: reload what is shown
             return
-        elif topic == "bridge.write":
-            self.schedule(WRITE_KEYS.get(data.get("op", ""), ()))
+        elif topic == BRIDGE_WRITE:
+            self._on_write(data)
             return
-        self.schedule(TOPIC_KEYS.get(topic, ()))
+        self.ctx.schedule(TOPIC_KEYS.get(topic, ()))
+
+    def _on_write(self, data: dict[str, Any]) -> None:
+        """Another console's write: reload what the catalogue says it changed.
+
+        This console's own writes were reloaded by ViewContext.write_operation as soon as
+        their reply came (the writer sees the result at once, without waiting for the
+        event); reloading again here would only repeat it. Other consoles learn of the
+        write from this notice alone."""
+        if data.get("session") == self.own_session():
+            return
+        operation = CATALOGUE.get(str(data.get("op", "")))
+        # A plugin operation declares nothing: anything shown may have changed.
+        self.ctx.schedule(operation.refreshes if operation is not None else self.ctx.loaded_keys)
 
     async def _patch(self, key: str, item_id: Any, record: dict[str, Any] | None) -> None:
         """Show a changed or deleted record at once if it is on the page shown; the debounced
@@ -104,21 +116,3 @@ class LiveUpdates:
         else:
             patched = {**page, "items": [*items[:index], record, *items[index + 1 :]]}
         await self.ctx.store.set(key, patched)
-
-    def schedule(self, state_keys: Iterable[str]) -> None:
-        self._dirty.update(state_keys)
-        if self._dirty and (self._flush is None or self._flush.done()):
-            self._flush = asyncio.create_task(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(DEBOUNCE_S)
-        dirty, self._dirty = self._dirty, set()
-        await self.ctx.refresh(dirty)
-        if self._dirty:
-            self._flush = asyncio.create_task(self._flush_later())
-
-    async def close(self) -> None:
-        if self._flush is not None:
-            self._flush.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flush

@@ -1,9 +1,13 @@
-"""View helpers: load data into the store, or perform an action, in a few lines.
+"""View helpers: load data into the store, or perform a write, in a few lines; reloads.
 
 A view registers a loader per state key (how to fetch it); ``load_data_operation``
-fetches one key with loading and error state; ``action_operation`` runs a write,
-tells the operator how it went (message and error_code on failure, never a traceback)
-and refreshes the keys the action touched.
+fetches one key with loading and error state; ``action_operation`` runs a write, tells
+the operator how it went (message and error_code on failure, never a traceback) and
+reloads what the catalogue says the write changed (``Operation.refreshes``: the one
+place that knows). ``refresh`` reloads now; ``schedule`` reloads soon, debounced, so a
+burst of events becomes one reload per key. A reload that starts covers every change
+notified before it, so it takes its keys off the schedule: a write followed by the
+backend's change events reloads each key once, not twice.
 """
 
 from __future__ import annotations
@@ -14,19 +18,27 @@ from typing import Any, Protocol
 
 import structlog
 
+from client.errors import local_error
+from client.tasks import TaskSet
 from gui.state import StateStore
+from protocol.catalogue import get_operation
+from protocol.errors import ErrorCode
+from protocol.responses import Reply
 
 log = structlog.get_logger()
 
-ServerOperation = Callable[..., Awaitable[dict[str, Any]]]
-Loader = Callable[[], Awaitable[dict[str, Any]]]
+DEBOUNCE_S = 0.05
+
+Loader = Callable[[], Awaitable[Reply]]
+WriteCall = Callable[[], Awaitable[Reply]]
+Outcome = Callable[[Reply], Awaitable[None]]
 
 
 class Notifier(Protocol):
     async def notify(self, message: str, *, error: bool = False, error_code: str | None = None) -> None: ...
 
 
-def failure_text(reply: dict[str, Any]) -> str:
+def failure_text(reply: Reply) -> str:
     code = reply.get("error_code") or "ERROR"
     return f"{reply.get('message') or 'the operation failed'} [{code}]"
 
@@ -37,6 +49,9 @@ class ViewContext:
         self.notifier = notifier
         self._loaders: dict[str, Loader] = {}
         self._fallbacks: dict[str, Any] = {}
+        self._scheduled: set[str] = set()
+        self._flush: asyncio.Task[None] | None = None
+        self.tasks = TaskSet("view-context")
 
     def register_loader(self, state_key: str, loader: Loader, fallback_data: Any = None) -> None:
         self._loaders[state_key] = loader
@@ -49,7 +64,7 @@ class ViewContext:
         fallback_data: Any = None,
         *,
         notify_errors: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Reply:
         """Fetch ``state_key`` (with the given or registered loader) into the store.
 
         On failure the key keeps its last good value (or ``fallback_data`` when it has none)
@@ -62,10 +77,10 @@ class ViewContext:
         await self.store.set_loading(state_key, True)
         try:
             reply = await self.store.server_mediated_update(state_key, None, loader)
-            if not reply.get("success") and self.store.get(state_key) is None and fallback_data is not None:
+            if not reply["success"] and self.store.get(state_key) is None and fallback_data is not None:
                 entry = self.store.entry(state_key)
                 entry.value = fallback_data
-            if not reply.get("success") and notify_errors:
+            if not reply["success"] and notify_errors:
                 await self.notifier.notify(
                     f"Loading {state_key} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
                 )
@@ -78,43 +93,69 @@ class ViewContext:
         return list(self._loaders)
 
     async def refresh(self, keys: Iterable[str]) -> None:
-        """Reload every listed key that has a loader, concurrently."""
+        """Reload every listed key that has a loader, now and concurrently."""
         wanted = [k for k in dict.fromkeys(keys) if k in self._loaders]
+        self._scheduled.difference_update(wanted)  # this reload sees every change notified so far
         await asyncio.gather(*(self.load_data_operation(k) for k in wanted))
 
     async def refresh_all(self) -> None:
         await self.refresh(list(self._loaders))
 
+    def schedule(self, keys: Iterable[str]) -> None:
+        """Reload these keys soon (after DEBOUNCE_S), once however often they are scheduled meanwhile."""
+        self._scheduled.update(keys)
+        if self._scheduled and (self._flush is None or self._flush.done()):
+            self._flush = self.tasks.spawn(self._flush_later(), "scheduled-reload")
+
+    async def _flush_later(self) -> None:
+        while self._scheduled:
+            await asyncio.sleep(DEBOUNCE_S)
+            due, self._scheduled = self._scheduled, set()
+            await self.refresh(due)
+
+    async def close(self) -> None:
+        await self.tasks.close()
+
+    async def write_operation(self, op: str, call: WriteCall, outcome: Outcome | None = None) -> Reply:
+        """Run the write ``op`` through ``call``; ``outcome`` sees the reply (to tell the operator);
+        after a success the keys the catalogue lists in the operation's ``refreshes`` are reloaded."""
+        operation = get_operation(op)
+        if not operation.is_write:
+            raise ValueError(f"{op} is not a write; load it with load_data_operation")
+        try:
+            reply = await call()
+        except Exception as exc:  # a bug in the call itself must still not look like success
+            log.exception("gui.write_crashed", op=op)
+            reply = local_error(ErrorCode.INTERNAL, f"{op} failed: {type(exc).__name__}: {exc}")
+        if outcome is not None:
+            await outcome(reply)
+        if reply["success"]:
+            # The writer's screen is reloaded here, at once; the bridge.write notice of this
+            # same session is then ignored (gui/live.py), so each key is reloaded once.
+            await self.refresh(operation.refreshes)
+        return reply
+
     async def action_operation(
         self,
         action_name: str,
-        server_operation: ServerOperation,
-        operation_data: dict[str, Any] | None = None,
+        op: str,
+        call: WriteCall,
         success_message: str | None = None,
-        refresh_keys: Iterable[str] = (),
-        on_success: Callable[[], None] | None = None,
-    ) -> dict[str, Any]:
-        """Run a write; show its outcome; refresh ``refresh_keys`` after a success.
+        on_success: Callable[[], object] | None = None,
+    ) -> Reply:
+        """Run a write; show its outcome; reload what it changed after a success.
 
         ``on_success`` runs before the outcome is shown (e.g. to close the dialog the action came from)."""
-        try:
-            reply = await server_operation(**(operation_data or {}))
-        except Exception as exc:
-            log.exception("gui.action_crashed", action=action_name)
-            reply = {
-                "success": False,
-                "message": f"{action_name} failed: {type(exc).__name__}: {exc}",
-                "error_code": "INTERNAL",
-                "mode": "local",
-            }
-        if reply.get("success") is True:
-            if on_success is not None:
-                on_success()
-            await self.notifier.notify(success_message or reply.get("message") or f"{action_name} done")
-            await self.refresh(refresh_keys)
-        else:
-            log.info("gui.action_failed", action=action_name, error_code=reply.get("error_code"))
-            await self.notifier.notify(
-                f"{action_name} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
-            )
-        return reply
+
+        async def tell(reply: Reply) -> None:
+            if reply["success"]:
+                if on_success is not None:
+                    on_success()
+                await self.notifier.notify(success_message or reply["message"] or f"{action_name} done")
+            else:
+                log.info("gui.action_failed", action=action_name, error_code=reply.get("error_code"))
+                await self.notifier.notify(
+                    f"{action_name} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
+                )
+
+        return await self.write_operation(op, call, tell)

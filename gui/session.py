@@ -1,19 +1,24 @@
-"""One GUI session (one browser tab): its connection, state, view context and live updates."""
+"""One GUI session (one browser tab): its connection, state, view context and live updates.
+
+Everything the session starts in the background is owned: its own small tasks and the
+views' pollers by ``tasks``, scheduled reloads by the view context, the connection's and
+the event follower's by those objects; ``close`` ends them all.
+"""
 
 from __future__ import annotations
-
-import asyncio
-from typing import Any
 
 import structlog
 
 from client.async_connection import ConnectionState
 from client.async_events import AsyncEventFollower
 from client.facade import ServerBridge
-from gui import state as keys
+from client.tasks import TaskSet
 from gui.live import LiveUpdates
 from gui.operations import Notifier, ViewContext
 from gui.state import StateStore
+from protocol.modes import BACKEND_MODES
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
@@ -22,7 +27,8 @@ class Session:
     def __init__(self, endpoint: str, notifier: Notifier) -> None:
         self.store = StateStore()
         self.ctx = ViewContext(self.store, notifier)
-        self.live = LiveUpdates(self.ctx)
+        self.tasks = TaskSet("gui-session")
+        self.live = LiveUpdates(self.ctx, lambda: self.bridge.session)
         self._connect(endpoint)
 
     def _connect(self, endpoint: str) -> None:
@@ -37,14 +43,15 @@ class Session:
         return self.bridge.endpoint
 
     async def start(self) -> None:
-        await self.store.set(keys.CONNECTION, ConnectionState.DISCONNECTED.value)
+        await self.store.set(ViewKey.CONNECTION, ConnectionState.DISCONNECTED.value)
         await self.bridge.start()
         await self.events.start()
 
     async def close(self) -> None:
-        await self.live.close()
-        await self.events.close()
-        await self.bridge.close()
+        await self.events.close()  # first: no event may schedule work on a closed context
+        await self.ctx.close()
+        await self.bridge.close()  # then no reply can start a task
+        await self.tasks.close()
 
     async def browser_left(self) -> None:
         """The tab disconnected (closed, or reloading): stop rendering until it is back."""
@@ -62,13 +69,13 @@ class Session:
         await self.ctx.refresh_all()
 
     async def _on_connection(self, state: ConnectionState) -> None:
-        await self.store.set(keys.CONNECTION, state.value)
+        await self.store.set(ViewKey.CONNECTION, state.value)
         if state is ConnectionState.CONNECTED:
             # Whatever happened while we were away: show the current truth.
-            self.live.schedule(self.ctx.loaded_keys)
+            self.ctx.schedule(self.ctx.loaded_keys)
 
-    def _observe_reply(self, reply: dict[str, Any]) -> None:
-        mode = reply.get("mode")
-        if mode in ("real", "mock") and mode != self._observed_mode:
+    def _observe_reply(self, reply: Reply) -> None:
+        mode = reply["mode"]
+        if mode in BACKEND_MODES and mode != self._observed_mode:
             self._observed_mode = mode
-            asyncio.get_running_loop().create_task(self.store.set(keys.DATA_SOURCE, mode))
+            self.tasks.spawn(self.store.set(ViewKey.DATA_SOURCE, mode), "show-data-source")

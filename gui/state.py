@@ -1,37 +1,33 @@
-"""Per-session state: values by key, their loading and error flags, and subscribers."""
+"""Per-session state: values by key, their loading and error flags, and subscribers.
+
+The keys views use are ``protocol.views.ViewKey`` (the catalogue names them in each
+write's ``refreshes``); a view may add its own.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
+from client.errors import local_error
+from protocol.errors import ErrorCode
+from protocol.responses import Reply
+
 log = structlog.get_logger()
 
 Subscriber = Callable[[str, Any], Awaitable[None] | None]
-ServerOperation = Callable[[], Awaitable[dict[str, Any]]]
-
-# The keys views use; a view may add its own.
-CLIENTS = "clients"
-FILES = "files"
-STATUS = "status"
-SYSTEM = "system"
-ACTIVITY = "activity"
-LOGS = "logs"
-DATABASE = "database"
-TABLE = "table"
-CONNECTION = "connection"
-DATA_SOURCE = "data_source"
+ServerOperation = Callable[[], Awaitable[Reply]]
 
 
 @dataclass(slots=True)
 class Entry:
     value: Any = None
     loading: bool = False
-    error: dict[str, Any] | None = None  # the failed reply, when the last load failed
+    error: Reply | None = None  # the failed reply, when the last load failed
     version: int = 0
 
 
@@ -70,7 +66,7 @@ class StateStore:
         self.entry(key).loading = loading
         await self._notify(key)
 
-    async def set_error(self, key: str, reply: dict[str, Any]) -> None:
+    async def set_error(self, key: str, reply: Reply) -> None:
         self.entry(key).error = reply
         await self._notify(key)
 
@@ -78,12 +74,12 @@ class StateStore:
         for subscriber in list(self._subscribers.get(key, [])):
             try:
                 result = subscriber(key, self._entries[key].value)
-                if asyncio.iscoroutine(result):
+                if inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("gui.subscriber_failed", key=key)
 
-    async def server_mediated_update(self, key: str, value: Any, server_operation: ServerOperation) -> dict[str, Any]:
+    async def server_mediated_update(self, key: str, value: Any, server_operation: ServerOperation) -> Reply:
         """Apply ``value`` to ``key`` only through the server: on success the key holds what the
         server returned (or ``value`` when the reply carries no data); on failure the key is
         unchanged, its error is set, and the failed reply is returned as is."""
@@ -91,12 +87,7 @@ class StateStore:
             reply = await server_operation()
         except Exception as exc:  # a bug in the operation itself must still not look like success
             log.exception("gui.server_operation_crashed", key=key)
-            reply = {
-                "success": False,
-                "message": f"{type(exc).__name__}: {exc}",
-                "error_code": "INTERNAL",
-                "mode": "local",
-            }
+            reply = local_error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         if reply.get("success") is True:
             data = reply.get("data")
             await self.set(key, value if data is None else data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,15 @@ from client.async_connection import AsyncBridgeClient, ConnectionState
 from client.async_events import AsyncEventFollower
 from client.facade import ServerBridge
 from client.sequencer import EventSequencer, Resync
-from gui import state as keys
-from gui.operations import ViewContext
+from gui.live import LiveUpdates
+from gui.operations import DEBOUNCE_S, ViewContext
 from gui.state import StateStore
+from protocol import responses
+from protocol.catalogue import get_operation
+from protocol.errors import ErrorCode
+from protocol.events import BRIDGE_WRITE, FILE_CHANGED
+from protocol.responses import Reply
+from protocol.views import ViewKey
 from tests.conftest import Stack, free_port, run_async
 
 pytestmark = pytest.mark.timeout(90)
@@ -30,7 +37,7 @@ class RecordingNotifier:
         self.messages.append((message, error, error_code))
 
 
-async def wait_for_async(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+async def wait_for_async(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
@@ -81,21 +88,20 @@ def test_store_and_server_mediated_update_never_report_a_failure_as_success() ->
         unsubscribe = store.subscribe("k", lambda key, value: seen.append(value))
         await store.set("k", [1])
 
-        async def ok() -> dict[str, Any]:
-            return {"success": True, "data": [2], "mode": "mock"}
+        async def ok() -> Reply:
+            return responses.as_reply(responses.success([2], mode="mock"))
 
-        async def fails() -> dict[str, Any]:
-            return {"success": False, "message": "nope", "error_code": "NOT_FOUND", "mode": "mock"}
+        async def fails() -> Reply:
+            return responses.as_reply(responses.error(ErrorCode.NOT_FOUND, "nope", mode="mock"))
 
-        async def crashes() -> dict[str, Any]:
+        async def crashes() -> Reply:
             raise RuntimeError("bug")
 
         assert (await store.server_mediated_update("k", [9], ok))["success"]
         assert store.get("k") == [2]
         reply = await store.server_mediated_update("k", [9], fails)
-        assert (
-            reply["success"] is False and store.get("k") == [2] and store.entry("k").error["error_code"] == "NOT_FOUND"
-        )
+        error = store.entry("k").error
+        assert reply["success"] is False and store.get("k") == [2] and error and error["error_code"] == "NOT_FOUND"
         crashed = await store.server_mediated_update("k", [9], crashes)
         assert crashed["success"] is False and crashed["error_code"] == "INTERNAL" and store.get("k") == [2]
         unsubscribe()
@@ -112,30 +118,26 @@ def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
         ctx = ViewContext(StateStore(), notifier)
         loads = {"n": 0}
 
-        async def load_clients() -> dict[str, Any]:
+        async def load_clients() -> Reply:
             loads["n"] += 1
             return await bridge.get_clients_async(limit=100)
 
-        ctx.register_loader(keys.CLIENTS, load_clients)
+        ctx.register_loader(ViewKey.CLIENTS, load_clients)
         loading_seen: list[bool] = []
-        ctx.store.subscribe(keys.CLIENTS, lambda k, v: loading_seen.append(ctx.store.entry(k).loading))
-        reply = await ctx.load_data_operation(keys.CLIENTS)
-        assert reply["success"] and ctx.store.get(keys.CLIENTS)["total"] >= 40
-        assert True in loading_seen and ctx.store.entry(keys.CLIENTS).loading is False
-        victim = ctx.store.get(keys.CLIENTS)["items"][-1]
+        ctx.store.subscribe(ViewKey.CLIENTS, lambda k, v: loading_seen.append(ctx.store.entry(k).loading))
+        reply = await ctx.load_data_operation(ViewKey.CLIENTS)
+        assert reply["success"] and ctx.store.get(ViewKey.CLIENTS)["total"] >= 40
+        assert True in loading_seen and ctx.store.entry(ViewKey.CLIENTS).loading is False
+        victim = ctx.store.get(ViewKey.CLIENTS)["items"][-1]
         before = loads["n"]
         done = await ctx.action_operation(
-            "Delete client",
-            bridge.delete_client_async,
-            {"client_id": victim["id"]},
-            "Client deleted",
-            refresh_keys=[keys.CLIENTS],
+            "Delete client", "delete_client", lambda: bridge.delete_client_async(victim["id"]), "Client deleted"
         )
         assert done["success"] and notifier.messages[-1] == ("Client deleted", False, None)
-        assert loads["n"] == before + 1
-        assert all(c["id"] != victim["id"] for c in ctx.store.get(keys.CLIENTS)["items"])
+        assert loads["n"] == before + 1  # the catalogue's refreshes of delete_client include clients
+        assert all(c["id"] != victim["id"] for c in ctx.store.get(ViewKey.CLIENTS)["items"])
         failed = await ctx.action_operation(
-            "Delete client", bridge.delete_client_async, {"client_id": victim["id"]}, refresh_keys=[keys.CLIENTS]
+            "Delete client", "delete_client", lambda: bridge.delete_client_async(victim["id"])
         )
         message, is_error, code = notifier.messages[-1]
         assert not failed["success"] and is_error and code == "NOT_FOUND" and "NOT_FOUND" in message
@@ -144,8 +146,64 @@ def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
             "broken", lambda: bridge.get_table_data_async(table_name="nope; drop"), fallback_data={"rows": []}
         )
         assert not bad["success"] and ctx.store.get("broken") == {"rows": []}
-        assert ctx.store.entry("broken").error["error_code"] == "BAD_REQUEST"
+        error = ctx.store.entry("broken").error
+        assert error and error["error_code"] == "BAD_REQUEST"
+        await ctx.close()
         await bridge.close()
+
+    run_async(scenario)
+
+
+def test_a_write_reloads_each_key_it_changed_exactly_once() -> None:
+    """The catalogue's refreshes decide; the writer's own bridge.write notice and the backend's
+    change events that came before the reload add no second reload; another console's write does."""
+
+    async def scenario() -> None:
+        ctx = ViewContext(StateStore(), RecordingNotifier())
+        live = LiveUpdates(ctx, lambda: "this-console")
+        loads = dict.fromkeys(ViewKey, 0)
+
+        def loader(key: ViewKey) -> Any:
+            async def load() -> Reply:
+                loads[key] += 1
+                return responses.as_reply(responses.success({"items": [], "total": loads[key]}, mode="mock"))
+
+            return load
+
+        for key in ViewKey:
+            ctx.register_loader(key, loader(key))
+
+        def event(topic: str, data: dict[str, Any], mode: str = "mock") -> dict[str, Any]:
+            return {"topic": topic, "data": data, "mode": mode, "seq": 1}
+
+        async def delete_file() -> Reply:
+            # The backend publishes its change before it answers, as both backends do.
+            await live.on_delivery(event(FILE_CHANGED, {"file_id": "f1", "client_id": "c1", "change": "deleted"}))
+            return responses.as_reply(responses.success({"file_id": "f1"}, mode="mock"))
+
+        refreshes = set(get_operation("delete_file").refreshes)
+        reply = await ctx.action_operation("Delete file", "delete_file", delete_file, "Deleted")
+        assert reply["success"]
+        notice = {"op": "delete_file", "ids": {"file_id": "f1"}, "session": "this-console", "mode": "mock"}
+        await live.on_delivery(event(BRIDGE_WRITE, notice, mode="bridge"))
+        await asyncio.sleep(DEBOUNCE_S * 4)
+        assert loads == {key: int(key in refreshes) for key in ViewKey}
+
+        # The same write by another console: its notice alone reloads the same keys, once.
+        for _ in range(3):
+            await live.on_delivery(event(BRIDGE_WRITE, {**notice, "session": "another-console"}, mode="bridge"))
+        await asyncio.sleep(DEBOUNCE_S * 4)
+        assert loads == {key: 2 * int(key in refreshes) for key in ViewKey}
+
+        failed = await ctx.action_operation(
+            "Delete file",
+            "delete_file",
+            lambda: asyncio.sleep(0, responses.as_reply(responses.error(ErrorCode.NOT_FOUND, "gone", mode="mock"))),
+        )
+        assert not failed["success"] and loads == {key: 2 * int(key in refreshes) for key in ViewKey}
+        with pytest.raises(ValueError):
+            await ctx.action_operation("Load", "get_clients", lambda: asyncio.sleep(0, failed))
+        await ctx.close()
 
     run_async(scenario)
 
@@ -164,7 +222,7 @@ def test_sequencer_detects_gaps_duplicates_and_restarts() -> None:
         "more": False,
     }
     delivered, again = seq.backfill(page)
-    assert [e["seq"] for e in delivered] == [12, 13, 14] and not again and seq.last_seq == 14
+    assert delivered == [{"seq": 12}, {"seq": 13}, {"seq": 14}] and not again and seq.last_seq == 14
     old = {"epoch": "e1", "events": [], "latest_seq": 900, "oldest_seq": 500, "gap_too_old": True, "more": True}
     delivered, again = seq.backfill(old)
     assert isinstance(delivered[0], Resync) and again and seq.last_seq == 499

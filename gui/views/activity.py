@@ -7,12 +7,14 @@ from typing import Any
 
 import flet as ft
 
-from gui import state as keys
+from gui.app_context import AppContext
 from gui.export import export_rows
 from gui.format import when
 from gui.views.base import View
 from gui.views.widgets import Pager, dropdown, error_text
 from protocol.catalogue import LOG_LEVELS
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 PAGE_SIZE = 100
 FEED_SHOWN = 100
@@ -27,9 +29,9 @@ LEVEL_COLORS = {
 class ActivityView(View):
     title = "Activity"
     icon = ft.Icons.TIMELINE
-    keys = (keys.ACTIVITY, keys.LOGS)
+    keys = (ViewKey.ACTIVITY, ViewKey.LOGS)
 
-    def __init__(self, app: Any, export_dir: Path) -> None:
+    def __init__(self, app: AppContext, export_dir: Path) -> None:
         self.export_dir = export_dir
         super().__init__(app)
 
@@ -39,7 +41,7 @@ class ActivityView(View):
         self.paused = False
         self.frozen: list[dict[str, Any]] = []
         self.pager = Pager(PAGE_SIZE, self.reload_logs, "logs")
-        self.ctx.register_loader(keys.LOGS, self.load_logs)
+        self.ctx.register_loader(ViewKey.LOGS, self.load_logs)
         self.feed = ft.ListView([], spacing=2, height=260)
         self.logs = ft.ListView([], spacing=2, expand=True)
         self.pause_button = ft.OutlinedButton("Pause", icon=ft.Icons.PAUSE, on_click=self.toggle_pause)
@@ -95,35 +97,35 @@ class ActivityView(View):
             expand=True,
         )
 
-    async def load_logs(self) -> dict[str, Any]:
+    async def load_logs(self) -> Reply:
         return await self.bridge.get_logs_async(
             level=self.level, text=self.text or None, offset=self.pager.offset, limit=PAGE_SIZE
         )
 
     async def reload_logs(self) -> None:
-        await self.ctx.load_data_operation(keys.LOGS)
+        await self.ctx.load_data_operation(ViewKey.LOGS)
 
-    async def on_level(self, e: Any) -> None:
+    async def on_level(self, e: ft.Event[ft.Dropdown]) -> None:
         self.level = e.control.value or "INFO"
         self.pager.reset()
         await self.reload_logs()
 
-    async def on_text(self, e: Any) -> None:
-        self.text = e.control.value.strip()
+    async def on_text(self, e: ft.Event[ft.TextField]) -> None:
+        self.text = (e.control.value or "").strip()
         self.pager.reset()
         await self.reload_logs()
 
-    async def toggle_pause(self, e: Any) -> None:
+    async def toggle_pause(self, e: ft.Event[ft.OutlinedButton]) -> None:
         self.paused = not self.paused
-        self.frozen = list(self.app.session.store.get(keys.ACTIVITY) or [])
-        self.pause_button.text = "Resume" if self.paused else "Pause"
+        self.frozen = list(self.app.session.store.get(ViewKey.ACTIVITY) or [])
+        self.pause_button.content = "Resume" if self.paused else "Pause"
         self.pause_button.icon = ft.Icons.PLAY_ARROW if self.paused else ft.Icons.PAUSE
         self.render()
         self.root.update()
 
     async def export(self, fmt: str) -> None:
-        activity = self.frozen if self.paused else list(self.app.session.store.get(keys.ACTIVITY) or [])
-        logs = (self.app.session.store.get(keys.LOGS) or {}).get("items", [])
+        activity = self.frozen if self.paused else list(self.app.session.store.get(ViewKey.ACTIVITY) or [])
+        logs = (self.app.session.store.get(ViewKey.LOGS) or {}).get("items", [])
         try:
             paths = [
                 export_rows(activity, self.export_dir, "activity", fmt),
@@ -139,7 +141,7 @@ class ActivityView(View):
 
     def render(self) -> None:
         store = self.app.session.store
-        live = store.get(keys.ACTIVITY) or []
+        live = store.get(ViewKey.ACTIVITY) or []
         shown = self.frozen if self.paused else live
         frozen_ids = {a.get("id") for a in self.frozen}
         waiting = sum(1 for a in live if a.get("id") not in frozen_ids) if self.paused else 0
@@ -147,8 +149,8 @@ class ActivityView(View):
         self.feed.controls = [
             self._line(a["timestamp"], a["level"], f"{a['type']}: {a['message']}") for a in shown[:FEED_SHOWN]
         ]
-        logs = store.get(keys.LOGS) or {"items": [], "total": 0}
-        self.error.value = self.error_line(keys.LOGS)
+        logs = store.get(ViewKey.LOGS) or {"items": [], "total": 0}
+        self.error.value = self.error_line(ViewKey.LOGS)
         self.pager.update_from(logs["total"])
         self.logs.controls = [
             self._line(r["timestamp"], r["level"], f"{r['event']}  {r['message']}") for r in logs["items"]

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import flet as ft
 import structlog
 
+from client.facade import ServerBridge
 from gui.app_context import AppContext
 from gui.operations import ViewContext
 
 log = structlog.get_logger()
 
+T = TypeVar("T")
+ClickHandler = Callable[[ft.Event[Any]], None]
+
 
 class View:
     title = ""
-    icon: str = ft.Icons.CIRCLE
+    icon: ft.IconData = ft.Icons.CIRCLE
     keys: tuple[str, ...] = ()  # state keys this view renders (and reloads when shown)
 
     def __init__(self, app: AppContext) -> None:
@@ -30,7 +35,7 @@ class View:
         return self.app.session.ctx
 
     @property
-    def bridge(self) -> Any:
+    def bridge(self) -> ServerBridge:
         return self.app.session.bridge
 
     def build(self) -> ft.Control:
@@ -47,6 +52,14 @@ class View:
 
     async def hide(self) -> None:
         self.visible = False
+
+    def run_on_click(self, handler: Callable[[T], Awaitable[None]], item: T) -> ClickHandler:
+        """A click handler that runs ``handler(item)`` as the page's task (a row's action button)."""
+
+        def click(e: ft.Event[Any]) -> None:
+            self.app.page.run_task(handler, item)
+
+        return click
 
     async def _on_change(self, key: str, value: Any) -> None:
         if not self.visible:

@@ -6,10 +6,12 @@ from typing import Any
 
 import flet as ft
 
-from gui import state as keys
 from gui.format import human_bytes, when
 from gui.views.paged import PagedListView
 from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
+from protocol.catalogue import CLIENT_STATUSES
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 1: "status", 5: "total_size", 6: "last_seen"}
@@ -18,24 +20,24 @@ SORT_COLUMNS = {0: "name", 1: "status", 5: "total_size", 6: "last_seen"}
 class ClientsView(PagedListView):
     title = "Clients"
     icon = ft.Icons.COMPUTER
-    list_key = keys.CLIENTS
+    list_key = ViewKey.CLIENTS
     keys = (list_key,)
     page_size = PAGE_SIZE
     sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
         self.init_list()
-        self.ctx.register_loader(keys.CLIENTS, self.load)
+        self.ctx.register_loader(ViewKey.CLIENTS, self.load)
         self.table = ft.DataTable(
             columns=[
-                ft.DataColumn(ft.Text("Name"), on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Status"), on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("IP")),
-                ft.DataColumn(ft.Text("Platform")),
-                ft.DataColumn(ft.Text("Files"), numeric=True),
-                ft.DataColumn(ft.Text("Size"), numeric=True, on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Last seen"), on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Actions")),
+                ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Status"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("IP")),
+                ft.DataColumn(label=ft.Text("Platform")),
+                ft.DataColumn(label=ft.Text("Files"), numeric=True),
+                ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Last seen"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Actions")),
             ],
             rows=[],
             sort_column_index=0,
@@ -48,7 +50,7 @@ class ClientsView(PagedListView):
         )
         self.status_filter = dropdown(
             "Status",
-            [("all", "All"), ("connected", "Connected"), ("disconnected", "Disconnected"), ("error", "Error")],
+            [("all", "All"), *[(s, s.capitalize()) for s in CLIENT_STATUSES]],
             "all",
             self.on_status,
             identifier="clients-status-filter",
@@ -71,7 +73,7 @@ class ClientsView(PagedListView):
             expand=True,
         )
 
-    async def load(self) -> dict[str, Any]:
+    async def load(self) -> Reply:
         return await self.bridge.get_clients_async(
             offset=self.pager.offset,
             limit=PAGE_SIZE,
@@ -98,20 +100,20 @@ class ClientsView(PagedListView):
                                 ft.Icons.INFO_OUTLINE,
                                 f"Details of {name}",
                                 f"details-client-{name}",
-                                lambda e, c=c: self.app.page.run_task(self.details, c),
+                                self.run_on_click(self.details, c),
                             ),
                             action_button(
                                 ft.Icons.LINK_OFF,
                                 f"Disconnect {name}",
                                 f"disconnect-client-{name}",
-                                lambda e, c=c: self.app.page.run_task(self.disconnect, c),
+                                self.run_on_click(self.disconnect, c),
                                 disabled=c["status"] != "connected",
                             ),
                             action_button(
                                 ft.Icons.DELETE_OUTLINE,
                                 f"Delete {name}",
                                 f"delete-client-{name}",
-                                lambda e, c=c: self.app.page.run_task(self.delete, c),
+                                self.run_on_click(self.delete, c),
                             ),
                         ],
                         spacing=0,
@@ -123,10 +125,9 @@ class ClientsView(PagedListView):
     async def disconnect(self, c: dict[str, Any]) -> None:
         await self.ctx.action_operation(
             "Disconnect",
-            self.bridge.disconnect_client_async,
-            {"client_id": c["id"]},
+            "disconnect_client",
+            lambda: self.bridge.disconnect_client_async(c["id"]),
             f"Disconnected {c['name']}",
-            refresh_keys=[keys.CLIENTS, keys.STATUS],
         )
 
     async def delete(self, c: dict[str, Any]) -> None:
@@ -138,15 +139,14 @@ class ClientsView(PagedListView):
         if await self.app.confirm("Delete client", text):
             await self.ctx.action_operation(
                 "Delete client",
-                self.bridge.delete_client_async,
-                {"client_id": c["id"]},
+                "delete_client",
+                lambda: self.bridge.delete_client_async(c["id"]),
                 f"Deleted {c['name']} and {files} files",
-                refresh_keys=[keys.CLIENTS, keys.FILES, keys.STATUS],
             )
 
     async def details(self, c: dict[str, Any]) -> None:
         reply = await self.bridge.get_client_details_async(client_id=c["id"])
-        if not reply.get("success"):
+        if not reply["success"]:
             await self.app.notifier.notify(
                 f"Details failed: {reply.get('message')} [{reply.get('error_code')}]",
                 error=True,

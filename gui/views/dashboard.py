@@ -11,10 +11,11 @@ from typing import Any
 import flet as ft
 import flet_charts as fch
 
-from gui import state as keys
 from gui.format import human_bytes, human_duration, when
 from gui.views.base import View
 from gui.views.widgets import error_text
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 SYSTEM_POLL_S = 2.0
 HISTORY_S = 300  # the chart shows the last five minutes
@@ -34,12 +35,12 @@ def card(label: str, value: ft.Text, identifier: str) -> ft.Control:
 class DashboardView(View):
     title = "Dashboard"
     icon = ft.Icons.DASHBOARD
-    keys = (keys.STATUS, keys.SYSTEM, keys.ACTIVITY)
+    keys = (ViewKey.STATUS, ViewKey.SYSTEM, ViewKey.ACTIVITY)
 
     def build(self) -> ft.Control:
-        self.ctx.register_loader(keys.STATUS, lambda: self.bridge.get_server_status_async())
-        self.ctx.register_loader(keys.SYSTEM, lambda: self.bridge.get_system_status_async())
-        self.ctx.register_loader(keys.ACTIVITY, self.load_activity)
+        self.ctx.register_loader(ViewKey.STATUS, lambda: self.bridge.get_server_status_async())
+        self.ctx.register_loader(ViewKey.SYSTEM, lambda: self.bridge.get_system_status_async())
+        self.ctx.register_loader(ViewKey.ACTIVITY, self.load_activity)
         self.history: deque[tuple[float, float, float]] = deque()
         self._last_system: dict[str, Any] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -106,16 +107,17 @@ class DashboardView(View):
             expand=True,
         )
 
-    async def load_activity(self) -> dict[str, Any]:
+    async def load_activity(self) -> Reply:
         reply = await self.bridge.get_recent_activity_async(limit=50)
-        if reply.get("success"):
-            reply = {**reply, "data": reply["data"]["items"]}
+        if reply["success"]:
+            reply["data"] = reply["data"]["items"]  # the store keeps the list; the reply is ours alone
         return reply
 
     async def show(self) -> None:
         await super().show()
         if self._poller is None or self._poller.done():
-            self._poller = asyncio.create_task(self._poll_system())
+            # Owned by the session, so a closed tab stops polling even while this view is shown.
+            self._poller = self.app.session.tasks.spawn(self._poll_system(), "poll-system")
 
     async def hide(self) -> None:
         await super().hide()
@@ -127,24 +129,24 @@ class DashboardView(View):
     async def _poll_system(self) -> None:
         while self.visible:
             await asyncio.sleep(SYSTEM_POLL_S)
-            await self.ctx.load_data_operation(keys.SYSTEM)
+            await self.ctx.load_data_operation(ViewKey.SYSTEM)
 
-    async def start_server(self, e: Any) -> None:
+    async def start_server(self, e: ft.Event[ft.Button]) -> None:
         await self.ctx.action_operation(
-            "Start server", self.bridge.start_server_async, None, "Server started", refresh_keys=[keys.STATUS]
+            "Start server", "start_server", lambda: self.bridge.start_server_async(), "Server started"
         )
 
-    async def stop_server(self, e: Any) -> None:
+    async def stop_server(self, e: ft.Event[ft.OutlinedButton]) -> None:
         if await self.app.confirm("Stop server", "Stop accepting backup agents? Running backups will fail.", "Stop"):
             await self.ctx.action_operation(
-                "Stop server", self.bridge.stop_server_async, None, "Server stopped", refresh_keys=[keys.STATUS]
+                "Stop server", "stop_server", lambda: self.bridge.stop_server_async(), "Server stopped"
             )
 
     def render(self) -> None:
         store = self.app.session.store
-        status = store.get(keys.STATUS)
+        status = store.get(ViewKey.STATUS)
         v = self.values
-        self.error.value = self.error_line(keys.STATUS)
+        self.error.value = self.error_line(ViewKey.STATUS)
         if status:
             v["state"].value = "running" if status["running"] else "stopped"
             v["state"].color = ft.Colors.GREEN_600 if status["running"] else ft.Colors.RED_600
@@ -155,7 +157,7 @@ class DashboardView(View):
             v["transfers"].value = str(status["active_transfers"])
             self.start_button.disabled = status["running"]
             self.stop_button.disabled = not status["running"]
-        system = store.get(keys.SYSTEM)
+        system = store.get(ViewKey.SYSTEM)
         if system:
             self._record(system)
             v["cpu"].value = f"{system['cpu_percent']:.0f} % of {system['cpu_count']}"
@@ -171,7 +173,7 @@ class DashboardView(View):
                 if a["level"] == "WARNING"
                 else None,
             )
-            for a in (store.get(keys.ACTIVITY) or [])[:RECENT]
+            for a in (store.get(ViewKey.ACTIVITY) or [])[:RECENT]
         ]
 
     def _record(self, system: dict[str, Any]) -> None:

@@ -6,10 +6,11 @@ from typing import Any
 
 import flet as ft
 
-from gui import state as keys
 from gui.format import cell, human_bytes
 from gui.views.base import View
 from gui.views.widgets import Pager, RowCache, action_button, error_text, scroll_table
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 PAGE_SIZE = 50
 MAX_COLUMNS_SHOWN = 8
@@ -36,18 +37,18 @@ def parse_value(text: str, column_type: str) -> Any:
 class DatabaseView(View):
     title = "Database"
     icon = ft.Icons.STORAGE
-    keys = (keys.DATABASE, keys.TABLE)
+    keys = (ViewKey.DATABASE, ViewKey.TABLE)
 
     def build(self) -> ft.Control:
         self.table_name = "clients"
         self._columns: list[dict[str, Any]] = []
         self.row_cache = RowCache(self._row)
         self.pager = Pager(PAGE_SIZE, self.reload_table, "table")
-        self.ctx.register_loader(keys.DATABASE, lambda: self.bridge.get_database_info_async())
-        self.ctx.register_loader(keys.TABLE, self.load_table)
+        self.ctx.register_loader(ViewKey.DATABASE, lambda: self.bridge.get_database_info_async())
+        self.ctx.register_loader(ViewKey.TABLE, self.load_table)
         self.tables = ft.Column([], spacing=4)
         self.info = ft.Text("")
-        self.table = ft.DataTable(columns=[ft.DataColumn(ft.Text("…"))], rows=[])
+        self.table = ft.DataTable(columns=[ft.DataColumn(label=ft.Text("…"))], rows=[])
         self.title_text = ft.Text("", size=18, weight=ft.FontWeight.W_500)
         self.error = error_text()
         return ft.Row(
@@ -77,16 +78,16 @@ class DatabaseView(View):
             vertical_alignment=ft.CrossAxisAlignment.START,
         )
 
-    async def load_table(self) -> dict[str, Any]:
+    async def load_table(self) -> Reply:
         return await self.bridge.get_table_data_async(
             table_name=self.table_name, offset=self.pager.offset, limit=PAGE_SIZE
         )
 
     async def reload_table(self) -> None:
-        await self.ctx.load_data_operation(keys.TABLE)
+        await self.ctx.load_data_operation(ViewKey.TABLE)
 
-    async def refresh_click(self, e: Any) -> None:
-        await self.ctx.refresh([keys.DATABASE, keys.TABLE])
+    async def refresh_click(self, e: ft.Event[ft.IconButton]) -> None:
+        await self.ctx.refresh([ViewKey.DATABASE, ViewKey.TABLE])
 
     async def choose(self, name: str) -> None:
         self.table_name = name
@@ -94,7 +95,7 @@ class DatabaseView(View):
         await self.reload_table()
 
     def render(self) -> None:
-        info = self.app.session.store.get(keys.DATABASE)
+        info = self.app.session.store.get(ViewKey.DATABASE)
         if info:
             self.info.value = f"{info['engine']} · {human_bytes(info['size_bytes'])}"
             self.tables.controls = [
@@ -105,13 +106,13 @@ class DatabaseView(View):
                         subtitle=ft.Text(f"{t['rows']} rows · {human_bytes(t['size_bytes'])}"),
                         selected=t["name"] == self.table_name,
                         dense=True,
-                        on_click=lambda e, n=t["name"]: self.app.page.run_task(self.choose, n),
+                        on_click=self.run_on_click(self.choose, t["name"]),
                     ),
                 )
                 for t in info["tables"]
             ]
-        data = self.app.session.store.get(keys.TABLE)
-        self.error.value = self.error_line(keys.TABLE) or self.error_line(keys.DATABASE)
+        data = self.app.session.store.get(ViewKey.TABLE)
+        self.error.value = self.error_line(ViewKey.TABLE) or self.error_line(ViewKey.DATABASE)
         if not data or data.get("table") != self.table_name:
             return
         self.title_text.value = f"Table {data['table']}"
@@ -120,8 +121,8 @@ class DatabaseView(View):
             self._columns = data["columns"]
             self.row_cache = RowCache(self._row)
             # Actions come first so they stay on screen however wide the table is.
-            self.table.columns = [ft.DataColumn(ft.Text("Actions"))] + [
-                ft.DataColumn(ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]
+            self.table.columns = [ft.DataColumn(label=ft.Text("Actions"))] + [
+                ft.DataColumn(label=ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]
             ]
         self.table.rows = self.row_cache.rows(data["rows"])
 
@@ -135,13 +136,13 @@ class DatabaseView(View):
                                 ft.Icons.EDIT_OUTLINED,
                                 f"Edit row {row['id']}",
                                 f"edit-row-{row['id']}",
-                                lambda e, r=row: self.app.page.run_task(self.edit, self._columns, r),
+                                self.run_on_click(self.edit, row),
                             ),
                             action_button(
                                 ft.Icons.DELETE_OUTLINE,
                                 f"Delete row {row['id']}",
                                 f"delete-row-{row['id']}",
-                                lambda e, r=row: self.app.page.run_task(self.delete, r),
+                                self.run_on_click(self.delete, row),
                             ),
                         ],
                         spacing=0,
@@ -151,8 +152,9 @@ class DatabaseView(View):
             + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in self._columns[:MAX_COLUMNS_SHOWN]]
         )
 
-    async def edit(self, columns: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    async def edit(self, row: dict[str, Any]) -> None:
         page = self.app.page
+        columns = self._columns
         fields: dict[str, tuple[ft.TextField, dict[str, Any]]] = {}
         controls: list[ft.Control] = []
         for column in columns:
@@ -171,7 +173,7 @@ class DatabaseView(View):
                 fields[column["name"]] = (field, column)
         message = ft.Text("", color=ft.Colors.RED_600)
 
-        async def save(e: Any) -> None:
+        async def save(e: ft.Event[ft.Button]) -> None:
             changes: dict[str, Any] = {}
             try:
                 for name, (field, column) in fields.items():
@@ -186,15 +188,15 @@ class DatabaseView(View):
                 message.value = "nothing changed"
                 message.update()
                 return
+            table = self.table_name
             reply = await self.ctx.action_operation(
                 "Save row",
-                self.bridge.update_row_async,
-                {"table_name": self.table_name, "row_id": row["id"], "updated_data": changes},
-                f"Saved {self.table_name} row {row['id']}",
-                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES],
+                "update_row",
+                lambda: self.bridge.update_row_async(table, row["id"], changes),
+                f"Saved {table} row {row['id']}",
                 on_success=page.pop_dialog,
             )
-            if not reply.get("success"):
+            if not reply["success"]:
                 message.value = f"{reply.get('message')} [{reply.get('error_code')}]"
                 message.update()
 
@@ -213,10 +215,10 @@ class DatabaseView(View):
     async def delete(self, row: dict[str, Any]) -> None:
         extra = " Its files are deleted with it." if self.table_name == "clients" else ""
         if await self.app.confirm("Delete row", f"Delete row {row['id']} of {self.table_name}?{extra}"):
+            table = self.table_name
             await self.ctx.action_operation(
                 "Delete row",
-                self.bridge.delete_row_async,
-                {"table_name": self.table_name, "row_id": row["id"]},
-                f"Deleted {self.table_name} row {row['id']}",
-                refresh_keys=[keys.TABLE, keys.DATABASE, keys.CLIENTS, keys.FILES],
+                "delete_row",
+                lambda: self.bridge.delete_row_async(table, row["id"]),
+                f"Deleted {table} row {row['id']}",
             )

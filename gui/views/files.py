@@ -9,11 +9,12 @@ from typing import Any
 
 import flet as ft
 
-from gui import state as keys
 from gui.format import human_bytes, when
 from gui.views.paged import PagedListView
 from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
 from protocol.catalogue import FILE_STATUSES
+from protocol.responses import Reply
+from protocol.views import ViewKey
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 2: "size", 5: "modified_at"}
@@ -27,7 +28,7 @@ def default_download_dir() -> Path:
 class FilesView(PagedListView):
     title = "Files"
     icon = ft.Icons.DESCRIPTION
-    list_key = keys.FILES
+    list_key = ViewKey.FILES
     keys = (list_key,)
     page_size = PAGE_SIZE
     sort_columns = SORT_COLUMNS
@@ -36,16 +37,16 @@ class FilesView(PagedListView):
         self.client_id: str | None = None
         self.client_label = "all clients"
         self.init_list()
-        self.ctx.register_loader(keys.FILES, self.load)
+        self.ctx.register_loader(ViewKey.FILES, self.load)
         self.table = ft.DataTable(
             columns=[
-                ft.DataColumn(ft.Text("Name"), on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Status")),
-                ft.DataColumn(ft.Text("Size"), numeric=True, on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Versions"), numeric=True),
-                ft.DataColumn(ft.Text("Path")),
-                ft.DataColumn(ft.Text("Modified"), on_sort=self.on_sort),
-                ft.DataColumn(ft.Text("Actions")),
+                ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Status")),
+                ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Versions"), numeric=True),
+                ft.DataColumn(label=ft.Text("Path")),
+                ft.DataColumn(label=ft.Text("Modified"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Actions")),
             ],
             rows=[],
             sort_column_index=0,
@@ -87,7 +88,7 @@ class FilesView(PagedListView):
             expand=True,
         )
 
-    async def load(self) -> dict[str, Any]:
+    async def load(self) -> Reply:
         filters: dict[str, Any] = {"sort": self.sort}
         if self.search:
             filters["search"] = self.search
@@ -106,19 +107,19 @@ class FilesView(PagedListView):
     async def reload(self) -> None:
         self.scope.value = f"Showing {self.client_label}"
         self.all_button.visible = self.client_id is not None
-        await self.ctx.load_data_operation(keys.FILES)
+        await self.ctx.load_data_operation(ViewKey.FILES)
 
-    async def all_clients(self, e: Any) -> None:
+    async def all_clients(self, e: ft.Event[ft.TextButton] | ft.Event[ft.TextField]) -> None:
         self.client_field.value = ""
         await self.show_client(None, "all clients")
 
-    async def on_client(self, e: Any) -> None:
+    async def on_client(self, e: ft.Event[ft.TextField]) -> None:
         text = (e.control.value or "").strip()
         if not text:
             await self.all_clients(e)
             return
         reply = await self.bridge.resolve_client_async(client_id_or_name=text)
-        if not reply.get("success"):
+        if not reply["success"]:
             await self.app.notifier.notify(
                 f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
                 error=True,
@@ -144,19 +145,19 @@ class FilesView(PagedListView):
                                 ft.Icons.VERIFIED_OUTLINED,
                                 f"Verify {name}",
                                 f"verify-file-{f['id']}",
-                                lambda e, f=f: self.app.page.run_task(self.verify, f),
+                                self.run_on_click(self.verify, f),
                             ),
                             action_button(
                                 ft.Icons.DOWNLOAD,
                                 f"Download {name}",
                                 f"download-file-{f['id']}",
-                                lambda e, f=f: self.app.page.run_task(self.download, f),
+                                self.run_on_click(self.download, f),
                             ),
                             action_button(
                                 ft.Icons.DELETE_OUTLINE,
                                 f"Delete {name}",
                                 f"delete-file-{f['id']}",
-                                lambda e, f=f: self.app.page.run_task(self.delete, f),
+                                self.run_on_click(self.delete, f),
                             ),
                         ],
                         spacing=0,
@@ -166,33 +167,29 @@ class FilesView(PagedListView):
         )
 
     async def verify(self, f: dict[str, Any]) -> None:
-        reply = await self.bridge.verify_file_async(file_id=f["id"])
-        if reply.get("success"):
+        async def verdict(reply: Reply) -> None:
+            if not reply["success"]:
+                await self.app.notifier.notify(
+                    f"Verify {f['name']} failed: {reply['message']} [{reply.get('error_code')}]",
+                    error=True,
+                    error_code=reply.get("error_code"),
+                )
+                return
             data = reply["data"]
-            verdict = "intact" if data["ok"] else "CORRUPTED"
             await self.app.notifier.notify(
-                f"Verify {f['name']}: {verdict} (sha256 {data['actual_sha256'][:16]}…)",
+                f"Verify {f['name']}: {'intact' if data['ok'] else 'CORRUPTED'} (sha256 {data['actual_sha256'][:16]}…)",
                 error=not data["ok"],
                 error_code=None if data["ok"] else "HASH_MISMATCH",
             )
-            await self.ctx.refresh([keys.FILES])
-        else:
-            await self.app.notifier.notify(
-                f"Verify {f['name']} failed: {reply.get('message')} [{reply.get('error_code')}]",
-                error=True,
-                error_code=reply.get("error_code"),
-            )
+
+        await self.ctx.write_operation("verify_file", lambda: self.bridge.verify_file_async(f["id"]), verdict)
 
     async def delete(self, f: dict[str, Any]) -> None:
         if await self.app.confirm(
             "Delete file", f"Delete {f['path']} ({human_bytes(f['size'])}) and its stored content?"
         ):
             await self.ctx.action_operation(
-                "Delete file",
-                self.bridge.delete_file_async,
-                {"file_id": f["id"]},
-                f"Deleted {f['name']}",
-                refresh_keys=[keys.FILES, keys.CLIENTS, keys.STATUS],
+                "Delete file", "delete_file", lambda: self.bridge.delete_file_async(f["id"]), f"Deleted {f['name']}"
             )
 
     async def download(self, f: dict[str, Any]) -> None:
@@ -202,20 +199,22 @@ class FilesView(PagedListView):
         )
         progress = ft.ProgressBar(value=0, width=520, visible=False)
         status = ft.Text("")
-        task: asyncio.Task[dict[str, Any]] | None = None
+        task: asyncio.Task[Reply] | None = None
 
         def on_progress(done: int, total: int | None) -> None:
             progress.value = done / total if total else None
             status.value = f"{human_bytes(done)} of {human_bytes(total)}"
-            page.run_task(self._refresh_controls, progress, status)
+            self.app.session.tasks.spawn(self._refresh_controls(progress, status), "download-progress")
 
-        async def start(e: Any) -> None:
+        async def start(e: ft.Event[ft.Button]) -> None:
             nonlocal task
             destination = os.path.expanduser(path_field.value or "")
             progress.visible, start_button.disabled = True, True
             status.value = "starting…"
             await self._refresh_controls(progress, start_button, status)
-            task = asyncio.ensure_future(self.bridge.download_file_async(f["id"], destination, progress=on_progress))
+            task = self.app.session.tasks.spawn(
+                self.bridge.download_file_async(f["id"], destination, progress=on_progress), "download"
+            )
             try:
                 reply = await task
             except asyncio.CancelledError:
@@ -224,7 +223,7 @@ class FilesView(PagedListView):
                 await self._refresh_controls(status, start_button)
                 return
             page.pop_dialog()
-            if reply.get("success"):
+            if reply["success"]:
                 await self.app.notifier.notify(
                     f"Downloaded {f['name']} to {reply['data']['destination_path']} (sha256 verified)"
                 )
@@ -235,7 +234,7 @@ class FilesView(PagedListView):
                     error_code=reply.get("error_code"),
                 )
 
-        def cancel(e: Any) -> None:
+        def cancel(e: ft.Event[ft.TextButton]) -> None:
             if task is not None and not task.done():
                 task.cancel()
             else:

@@ -17,6 +17,8 @@ class PagedListView(View):
     list_key = ""
     page_size = 100
     sort_columns: ClassVar[dict[int, str]] = {}
+    table: ft.DataTable  # built by the subclass
+    error: ft.Text
 
     def init_list(self) -> None:
         self.search = ""
@@ -31,15 +33,15 @@ class PagedListView(View):
     async def reload(self) -> None:
         await self.ctx.load_data_operation(self.list_key)
 
-    async def reload_click(self, e: Any) -> None:
+    async def reload_click(self, e: ft.Event[ft.IconButton]) -> None:
         await self.reload()
 
-    async def on_search(self, e: Any) -> None:
-        self.search = e.control.value.strip()
+    async def on_search(self, e: ft.Event[ft.TextField]) -> None:
+        self.search = (e.control.value or "").strip()
         self.pager.reset()
         await self.reload()
 
-    async def on_status(self, e: Any) -> None:
+    async def on_status(self, e: ft.Event[ft.Dropdown]) -> None:
         self.status = e.control.value or "all"
         self.pager.reset()
         await self.reload()

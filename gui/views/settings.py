@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import flet as ft
 
@@ -51,7 +50,7 @@ class SettingsView(View):
     def render(self) -> None:
         pass
 
-    async def connect(self, e: Any) -> None:
+    async def connect(self, e: ft.Event[ft.Button]) -> None:
         endpoint = (self.endpoint.value or "").strip()
         if not endpoint.startswith(("tcp://", "ipc://")):
             await self.app.notifier.notify(
@@ -61,16 +60,16 @@ class SettingsView(View):
         await self.app.session.reconnect(endpoint)
         await self.app.notifier.notify(f"Attached to {endpoint}")
 
-    async def test(self, e: Any) -> None:
+    async def test(self, e: ft.Event[ft.OutlinedButton]) -> None:
         t0 = time.perf_counter()
         reply = await self.bridge.test_connection_async()
         elapsed = (time.perf_counter() - t0) * 1000
-        if reply.get("success"):
+        if reply["success"]:
             self.result.value = f"OK in {elapsed:.1f} ms: backend {reply['data']['backend']}, mode {reply['mode']}"
         else:
             self.result.value = f"Failed after {elapsed:.0f} ms: {reply.get('message')} [{reply.get('error_code')}]"
         self.result.update()
 
-    async def on_theme(self, e: Any) -> None:
-        self.app.page.theme_mode = THEMES[e.control.value]
+    async def on_theme(self, e: ft.Event[ft.RadioGroup]) -> None:
+        self.app.page.theme_mode = THEMES[e.control.value or "system"]
         self.app.page.update()

@@ -27,7 +27,11 @@ def status_badge(status: str) -> ft.Control:
 
 
 def action_button(
-    icon: str, tooltip: str, identifier: str, on_click: Callable[[Any], Awaitable[None] | None], disabled: bool = False
+    icon: ft.IconData,
+    tooltip: str,
+    identifier: str,
+    on_click: Callable[[ft.Event[ft.IconButton]], Any],
+    disabled: bool = False,
 ) -> ft.Control:
     return ft.Semantics(
         identifier=identifier, content=ft.IconButton(icon, tooltip=tooltip, on_click=on_click, disabled=disabled)
@@ -38,7 +42,7 @@ def dropdown(
     label: str,
     options: list[tuple[str, str]],
     value: str,
-    on_select: Callable[[Any], Any],
+    on_select: Callable[[ft.Event[ft.Dropdown]], Any],
     width: int = 180,
     identifier: str | None = None,
 ) -> ft.Control:
@@ -79,11 +83,11 @@ class Pager:
     def reset(self) -> None:
         self.offset = 0
 
-    async def _prev(self, e: Any) -> None:
+    async def _prev(self, e: ft.Event[ft.IconButton]) -> None:
         self.offset = max(0, self.offset - self.page_size)
         await self._on_change()
 
-    async def _next(self, e: Any) -> None:
+    async def _next(self, e: ft.Event[ft.IconButton]) -> None:
         if self.offset + self.page_size < self.total:
             self.offset += self.page_size
             await self._on_change()
