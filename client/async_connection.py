@@ -28,7 +28,7 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from client.connection import ChunkHandler, wait_for
-from client.download import DownloadWriter, Progress, open_writer
+from client.download import DownloadWriter, Progress, open_writer, request_args
 from client.errors import (
     BridgeUnreachable,
     cannot_connect,
@@ -139,7 +139,7 @@ class AsyncBridgeClient:
         if not isinstance(writer, DownloadWriter):
             return writer
         try:
-            return writer.finish(await self.stream(op, args, writer.on_chunk, timeout=timeout))
+            return writer.finish(await self.stream(op, request_args(args, writer), writer.on_chunk, timeout=timeout))
         finally:
             writer.abort()
 

@@ -73,12 +73,6 @@ class BridgeClient:
         self.sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
         return request_id
 
-    def send_frames(self, frames: list[bytes]) -> None:
-        """Send raw frames (tests of bad input)."""
-        if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
-            raise cannot_connect(self.endpoint, f"no connection within {self.connect_timeout:g}s")
-        self.sock.send_multipart(frames)
-
     def receive(self, timeout: float) -> tuple[Header, bytes] | None:
         """The next message for this connection, or None after ``timeout`` seconds."""
         if not self.sock.poll(int(timeout * 1000), zmq.POLLIN):

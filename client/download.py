@@ -92,15 +92,16 @@ class DownloadWriter:
 
 
 def open_writer(args: dict[str, Any], progress: Progress | None) -> DownloadWriter | Reply:
-    """A writer for the request's ``destination_path``, or the error reply saying why it cannot be used.
-
-    ``args`` gets the absolute destination, so the backend (and a recording) sees where it went."""
+    """A writer for the request's ``destination_path``, or the error reply saying why it cannot be used."""
     try:
-        writer = DownloadWriter(str(args.get("destination_path") or ""), progress)
+        return DownloadWriter(str(args.get("destination_path") or ""), progress)
     except ProtocolError as exc:
         return responses.as_reply(responses.from_protocol_error(exc, mode=Mode.LOCAL))
-    args["destination_path"] = str(writer.destination)
-    return writer
+
+
+def request_args(args: dict[str, Any], writer: DownloadWriter) -> dict[str, Any]:
+    """The request's arguments with the absolute destination, so the backend (and a recording) sees where it went."""
+    return {**args, "destination_path": str(writer.destination)}
 
 
 def download(
@@ -116,24 +117,6 @@ def download(
     if not isinstance(writer, DownloadWriter):
         return writer
     try:
-        return writer.finish(client.stream(op, args, writer.on_chunk, timeout=timeout))
+        return writer.finish(client.stream(op, request_args(args, writer), writer.on_chunk, timeout=timeout))
     finally:
         writer.abort()
-
-
-def download_file(
-    client: BridgeClient,
-    file_id: str,
-    destination_path: str,
-    *,
-    progress: Progress | None = None,
-    timeout: float | None = None,
-) -> Reply:
-    """Fetch a file through the bridge into ``destination_path``; returns the standard reply."""
-    return download(
-        client,
-        "download_file",
-        {"file_id": file_id, "destination_path": destination_path},
-        progress=progress,
-        timeout=timeout,
-    )

@@ -93,9 +93,3 @@ class StreamReceiver:
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
-
-    @property
-    def fraction(self) -> float:
-        if not self.total:
-            return 1.0 if self.total == 0 else 0.0
-        return self.received / self.total

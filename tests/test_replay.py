@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from client.download import download_file
+from client.download import download
 from client.replay import load
 from protocol.catalogue import OPERATIONS
 from protocol.codec import encode
@@ -48,7 +48,7 @@ def scripted_session(stack: Stack, tmp_path: Path) -> None:
         file = ok(c.call("get_files", {"client_id": clients[0]["id"], "limit": 5}))["items"][0]
         ok(c.call("get_client_details", {"client_id": clients[0]["id"]}))
         ok(c.call("verify_file", {"file_id": file["id"]}))
-        ok(download_file(c, file["id"], str(tmp_path / "restored.bin")))
+        ok(download(c, "download_file", {"file_id": file["id"], "destination_path": str(tmp_path / "restored.bin")}))
         ok(c.call("delete_client", {"client_id": clients[1]["id"]}))
         assert c.call("get_table_data", {"table_name": "x; drop table clients"})["error_code"] == "BAD_REQUEST"
         ok(c.call("get_clients"))
@@ -169,7 +169,8 @@ def test_replay_backend_answers_from_the_recording(tmp_path: Path, make_stack) -
         missing = c.call("get_logs")
         assert missing["error_code"] == "NOT_RECORDED" and "get_logs" in missing["message"]
         file = next(e for e in index.exchanges if e.op == "download_file")
-        reply = download_file(c, file.args["file_id"], str(tmp_path / "again.bin"))
+        again = {"file_id": file.args["file_id"], "destination_path": str(tmp_path / "again.bin")}
+        reply = download(c, "download_file", again)
         assert ok(reply)["sha256"] == hashlib.sha256((tmp_path / "again.bin").read_bytes()).hexdigest()
     strict = make_stack("--replay", str(recording), "--replay-order", "strict")
     with strict.client() as c:
@@ -208,7 +209,8 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
             calls["disconnect_client"] = {"client_id": connected["id"]}
         for op, args in calls.items():
             ok(c.call(op, args))
-        ok(download_file(c, ok(c.call("get_files", {"limit": 1}))["items"][0]["id"], str(tmp_path / "f.bin")))
+        first = ok(c.call("get_files", {"limit": 1}))["items"][0]["id"]
+        ok(download(c, "download_file", {"file_id": first, "destination_path": str(tmp_path / "f.bin")}))
         deleted = ok(c.call("delete_client", {"client_id": victim["id"]}))
         assert deleted["client_id"] == victim["id"]
         assert c.call("get_client_details", {"client_id": victim["id"]})["error_code"] == "NOT_FOUND"
@@ -267,7 +269,8 @@ def test_real_server_backup_session(cassette: Cassette, tmp_path: Path) -> None:
         file = files["items"][0]
         verified = ok(c.call("verify_file", {"file_id": file["id"]}))
         assert verified["ok"] and verified["actual_sha256"] == file["sha256"]
-        restored = ok(download_file(c, file["id"], str(tmp_path / "restored")))
+        target = {"file_id": file["id"], "destination_path": str(tmp_path / "restored")}
+        restored = ok(download(c, "download_file", target))
         assert hashlib.sha256((tmp_path / "restored").read_bytes()).hexdigest() == restored["sha256"] == file["sha256"]
         tables = {t["name"] for t in ok(c.call("get_database_info"))["tables"]}
         assert {"clients", "files"} <= tables

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from client.connection import BridgeClient
-from client.download import download_file
+from client.download import download
 from protocol.shapes import SHAPE_BY_NAME
 from tests.conftest import ROOT, Stack, free_port, wait_until
 
@@ -241,7 +241,8 @@ def test_backup_incremental_versions_and_restores(server: RealServer, tmp_path: 
 
         big = next(f for f in ok(c.call("get_files", {"filters": {"search": "big.bin"}}))["items"])
         dest = tmp_path / "restored-big.bin"
-        assert ok(download_file(c, big["id"], str(dest)))["sha256"] == sha(files["big.bin"])
+        fetched = ok(download(c, "download_file", {"file_id": big["id"], "destination_path": str(dest)}))
+        assert fetched["sha256"] == sha(files["big.bin"])
         assert dest.read_bytes() == files["big.bin"]
         hostile = c.call("download_file", {"file_id": big["id"], "destination_path": "/tmp/../etc/passwd"})
         assert hostile["error_code"] == "BAD_REQUEST" and hostile["mode"] == "real"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from client.connection import BridgeClient, BridgeUnreachable
-from client.download import download_file
+from client.download import download
 from client.events import EventFollower
 from protocol.catalogue import OPERATIONS
 from protocol.codec import encode
@@ -75,13 +75,16 @@ def test_every_operation_end_to_end(shared_stack: Stack, tmp_path: Path) -> None
 
         dest = tmp_path / "restored.bin"
         seen: list[int] = []
-        reply = download_file(c, file["id"], str(dest), progress=lambda done, total: seen.append(done))
+        args = {"file_id": file["id"], "destination_path": str(dest)}
+        reply = download(c, "download_file", args, progress=lambda done, total: seen.append(done))
         assert ok(reply)["sha256"] == file["sha256"]
         assert hashlib.sha256(dest.read_bytes()).hexdigest() == file["sha256"] and dest.stat().st_size == file["size"]
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
-        missing = download_file(c, file["id"], str(tmp_path / "no" / "such" / "dir" / "f"))
+        missing = download(
+            c, "download_file", {**args, "destination_path": str(tmp_path / "no" / "such" / "dir" / "f")}
+        )
         assert missing["error_code"] == "BAD_REQUEST" and missing["mode"] == "local"
-        gone = download_file(c, "no-such-file", str(tmp_path / "x"))
+        gone = download(c, "download_file", {"file_id": "no-such-file", "destination_path": str(tmp_path / "x")})
         assert gone["error_code"] == "NOT_FOUND" and not (tmp_path / "x").exists()
 
 
@@ -118,7 +121,7 @@ def test_bad_input_gets_clear_errors_and_service_continues(shared_stack: Stack) 
     with shared_stack.client() as c:
 
         def raw(frames: list[bytes]) -> dict[str, Any]:
-            c.send_frames(frames)
+            c.sock.send_multipart(frames)
             got = c.receive(10.0)
             assert got is not None, "no reply to bad input"
             _header, body = got
