@@ -286,7 +286,7 @@ def test_disconnect_client() -> None:
     assert data["client"]["status"] == "disconnected" and data["client"]["connected_at"] is None
     assert data["client"]["last_seen"] == START
     topics = [t for t, _ in core.drain_events()]
-    assert topics == ["client.changed", "activity"]
+    assert topics == ["client.changed", "activity", "server.changed"]
     assert code(core, "disconnect_client", client_id=client["id"]) == "CONFLICT"
     assert code(core, "disconnect_client", client_id="ghost") == "NOT_FOUND"
     connected = sum(c["status"] == "connected" for c in all_clients(core))
@@ -312,7 +312,7 @@ def test_delete_client_cascades() -> None:
     deleted_files = [d["file_id"] for t, d in evs if t == "file.changed" and d["change"] == "deleted"]
     assert set(deleted_files) == own
     assert ("client.changed", {"client_id": client["id"], "change": "deleted", "client": None}) in evs
-    assert evs[-1][0] == "activity" and evs[-1][1]["type"] == "client_deleted"
+    assert evs[-2][0] == "activity" and evs[-2][1]["type"] == "client_deleted" and evs[-1][0] == "server.changed"
     assert_consistent(core)
 
 
@@ -325,7 +325,7 @@ def test_delete_file() -> None:
     now_owner = call(core, "get_client_details", client_id=record["client_id"])["client"]
     assert now_owner["files_count"] == owner["files_count"] - 1
     assert now_owner["total_size"] == owner["total_size"] - record["size"]
-    assert [t for t, _ in core.drain_events()] == ["file.changed", "client.changed", "activity"]
+    assert [t for t, _ in core.drain_events()] == ["file.changed", "client.changed", "activity", "server.changed"]
     assert code(core, "delete_file", file_id=record["id"]) == "NOT_FOUND"
     assert code(core, "verify_file", file_id=record["id"]) == "NOT_FOUND"
     assert code(core, "download_file", file_id=record["id"], destination_path="/x") == "NOT_FOUND"

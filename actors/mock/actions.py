@@ -65,6 +65,7 @@ def disconnect(world: MockWorld, client: Client, reason: str) -> None:
         logger="backup.agent",
         client_id=client.id,
     )
+    world.server_changed()  # one client fewer connected
 
 
 def set_running(world: MockWorld, running: bool) -> dict[str, Any]:
@@ -99,6 +100,7 @@ def delete_client(world: MockWorld, client: Client, *, via: str = "") -> tuple[i
         logger="backup.admin",
         client_id=client.id,
     )
+    world.server_changed()  # the totals changed
     return len(removed), freed
 
 
@@ -116,6 +118,7 @@ def delete_file(world: MockWorld, record: FileRecord, *, reason: str = "") -> in
         client_id=client.id,
         file_id=record.id,
     )
+    world.server_changed()  # the totals changed
     return record.size
 
 
