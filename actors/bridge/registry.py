@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocol.modes import Mode
+
 
 @dataclass(slots=True)
 class Backend:
@@ -77,13 +79,13 @@ class Registry:
     def knows_op(self, op: str) -> bool:
         return any(op in b.ops for b in self.backends.values())
 
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         modes = {b.mode for b in self.backends.values() if b.alive}
-        if "real" in modes:
-            return "real"
-        if "mock" in modes:
-            return "mock"
-        return "none"
+        if Mode.REAL in modes:
+            return Mode.REAL
+        if Mode.MOCK in modes:
+            return Mode.MOCK
+        return Mode.NONE
 
     def describe(self, now: float) -> list[dict[str, Any]]:
         """Every known backend as bridge_status reports it."""

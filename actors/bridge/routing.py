@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from actors.bridge.registry import Registry
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.modes import Mode, Policy
 
 
 def fallback_allowed(policy: str, is_write: bool) -> bool:
-    return policy == "all" or (policy == "reads" and not is_write)
+    return policy == Policy.ALL or (policy == Policy.READS and not is_write)
 
 
 def plan(registry: Registry, policy: str, op: str, is_write: bool) -> list[bytes] | ProtocolError:
     """The identities to try for ``op``, or the error to answer with when none may serve it."""
-    real = registry.serving("real", op)
-    mock = registry.serving("mock", op)
+    real = registry.serving(Mode.REAL, op)
+    mock = registry.serving(Mode.MOCK, op)
     fallback = fallback_allowed(policy, is_write)
     if real is not None:
         return [real.identity, mock.identity] if (fallback and mock is not None) else [real.identity]
-    if registry.expected("real", op) and not fallback:
+    if registry.expected(Mode.REAL, op) and not fallback:
         kind = "writes" if is_write else "reads"
         return ProtocolError(
             ErrorCode.BACKEND_UNAVAILABLE,
