@@ -66,9 +66,9 @@ class MockWorld:
         self.files: dict[str, FileRecord] = {}
         self.files_by_client: dict[str, dict[str, FileRecord]] = {}
         self.activity: dict[str, Activity] = {}
-        self.logs: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         # Numbered like the real server's activity rows (never reused), not drawn from the RNG.
         self.next_activity_id = 1
+        self.logs: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         self.next_log_id = 1
         self.storage_used = 0
         self.client_status_counts: dict[str, int] = dict.fromkeys(CLIENT_STATUSES, 0)
@@ -220,7 +220,6 @@ class MockWorld:
         self.emit("activity", entry.to_dict())
         return entry
 
-    def log(self, level: str, logger: str, event: str, message: str, client_id: str | None = None) -> None:
     def restore_activity(self, entries: list[Activity], next_id: int | None) -> None:
         """Adopt a snapshot's activity log; one written before ids were numbers is numbered now, oldest first."""
         if next_id is None:
@@ -230,6 +229,7 @@ class MockWorld:
         self.activity = {entry.id: entry for entry in entries}
         self.next_activity_id = next_id
 
+    def log(self, level: str, logger: str, event: str, message: str, client_id: str | None = None) -> None:
         self.logs.append(LogEntry(f"log-{self.next_log_id}", self.now(), level, logger, event, message, client_id))
         self.next_log_id += 1
 
