@@ -55,10 +55,8 @@ class ActivityView(View):
                         self.feed_note,
                         ft.Container(expand=True),
                         self.pause_button,
-                        ft.OutlinedButton("Export CSV", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("csv")),
-                        ft.OutlinedButton(
-                            "Export JSON", icon=ft.Icons.DOWNLOAD, on_click=lambda e: self.export("json")
-                        ),
+                        ft.OutlinedButton("Export CSV", icon=ft.Icons.DOWNLOAD, on_click=self.export_csv),
+                        ft.OutlinedButton("Export JSON", icon=ft.Icons.DOWNLOAD, on_click=self.export_json),
                     ]
                 ),
                 ft.Container(
@@ -122,6 +120,13 @@ class ActivityView(View):
         self.pause_button.icon = ft.Icons.PLAY_ARROW if self.paused else ft.Icons.PAUSE
         self.render()
         self.root.update()
+
+    # Flet awaits a coroutine function it is given; a lambda returning a coroutine would never run.
+    async def export_csv(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        await self.export("csv")
+
+    async def export_json(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        await self.export("json")
 
     async def export(self, fmt: str) -> None:
         activity = self.frozen if self.paused else list(self.app.session.store.get(ViewKey.ACTIVITY) or [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import flet as ft
@@ -36,6 +36,8 @@ class View:
 
     @property
     def bridge(self) -> ServerBridge:
+        """The session's current facade. A reconnect replaces it, so loaders and actions look it
+        up when they run (``lambda: self.bridge.op_async()``), never keep a bound method."""
         return self.app.session.bridge
 
     def build(self) -> ft.Control:
@@ -53,11 +55,11 @@ class View:
     async def hide(self) -> None:
         self.visible = False
 
-    def run_on_click(self, handler: Callable[[T], Awaitable[None]], item: T) -> ClickHandler:
-        """A click handler that runs ``handler(item)`` as the page's task (a row's action button)."""
+    def run_on_click(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> ClickHandler:
+        """A click handler that runs ``handler(item)`` (a row's action) as a task the session owns."""
 
         def click(e: ft.Event[Any]) -> None:
-            self.app.page.run_task(handler, item)
+            self.app.session.tasks.spawn(handler(item), f"{self.title.lower()}-action")
 
         return click
 

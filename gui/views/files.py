@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import flet as ft
+import structlog
 
 from gui.format import human_bytes, when
 from gui.views.paged import PagedListView
@@ -15,6 +16,8 @@ from gui.views.widgets import action_button, dropdown, error_text, scroll_table,
 from protocol.catalogue import FILE_STATUSES
 from protocol.responses import Reply
 from protocol.views import ViewKey
+
+log = structlog.get_logger()
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 2: "size", 5: "modified_at"}
@@ -204,7 +207,11 @@ class FilesView(PagedListView):
         def on_progress(done: int, total: int | None) -> None:
             progress.value = done / total if total else None
             status.value = f"{human_bytes(done)} of {human_bytes(total)}"
-            self.app.session.tasks.spawn(self._refresh_controls(progress, status), "download-progress")
+            try:
+                progress.update()
+                status.update()
+            except RuntimeError:  # the dialog is gone (the tab closed): the download goes on unseen
+                log.debug("gui.download_progress_unseen")
 
         async def start(e: ft.Event[ft.Button]) -> None:
             nonlocal task
