@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -37,11 +36,29 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, emit, free_port, median, spawn, stop, wait_ready
+from bench.common import (
+    ROOT,
+    emit,
+    free_port,
+    install_cleanup,
+    log_tail,
+    median,
+    spawn,
+    stop,
+    wait_exit,
+    wait_ready,
+)
 from client.connection import BridgeClient
 from runtime.fsutil import fsync_dir
 
 BLOCK = 1024 * 1024
+SINK_KEYS_ENV = "BENCH_SINK_CURVE_KEYS"
+DONE = b"done"
+CONNECT_TIMEOUT_S = 30.0  # a fresh Python process binding a socket, then a CURVE handshake
+ACK_TIMEOUT_MS = 30_000  # one 1 MiB message over loopback takes milliseconds; 30 s means stuck
+SINK_IDLE_MS = 30_000
+SINK_EXIT_S = 30.0
+AGENT_TIMEOUT_S = 900.0  # a backup run of the default data takes well under a minute
 
 
 def make_data(root: Path, big_mb: int, small: int) -> tuple[Path, Path, int, int]:
@@ -85,10 +102,14 @@ def baseline(source: Path, dest: Path, durable: bool) -> float:
     return time.perf_counter() - t0
 
 
-def _raw_sink(port: int, keys: tuple[bytes, bytes], total: int, hashed: bool) -> None:
-    sock = zmq.Context().socket(zmq.ROUTER)
+def serve_sink(port: int, total: int, hashed: bool) -> None:
+    """The receiving end of ``raw_curve`` (its own process): ack each message, hash if asked."""
+    public, secret = os.environ[SINK_KEYS_ENV].encode().split()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
     sock.curve_server = True
-    sock.curve_publickey, sock.curve_secretkey = keys
+    sock.curve_publickey, sock.curve_secretkey = public, secret
+    sock.setsockopt(zmq.RCVTIMEO, SINK_IDLE_MS)  # a sender that vanished must not leave the sink waiting for ever
     sock.bind(f"tcp://127.0.0.1:{port}")
     h = hashlib.sha256()
     got = 0
@@ -98,37 +119,76 @@ def _raw_sink(port: int, keys: tuple[bytes, bytes], total: int, hashed: bool) ->
             h.update(frame.buffer)
         got += len(frame.buffer)
         sock.send_multipart([route.bytes, b"ack"])
+    # Exiting right after the last ack could drop it unsent (it once hung the sender for
+    # 13 minutes). The sender says DONE only once it holds every ack, so after DONE nothing
+    # of ours is in flight; linger covers the socket's close all the same.
+    _, last = sock.recv_multipart()
+    if last != DONE:
+        raise RuntimeError(f"raw sink: expected {DONE!r} after {total} bytes, got {last[:20]!r}")
+    sock.close(linger=SINK_IDLE_MS)
+    ctx.term()
 
 
-def raw_curve(total: int, hashed: bool, window: int = 16) -> float:
+def raw_curve(total: int, hashed: bool, log: Path, window: int = 16) -> float:
     """Seconds to push ``total`` bytes through a CURVE DEALER -> ROUTER pair in another process."""
-    server_keys, client_keys = zmq.curve_keypair(), zmq.curve_keypair()
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
     port = free_port()
-    sink = multiprocessing.get_context("fork").Process(target=_raw_sink, args=(port, server_keys, total, hashed))
-    sink.start()
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.curve_serverkey = server_keys[0]
-    sock.curve_publickey, sock.curve_secretkey = client_keys
-    sock.setsockopt(zmq.IMMEDIATE, 1)
-    sock.connect(f"tcp://127.0.0.1:{port}")
-    blocks = [os.urandom(BLOCK) for _ in range(4)]
-    n = total // BLOCK
-    sock.poll(10_000, zmq.POLLOUT)
-    h = hashlib.sha256()
-    t0 = time.perf_counter()
-    sent = acked = 0
-    while acked < n:
-        while sent < n and sent - acked < window:
-            if hashed:
-                h.update(blocks[sent % 4])
-            sock.send(blocks[sent % 4], copy=False)
-            sent += 1
-        sock.recv()
-        acked += 1
-    took = time.perf_counter() - t0
-    sink.join()
-    sock.close(0)
-    return took
+    sink = spawn(
+        "bench/bench_backup.py",
+        "--serve-sink",
+        str(port),
+        str(total),
+        "1" if hashed else "0",
+        env={SINK_KEYS_ENV: f"{server_public.decode()} {server_secret.decode()}"},  # not on argv: ps shows that
+        log=log,
+    )
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    try:
+        sock.curve_serverkey = server_public
+        sock.curve_publickey, sock.curve_secretkey = client_public, client_secret
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.RCVTIMEO, ACK_TIMEOUT_MS)
+        sock.setsockopt(zmq.SNDTIMEO, ACK_TIMEOUT_MS)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        blocks = [os.urandom(BLOCK) for _ in range(4)]
+        n = total // BLOCK
+        _await_sink(sock, sink, port, log)
+        h = hashlib.sha256()
+        t0 = time.perf_counter()
+        sent = acked = 0
+        try:
+            while acked < n:
+                while sent < n and sent - acked < window:
+                    if hashed:
+                        h.update(blocks[sent % 4])
+                    sock.send(blocks[sent % 4], copy=False)
+                    sent += 1
+                sock.recv()
+                acked += 1
+        except zmq.Again:
+            raise TimeoutError(
+                f"raw sink: stalled for {ACK_TIMEOUT_MS // 1000}s with {acked} of {n} messages acked"
+            ) from None
+        took = time.perf_counter() - t0
+        sock.send(DONE)
+        code = wait_exit(sink, SINK_EXIT_S, "raw sink")
+        if code != 0:
+            raise RuntimeError(f"raw sink exited with code {code}: {log_tail(log)}")
+        return took
+    finally:
+        sock.close(0)
+        stop(sink)
+
+
+def _await_sink(sock: zmq.Socket[bytes], sink: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Until the CURVE connection to the sink is up (IMMEDIATE: POLLOUT means connected)."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while not sock.poll(100, zmq.POLLOUT):
+        if sink.poll() is not None:
+            raise RuntimeError(f"raw sink exited with code {sink.returncode} before accepting: {log_tail(log)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"raw sink: no CURVE connection to port {port} within {CONNECT_TIMEOUT_S:.0f}s")
 
 
 class Servers:
@@ -148,6 +208,7 @@ class Servers:
             f"tcp://127.0.0.1:{self.events}",
             "--tap",
             f"tcp://127.0.0.1:{free_port()}",
+            log=work / "bridge.log",
         )
         self.server: subprocess.Popen[bytes] | None = None
         self.data_dir = work / "server-data"
@@ -172,8 +233,9 @@ class Servers:
             str(self.data_dir),
             "--log-level",
             "WARNING",
+            log=self.work / "server.log",
         )
-        wait_ready(self.endpoint, "server")
+        wait_ready(self.endpoint, "server", proc=self.server, log=self.work / "server.log")
         pid = self.server.pid
         with BridgeClient(self.endpoint) as c:  # the previous server of the same name may still be listed
             deadline = time.monotonic() + 30
@@ -182,7 +244,7 @@ class Servers:
                 for b in c.call("bridge_status")["data"]["backends"]
             ):
                 if time.monotonic() > deadline:
-                    raise TimeoutError("server did not register")
+                    raise TimeoutError(f"the new server (pid {pid}) did not replace the previous one within 30s")
                 time.sleep(0.05)
 
     def stop_server(self) -> None:
@@ -209,7 +271,13 @@ class Servers:
             "--no-progress",
         ]
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        try:
+            proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=AGENT_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            raise TimeoutError(
+                f"the agent's backup of {folder} did not finish within {AGENT_TIMEOUT_S:.0f}s: {err[-2000:]}"
+            ) from None
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"agent failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -234,15 +302,11 @@ class Servers:
             took = time.perf_counter() - t0
             assert reply["success"] and reply["data"]["ok"], reply
         blob = self.data_dir / "server" / "blobs" / file["sha256"][:2] / file["sha256"][2:]
-        buf = bytearray(BLOCK)
-        view = memoryview(buf)
         t0 = time.perf_counter()
-        h = hashlib.sha256()
         with open(blob, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                h.update(view[:n])
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
         raw = time.perf_counter() - t0
-        assert h.hexdigest() == file["sha256"]
+        assert digest == file["sha256"]
         return took, raw
 
     def close(self) -> None:
@@ -255,7 +319,13 @@ def main() -> None:
     parser.add_argument("--big-mb", type=int, default=200)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve-sink", nargs=3, metavar=("PORT", "BYTES", "HASHED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_sink:
+        port, total, hashed = args.serve_sink
+        serve_sink(int(port), int(total), hashed == "1")
+        return
+    install_cleanup()
     work = Path(tempfile.mkdtemp(prefix="bench-backup-"))
     results: dict[str, list[float]] = {
         k: []
@@ -279,8 +349,8 @@ def main() -> None:
     try:
         big_dir, small_dir, big_bytes, small_bytes = make_data(work / "data", args.big_mb, args.small)
         for round_ in range(args.rounds):
-            results["raw_curve_s"].append(raw_curve(big_bytes, hashed=False))
-            results["raw_curve_sha_s"].append(raw_curve(big_bytes, hashed=True))
+            results["raw_curve_s"].append(raw_curve(big_bytes, hashed=False, log=work / "raw-sink.log"))
+            results["raw_curve_sha_s"].append(raw_curve(big_bytes, hashed=True, log=work / "raw-sink.log"))
             for name, folder in (("big", big_dir), ("small", small_dir)):
                 for durable in (True, False):
                     out = work / f"copy-{name}-{durable}-{round_}"

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, median, percentile
+from bench.common import emit, install_cleanup, median, percentile
 from client.connection import BridgeClient
 from tests.conftest import Stack
 from tests.gui_harness import CHROMIUM_FLAGS, FletServer, chromium_path, click_nav, new_page
@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=100_000)
     ns = parser.parse_args()
+    install_cleanup()  # Stack and FletServer run in their own process groups: swept on exit
     if chromium_path() is None:
         sys.stderr.write("bench_gui: Chromium is not installed (apt-get install chromium)\n")
         return 2

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, free_port, median, percentile, spawn, stop, wait_ready
+from bench.common import emit, free_port, install_cleanup, median, percentile, spawn, stop, wait_ready
 from client.connection import BridgeClient
 
 
@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=50)
     ns = parser.parse_args()
+    install_cleanup()
     front, events, back = free_port(), free_port(), free_port()
     data_dir = tempfile.mkdtemp(prefix="bench-large-")
     bridge = spawn(
@@ -76,11 +77,12 @@ def main() -> int:
     rng = random.Random(1)
     try:
         endpoint = f"tcp://127.0.0.1:{front}"
-        wait_ready(endpoint, "mock", timeout=300)
+        wait_ready(endpoint, "mock", timeout=300, proc=mock)
         startup_s = time.perf_counter() - t0
         with BridgeClient(endpoint) as client:
-            some_client = client.call("get_clients", {"limit": 1, "offset": ns.clients // 2})["data"]["items"][0]["id"]
-            cases = {
+            middle = client.call("get_clients", {"limit": 1, "offset": ns.clients // 2}, timeout=30)["data"]
+            some_client = middle["items"][0]["id"]
+            cases: dict[str, tuple[str, dict[str, Any]]] = {
                 "get_clients_default_page_1000": ("get_clients", {}),
                 "get_clients_page_100": ("get_clients", {"offset": 5000, "limit": 100}),
                 "get_clients_search": ("get_clients", {"search": "srv", "limit": 100}),

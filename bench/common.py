@@ -1,7 +1,22 @@
-"""Helpers for benchmarks: processes on free ports, percentiles, JSON output."""
+"""Helpers for benchmarks: processes that cannot outlive the benchmark, deadlines, percentiles, JSON.
+
+Every process a benchmark starts has one owner, ``CHILDREN``. ``spawn`` registers it (in
+a session of its own, so its process group holds whatever it starts in turn) and
+``stop`` ends it by process group. ``install_cleanup``, called first thing in each
+benchmark's ``main``, makes SIGTERM and SIGINT unwind the benchmark (its ``finally``
+blocks run) and registers ``stop_all`` with atexit; ``stop_all`` also sweeps children
+started by other means (the test harness's ``Stack`` and ``FletServer``). On Linux a
+spawned process is also SIGKILLed by the kernel should the benchmark die without
+cleaning up (``PR_SET_PDEATHSIG``), so not even ``kill -9`` of the benchmark leaks one.
+
+Every wait has a deadline and fails with a message saying what did not happen.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -10,16 +25,179 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import psutil
+
+from client.connection import BridgeClient, BridgeUnreachable
+
 ROOT = Path(__file__).resolve().parent.parent
+
+STOP_GRACE_S = 10.0  # SIGTERM -> SIGKILL: actors flush their state and exit well within this
+KILL_WAIT_S = 5.0  # after SIGKILL a process is gone at once unless the kernel is stuck on I/O
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class BenchInterrupted(SystemExit):
+    """SIGTERM or SIGINT: unwinds the benchmark like ``sys.exit`` so every ``finally`` runs."""
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    """Signal the process group ``pid`` leads (``spawn`` makes every child lead one)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _signal_foreign(child: psutil.Process, sig: int) -> None:
+    """Signal a child ``spawn`` did not start: its whole group if it leads one, never our own group."""
+    try:
+        pgid = os.getpgid(child.pid)
+        if pgid == child.pid and pgid != os.getpgid(0):
+            os.killpg(pgid, sig)
+        else:
+            os.kill(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Children:
+    """The processes a benchmark started; nothing here may outlive it."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.grace_s = STOP_GRACE_S
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        self.procs.append(proc)
+
+    def signal_all(self, sig: int) -> None:
+        """Send ``sig`` to every child without waiting: safe inside a signal handler."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+        for child in self._foreign():
+            _signal_foreign(child, sig)
+
+    def stop(self, *procs: subprocess.Popen[bytes]) -> None:
+        """SIGTERM each process (a supervisor then stops its own children in order), SIGKILL its
+        group after the grace period or once it has exited (leftovers), and reap it."""
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        stuck = []
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            _kill_group(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                stuck.append(proc.pid)
+            if proc in self.procs:
+                self.procs.remove(proc)
+        if stuck:
+            raise RuntimeError(f"processes {stuck} survived SIGKILL for {KILL_WAIT_S}s")
+
+    def stop_all(self) -> None:
+        """Stop every registered process, then any other child still running."""
+        self.stop(*self.procs)
+        foreign = self._foreign()
+        for child in foreign:
+            _signal_foreign(child, signal.SIGTERM)
+        _, alive = psutil.wait_procs(foreign, timeout=self.grace_s)
+        for child in foreign:  # the leaders that exited may have left members in their groups
+            _signal_foreign(child, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=KILL_WAIT_S)
+
+    def _foreign(self) -> list[psutil.Process]:
+        mine = {proc.pid for proc in self.procs}
+        try:
+            return [c for c in psutil.Process().children() if c.pid not in mine]
+        except psutil.Error:
+            return []
+
+
+CHILDREN = Children()
+
+
+def install_cleanup() -> None:
+    """SIGTERM/SIGINT stop every child and unwind the benchmark; at exit, stop whatever is left."""
+    atexit.register(CHILDREN.stop_all)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # A second signal must not interrupt the cleanup this one starts (which is bounded anyway).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    name = signal.Signals(signum).name
+    sys.stderr.write(f"benchmark interrupted by {name}: stopping the processes it started\n")
+    CHILDREN.signal_all(signal.SIGTERM)
+    raise BenchInterrupted(128 + signum)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGKILL the child when the benchmark dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: no dlopen in the child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the benchmark died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
+def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """``python *argv`` in the repository, registered with ``CHILDREN``; output to ``log`` or discarded."""
+    with open(log, "ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its copy
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),  # benchmarks spawn from their one thread; the child only calls prctl
+        )
+    CHILDREN.add(proc)
+    return proc
+
+
+def log_tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    CHILDREN.stop(*procs)
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float, what: str) -> int:
+    """The exit code of a process expected to finish on its own within ``timeout`` seconds."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise TimeoutError(f"{what} did not exit within {timeout:.0f}s") from None
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,41 +210,24 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def spawn(*argv: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(*procs: subprocess.Popen[bytes]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def emit(result: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
-def wait_ready(endpoint: str, backend: str, timeout: float = 120.0) -> None:
-    sys.path.insert(0, str(ROOT))
-    from client.connection import BridgeClient, BridgeUnreachable
-
+def wait_ready(
+    endpoint: str,
+    backend: str,
+    timeout: float = 120.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Until ``backend`` is alive at the bridge; fails at once when ``proc`` (the backend) exits."""
     deadline = time.monotonic() + timeout
     with BridgeClient(endpoint, connect_timeout=0.5) as client:
         while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                tail = log_tail(log) if log is not None else "(its output was discarded)"
+                raise RuntimeError(f"{backend} exited with code {proc.returncode} before registering: {tail}")
             try:
                 data = client.call("bridge_status", timeout=1.0)["data"]
                 if any(b["name"] == backend and b["alive"] for b in data["backends"]):
@@ -74,4 +235,4 @@ def wait_ready(endpoint: str, backend: str, timeout: float = 120.0) -> None:
             except BridgeUnreachable:
                 pass
             time.sleep(0.1)
-    raise TimeoutError(f"{backend} did not register at {endpoint} within {timeout}s")
+    raise TimeoutError(f"{backend} did not register at {endpoint} within {timeout:.0f}s")
