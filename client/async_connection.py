@@ -35,14 +35,13 @@ from client.errors import (
     checked_reply,
     connection_lost,
     handling_failed,
-    local_error,
     no_reply,
     unreachable_reply,
 )
 from client.tasks import TaskSet
 from protocol.codec import DEFAULT_MAX_SIZE
 from protocol.envelope import CANCEL, CHUNK, REPLY, decode_body, decode_header, encode_header, request_frames
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ProtocolError
 from protocol.responses import Reply
 from runtime.endpoints import client_endpoint
 
@@ -103,7 +102,7 @@ class AsyncBridgeClient:
 
     async def close(self) -> None:
         await self._tasks.close()
-        self._fail_waiting("the connection was closed")
+        self._fail_waiting(cannot_connect(self.endpoint, "the client was closed"))
         if self.sock is not None:
             with contextlib.suppress(zmq.ZMQError):
                 self.sock.disable_monitor()
@@ -238,15 +237,15 @@ class AsyncBridgeClient:
                 if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     await self._set_state(ConnectionState.CONNECTED)
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
-                    self._fail_waiting(str(connection_lost(self.endpoint)))
+                    self._fail_waiting(connection_lost(self.endpoint))
                     await self._set_state(ConnectionState.RECONNECTING)
         finally:
             monitor.close(0)
 
-    def _fail_waiting(self, message: str) -> None:
+    def _fail_waiting(self, exc: BridgeUnreachable) -> None:
         for waiting in self._waiting.values():
             if not waiting.future.done():
-                waiting.future.set_result(local_error(ErrorCode.BACKEND_UNAVAILABLE, message))
+                waiting.future.set_result(unreachable_reply(exc))
 
     async def _give_up_later(self) -> None:
         await asyncio.sleep(GIVE_UP_S)

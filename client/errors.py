@@ -1,13 +1,14 @@
 """One convention, for both clients, for a request that got no usable reply from the bridge.
 
-Failures that happen on this side of the wire become one of three error codes, always
-with mode ``local`` (the bridge never saw or never answered the request):
+Failures on this side of the wire get mode ``local`` (never a backend's mode) and one of:
 
-- ``BACKEND_UNAVAILABLE``: the bridge cannot be reached (not connected, client not started,
-  connection lost while waiting; the outcome of a write is then unknown);
+- ``BACKEND_UNAVAILABLE``: the bridge cannot be reached (not connected, client not started
+  or closed, connection lost while waiting; the outcome of a write is then unknown);
 - ``TIMEOUT``: connected, but no reply within the operation's deadline plus a grace period;
 - ``INTERNAL``: the reply arrived but handling it here failed (a chunk writer hit a full
-  disk, a progress callback raised, the reply was malformed); a stream is cancelled.
+  disk, a progress callback raised, the reply was malformed, downloaded content did not
+  match its hash); a stream is cancelled. A reply frame that cannot even be decoded keeps
+  the specific code the decoder gives (``PAYLOAD_TOO_LARGE``, ``BAD_REQUEST``).
 
 Where each one surfaces:
 
