@@ -23,6 +23,7 @@ from actors.mock.generator import MockDataGenerator
 from actors.mock.index import SortedIndex
 from actors.mock.records import ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, ServerState
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
+from protocol.events import ACTIVITY, CLIENT_CHANGED, FILE_CHANGED, SERVER_CHANGED
 from runtime.clock import Clock
 
 log = structlog.get_logger()
@@ -217,7 +218,7 @@ class MockWorld:
         if len(self.activity) > ACTIVITY_LIMIT:
             del self.activity[next(iter(self.activity))]
         self.log(level, logger, event or type_.replace("_", "."), message, client_id)
-        self.emit("activity", entry.to_dict())
+        self.emit(ACTIVITY, entry.to_dict())
         return entry
 
     def restore_activity(self, entries: list[Activity], next_id: int | None) -> None:
@@ -241,14 +242,14 @@ class MockWorld:
 
     def client_changed(self, client: Client, change: str) -> None:
         data = None if change == "deleted" else client.to_dict()
-        self.emit("client.changed", {"client_id": client.id, "change": change, "client": data})
+        self.emit(CLIENT_CHANGED, {"client_id": client.id, "change": change, "client": data})
 
     def file_changed(self, record: FileRecord, change: str) -> None:
         data = None if change == "deleted" else record.to_dict()
-        self.emit("file.changed", {"file_id": record.id, "client_id": record.client_id, "change": change, "file": data})
+        self.emit(FILE_CHANGED, {"file_id": record.id, "client_id": record.client_id, "change": change, "file": data})
 
     def server_changed(self) -> None:
-        self.emit("server.changed", {"status": self.server_status()})
+        self.emit(SERVER_CHANGED, {"status": self.server_status()})
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
         events = list(self.events)
