@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,12 @@ from client.connection import BridgeClient, BridgeUnreachable
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+
+def ok(reply: Mapping[str, Any]) -> Any:
+    """The data of a successful reply; a failed one fails the test with the whole reply shown."""
+    assert reply["success"], reply
+    return reply["data"]
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from protocol.catalogue import OPERATIONS
 from protocol.codec import encode
 from protocol.recording import read_recording
 from tests.cassettes import MOCK_ARGS, Cassette
-from tests.conftest import ROOT, Stack, wait_until
+from tests.conftest import ROOT, Stack, ok, wait_until
 from tests.gui_harness import FletServer, by_id, expect, new_page
 
 pytestmark = pytest.mark.timeout(150)
@@ -35,11 +35,6 @@ def ctl(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[
         text=True,
         timeout=120,
     )
-
-
-def ok(reply: dict[str, Any]) -> Any:
-    assert reply["success"], reply
-    return reply["data"]
 
 
 def scripted_session(stack: Stack, tmp_path: Path) -> None:

@@ -252,6 +252,7 @@ def test_sessions_enrollment_only_and_liveness(core: BackupServer, tmp_path: Pat
     assert agent.send("heartbeat")[0].type == "pong"
     client_id = call(core, "get_clients")["items"][0]["id"]
     clock = core.agents.clock
+    assert isinstance(clock, FakeClock)
     clock.t += 2.0
     core.tick()
     assert call(core, "get_client_details", client_id=client_id)["client"]["status"] == "connected"
@@ -326,18 +327,18 @@ def test_start_stop_conflicts_and_persist(core: BackupServer, tmp_path: Path) ->
 def test_logs_filter_and_rotating_file(tmp_path: Path) -> None:
     server = BackupServer(ServerConfig(tmp_path))
     try:
-        warnings = server.handle("get_logs", {"level": "WARNING"}, CTX)["data"]
+        warnings = call(server, "get_logs", level="WARNING")
         assert warnings["items"] and all(e["level"] in ("WARNING", "ERROR", "CRITICAL") for e in warnings["items"])
-        token = server.handle("get_logs", {"text": "enrollment_token"}, CTX)["data"]["items"]
+        token = call(server, "get_logs", text="enrollment_token")["items"]
         assert [e["event"] for e in token] == ["server.enrollment_token"]
-        paged = server.handle("get_logs", {"limit": 2, "offset": 1}, CTX)["data"]
+        paged = call(server, "get_logs", limit=2, offset=1)
         assert len(paged["items"]) == 2 and paged["total"] >= 3
     finally:
         server.close()
     assert "server.opened" in (tmp_path / "server" / "logs" / "server.log").read_text()
     again = BackupServer(ServerConfig(tmp_path, log_file=False))
     try:  # the token is generated and logged once, then read from the data directory
-        assert not again.handle("get_logs", {"text": "enrollment_token"}, CTX)["data"]["items"]
+        assert not call(again, "get_logs", text="enrollment_token")["items"]
         assert again.token == (tmp_path / "server" / "keys" / "enroll_token").read_text().strip()
     finally:
         again.close()

@@ -21,14 +21,9 @@ import pytest
 from client.connection import BridgeClient
 from client.download import download
 from protocol.shapes import SHAPE_BY_NAME
-from tests.conftest import ROOT, Stack, free_port, wait_until
+from tests.conftest import ROOT, Stack, free_port, ok, wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def ok(reply: dict[str, Any]) -> Any:
-    assert reply["success"], reply
-    return reply["data"]
 
 
 def sha(data: bytes) -> str:

@@ -20,14 +20,9 @@ from protocol.catalogue import OPERATIONS
 from protocol.codec import encode
 from protocol.envelope import encode_header, request_frames
 from protocol.shapes import SHAPE_BY_NAME
-from tests.conftest import ROOT, Stack, wait_until
+from tests.conftest import ROOT, Stack, ok, wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def ok(reply: dict[str, Any]) -> Any:
-    assert reply["success"], reply
-    return reply["data"]
 
 
 def first_ids(client: BridgeClient) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,8 +70,8 @@ def test_every_operation_end_to_end(shared_stack: Stack, tmp_path: Path) -> None
 
         dest = tmp_path / "restored.bin"
         seen: list[int] = []
-        args = {"file_id": file["id"], "destination_path": str(dest)}
-        reply = download(c, "download_file", args, progress=lambda done, total: seen.append(done))
+        download_args = {"file_id": file["id"], "destination_path": str(dest)}
+        reply = download(c, "download_file", download_args, progress=lambda done, total: seen.append(done))
         assert ok(reply)["sha256"] == file["sha256"]
         assert hashlib.sha256(dest.read_bytes()).hexdigest() == file["sha256"] and dest.stat().st_size == file["size"]
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

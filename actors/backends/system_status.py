@@ -10,7 +10,6 @@ from typing import Any
 
 import psutil
 
-
 # From uname(2) alone: platform.platform() may run `uname -p` in a child process on every call.
 _PLATFORM = "-".join(filter(None, (platform.system(), platform.release(), platform.machine())))
 
