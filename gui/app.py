@@ -11,7 +11,7 @@ import structlog
 
 from client.async_connection import ConnectionState
 from gui.app_context import AppContext, SnackNotifier
-from gui.session import Session
+from gui.session import GuiSession
 from gui.views.activity import ActivityView
 from gui.views.base import View
 from gui.views.clients import ClientsView
@@ -96,7 +96,7 @@ def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[
         page.title = "Backup console"
         page.padding = 0
         notifier = SnackNotifier(page)
-        session = Session(endpoint, notifier)
+        session = GuiSession(endpoint, notifier)
         app = AppContext(page, session, notifier)
         banner = Banner(app)
         views: list[View] = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import flet as ft
 
-from gui.session import Session
+from gui.session import GuiSession
 
 ERROR_COLOR = ft.Colors.RED_700
 
@@ -33,7 +33,7 @@ class SnackNotifier:
 @dataclass
 class AppContext:
     page: ft.Page
-    session: Session
+    session: GuiSession
     notifier: SnackNotifier
 
     async def confirm(self, title: str, text: str, confirm_label: str = "Delete") -> bool:

@@ -23,7 +23,7 @@ from protocol.views import ViewKey
 log = structlog.get_logger()
 
 
-class Session:
+class GuiSession:
     def __init__(self, endpoint: str, notifier: Notifier) -> None:
         self.store = StateStore()
         self.ctx = ViewContext(self.store, notifier)

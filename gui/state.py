@@ -24,7 +24,7 @@ ServerOperation = Callable[[], Awaitable[Reply]]
 
 
 @dataclass(slots=True)
-class Entry:
+class StoreEntry:
     value: Any = None
     loading: bool = False
     error: Reply | None = None  # the failed reply, when the last load failed
@@ -33,11 +33,11 @@ class Entry:
 
 class StateStore:
     def __init__(self) -> None:
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, StoreEntry] = {}
         self._subscribers: dict[str, list[Subscriber]] = {}
 
-    def entry(self, key: str) -> Entry:
-        return self._entries.setdefault(key, Entry())
+    def entry(self, key: str) -> StoreEntry:
+        return self._entries.setdefault(key, StoreEntry())
 
     def get(self, key: str, default: Any = None) -> Any:
         entry = self._entries.get(key)

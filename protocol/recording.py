@@ -72,7 +72,7 @@ def make_header(*, seed: int | None, started_at: float, config: dict[str, Any]) 
 
 
 @dataclass(slots=True)
-class Entry:
+class RecordedMessage:
     t: float
     direction: str
     envelope: dict[str, Any]
@@ -93,7 +93,7 @@ class RecordingWriter:
         self._write({"t": t, "direction": direction, "envelope": {"header": header, "body": scrub_secrets(body)}})
 
 
-def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[Entry]]:
+def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[RecordedMessage]]:
     """Return the header and an iterator of entries; raises RecordingError naming the offset."""
     unpacker = msgpack.Unpacker(stream, raw=False, timestamp=3, strict_map_key=False)
     try:
@@ -107,7 +107,7 @@ def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[Entry]]:
     if header.get("format_version") != FORMAT_VERSION:
         raise RecordingError(f"unsupported recording format_version {header.get('format_version')!r}", 0)
 
-    def entries() -> Iterator[Entry]:
+    def entries() -> Iterator[RecordedMessage]:
         while True:
             offset = unpacker.tell()
             try:
@@ -120,7 +120,7 @@ def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[Entry]]:
                 raise RecordingError(f"corrupt entry: {exc}", offset) from None
             if not (isinstance(raw, dict) and {"t", "direction", "envelope"} <= raw.keys()):
                 raise RecordingError("entry lacks t, direction or envelope", offset)
-            yield Entry(raw["t"], raw["direction"], raw["envelope"])
+            yield RecordedMessage(raw["t"], raw["direction"], raw["envelope"])
 
     return header, entries()
 
@@ -154,7 +154,7 @@ class RecordingIndex:
     duration: float
 
 
-def index_recording(header: dict[str, Any], entries: Iterator[Entry]) -> RecordingIndex:
+def index_recording(header: dict[str, Any], entries: Iterator[RecordedMessage]) -> RecordingIndex:
     """Pair each recorded request with its reply (and stream chunks); list the events."""
     exchanges: list[RecordedExchange] = []
     by_id: dict[str, RecordedExchange] = {}

@@ -28,7 +28,7 @@ from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
 from actors.server.db import open_database
-from actors.server.dbview import DatabaseView
+from actors.server.dbview import CatalogTables
 from actors.server.keys import ALLOW_LIST_FILE, KeyRing, ServerKeys, enrollment_token, read_allow_list
 from actors.server.logs import LogStore, install_capture
 from actors.server.sessions import AgentSettings
@@ -112,7 +112,7 @@ class BackupServer:
         self.agents.accepting = self.running
         self.started_at: datetime | None = self.clock.now() if self.running else None
         self.host, self.port = _host_port(config.agents_endpoint)
-        self.dbview = DatabaseView(self.conn, self.store, self, "server/backup.db")
+        self.dbview = CatalogTables(self.conn, self.store, self, "server/backup.db")
         self._system = SystemStatusProbe(root)
         self._closed = False
         self._handlers: dict[str, Handler] = self._make_handlers()

@@ -88,7 +88,7 @@ def read_schema(conn: sqlite3.Connection) -> dict[str, Table]:
     return tables
 
 
-class DatabaseView:
+class CatalogTables:
     def __init__(self, conn: sqlite3.Connection, store: Store, actions: ClientActions, path_label: str) -> None:
         self.conn = conn
         self.store = store
