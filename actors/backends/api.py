@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocol.modes import Mode
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -30,7 +32,7 @@ class StreamReply:
 
 class BackendCore(Protocol):
     name: str
-    mode: str  # "real" or "mock"
+    mode: Mode  # REAL or MOCK
 
     def operations(self) -> list[str]:
         """Names of the operations this core implements."""

@@ -281,7 +281,7 @@ class BridgeCore:
             log.warning("bridge.backend_mode_invalid", name=name, mode=mode)
             return
         pid = header.fields.get("pid")
-        replaced = self.registry.register(identity, name, mode, ops, now, pid if isinstance(pid, int) else None)
+        replaced = self.registry.register(identity, name, Mode(mode), ops, now, pid if isinstance(pid, int) else None)
         if replaced is not None:
             self._fail_pending_of(replaced, "replaced by a new instance")
         log.info("bridge.backend_up", backend=name, backend_mode=mode, ops=len(ops))

@@ -12,7 +12,7 @@ from protocol.modes import Mode
 class Backend:
     identity: bytes
     name: str
-    mode: str  # "real" or "mock"
+    mode: Mode  # REAL or MOCK, as READY said (the bridge checked the value)
     ops: frozenset[str]
     registered_at: float
     last_seen: float
@@ -29,7 +29,7 @@ class Registry:
     backends: dict[bytes, Backend] = field(default_factory=dict)
 
     def register(
-        self, identity: bytes, name: str, mode: str, ops: list[str], now: float, pid: int | None = None
+        self, identity: bytes, name: str, mode: Mode, ops: list[str], now: float, pid: int | None = None
     ) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None

@@ -28,6 +28,7 @@ from actors.mock.state import MockWorld, generate_world
 from actors.mock.store import MockStore, decode_world, encode_world
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.modes import Mode
 from protocol.responses import success
 from protocol.streaming import CHUNK_SIZE
 from runtime.clock import Clock, SystemClock
@@ -40,7 +41,7 @@ Handler = Callable[[dict[str, Any]], "tuple[Any, str] | StreamReply"]
 
 class MockCore:
     name = "mock"
-    mode = "mock"
+    mode = Mode.MOCK
 
     def __init__(self, world: MockWorld, store: MockStore | None, *, tick_seconds: float, journal_seq: int = 0) -> None:
         if tick_seconds <= 0:

@@ -22,6 +22,7 @@ from actors.backends.api import RequestContext, StreamReply
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.modes import Mode
 from protocol.recording import RecordedExchange, RecordingIndex
 
 log = structlog.get_logger()
@@ -43,7 +44,7 @@ def request_key(op: str, args: Any) -> bytes:
 
 class ReplayCore:
     name = "replay"
-    mode = "mock"  # it stands where the mock stands; the recorded replies keep their own mode
+    mode = Mode.MOCK  # it stands where the mock stands; the recorded replies keep their own mode
 
     def __init__(
         self,

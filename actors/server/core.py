@@ -36,6 +36,7 @@ from actors.server.store import Store
 from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.modes import Mode
 from protocol.responses import success
 from protocol.streaming import CHUNK_SIZE as STREAM_CHUNK
 from runtime.clock import Clock, SystemClock
@@ -76,7 +77,7 @@ def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 class BackupServer:
     name = "server"
-    mode = "real"
+    mode = Mode.REAL
 
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
