@@ -37,7 +37,14 @@ from protocol.agent_messages import HASH_MISMATCH, SIZE_MISMATCH, Message
 log = structlog.get_logger()
 
 MANIFEST_BYTES = 256 * 1024  # keep a manifest message well below the server's frame limit
-HASH_BLOCK = 1024 * 1024
+# The second manifest of a batch (the entries whose hash the server asked for) needs an id
+# of its own so its answer is not mistaken for the first one's: batches are numbered from 1
+# and no run has anywhere near this many.
+SECOND_MANIFEST_ID_OFFSET = 1_000_000_000
+MANIFEST_REPLY_S = 60.0  # the server answers a manifest from its database in milliseconds
+# Wake at least this often while waiting, so heartbeats go out and a silent server is noticed.
+WAIT_SLICE_S = 1.0
+MAX_REPORTED_SKIPS = 1000  # the skip report is one message: keep it well below the frame limit
 
 
 @dataclass(slots=True)
@@ -116,13 +123,8 @@ def batches(entries: Iterator[Entry], max_count: int) -> Iterator[list[Entry]]:
 
 
 def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(HASH_BLOCK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class Limiter:
@@ -164,7 +166,7 @@ class BatchRun:
         send = [batch[i] for i in result["send"]]
         if result["need_hash"]:
             asked = self._hashed([batch[i] for i in result["need_hash"]])
-            second = self._manifest(asked, batch_id + 1_000_000_000) if asked else None
+            second = self._manifest(asked, batch_id + SECOND_MANIFEST_ID_OFFSET) if asked else None
             if second is not None:
                 send += [asked[i] for i in second["send"]]
                 self._count(asked, second)
@@ -172,7 +174,7 @@ class BatchRun:
         for entry in send:
             self._upload(entry)
         while self.pending:
-            self._handle(self.session.recv(1.0))
+            self._handle(self.session.recv(WAIT_SLICE_S))
 
     def _count(self, batch: list[Entry], result: Message) -> None:
         s = self.summary
@@ -197,11 +199,11 @@ class BatchRun:
 
     def _manifest(self, entries: list[Entry], batch_id: int) -> Message:
         self.session.conn.send("manifest", batch=batch_id, entries=[e.wire() for e in entries])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + MANIFEST_REPLY_S
         while batch_id not in self.results:
             if time.monotonic() > deadline:
-                raise SessionLost("no answer to a manifest within 60s")
-            self._handle(self.session.recv(1.0))
+                raise SessionLost(f"no answer to a manifest within {MANIFEST_REPLY_S:.0f}s")
+            self._handle(self.session.recv(WAIT_SLICE_S))
         return self.results.pop(batch_id)
 
     def _handle(self, msg: Message | None) -> None:
@@ -231,7 +233,7 @@ class BatchRun:
 
     def _await_credit(self, n_bytes: int) -> None:
         while self.session.credit.available <= 0:
-            self._handle(self.session.recv(1.0))
+            self._handle(self.session.recv(WAIT_SLICE_S))
         pause = self.limiter.delay(n_bytes)
         while pause > 0:
             self._handle(self.session.recv(pause))
@@ -305,7 +307,7 @@ def run_backup(
                 session = _reconnect(connect, session, lost_since, options.retry_for)
     summary.seconds = round(time.monotonic() - started, 3)
     if summary.skipped_files:
-        session.conn.send("report", skipped=summary.skipped_files[:1000])
+        session.conn.send("report", skipped=summary.skipped_files[:MAX_REPORTED_SKIPS])
     session.conn.send("done", summary=summary.wire())
     return summary, session
 

@@ -51,6 +51,8 @@ log = structlog.get_logger()
 
 ENV_SERVER = "BACKUP_SERVER_ENDPOINT"
 ENROLLED_FILE = "enrolled"  # server public keys this agent enrolled with, one per line
+KIB = 1024  # --bandwidth-limit is in KiB/s
+WATCH_RETRY_S = 5.0  # watch mode: after losing the server, try again this soon (sooner if runs are)
 
 
 class Interrupted(Exception):
@@ -160,7 +162,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     options = Options(
         args.path,
         checksum=args.checksum,
-        bandwidth=args.bandwidth_limit * 1024 if args.bandwidth_limit else None,
+        bandwidth=args.bandwidth_limit * KIB if args.bandwidth_limit else None,
         retry_for=float("inf") if args.watch else args.retry_for,
     )
     if not args.watch:
@@ -188,7 +190,7 @@ class _Holder:
 
 def _watch(agent: Agent, options: Options, every: float, holder: _Holder) -> int:
     """Back up every ``every`` seconds, staying connected (heartbeats) in between."""
-    retry_after = min(5.0, every)
+    retry_after = min(WATCH_RETRY_S, every)
     while True:
         try:
             if holder.session is None:

@@ -17,6 +17,7 @@ log = structlog.get_logger()
 
 TTY_EVERY_S = 0.2
 LOG_EVERY_S = 5.0
+CLEAR_COLUMNS = 100  # wider than the longest live progress line, so wiping it leaves nothing
 
 
 def human(n: float) -> str:
@@ -74,6 +75,6 @@ class Progress:
         """End the live line and print a final one (terminal), or log nothing (the caller logs)."""
         if self.tty:
             if self._dirty_line:
-                self.stream.write("\r" + " " * 100 + "\r")
+                self.stream.write("\r" + " " * CLEAR_COLUMNS + "\r")
             self.stream.write(text + "\n")
             self.stream.flush()

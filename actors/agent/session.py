@@ -35,6 +35,8 @@ from protocol.agent_messages import (
 log = structlog.get_logger()
 
 AGENT_VERSION = "0.1.0"
+HANDSHAKE_POLL_S = 0.2  # while connecting, re-check the deadline this often
+ID_HEX_CHARS = 16  # 64 random bits: ids of uploads and restores never collide within a session
 
 # Exit codes of the agent program (also in docs/agent-protocol.md).
 EXIT_OK = 0
@@ -145,10 +147,10 @@ class Connection:
                         EXIT_UNREACHABLE,
                     )
                 raise AgentError(f"cannot reach the backup server at {self.endpoint}", EXIT_UNREACHABLE)
-            if self.monitor.poll(int(min(left, 0.2) * 1000) + 1):
+            if self.monitor.poll(int(min(left, HANDSHAKE_POLL_S) * 1000) + 1):  # +1: never a busy poll(0)
                 self._on_monitor()
 
-    def send(self, type_: str, body: bytes | memoryview = b"", **fields: object) -> None:
+    def send(self, type_: str, body: bytes | memoryview = b"", /, **fields: object) -> None:
         if self.sock.closed:
             raise SessionLost("the connection was closed")
         try:
@@ -302,4 +304,4 @@ def enroll(
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex[:16]
+    return uuid.uuid4().hex[:ID_HEX_CHARS]

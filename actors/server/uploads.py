@@ -31,7 +31,10 @@ log = structlog.get_logger()
 
 MAX_OPEN_UPLOADS = 64  # per session; an agent pipelines small files, it never needs more
 FAILED_MEMORY = 256  # failed upload ids remembered so their remaining chunks are ignored quietly
+# 1 PiB: no real file is larger, so a bigger size is a broken or hostile agent; it also keeps
+# the sums of sizes in the database far from SQLite's 64-bit integer limit.
 MAX_SIZE = 1 << 50
+LOGGED_PATH_CHARS = 200  # a hostile path must not flood the log
 
 
 @dataclass
@@ -107,21 +110,21 @@ def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: lis
         problem = check_client_path(path)
         if problem:
             result["refused"].append([index, f"path {problem}"])
-            log.warning("server.path_refused", client_id=client_id, path=repr(path)[:200], reason=problem)
+            log.warning("server.path_refused", client_id=client_id, path=repr(path)[:LOGGED_PATH_CHARS], reason=problem)
             continue
         row = store.latest(client_id, path)
-        healthy = row is not None and row["status"] != "error"
+        healthy = row if row is not None and row["status"] != "error" else None
         if sha is None:
-            if healthy and row["size"] == size and row["mtime_ns"] == mtime_ns:
+            if healthy is not None and healthy["size"] == size and healthy["mtime_ns"] == mtime_ns:
                 result["skip"].append(index)
-            elif healthy and row["size"] == size:
+            elif healthy is not None and healthy["size"] == size:
                 result["need_hash"].append(index)
             else:
                 result["send"].append(index)
             continue
-        if healthy and row["sha256"] == sha and row["size"] == size:
-            if row["mtime_ns"] != mtime_ns:
-                store.touch_file(row["id"], mtime_ns)
+        if healthy is not None and healthy["sha256"] == sha and healthy["size"] == size:
+            if healthy["mtime_ns"] != mtime_ns:
+                store.touch_file(healthy["id"], mtime_ns)
             result["skip"].append(index)
         elif store.owns_content(client_id, sha) and blobs.exists(sha):
             # Only this client's own content is linked: a hash alone must not give access to
@@ -173,7 +176,9 @@ def _open(blobs: BlobStore, uploads: Uploads, msg: Message) -> Upload:
         raise AgentProtocolError("the first chunk must carry path, size (>= 0) and mtime_ns")
     problem = check_client_path(path)
     if problem:
-        log.warning("server.path_refused", client_id=uploads.client_id, path=repr(path)[:200], reason=problem)
+        log.warning(
+            "server.path_refused", client_id=uploads.client_id, path=repr(path)[:LOGGED_PATH_CHARS], reason=problem
+        )
         raise AgentProtocolError(f"path {problem}")
     upload = Upload(upload_id, path, size, mtime_ns, blobs.writer())
     uploads.open[upload_id] = upload
