@@ -21,6 +21,9 @@ from runtime.fsutil import AtomicFile, fsync_dir
 log = structlog.get_logger()
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Blobs sit in folders named by the first hex digits of their hash: 256 folders keep each one
+# small, and few enough that the store keeps one descriptor open per folder for its fsyncs.
+FANOUT_CHARS = 2
 
 
 @dataclass
@@ -29,13 +32,11 @@ class BlobWriter:
 
     store: BlobStore
     pending: AtomicFile
-    size: int = 0
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
     def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
         self.pending.write(data)
-        self.size += len(data)
 
     @property
     def sha256(self) -> str:
@@ -68,7 +69,7 @@ class BlobStore:
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         # Fan-out directories known to exist, with an open descriptor each for the fsync after
-        # a rename (at most 256): saves a mkdir and an open per blob.
+        # a rename (at most 16 ** FANOUT_CHARS): saves a mkdir and an open per blob.
         self._dirs: dict[Path, int] = {}
 
     def ensure_dir(self, path: Path) -> None:
@@ -95,7 +96,7 @@ class BlobStore:
     def path_for(self, sha256: str) -> Path:
         if not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:]
+        return self.root / sha256[:FANOUT_CHARS] / sha256[FANOUT_CHARS:]
 
     def clean_temporaries(self) -> int:
         """Remove what a crash left in ``tmp/`` (never visible as a blob)."""
