@@ -34,7 +34,7 @@ def fsync_dir(path: Path | str) -> None:
         os.close(fd)
 
 
-def temp_prefix(target: Path) -> str:
+def _temp_prefix(target: Path) -> str:
     """Temporaries for ``target`` are hidden files named after it, so a listing shows whose they are."""
     return f".{target.name}."
 
@@ -63,7 +63,7 @@ class AtomicFile:
                 raise ValueError("AtomicFile needs a target or a directory for its temporary file")
             directory = self.target.parent
         if prefix is None:
-            prefix = temp_prefix(self.target) if self.target is not None else "."
+            prefix = _temp_prefix(self.target) if self.target is not None else "."
         self._sync_dir = sync_dir
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=directory)
         self.tmp_path: Path | None = Path(name)
@@ -74,8 +74,10 @@ class AtomicFile:
             self.tmp_path.unlink(missing_ok=True)
             raise
 
-    def write(self, data: bytes | memoryview) -> int:
-        return self.file.write(data)
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:  # an unbuffered (raw) file may take only part of it at once
+            view = view[self.file.write(view) :]
 
     def commit(self, target: Path | str | None = None) -> Path:
         """Make the written bytes durable under ``target``; on any failure nothing is left behind."""
@@ -107,9 +109,9 @@ class AtomicFile:
 
 
 @contextlib.contextmanager
-def atomic_write(target: Path | str, *, buffering: int = -1) -> Iterator[BinaryIO]:
+def atomic_write(target: Path | str) -> Iterator[BinaryIO]:
     """Stream bytes to ``target`` atomically: committed on a clean exit, discarded on an exception."""
-    pending = AtomicFile(target, buffering=buffering)
+    pending = AtomicFile(target)
     try:
         yield pending.file
     except BaseException:
@@ -127,7 +129,7 @@ def atomic_write_bytes(target: Path | str, data: bytes) -> None:
 def remove_temporaries(target: Path | str) -> int:
     """Remove the temporaries a crash left beside ``target`` (an exception never leaves any)."""
     target = Path(target)
-    prefix = temp_prefix(target)
+    prefix = _temp_prefix(target)
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for leftover in target.parent.iterdir():

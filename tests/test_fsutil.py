@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,6 +97,27 @@ def test_the_target_can_be_named_at_commit_from_another_directory(tmp_path: Path
     assert names(staging) == set() and synced == [final_dir]
     pending.abort()  # after a commit: nothing to do, the committed file stays
     assert (final_dir / "cdef").exists()
+
+
+def test_short_writes_of_an_unbuffered_file_are_completed(tmp_path: Path) -> None:
+    class Trickle:
+        """A raw file that takes at most 3 bytes per write, as a raw write may."""
+
+        def __init__(self, raw: Any) -> None:
+            self.raw = raw
+
+        def write(self, data: memoryview) -> int:
+            return int(self.raw.write(data[:3]))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.raw, name)
+
+    pending = AtomicFile(tmp_path / "x.bin", buffering=0)
+    pending.file = Trickle(pending.file)  # type: ignore[assignment]  # a stand-in that is not a BinaryIO
+    pending.write(b"0123456789")
+    pending.write(memoryview(b"abcdefgh"))
+    pending.commit()
+    assert (tmp_path / "x.bin").read_bytes() == b"0123456789abcdefgh"
 
 
 def test_commit_without_any_target_is_refused_and_cleans_up(tmp_path: Path) -> None:
