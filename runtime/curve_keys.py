@@ -1,7 +1,9 @@
-"""CURVE key files shared by the agent and the server.
+"""CURVE keys: what a valid key looks like, and the key pair derived from an enrollment token.
 
-Key files use ZeroMQ's certificate format (``zmq.auth.create_certificates``): ``NAME.key``
-holds the public key, ``NAME.key_secret`` both keys and is readable by its owner only.
+Key files (ZeroMQ's certificate format: ``NAME.key`` holds the public key, ``NAME.key_secret``
+both keys, readable by their owner only) are read and written by runtime/credentials.py,
+the one module that decides the permissions of secrets; ``load_or_create`` and
+``load_public`` here are the agent's and the server's names for it.
 
 The enrollment key pair is derived from the enrollment token: an agent that knows the
 token can complete a CURVE handshake with that pair, which is how it proves it holds the
@@ -12,12 +14,10 @@ public key, so a token cannot ride along with an unknown key).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import zmq
-import zmq.auth
 from zmq.utils import z85
 
 from protocol.agent_messages import ENROLL_KEY_LABEL
@@ -27,24 +27,18 @@ Z85_KEY = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
 
 def load_or_create(directory: Path, name: str) -> tuple[bytes, bytes]:
     """(public, secret) z85 keys from ``directory/NAME.key_secret``, created on first use."""
-    secret_file = directory / f"{name}.key_secret"
-    if not secret_file.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
-        _public_path, secret_path = zmq.auth.create_certificates(str(directory), name)
-        os.chmod(secret_path, 0o600)
-    public, secret = zmq.auth.load_certificate(str(secret_file))
-    if secret is None:
-        raise ValueError(f"{secret_file} holds no secret key")
-    return public, secret
+    # Imported here: runtime.credentials uses this module's key checks.
+    from runtime.credentials import load_or_create_key_pair
+
+    pair, _ = load_or_create_key_pair(directory, name)
+    return pair.public.encode("ascii"), pair.secret.encode("ascii")
 
 
 def load_public(path: Path) -> bytes:
-    """The public key of a certificate file (``server.key``); raises OSError/ValueError."""
-    public, _ = zmq.auth.load_certificate(str(path))
-    if not public or len(public) != 40:
-        raise ValueError(f"{path} holds no CURVE public key")
-    return public
+    """The public key of a certificate file (``server.key``); raises CredentialsError (a ValueError)."""
+    from runtime.credentials import load_public_key
+
+    return load_public_key(path).encode("ascii")
 
 
 def enrollment_keypair(token: str) -> tuple[bytes, bytes]:
