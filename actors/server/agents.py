@@ -38,6 +38,13 @@ from runtime.curve_keys import is_public_key
 
 log = structlog.get_logger()
 
+# An agent reports refused and skipped files itself; each gets an activity row up to this
+# many per batch, then one summary row: a folder of 100,000 unreadable files must not
+# flush the activity history that operators page through.
+ACTIVITY_ROWS_PER_REPORT = 20
+# Agent-supplied text quoted in an activity message is cut: a row stays one readable line.
+QUOTED_PATH_CHARS = 300
+QUOTED_REASON_CHARS = 200
 CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
 
 
@@ -223,7 +230,7 @@ class AgentGateway:
         self.outbox.send(session.route, "manifest_result", batch=msg["batch"], **result)
         if result["linked"]:
             session.changed = True
-        for _index, reason in result["refused"][:20]:
+        for _index, reason in result["refused"][:ACTIVITY_ROWS_PER_REPORT]:
             self.store.record(
                 "file_refused",
                 "WARNING",
@@ -255,20 +262,20 @@ class AgentGateway:
 
     def _on_report(self, session: AgentSession, msg: Message) -> None:
         skipped = msg["skipped"]
-        for entry in skipped[:20]:
+        for entry in skipped[:ACTIVITY_ROWS_PER_REPORT]:
             path, reason = ([*entry, "", ""])[:2] if isinstance(entry, list) else ("?", "?")
             self.store.record(
                 "file_skipped",
                 "WARNING",
-                f"{session.name}: skipped {str(path)[:300]}: {str(reason)[:200]}",
+                f"{session.name}: skipped {str(path)[:QUOTED_PATH_CHARS]}: {str(reason)[:QUOTED_REASON_CHARS]}",
                 client_id=session.client_id,
                 logger="backup.transfer",
             )
-        if len(skipped) > 20:
+        if len(skipped) > ACTIVITY_ROWS_PER_REPORT:
             self.store.record(
                 "file_skipped",
                 "WARNING",
-                f"{session.name}: {len(skipped) - 20} more files skipped",
+                f"{session.name}: {len(skipped) - ACTIVITY_ROWS_PER_REPORT} more files skipped",
                 client_id=session.client_id,
                 logger="backup.transfer",
             )
@@ -281,7 +288,7 @@ class AgentGateway:
             return
         session.running_backup = False
         text = (
-            f"{session.name}: backup of {str(s.get('root', '?'))[:300]} finished: {s.get('files', 0)} files, "
+            f"{session.name}: backup of {str(s.get('root', '?'))[:QUOTED_PATH_CHARS]} finished: {s.get('files', 0)} files, "
             f"{s.get('sent', 0)} sent ({s.get('bytes_sent', 0)} bytes), {s.get('linked', 0)} linked, "
             f"{s.get('unchanged', 0)} unchanged, {s.get('skipped', 0)} skipped, {s.get('failed', 0)} failed"
         )
