@@ -9,11 +9,14 @@ description, with the flow control and the enrollment, is docs/agent-protocol.md
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from protocol.codec import decode, encode
 from protocol.errors import ProtocolError
+
+Buffer = bytes | memoryview  # a frame as sent or received, copied or not
 
 AGENT_PROTOCOL_VERSION = 1
 MAX_HEADER = 512 * 1024  # a manifest of MAX_BATCH long paths fits
@@ -97,7 +100,7 @@ class AgentProtocolError(Exception):
 class Message:
     type: str
     fields: dict[str, Any]
-    body: bytes = b""
+    body: Buffer = b""  # the server keeps a received chunk as the socket's buffer: no copy of 1 MiB
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]
@@ -106,18 +109,18 @@ class Message:
         return self.fields.get(name, default)
 
 
-def encode_message(type_: str, body: bytes = b"", **fields: Any) -> list[bytes]:
+def encode_message(type_: str, body: Buffer = b"", **fields: Any) -> list[Buffer]:
     fields["v"] = AGENT_PROTOCOL_VERSION
     fields["t"] = type_
     return [encode(fields), body]
 
 
-def decode_message(frames: list[bytes], schema: dict[str, dict[str, tuple[type, ...]]]) -> Message:
+def decode_message(frames: Sequence[Buffer], schema: dict[str, dict[str, tuple[type, ...]]]) -> Message:
     """Parse ``[header, body]`` against ``schema`` (AGENT_TO_SERVER or SERVER_TO_AGENT)."""
     if len(frames) != 2:
         raise AgentProtocolError(f"a message has 2 frames (header, body), got {len(frames)}")
     try:
-        header = decode(frames[0], MAX_HEADER)
+        header = decode(bytes(frames[0]), MAX_HEADER)
     except ProtocolError as exc:
         raise AgentProtocolError(exc.message) from exc
     if type(header) is not dict:

@@ -136,7 +136,7 @@ def test_message_validation() -> None:
     frames = encode_message("chunk", b"data", u="x", i=0, o=0, last=True, path="/a", size=4, mtime_ns=1, sha256=None)
     msg = decode_message(frames, AGENT_TO_SERVER)
     assert (msg.type, msg.body, msg["last"]) == ("chunk", b"data", True)
-    bad = [
+    bad: list[list[bytes]] = [
         [encode({"v": 2, "t": "hello"}), b""],
         [encode({"v": 1, "t": "nope"}), b""],
         [encode({"v": 1, "t": "chunk", "u": "x", "i": True, "o": 0, "last": True}), b""],
@@ -146,9 +146,9 @@ def test_message_validation() -> None:
         [b"\xc1", b""],
         [encode({"v": 1, "t": "heartbeat"})],
     ]
-    for frames in bad:
+    for malformed in bad:
         with pytest.raises(AgentProtocolError):
-            decode_message(frames, AGENT_TO_SERVER)
+            decode_message(malformed, AGENT_TO_SERVER)
     with pytest.raises(AgentProtocolError):
         decode_message(encode_message("welcome", client_id="c"), SERVER_TO_AGENT)
 

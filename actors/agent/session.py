@@ -154,7 +154,7 @@ class Connection:
         if self.sock.closed:
             raise SessionLost("the connection was closed")
         try:
-            self.sock.send_multipart(encode_message(type_, body, **fields), zmq.NOBLOCK, copy=False)  # type: ignore[arg-type]
+            self.sock.send_multipart(encode_message(type_, body, **fields), zmq.NOBLOCK, copy=False)
         except zmq.Again:
             raise SessionLost("the connection to the server is down") from None
 

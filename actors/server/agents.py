@@ -9,7 +9,7 @@ key the CURVE handshake proved, never by anything the agent claims.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -29,6 +29,7 @@ from protocol.agent_messages import (
     NO_SESSION,
     STOPPED,
     AgentProtocolError,
+    Buffer,
     CreditLedger,
     Message,
     decode_message,
@@ -80,7 +81,7 @@ class AgentGateway:
     def _error(self, route: bytes, code: str, message: str, ref: str | int | None = None) -> None:
         self.outbox.error(route, code, message, ref)
 
-    def drain_outbox(self) -> list[tuple[bytes, list[bytes]]]:
+    def drain_outbox(self) -> list[tuple[bytes, list[Buffer]]]:
         return self.outbox.drain()
 
     def active_transfers(self) -> int:
@@ -91,7 +92,7 @@ class AgentGateway:
 
     # -- input --
 
-    def on_message(self, route: bytes, frames: list[bytes], key: str | None, peer: str | None) -> None:
+    def on_message(self, route: bytes, frames: Sequence[Buffer], key: str | None, peer: str | None) -> None:
         if not key:
             log.warning("server.agent_message_without_key", reason="no CURVE User-Id; is ZAP running?")
             return

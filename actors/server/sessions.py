@@ -9,7 +9,16 @@ from typing import Any
 import structlog
 
 from actors.server.uploads import Completed, Uploads
-from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, LIVENESS, WINDOW, Credit, CreditLedger, encode_message
+from protocol.agent_messages import (
+    CHUNK_SIZE,
+    HEARTBEAT_S,
+    LIVENESS,
+    WINDOW,
+    Buffer,
+    Credit,
+    CreditLedger,
+    encode_message,
+)
 
 log = structlog.get_logger()
 
@@ -59,7 +68,7 @@ class AgentOutbox:
     """Messages for the agents' ROUTER, sent by the shell after each batch (the core has no sockets)."""
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[bytes, list[bytes]]] = deque()
+        self._queue: deque[tuple[bytes, list[Buffer]]] = deque()
 
     def send(self, route: bytes, type_: str, body: bytes = b"", /, **fields: Any) -> None:
         if len(self._queue) < OUTBOX_LIMIT:
@@ -70,7 +79,7 @@ class AgentOutbox:
     def error(self, route: bytes, code: str, message: str, ref: str | int | None = None) -> None:
         self.send(route, "error", code=code, message=message, ref=ref)
 
-    def drain(self) -> list[tuple[bytes, list[bytes]]]:
+    def drain(self) -> list[tuple[bytes, list[Buffer]]]:
         out = list(self._queue)
         self._queue.clear()
         return out

@@ -23,7 +23,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from actors.backends.worker import BackendWorker
 from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
-from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN
+from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
 from runtime.endpoints import BridgeEndpoints
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
@@ -54,9 +54,9 @@ class AgentLink:
             # The authenticated key (ZAP's User-Id) and the address travel with each message.
             key, peer = _property(header, "User-Id"), _property(header, "Peer-Address")
             # The body stays a zero-copy buffer: a 1 MiB chunk goes to the hash and the file as is.
-            payload = [header.bytes, *(f.buffer for f in frames[2:])]
+            payload: list[Buffer] = [header.bytes, *(memoryview(f.buffer) for f in frames[2:])]
             try:
-                self.gateway.on_message(frames[0].bytes, payload, key, peer)  # type: ignore[arg-type]
+                self.gateway.on_message(frames[0].bytes, payload, key, peer)
             except Exception:
                 log.exception("server.agent_message_crashed")
         self.gateway.end_of_batch()
@@ -74,9 +74,10 @@ class AgentLink:
 
 def _property(frame: zmq.Frame, name: str) -> str | None:
     try:
-        return frame.get(name)  # type: ignore[return-value]
+        value = frame.get(name)
     except zmq.ZMQError:  # not set for this connection (no ZAP, not TCP)
         return None
+    return value if isinstance(value, str) else None
 
 
 def load_class(spec: str) -> type:
