@@ -26,6 +26,7 @@ from protocol.shapes import SHAPE_BY_NAME
 from protocol.streaming import CHUNK_SIZE
 from protocol.tables import TABLE_BY_NAME
 from runtime.clock import SimulatedClock
+from tests.mock_invariants import assert_world_consistent
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,7 +68,7 @@ def all_files(core: MockCore, **filters: Any) -> list[dict[str, Any]]:
 
 def assert_consistent(core: MockCore) -> None:
     """files_count/total_size and the server totals agree with the files, seen through the API."""
-    core.world.check_invariants()
+    assert_world_consistent(core.world)
     clients = all_clients(core)
     total_files = total_bytes = 0
     for client in clients:

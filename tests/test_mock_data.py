@@ -22,6 +22,7 @@ from actors.mock.records import CLIENT_COLUMNS, FILE_COLUMNS, Client, FileRecord
 from actors.mock.state import MockWorld, generate_world
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
 from runtime.clock import SimulatedClock
+from tests.mock_invariants import assert_world_consistent
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -167,14 +168,14 @@ def test_default_file_count_is_about_twenty_per_client() -> None:
     assert sizes[len(sizes) // 2] < 64 * 1024
     assert sizes[-1] <= MAX_FILE_SIZE
     assert w.storage_used < 300 * 1024 * 1024
-    w.check_invariants()
+    assert_world_consistent(w)
 
 
 @pytest.mark.parametrize("files", [0, 1, 7, 500])
 def test_exact_file_count(files: int) -> None:
     w = world(clients=13, files=files)
     assert len(w.files) == files == sum(c.files_count for c in w.clients.values())
-    w.check_invariants()
+    assert_world_consistent(w)
 
 
 def test_no_clients_means_no_files() -> None:

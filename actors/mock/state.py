@@ -277,24 +277,6 @@ class MockWorld:
             "active_transfers": len(self.uploading),
         }
 
-    def check_invariants(self) -> None:
-        """Recompute every aggregate the slow way and compare (tests and debugging only)."""
-        total = 0
-        for cid, client in self.clients.items():
-            own = self.files_by_client[cid]
-            size = sum(f.size for f in own.values())
-            assert client.files_count == len(own), (client.name, client.files_count, len(own))
-            assert client.total_size == size, (client.name, client.total_size, size)
-            total += size
-        assert total == self.storage_used, (total, self.storage_used)
-        assert sum(len(v) for v in self.files_by_client.values()) == len(self.files)
-        assert all(f.client_id in self.clients for f in self.files.values())
-        for status in FILE_STATUSES:
-            assert self.file_status_counts[status] == sum(1 for f in self.files.values() if f.status == status)
-        for status in CLIENT_STATUSES:
-            assert self.client_status_counts[status] == sum(1 for c in self.clients.values() if c.status == status)
-        assert set(self.uploading) == {f.id for f in self.files.values() if f.status == "uploading"}
-
 
 def generate_world(seed: int, clock: Clock, clients: int, files: int | None) -> MockWorld:
     """A fresh dataset: ``clients`` clients and ``files`` files (or ~20 per client)."""
