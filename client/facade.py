@@ -333,5 +333,223 @@ class ServerBridge(FacadeBase):
         """Backends, their liveness and operations, current mode and fallback policy."""
         return await self._run_async("bridge_status", {}, timeout)
 
+    def login(
+        self,
+        username: str,
+        password: str,
+        totp: str | None = None,
+        remote_address: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Sign a user in through the GUI process that sends it; the token goes in the `auth` header of later requests."""
+        return self._run(
+            "login",
+            {"username": username, "password": password, "totp": totp, "remote_address": remote_address},
+            timeout,
+        )
+
+    async def login_async(
+        self,
+        username: str,
+        password: str,
+        totp: str | None = None,
+        remote_address: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Sign a user in through the GUI process that sends it; the token goes in the `auth` header of later requests."""
+        return await self._run_async(
+            "login",
+            {"username": username, "password": password, "totp": totp, "remote_address": remote_address},
+            timeout,
+        )
+
+    def logout(self, *, timeout: float | None = None) -> Reply:
+        """End the session named by the request's `auth` header."""
+        return self._run("logout", {}, timeout)
+
+    async def logout_async(self, *, timeout: float | None = None) -> Reply:
+        """End the session named by the request's `auth` header."""
+        return await self._run_async("logout", {}, timeout)
+
+    def whoami(self, *, timeout: float | None = None) -> Reply:
+        """Who the bridge takes the sender for."""
+        return self._run("whoami", {}, timeout)
+
+    async def whoami_async(self, *, timeout: float | None = None) -> Reply:
+        """Who the bridge takes the sender for."""
+        return await self._run_async("whoami", {}, timeout)
+
+    def set_settings(self, settings: dict[str, Any], *, timeout: float | None = None) -> Reply:
+        """Merge keys into the acting user's settings (a null value removes the key); they follow the user."""
+        return self._run("set_settings", {"settings": settings}, timeout)
+
+    async def set_settings_async(self, settings: dict[str, Any], *, timeout: float | None = None) -> Reply:
+        """Merge keys into the acting user's settings (a null value removes the key); they follow the user."""
+        return await self._run_async("set_settings", {"settings": settings}, timeout)
+
+    def user_add(self, name: str, role: str, password: str | None = None, *, timeout: float | None = None) -> Reply:
+        """Create a user."""
+        return self._run("user_add", {"name": name, "role": role, "password": password}, timeout)
+
+    async def user_add_async(
+        self,
+        name: str,
+        role: str,
+        password: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Create a user."""
+        return await self._run_async("user_add", {"name": name, "role": role, "password": password}, timeout)
+
+    def user_list(self, *, timeout: float | None = None) -> Reply:
+        """Every user."""
+        return self._run("user_list", {}, timeout)
+
+    async def user_list_async(self, *, timeout: float | None = None) -> Reply:
+        """Every user."""
+        return await self._run_async("user_list", {}, timeout)
+
+    def user_remove(self, name: str, *, timeout: float | None = None) -> Reply:
+        """Remove a user, revoke their API keys and end their sessions."""
+        return self._run("user_remove", {"name": name}, timeout)
+
+    async def user_remove_async(self, name: str, *, timeout: float | None = None) -> Reply:
+        """Remove a user, revoke their API keys and end their sessions."""
+        return await self._run_async("user_remove", {"name": name}, timeout)
+
+    def user_passwd(self, name: str, password: str | None = None, *, timeout: float | None = None) -> Reply:
+        """Set a user's password; their sessions end."""
+        return self._run("user_passwd", {"name": name, "password": password}, timeout)
+
+    async def user_passwd_async(self, name: str, password: str | None = None, *, timeout: float | None = None) -> Reply:
+        """Set a user's password; their sessions end."""
+        return await self._run_async("user_passwd", {"name": name, "password": password}, timeout)
+
+    def user_role(self, name: str, role: str, *, timeout: float | None = None) -> Reply:
+        """Change a user's role; their API keys never act above it."""
+        return self._run("user_role", {"name": name, "role": role}, timeout)
+
+    async def user_role_async(self, name: str, role: str, *, timeout: float | None = None) -> Reply:
+        """Change a user's role; their API keys never act above it."""
+        return await self._run_async("user_role", {"name": name, "role": role}, timeout)
+
+    def user_totp(self, name: str, enable: bool, *, timeout: float | None = None) -> Reply:
+        """Require (or stop requiring) a TOTP code at the user's sign-in (RFC 6238: SHA-1, 6 digits, 30 s)."""
+        return self._run("user_totp", {"name": name, "enable": enable}, timeout)
+
+    async def user_totp_async(self, name: str, enable: bool, *, timeout: float | None = None) -> Reply:
+        """Require (or stop requiring) a TOTP code at the user's sign-in (RFC 6238: SHA-1, 6 digits, 30 s)."""
+        return await self._run_async("user_totp", {"name": name, "enable": enable}, timeout)
+
+    def key_new(
+        self,
+        user: str,
+        role: str | None = None,
+        label: str | None = None,
+        kind: str = "api_key",
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Create a CURVE key pair bound to a user (the caller writes the connection file; the bridge keeps only the public key)."""
+        return self._run("key_new", {"user": user, "role": role, "label": label, "kind": kind}, timeout)
+
+    async def key_new_async(
+        self,
+        user: str,
+        role: str | None = None,
+        label: str | None = None,
+        kind: str = "api_key",
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Create a CURVE key pair bound to a user (the caller writes the connection file; the bridge keeps only the public key)."""
+        return await self._run_async("key_new", {"user": user, "role": role, "label": label, "kind": kind}, timeout)
+
+    def key_list(self, user: str | None = None, *, timeout: float | None = None) -> Reply:
+        """API keys, revoked ones too."""
+        return self._run("key_list", {"user": user}, timeout)
+
+    async def key_list_async(self, user: str | None = None, *, timeout: float | None = None) -> Reply:
+        """API keys, revoked ones too."""
+        return await self._run_async("key_list", {"user": user}, timeout)
+
+    def key_revoke(self, key_id: str, *, timeout: float | None = None) -> Reply:
+        """Revoke an API key: its connections are refused from the next message on."""
+        return self._run("key_revoke", {"key_id": key_id}, timeout)
+
+    async def key_revoke_async(self, key_id: str, *, timeout: float | None = None) -> Reply:
+        """Revoke an API key: its connections are refused from the next message on."""
+        return await self._run_async("key_revoke", {"key_id": key_id}, timeout)
+
+    def backend_allow(self, public_key: str, name: str, mode: str, *, timeout: float | None = None) -> Reply:
+        """Allow a backend key to register, bound to a name and a mode (a mock key never speaks as real)."""
+        return self._run("backend_allow", {"public_key": public_key, "name": name, "mode": mode}, timeout)
+
+    async def backend_allow_async(
+        self,
+        public_key: str,
+        name: str,
+        mode: str,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Allow a backend key to register, bound to a name and a mode (a mock key never speaks as real)."""
+        return await self._run_async("backend_allow", {"public_key": public_key, "name": name, "mode": mode}, timeout)
+
+    def backend_list(self, *, timeout: float | None = None) -> Reply:
+        """The backend allow-list."""
+        return self._run("backend_list", {}, timeout)
+
+    async def backend_list_async(self, *, timeout: float | None = None) -> Reply:
+        """The backend allow-list."""
+        return await self._run_async("backend_list", {}, timeout)
+
+    def backend_revoke(self, public_key: str, *, timeout: float | None = None) -> Reply:
+        """Remove a backend key from the allow-list; its registration ends."""
+        return self._run("backend_revoke", {"public_key": public_key}, timeout)
+
+    async def backend_revoke_async(self, public_key: str, *, timeout: float | None = None) -> Reply:
+        """Remove a backend key from the allow-list; its registration ends."""
+        return await self._run_async("backend_revoke", {"public_key": public_key}, timeout)
+
+    def get_audit_log(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        user: str | None = None,
+        op: str | None = None,
+        outcome: str | None = None,
+        since: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """The audit trail, newest first: every write, sign-in, refused key and role denial."""
+        return self._run(
+            "get_audit_log",
+            {"offset": offset, "limit": limit, "user": user, "op": op, "outcome": outcome, "since": since},
+            timeout,
+        )
+
+    async def get_audit_log_async(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        user: str | None = None,
+        op: str | None = None,
+        outcome: str | None = None,
+        since: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """The audit trail, newest first: every write, sign-in, refused key and role denial."""
+        return await self._run_async(
+            "get_audit_log",
+            {"offset": offset, "limit": limit, "user": user, "op": op, "outcome": outcome, "since": since},
+            timeout,
+        )
+
     # The seed's other names for the same operations.
     get_all_clients_from_db = get_clients

@@ -9,8 +9,10 @@ of a declaration live in ``protocol.operation``.
 
 from __future__ import annotations
 
+from protocol.catalogue_trust import TRUST_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.operation import Access, Arg, ArgType, HandledBy, Operation
+from protocol.operation import PAGE, Access, Arg, ArgType, HandledBy, Operation, limit_arg, offset_arg
+from protocol.roles import Role
 from protocol.views import ViewKey as K
 
 __all__ = [
@@ -40,16 +42,6 @@ def _file_id() -> Arg:
     return Arg("file_id", ArgType.STRING, "File id.", is_id=True)
 
 
-def _offset() -> Arg:
-    return Arg("offset", ArgType.INTEGER, "Index of the first item to return.", required=False, default=0, minimum=0)
-
-
-def _limit(default: int, maximum: int) -> Arg:
-    return Arg(
-        "limit", ArgType.INTEGER, "Most items to return.", required=False, default=default, minimum=1, maximum=maximum
-    )
-
-
 def _table() -> Arg:
     return Arg(
         "table_name", ArgType.STRING, "Table name; must match `^[a-z_][a-z0-9_]*$` and be a known table.", is_id=True
@@ -67,8 +59,6 @@ CLIENT_SORTS = ("name", "-name", "last_seen", "-last_seen", "status", "-status",
 FILE_FILTER_KEYS = ("status", "search", "min_size", "max_size", "sort")
 FILE_SORTS = ("name", "-name", "size", "-size", "modified_at", "-modified_at", "path", "-path")
 
-PAGE = "`{items: [...], total, offset, limit}`"
-
 OPERATIONS: tuple[Operation, ...] = (
     # -- clients --
     Operation(
@@ -79,8 +69,8 @@ OPERATIONS: tuple[Operation, ...] = (
         5.0,
         f"{PAGE} of Client",
         (
-            _offset(),
-            _limit(1000, 10000),
+            offset_arg(),
+            limit_arg(1000, 10000),
             Arg(
                 "search",
                 ArgType.STRING,
@@ -106,6 +96,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         aliases=("get_all_clients_from_db",),
+        role=Role.VIEWER,
     ),
     Operation(
         "get_client_details",
@@ -115,6 +106,7 @@ OPERATIONS: tuple[Operation, ...] = (
         5.0,
         "`{client: Client, files_summary: {count, total_size, by_status: {status: n}}, recent_files: [File] (≤ 20)}`",
         (_client_id(),),
+        role=Role.VIEWER,
     ),
     Operation(
         "resolve_client",
@@ -124,6 +116,7 @@ OPERATIONS: tuple[Operation, ...] = (
         5.0,
         "`Client`; CONFLICT when a name matches several clients",
         (Arg("client_id_or_name", ArgType.STRING, "A client id or a client name.", is_id=True),),
+        role=Role.VIEWER,
     ),
     Operation(
         "disconnect_client",
@@ -133,7 +126,8 @@ OPERATIONS: tuple[Operation, ...] = (
         10.0,
         "`{client: Client}`; CONFLICT when it is not connected",
         (_client_id(),),
-        refreshes=(K.CLIENTS, K.STATUS, K.TABLE),
+        refreshes=(K.CLIENTS, K.STATUS, K.TABLE, K.AUDIT),
+        role=Role.OPERATOR,
     ),
     Operation(
         "delete_client",
@@ -143,7 +137,8 @@ OPERATIONS: tuple[Operation, ...] = (
         15.0,
         "`{client_id, deleted_files, freed_bytes}`",
         (_client_id(),),
-        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.DATABASE, K.TABLE),
+        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.DATABASE, K.TABLE, K.AUDIT),
+        role=Role.ADMIN,
     ),
     # -- files --
     Operation(
@@ -162,8 +157,8 @@ OPERATIONS: tuple[Operation, ...] = (
                 nullable=True,
                 is_id=True,
             ),
-            _offset(),
-            _limit(100, 1000),
+            offset_arg(),
+            limit_arg(100, 1000),
             Arg(
                 "filters",
                 ArgType.MAP,
@@ -176,6 +171,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 nullable=True,
             ),
         ),
+        role=Role.VIEWER,
     ),
     Operation(
         "get_client_files",
@@ -185,6 +181,7 @@ OPERATIONS: tuple[Operation, ...] = (
         5.0,
         "`{items: [File], total}`",
         (_client_id(),),
+        role=Role.VIEWER,
     ),
     Operation(
         "delete_file",
@@ -194,7 +191,8 @@ OPERATIONS: tuple[Operation, ...] = (
         10.0,
         "`{file_id, client_id, freed_bytes}`",
         (_file_id(),),
-        refreshes=(K.FILES, K.CLIENTS, K.STATUS, K.DATABASE, K.TABLE),
+        refreshes=(K.FILES, K.CLIENTS, K.STATUS, K.DATABASE, K.TABLE, K.AUDIT),
+        role=Role.ADMIN,
     ),
     Operation(
         "download_file",
@@ -210,6 +208,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         streaming=True,
+        role=Role.OPERATOR,
     ),
     Operation(
         "verify_file",
@@ -219,7 +218,8 @@ OPERATIONS: tuple[Operation, ...] = (
         30.0,
         "`{file_id, ok, expected_sha256, actual_sha256, status, verified_at}`",
         (_file_id(),),
-        refreshes=(K.FILES, K.TABLE),
+        refreshes=(K.FILES, K.TABLE, K.AUDIT),
+        role=Role.OPERATOR,
     ),
     # -- database --
     Operation(
@@ -229,6 +229,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`{engine, path, size_bytes, tables: [{name, rows, size_bytes, columns: [{name, type, editable}]}]}`",
+        role=Role.VIEWER,
     ),
     Operation(
         "get_table_data",
@@ -237,7 +238,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`{table, columns: [{name, type, editable}], rows: [map], total, offset, limit}`",
-        (_table(), _offset(), _limit(100, 1000)),
+        (_table(), offset_arg(), limit_arg(100, 1000)),
+        role=Role.VIEWER,
     ),
     Operation(
         "update_row",
@@ -251,7 +253,8 @@ OPERATIONS: tuple[Operation, ...] = (
             _row_id(),
             Arg("updated_data", ArgType.MAP, "Column name → new value; unknown columns are BAD_REQUEST."),
         ),
-        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.DATABASE, K.TABLE),
+        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.DATABASE, K.TABLE, K.AUDIT),
+        role=Role.ADMIN,
     ),
     Operation(
         "delete_row",
@@ -261,7 +264,8 @@ OPERATIONS: tuple[Operation, ...] = (
         10.0,
         "`{table, row_id, cascaded: {table: n}}`",
         (_table(), _row_id()),
-        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.ACTIVITY, K.DATABASE, K.TABLE),
+        refreshes=(K.CLIENTS, K.FILES, K.STATUS, K.ACTIVITY, K.DATABASE, K.TABLE, K.AUDIT),
+        role=Role.ADMIN,
     ),
     # -- status --
     Operation(
@@ -271,6 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`ServerStatus`",
+        role=Role.VIEWER,
     ),
     Operation(
         "get_system_status",
@@ -279,6 +284,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`SystemStatus`",
+        role=Role.VIEWER,
     ),
     Operation(
         "get_recent_activity",
@@ -287,7 +293,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`{items: [Activity], total}`",
-        (_limit(50, 1000),),
+        (limit_arg(50, 1000),),
+        role=Role.VIEWER,
     ),
     Operation(
         "start_server",
@@ -296,7 +303,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.WRITE,
         10.0,
         "`ServerStatus`; CONFLICT when already running",
-        refreshes=(K.STATUS,),
+        refreshes=(K.STATUS, K.AUDIT),
+        role=Role.OPERATOR,
     ),
     Operation(
         "stop_server",
@@ -305,7 +313,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.WRITE,
         10.0,
         "`ServerStatus`; CONFLICT when already stopped",
-        refreshes=(K.STATUS,),
+        refreshes=(K.STATUS, K.AUDIT),
+        role=Role.OPERATOR,
     ),
     # -- logs --
     Operation(
@@ -324,9 +333,10 @@ OPERATIONS: tuple[Operation, ...] = (
                 required=False,
                 nullable=True,
             ),
-            _offset(),
-            _limit(100, 1000),
+            offset_arg(),
+            limit_arg(100, 1000),
         ),
+        role=Role.VIEWER,
     ),
     Operation(
         "test_connection",
@@ -335,6 +345,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         5.0,
         "`{pong: true, backend, server_time}`",
+        role=Role.VIEWER,
     ),
     # -- the bridge's own --
     Operation(
@@ -346,6 +357,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "`{events: [Event], latest_seq, oldest_seq, gap_too_old, more}`",
         (Arg("seq", ArgType.INTEGER, "Last sequence number the caller has seen (0 for none).", minimum=0),),
         handled_by=HandledBy.BRIDGE,
+        role=Role.VIEWER,
     ),
     Operation(
         "bridge_status",
@@ -355,7 +367,9 @@ OPERATIONS: tuple[Operation, ...] = (
         5.0,
         "`BridgeStatus`",
         handled_by=HandledBy.BRIDGE,
+        role=Role.VIEWER,
     ),
+    *TRUST_OPERATIONS,
 )
 
 CATALOGUE: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -13,7 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from protocol.catalogue import OPERATIONS, Arg
+from protocol.catalogue import OPERATIONS, Arg, Operation
+from protocol.catalogue_trust import TRUST_SHAPES
 from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
 from protocol.events import TOPICS
 from protocol.shapes import SHAPES
@@ -24,7 +25,12 @@ BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (\w+) -->\n)(.*?)(<!-- END GENERATED
 
 
 def _arg_row(arg: Arg) -> str:
-    kind = arg.type.value + (" or null" if arg.nullable else "") + (", id" if arg.is_id else "")
+    kind = (
+        arg.type.value
+        + (" or null" if arg.nullable else "")
+        + (", id" if arg.is_id else "")
+        + (", secret" if arg.secret else "")
+    )
     if arg.required:
         default = "required"
     else:
@@ -40,6 +46,10 @@ def _arg_row(arg: Arg) -> str:
     return f"| `{arg.name}` | {kind} | {default} | {doc} |"
 
 
+def _role(op: Operation) -> str:
+    return f"role {op.role.value}" if op.role is not None else "no role: any authenticated peer"
+
+
 def operations() -> str:
     out: list[str] = []
     group = None
@@ -47,7 +57,7 @@ def operations() -> str:
         if op.group != group:
             group = op.group
             out.append(f"### {group.capitalize()}\n")
-        flags = [op.access.value, f"timeout {op.timeout_s:g} s"]
+        flags = [op.access.value, _role(op), f"timeout {op.timeout_s:g} s"]
         if op.streaming:
             flags.append("streamed")
         if op.handled_by == "bridge":
@@ -67,7 +77,16 @@ def operations() -> str:
         else:
             out.append("No arguments.\n")
         out.append(f"Reply `data`: {op.returns}.\n")
+        if op.secret_results:
+            secret = ", ".join(f"`{name}`" for name in op.secret_results)
+            out.append(f"Secret in the reply: {secret} (never recorded, logged or audited).\n")
     return "\n".join(out)
+
+
+def roles() -> str:
+    rows = ["| operation | access | role needed |", "|---|---|---|"]
+    rows += [f"| `{op.name}` | {op.access.value} | {_role(op).removeprefix('role ')} |" for op in OPERATIONS]
+    return "\n".join(rows) + "\n"
 
 
 def errors() -> str:
@@ -93,7 +112,7 @@ def topics() -> str:
 
 
 def shapes() -> str:
-    return "\n".join(line for s in SHAPES for line in _field_section(s.name, s.summary, s.fields))
+    return "\n".join(line for s in (*SHAPES, *TRUST_SHAPES) for line in _field_section(s.name, s.summary, s.fields))
 
 
 def tables() -> str:
@@ -105,7 +124,14 @@ def tables() -> str:
     return "\n".join(rows) + "\n"
 
 
-GENERATORS = {"operations": operations, "errors": errors, "topics": topics, "shapes": shapes, "tables": tables}
+GENERATORS = {
+    "operations": operations,
+    "roles": roles,
+    "errors": errors,
+    "topics": topics,
+    "shapes": shapes,
+    "tables": tables,
+}
 
 
 def render(text: str) -> str:

@@ -63,6 +63,9 @@ OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "id": _OPT_STR,
     "reply_to": _OPT_STR,
     "epoch": _OPT_STR,
+    # A user session token (from `login`) with which a GUI process acts for that user. The
+    # bridge honours it only from the GUI key that signed in; it never reaches a backend's rights.
+    "auth": _OPT_STR,
 }
 
 KINDS = frozenset(REQUIRED_FIELDS)
@@ -95,7 +98,7 @@ class Header:
 _FIELD_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
     kind: {**OPTIONAL_FIELDS, **required} for kind, required in REQUIRED_FIELDS.items()
 }
-_ID_FIELDS = frozenset({"id", "reply_to", "session"})
+_ID_FIELDS = frozenset({"id", "reply_to", "session", "auth"})
 
 
 def _type_error(name: str, value: Any, types: tuple[type, ...]) -> ProtocolError:
@@ -166,10 +169,13 @@ def request_frames(
     session: str | None = None,
     timeout_ms: int | None = None,
     ts: float | None = None,
+    auth: str | None = None,
 ) -> list[bytes]:
     header: dict[str, Any] = {"id": request_id, "op": op}
     if session is not None:
         header["session"] = session
+    if auth is not None:
+        header["auth"] = auth
     if timeout_ms is not None:
         header["timeout_ms"] = timeout_ms
     if ts is not None:

@@ -12,7 +12,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_OPERATION = "UNKNOWN_OPERATION"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
     TIMEOUT = "TIMEOUT"
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     OVERLOADED = "OVERLOADED"
@@ -30,7 +32,12 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "The addressed object (client, file, table, row) does not exist.",
     ErrorCode.CONFLICT: "The object is not in a state that allows the operation "
     "(already disconnected, server already running, ambiguous name).",
-    ErrorCode.FORBIDDEN: "The operation is refused on purpose (read-only column, protected object).",
+    ErrorCode.UNAUTHENTICATED: "No valid credentials for this request: sign in again "
+    "(a failed sign-in, a missing, expired or foreign session token, a revoked key).",
+    ErrorCode.FORBIDDEN: "The operation is refused on purpose (read-only column, protected object, "
+    "a role below the one the operation needs: the message names both).",
+    ErrorCode.RATE_LIMITED: "Too many failed sign-ins for this user or from this peer: wait "
+    "`details.retry_after_s` seconds before trying again.",
     ErrorCode.TIMEOUT: "The backend did not answer before the request's deadline.",
     ErrorCode.BACKEND_UNAVAILABLE: "No live backend can serve the operation (or fallback is not allowed by policy).",
     ErrorCode.OVERLOADED: "A bounded queue is full (too many requests in flight); retry later.",

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.roles import Role
 from protocol.views import ViewKey
 
 
@@ -41,6 +42,7 @@ _PY_TYPES: dict[ArgType, tuple[type, ...]] = {
 }
 
 MAX_STRING = 4096
+PAGE = "`{items: [...], total, offset, limit}`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class Arg:
     maximum: int | None = None
     choices: tuple[str, ...] | None = None
     is_id: bool = False  # names the object the operation addresses (the bridge.write notice carries it)
+    secret: bool = False  # a password or code: never in a notice, a log line, the audit trail or a recording
 
     def validate(self, value: Any) -> Any:
         if value is None:
@@ -95,9 +98,17 @@ class Operation:
     handled_by: HandledBy = HandledBy.BACKEND
     aliases: tuple[str, ...] = ()  # extra seed method names of the facade (op and op_async always exist)
     refreshes: tuple[ViewKey, ...] = ()  # what a console reloads after this write succeeded
+    # The role a principal needs; None: any authenticated peer, even a GUI no user signed in to
+    # (login, logout, whoami). The default is the most restrictive, so a forgotten one fails closed.
+    role: Role | None = Role.ADMIN
+    secret_results: tuple[str, ...] = ()  # fields of the reply's data that carry a secret (scrubbed like args)
 
     def __post_init__(self) -> None:
         # Declaration mistakes fail at import, not when a console first misses a refresh.
+        if any(a.secret and a.is_id for a in self.args):
+            raise ValueError(f"operation {self.name!r}: a secret argument cannot be an id (notices carry ids)")
+        if self.role is None and self.handled_by is not HandledBy.BRIDGE:
+            raise ValueError(f"operation {self.name!r}: only the bridge's own operations may need no role")
         if self.is_write and not self.refreshes:
             raise ValueError(f"write operation {self.name!r} must declare what it refreshes")
         if self.refreshes and not self.is_write:
@@ -108,6 +119,10 @@ class Operation:
     @property
     def is_write(self) -> bool:
         return self.access is Access.WRITE
+
+    @property
+    def secret_args(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args if a.secret)
 
     @property
     def id_args(self) -> tuple[str, ...]:
@@ -142,3 +157,13 @@ class Operation:
             else:
                 result[arg.name] = arg.default
         return result
+
+
+def offset_arg() -> Arg:
+    return Arg("offset", ArgType.INTEGER, "Index of the first item to return.", required=False, default=0, minimum=0)
+
+
+def limit_arg(default: int, maximum: int) -> Arg:
+    return Arg(
+        "limit", ArgType.INTEGER, "Most items to return.", required=False, default=default, minimum=1, maximum=maximum
+    )

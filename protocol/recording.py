@@ -16,13 +16,14 @@ from typing import IO, Any
 import msgpack
 
 from protocol import PROTOCOL_VERSION
+from protocol.catalogue import OPERATIONS
 from protocol.codec import decode, encode
 from protocol.envelope import CHUNK, decode_header
 from protocol.errors import ProtocolError
 
 FORMAT = "backup-console-recording"
 FORMAT_VERSION = 1
-SECRET_MARKERS = ("key", "token", "secret", "password")
+SECRET_MARKERS = ("key", "token", "secret", "password", "totp", "auth", "otpauth")
 
 
 class RecordingError(Exception):
@@ -33,17 +34,42 @@ class RecordingError(Exception):
         self.offset = offset
 
 
+# Whatever the catalogue marks secret is dropped too, even under a name no marker catches.
+CATALOGUE_SECRETS: frozenset[str] = frozenset(
+    name for op in OPERATIONS for name in (*op.secret_args, *op.secret_results)
+)
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return name in CATALOGUE_SECRETS or any(m in lowered for m in SECRET_MARKERS)
+
+
 def scrub_secrets(value: Any) -> Any:
-    """Drop map entries whose key names a secret, at any depth."""
+    """Drop map entries whose key names a secret, at any depth (headers and bodies alike)."""
     if isinstance(value, dict):
-        return {
-            k: scrub_secrets(v)
-            for k, v in value.items()
-            if not (isinstance(k, str) and any(m in k.lower() for m in SECRET_MARKERS))
-        }
+        return {k: scrub_secrets(v) for k, v in value.items() if not (isinstance(k, str) and is_secret_name(k))}
     if isinstance(value, list):
         return [scrub_secrets(v) for v in value]
     return value
+
+
+def scrubbed_frames(header: bytes, body: bytes) -> tuple[bytes, bytes] | None:
+    """A message's frames with every secret removed, for a tap; None when the header is unreadable.
+
+    Frames without a secret come back as they were (no re-encoding); chunk bodies are raw bytes."""
+    try:
+        fields, payload = envelope_parts(header, body)
+    except ProtocolError:
+        return None
+    clean_fields = scrub_secrets(fields)
+    if len(clean_fields) != len(fields):
+        header = encode(clean_fields)
+    if isinstance(payload, (dict, list)):
+        clean = scrub_secrets(payload)
+        if clean != payload:
+            body = encode(clean)
+    return header, body
 
 
 def envelope_parts(header: bytes, body: bytes) -> tuple[dict[str, Any], Any]:
@@ -90,7 +116,8 @@ class RecordingWriter:
         self._stream.flush()
 
     def append(self, t: float, direction: str, header: dict[str, Any], body: Any) -> None:
-        self._write({"t": t, "direction": direction, "envelope": {"header": header, "body": scrub_secrets(body)}})
+        envelope = {"header": scrub_secrets(header), "body": scrub_secrets(body)}
+        self._write({"t": t, "direction": direction, "envelope": envelope})
 
 
 def read_recording(stream: IO[bytes]) -> tuple[dict[str, Any], Iterator[RecordedMessage]]:

@@ -19,5 +19,7 @@ class ViewKey(StrEnum):
     LOGS = "logs"
     DATABASE = "database"
     TABLE = "table"
+    AUDIT = "audit"  # the audit trail: every write adds a record
+    ACCESS = "access"  # users, API keys and the backend allow-list
     CONNECTION = "connection"
     DATA_SOURCE = "data_source"
