@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from actors.bridge.auth.authority import Authority
 from actors.bridge.config import BridgeConfig
 from actors.bridge.core import BridgeCore
 from protocol import responses
@@ -23,6 +24,8 @@ from protocol.envelope import (
 )
 from protocol.errors import ErrorCode
 from protocol.modes import Policy
+from protocol.roles import Role
+from tests.bridge_auth import USERS, make_authority
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -70,22 +73,54 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def setup() -> tuple[BridgeCore, FakeOutbox, Clock]:
+@pytest.fixture(scope="module")
+def trust(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    """One set of users, keys and allowed backends for the module's cores (their audit grows; nobody reads it)."""
+    authority, _ = make_authority(tmp_path_factory.mktemp("bridge"))
+    return authority
+
+
+def make_core(authority: Authority, config: BridgeConfig | None = None) -> tuple[BridgeCore, FakeOutbox, Clock]:
     out, clock = FakeOutbox(), Clock()
-    return BridgeCore(BridgeConfig(), out, clock), out, clock
+    return BridgeCore(config or BridgeConfig(), out, clock, authority=authority), out, clock
+
+
+@pytest.fixture
+def setup(trust: Authority) -> tuple[BridgeCore, FakeOutbox, Clock]:
+    return make_core(trust)
+
+
+def api_key(core: BridgeCore, role: Role = Role.ADMIN) -> str:
+    """The public key of the test user of ``role`` (tests.bridge_auth made one API key each)."""
+    return next(k.public_key for k in core.auth.stores.keys if k.user == USERS[role] and k.active)
+
+
+def backend_key(core: BridgeCore, name: str) -> str:
+    return next(e.public_key for e in core.auth.stores.backends if e.name == name)
 
 
 def ready(core: BridgeCore, identity: bytes, mode: str, ops: list[str] = OPS) -> None:
-    core.on_backend([identity, b"", encode_header(READY, name=mode, mode=mode, ops=ops), b""])
+    frames = [identity, b"", encode_header(READY, name=mode, mode=mode, ops=ops), b""]
+    core.on_backend(frames, backend_key(core, mode))
 
 
-def request(core: BridgeCore, op: str, args: dict[str, Any] | None = None, rid: str = "r1", **kw: Any) -> None:
-    core.on_frontend([CLIENT, *request_frames(rid, op, args, **kw)])
+def from_backend(core: BridgeCore, identity: bytes, frames: list[bytes]) -> None:
+    """A message from the registered backend ``identity``, with the key it registered with."""
+    core.on_backend([identity, *frames], core.registry.backends[identity].key)
+
+
+def beat(core: BridgeCore, identity: bytes) -> None:
+    from_backend(core, identity, [b"", encode_header(HEARTBEAT), b""])
+
+
+def request(
+    core: BridgeCore, op: str, args: dict[str, Any] | None = None, rid: str = "r1", role: Role = Role.ADMIN, **kw: Any
+) -> None:
+    core.on_frontend([CLIENT, *request_frames(rid, op, args, **kw)], api_key(core, role), "127.0.0.1")
 
 
 def answer(core: BridgeCore, backend: bytes, rid: str, response: dict[str, Any]) -> None:
-    core.on_backend([backend, CLIENT, *reply_frames(rid, response)])
+    from_backend(core, backend, [CLIENT, *reply_frames(rid, response)])
 
 
 def test_routes_to_real_when_alive_else_mock(setup) -> None:
@@ -161,8 +196,8 @@ def test_read_times_out_on_real_then_mock_answers(setup) -> None:
     ready(core, MOCK, "mock")
     request(core, "get_clients", timeout_ms=2000)
     clock.now += 1.01  # half the budget goes to the real backend
-    core.on_backend([REAL, b"", encode_header(HEARTBEAT), b""])
-    core.on_backend([MOCK, b"", encode_header(HEARTBEAT), b""])
+    beat(core, REAL)
+    beat(core, MOCK)
     core.on_timer()
     assert len(out.requests_to(MOCK)) == 1
     answer(core, REAL, "r1", responses.success([], mode="real"))  # too late: dropped
@@ -170,10 +205,9 @@ def test_read_times_out_on_real_then_mock_answers(setup) -> None:
     assert [r["mode"] for r in out.replies()] == ["mock"]
 
 
-def test_policy_none_and_all() -> None:
+def test_policy_none_and_all(trust: Authority) -> None:
     for policy, expect_mock in ((Policy.NONE, 0), (Policy.ALL, 1)):
-        out, clock = FakeOutbox(), Clock()
-        core = BridgeCore(BridgeConfig(policy=policy), out, clock)
+        core, out, _ = make_core(trust, BridgeConfig(policy=policy))
         ready(core, REAL, "real")
         ready(core, MOCK, "mock")
         request(core, "delete_client", {"client_id": "c"})
@@ -199,7 +233,7 @@ def test_crashed_real_means_writes_fail_reads_go_to_mock_and_goodbye_means_mock(
     ready(core, REAL, "real")
     ready(core, MOCK, "mock")
     clock.now += 2.5
-    core.on_backend([MOCK, b"", encode_header(HEARTBEAT), b""])
+    beat(core, MOCK)
     clock.now += 1.0
     core.on_timer()  # real missed 3 beats
     request(core, "delete_client", {"client_id": "c"}, rid="w")
@@ -207,7 +241,7 @@ def test_crashed_real_means_writes_fail_reads_go_to_mock_and_goodbye_means_mock(
     assert out.replies()[0]["error_code"] == "BACKEND_UNAVAILABLE"
     assert len(out.requests_to(MOCK)) == 1
     ready(core, REAL, "real")
-    core.on_backend([REAL, b"", encode_header(DISCONNECT), b""])
+    from_backend(core, REAL, [b"", encode_header(DISCONNECT), b""])
     request(core, "delete_client", {"client_id": "c"}, rid="w2")
     assert len(out.requests_to(MOCK)) == 2
 
@@ -223,12 +257,13 @@ def test_unreachable_backend_is_marked_down_at_once(setup) -> None:
 def test_bad_input_gets_specific_codes(setup) -> None:
     core, out, _ = setup
     ready(core, MOCK, "mock")
-    core.on_frontend([CLIENT, b"\xc1not msgpack", b""])
-    core.on_frontend([CLIENT, encode({"v": 2, "kind": "request", "id": "x", "op": "get_clients"}), b""])
-    core.on_frontend([CLIENT])
+    key = api_key(core)
+    core.on_frontend([CLIENT, b"\xc1not msgpack", b""], key)
+    core.on_frontend([CLIENT, encode({"v": 2, "kind": "request", "id": "x", "op": "get_clients"}), b""], key)
+    core.on_frontend([CLIENT], key)
     request(core, "no_such_op", rid="u")
-    core.on_frontend([CLIENT, *request_frames("big", "get_clients")[:1], b"x" * (16 * 1024 * 1024 + 1)])
-    core.on_frontend([CLIENT, encode_header(CHUNK, reply_to="x", index=0, offset=0), b""])
+    core.on_frontend([CLIENT, *request_frames("big", "get_clients")[:1], b"x" * (16 * 1024 * 1024 + 1)], key)
+    core.on_frontend([CLIENT, encode_header(CHUNK, reply_to="x", index=0, offset=0), b""], key)
     request(core, "events_since", {"seq": "zero"}, rid="e")
     codes = [r["error_code"] for r in out.replies()]
     assert codes == [
@@ -243,12 +278,11 @@ def test_bad_input_gets_specific_codes(setup) -> None:
     assert out.requests_to(MOCK) == []
 
 
-def test_events_get_gap_free_seq_and_events_since_serves_the_ring() -> None:
-    out = FakeOutbox()
-    core = BridgeCore(BridgeConfig(ring_size=5), out, Clock())
+def test_events_get_gap_free_seq_and_events_since_serves_the_ring(trust: Authority) -> None:
+    core, out, _ = make_core(trust, BridgeConfig(ring_size=5))
     ready(core, MOCK, "mock")  # publishes bridge.backend + bridge.mode (seq 1, 2)
     for i in range(6):
-        core.on_backend([MOCK, b"", encode_header(EVENT, topic="activity", ts=1.0), encode({"i": i})])
+        from_backend(core, MOCK, [b"", encode_header(EVENT, topic="activity", ts=1.0), encode({"i": i})])
     seqs = [decode_header(f[1]).fields["seq"] for f in out.published]
     assert seqs == list(range(1, 9))
     assert decode_header(out.published[-1][1]).fields["mode"] == "mock"
@@ -269,8 +303,8 @@ def test_stream_chunks_renew_deadline_and_pin_the_backend(setup) -> None:
     for i in range(5):
         clock.now += 0.4
         for b in (REAL, MOCK):
-            core.on_backend([b, b"", encode_header(HEARTBEAT), b""])
-        core.on_backend([REAL, CLIENT, encode_header(CHUNK, reply_to="r1", index=i, offset=i, total=9), b"x"])
+            beat(core, b)
+        from_backend(core, REAL, [CLIENT, encode_header(CHUNK, reply_to="r1", index=i, offset=i, total=9), b"x"])
         core.on_timer()
     assert out.requests_to(MOCK) == []
     answer(core, REAL, "r1", responses.success({"sha256": "x"}, mode="real"))
@@ -279,6 +313,6 @@ def test_stream_chunks_renew_deadline_and_pin_the_backend(setup) -> None:
 
 def test_unknown_backend_is_asked_to_reregister(setup) -> None:
     core, out, _ = setup
-    core.on_backend([b"stranger", b"", encode_header(HEARTBEAT), b""])
+    core.on_backend([b"stranger", b"", encode_header(HEARTBEAT), b""], backend_key(core, "mock"))
     ((identity, frames),) = out.backends
     assert identity == b"stranger" and decode_header(frames[1]).fields["op"] == "reregister"

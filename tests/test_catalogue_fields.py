@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from actors.bridge.config import BridgeConfig
-from actors.bridge.core import BridgeCore
+from actors.bridge.auth.authority import Authority
 from protocol import responses
 from protocol.catalogue import OPERATIONS, Access, Arg, ArgType, Operation, get_operation
 from protocol.codec import decode
 from protocol.events import BRIDGE_WRITE
 from protocol.views import ViewKey
-from tests.test_bridge_core import MOCK, Clock, FakeOutbox, answer, ready, request
+from tests.test_bridge_core import MOCK, answer, make_core, ready, request, trust
+
+__all__ = ["trust"]  # the fixture, imported for this module's tests
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,9 +44,8 @@ def test_ids_are_the_arguments_marked_as_ids() -> None:
     assert update_row.ids_of("not a map") == {} and get_operation("start_server").id_args == ()
 
 
-def _notice(op: str, args: dict[str, Any]) -> dict[str, Any]:
-    out = FakeOutbox()
-    core = BridgeCore(BridgeConfig(), out, Clock())
+def _notice(authority: Authority, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    core, out, _ = make_core(authority)
     ready(core, MOCK, "mock", ops=[op])
     request(core, op, args, session="s1")
     answer(core, MOCK, "r1", responses.success({}, mode="mock"))
@@ -54,8 +54,8 @@ def _notice(op: str, args: dict[str, Any]) -> dict[str, Any]:
     return notice
 
 
-def test_the_bridge_write_notice_carries_the_catalogue_ids_only() -> None:
-    notice = _notice("update_row", {"table_name": "files", "row_id": "f1", "updated_data": {"status": "error"}})
+def test_the_bridge_write_notice_carries_the_catalogue_ids_only(trust: Authority) -> None:
+    notice = _notice(trust, "update_row", {"table_name": "files", "row_id": "f1", "updated_data": {"status": "error"}})
     assert notice["ids"] == {"table_name": "files", "row_id": "f1"} and notice["op"] == "update_row"
     # A plugin operation is unknown to the catalogue: it declares no ids, whatever its arguments are named.
-    assert _notice("plugin_purge", {"client_id": "c1"})["ids"] == {}
+    assert _notice(trust, "plugin_purge", {"client_id": "c1"})["ids"] == {}

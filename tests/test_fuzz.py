@@ -8,13 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.bridge.config import BridgeConfig
-from actors.bridge.core import BridgeCore
+from actors.bridge.auth.authority import Authority
 from protocol import PROTOCOL_VERSION
 from protocol.codec import decode, encode
 from protocol.envelope import KINDS, READY, decode_header, encode_header
 from protocol.errors import ProtocolError
-from tests.test_bridge_core import Clock, FakeOutbox
+from tests.test_bridge_core import api_key, backend_key, make_core, trust
+
+__all__ = ["trust"]  # the fixture, imported for this module's tests
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,7 +38,13 @@ header_maps = st.fixed_dictionaries(
         "v": st.one_of(st.just(PROTOCOL_VERSION), scalars),
         "kind": st.one_of(st.sampled_from(sorted(KINDS)), scalars),
         "id": st.one_of(st.text(min_size=1, max_size=10), scalars),
-        "op": st.one_of(st.sampled_from(["get_clients", "events_since", "bridge_status", "delete_client"]), scalars),
+        "op": st.one_of(
+            st.sampled_from(
+                ["get_clients", "events_since", "bridge_status", "delete_client", "whoami", "user_add", "get_audit_log"]
+            ),
+            scalars,
+        ),
+        "auth": scalars,
         "reply_to": st.one_of(st.text(max_size=10), scalars),
         "timeout_ms": st.one_of(st.integers(-5, 10_000), scalars),
         "session": scalars,
@@ -60,19 +67,18 @@ def test_decoder_raises_only_protocol_errors(data: bytes) -> None:
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(header_maps, values)
-def test_arbitrary_envelopes_never_crash_the_bridge(header: dict, body: object) -> None:
-    out = FakeOutbox()
-    core = BridgeCore(BridgeConfig(), out, Clock())
-    core.on_backend(
-        [b"mock", b"", encode_header(READY, name="mock", mode="mock", ops=["get_clients", "delete_client"]), b""]
-    )
+def test_arbitrary_envelopes_never_crash_the_bridge(trust: Authority, header: dict, body: object) -> None:
+    core, out, _ = make_core(trust)
+    mock = backend_key(core, "mock")
+    ready = encode_header(READY, name="mock", mode="mock", ops=["get_clients", "delete_client"])
+    core.on_backend([b"mock", b"", ready, b""], mock)
     try:
         header_frame = encode(header)
         body_frame = encode(body)
     except ProtocolError:
         return  # not representable in msgpack (e.g. integers beyond 64 bits)
-    core.on_frontend([b"c", header_frame, body_frame])
-    core.on_backend([b"mock", b"c", header_frame, body_frame])
+    core.on_frontend([b"c", header_frame, body_frame], api_key(core), "127.0.0.1")
+    core.on_backend([b"mock", b"c", header_frame, body_frame], mock)
     core.on_timer()
     for _, frames in out.clients:  # every reply the client gets is a well-formed standard reply
         reply = decode(frames[1])
@@ -81,8 +87,9 @@ def test_arbitrary_envelopes_never_crash_the_bridge(header: dict, body: object) 
 
 @settings(max_examples=300)
 @given(st.lists(st.binary(max_size=50), min_size=0, max_size=5))
-def test_arbitrary_frames_never_crash_the_bridge(frames: list[bytes]) -> None:
-    core = BridgeCore(BridgeConfig(), FakeOutbox(), Clock())
-    core.on_frontend([b"c", *frames])
-    core.on_backend([b"b", *frames])
+def test_arbitrary_frames_never_crash_the_bridge(trust: Authority, frames: list[bytes]) -> None:
+    core, _, _ = make_core(trust)
+    core.on_frontend([b"c", *frames], api_key(core))
+    core.on_backend([b"b", *frames], backend_key(core, "mock"))
+    core.on_frontend([b"c", *frames], None)  # no key at all: refused, never a crash
     core.on_timer()

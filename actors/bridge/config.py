@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from actors.bridge.auth.principals import Acting
 from protocol.codec import DEFAULT_MAX_SIZE
 from protocol.modes import Policy
 
 PLUGIN_TIMEOUT_S = 10.0
+MIB = 1024 * 1024
 
 
 class Tap(Protocol):
@@ -43,11 +45,18 @@ class BridgeConfig:
     ring_size: int = 10_000
     reply_cache_ttl: float = 60.0
     reply_cache_size: int = 10_000
+    reply_cache_bytes: int = 64 * MIB
+    reply_cache_peer_bytes: int = 8 * MIB
     max_inflight: int = 10_000
+    max_inflight_per_peer: int = 256
     max_size: int = DEFAULT_MAX_SIZE
+    max_backends: int = 64
+    max_backend_ops: int = 1_000  # operations one READY may list
+    backend_forget_after: float = 600.0
     events_endpoint: str = ""
     frontend_endpoint: str = ""
     tap_endpoint: str = ""
+    public_key: str = ""  # the bridge's CURVE public key (key_new hands it out with a new key)
 
 
 @dataclass(slots=True)
@@ -62,6 +71,8 @@ class Pending:
     plan: list[bytes]  # backend identities, in the order to try
     deadline: float
     timeout: float
+    acting: Acting  # who asked: the audit names them, and only their key may ack or cancel
+    peer: str | None = None
     attempt: int = 0
     started: float = field(default=0.0)
     attempt_deadline: float = 0.0

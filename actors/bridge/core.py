@@ -15,6 +15,9 @@ from typing import Any
 import structlog
 
 from actors.bridge import routing
+from actors.bridge.auth.authority import Authority
+from actors.bridge.auth.principals import Acting, Principal
+from actors.bridge.authorize import Gate, request_args
 from actors.bridge.config import (
     CLIENT_IN,
     CLIENT_OUT,
@@ -26,11 +29,14 @@ from actors.bridge.config import (
     Tap,
 )
 from actors.bridge.events import EventLog
-from actors.bridge.registry import Backend, Registry
-from actors.bridge.replies import Deadlines, ReplyCache
+from actors.bridge.inflight import PendingTable
+from actors.bridge.membership import Membership
+from actors.bridge.own_ops import OwnOperations
+from actors.bridge.registry import Backend
+from actors.bridge.replies import Deadlines, ReplyCache, RequestKey
 from protocol import responses
-from protocol.catalogue import CATALOGUE, Operation
-from protocol.codec import decode, encode
+from protocol.catalogue import CATALOGUE, HandledBy, Operation
+from protocol.codec import encode
 from protocol.envelope import (
     ACK,
     CANCEL,
@@ -49,25 +55,44 @@ from protocol.envelope import (
     reply_frames,
 )
 from protocol.errors import BACKEND_FAULTS, ErrorCode, ProtocolError
-from protocol.events import BRIDGE_BACKEND, BRIDGE_MODE, BRIDGE_WRITE
-from protocol.modes import BACKEND_MODES, Mode, Policy
+from protocol.events import BRIDGE_WRITE
+from protocol.modes import Mode, Policy
 
 log = structlog.get_logger()
 
 
 class BridgeCore:
-    def __init__(self, config: BridgeConfig, outbox: Outbox, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        outbox: Outbox,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        authority: Authority,
+    ) -> None:
         if config.policy not in tuple(Policy):
             raise ValueError(f"fallback policy must be one of {[p.value for p in Policy]}")
         self.config = config
         self.out = outbox
         self.clock = clock
-        self.registry = Registry(config.heartbeat_interval, config.liveness)
+        self.auth = authority
+        self.gate = Gate(authority)
+        self.members = Membership(config, self.gate, outbox, self.publish_event, self._fail_pending_of)
+        self.registry = self.members.registry
         self.events = EventLog(uuid.uuid4().hex[:12], config.ring_size)
-        self.pending: dict[tuple[bytes, str], Pending] = {}
+        self.own = OwnOperations(
+            self.gate,
+            self.events,
+            self.status,
+            bridge_public_key=config.public_key,
+            drop_backend_key=lambda key: self.members.drop_key(key, self.clock()),
+            registered_keys=lambda: {b.key for b in self.registry.backends.values()},
+        )
+        self.pending = PendingTable()
         self._deadlines = Deadlines()
-        self._cache = ReplyCache(config.reply_cache_ttl, config.reply_cache_size)
-        self._mode: str = Mode.NONE
+        self._cache = ReplyCache(
+            config.reply_cache_ttl, config.reply_cache_size, config.reply_cache_bytes, config.reply_cache_peer_bytes
+        )
         self._started = clock()
         self._next_heartbeat = self._started
         self.taps: list[Tap] = []
@@ -83,60 +108,51 @@ class BridgeCore:
         self.out.to_client(identity, frames)
 
     # ------------------------------------------------------------------ frontend
-    def on_frontend(self, frames: list[bytes]) -> None:
+    def on_frontend(self, frames: list[bytes], key: str | None = None, peer: str | None = None) -> None:
+        """A client's message; ``key`` is the CURVE key ZAP authenticated for it (its User-Id)."""
         identity = frames[0]
-        if len(frames) not in (2, 3):
-            self._reject(
-                identity,
-                None,
-                ProtocolError(ErrorCode.BAD_REQUEST, f"expected [header, body] frames, got {len(frames) - 1}"),
-            )
-            return
-        header_frame = frames[1]
-        body = frames[2] if len(frames) == 3 else b""
+        header: Header | None = None
         try:
+            if len(frames) not in (2, 3):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"expected [header, body] frames, got {len(frames) - 1}")
+            header_frame, body = frames[1], (frames[2] if len(frames) == 3 else b"")
             if len(header_frame) > MAX_HEADER_SIZE:
                 raise ProtocolError(
                     ErrorCode.PAYLOAD_TOO_LARGE, f"header frame of {len(header_frame)} bytes exceeds {MAX_HEADER_SIZE}"
                 )
             header = decode_header(header_frame)
+            if self.taps:
+                self._tap(CLIENT_IN, header_frame, body)
+            principal = self.gate.principal(key, peer)
+            if header.kind not in (REQUEST, ACK, CANCEL):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {header.kind!r} messages")
         except ProtocolError as exc:
-            self._reject(identity, None, exc)
+            self._reject(identity, header.get("id") if header is not None else None, exc)
             return
-        if self.taps:
-            self._tap(CLIENT_IN, header_frame, body)
-        kind = header.kind
-        if kind == REQUEST:
-            self._on_request(identity, header, header_frame, body)
-        elif kind in (ACK, CANCEL):
-            pending = self.pending.get((identity, header.reply_to or ""))
-            if pending is not None:
-                self.out.to_backend(pending.backend, [identity, header_frame, body])
-        else:
-            self._reject(
-                identity,
-                header.get("id"),
-                ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {kind!r} messages"),
-            )
+        if header.kind == REQUEST:
+            self._on_request(identity, header, header_frame, body, principal, peer)
+            return
+        pending = self.pending.get((identity, header.reply_to or ""))
+        if pending is not None and pending.acting.principal.public_key == principal.public_key:
+            self.out.to_backend(pending.backend, [identity, header_frame, body])
 
-    def _reject(self, identity: bytes, request_id: str | None, exc: ProtocolError) -> None:
+    def _reject(self, identity: bytes, request_id: str | None, exc: ProtocolError, owner: str | None = None) -> None:
         log.warning("bridge.request_rejected", error_code=exc.code.value, reason=exc.message, request_id=request_id)
-        self._reply(identity, request_id, responses.from_protocol_error(exc, mode=Mode.BRIDGE))
+        self._reply(identity, request_id, responses.from_protocol_error(exc, mode=Mode.BRIDGE), owner)
 
-    def _reply(self, identity: bytes, request_id: str | None, response: dict[str, Any]) -> None:
+    def _reply(self, identity: bytes, request_id: str | None, response: dict[str, Any], owner: str | None) -> None:
         frames = reply_frames(request_id, response)
         self._to_client(identity, frames)
         if request_id is not None:
-            self._remember(identity, request_id, frames)
+            self._cache.remember((identity, request_id), frames, self.clock(), owner)
 
-    def _remember(self, identity: bytes, request_id: str, frames: list[bytes]) -> None:
-        self._cache.remember((identity, request_id), frames, self.clock())
-
-    def _on_request(self, identity: bytes, header: Header, header_frame: bytes, body: bytes) -> None:
+    def _on_request(
+        self, identity: bytes, header: Header, header_frame: bytes, body: bytes, principal: Principal, peer: str | None
+    ) -> None:
         request_id: str = header.fields["id"]
         op: str = header.fields["op"]
-        key = (identity, request_id)
-        cached = self._cache.get(key)
+        key, owner = (identity, request_id), principal.public_key
+        cached = self._cache.get(key, owner)
         if cached is not None:
             log.info("bridge.duplicate_answered_from_cache", request_id=request_id, op=op)
             self._to_client(identity, cached)
@@ -144,55 +160,45 @@ class BridgeCore:
         if key in self.pending:
             log.info("bridge.duplicate_in_flight_ignored", request_id=request_id, op=op)
             return
-        if len(body) > self.config.max_size:
-            self._reject(
-                identity,
-                request_id,
-                ProtocolError(
+        operation = CATALOGUE.get(op)
+        try:
+            if len(body) > self.config.max_size:
+                raise ProtocolError(
                     ErrorCode.PAYLOAD_TOO_LARGE,
                     f"body of {len(body)} bytes exceeds the limit of {self.config.max_size} bytes",
-                ),
-            )
+                )
+            if operation is None and not self.registry.knows_op(op):
+                raise ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"unknown operation {op!r}", op=op)
+            acting = self.gate.acting(principal, header.fields.get("auth"), peer, lenient=op == "logout")
+            self.gate.require(acting, op, operation, body, peer)
+        except ProtocolError as exc:
+            self._reject(identity, request_id, exc, owner)
             return
-        operation = CATALOGUE.get(op)
-        if operation is not None and operation.handled_by == "bridge":
-            self._answer_locally(identity, request_id, operation, body)
+        if operation is not None and operation.handled_by is HandledBy.BRIDGE:
+            self._answer_locally(identity, request_id, operation, body, acting, peer)
             return
-        if operation is None and not self.registry.knows_op(op):
-            self._reject(
-                identity, request_id, ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"unknown operation {op!r}", op=op)
-            )
-            return
-        if len(self.pending) >= self.config.max_inflight:
-            self._reject(
-                identity,
-                request_id,
-                ProtocolError(ErrorCode.OVERLOADED, f"{len(self.pending)} requests in flight; retry later"),
-            )
-            return
+        if "auth" in header.fields:
+            # The session token is the bridge's business: a backend never sees it.
+            header_frame = encode({k: v for k, v in header.fields.items() if k != "auth"})
         # Operations only a plugin backend knows are treated as writes: never fall back silently.
         is_write = operation.is_write if operation is not None else True
+        plan: list[bytes] | ProtocolError = self.pending.refusal(
+            identity, self.config.max_inflight_per_peer, self.config.max_inflight
+        ) or routing.plan(self.registry, self.config.policy, op, is_write)
+        if isinstance(plan, ProtocolError):
+            if is_write:
+                self.gate.audit_request(acting, peer, operation, op, body, plan.code.value, plan.message)
+            self._reject(identity, request_id, plan, owner)
+            return
         timeout_ms = header.fields.get("timeout_ms")
         timeout = timeout_ms / 1000.0 if timeout_ms else (operation.timeout_s if operation else PLUGIN_TIMEOUT_S)
-        plan = routing.plan(self.registry, self.config.policy, op, is_write)
-        if isinstance(plan, ProtocolError):
-            self._reject(identity, request_id, plan)
-            return
         now = self.clock()
+        session = header.fields.get("session")
         pending = Pending(
-            identity,
-            request_id,
-            op,
-            is_write,
-            header.fields.get("session"),
-            header_frame,
-            body,
-            plan,
-            now + timeout,
-            timeout,
-            started=now,
+            identity, request_id, op, is_write, session, header_frame, body, plan, now + timeout, timeout, acting, peer
         )
-        self.pending[key] = pending
+        pending.started = now
+        self.pending.add(key, pending)
         self._dispatch(key, pending, now)
 
     def _dispatch(self, key: tuple[bytes, str], pending: Pending, now: float) -> None:
@@ -209,7 +215,7 @@ class BridgeCore:
                     pending.attempt_deadline = attempt_deadline
                     self._deadlines.push(attempt_deadline, key, pending.attempt)
                     return
-                self._backend_down(backend, "unreachable", skip=key)
+                self.members.down(backend, "unreachable", now, skip=key)
             if not self._next_attempt(key, pending, "backend unreachable", now):
                 return
 
@@ -219,35 +225,53 @@ class BridgeCore:
             pending.attempt += 1
             log.info("bridge.fallback", request_id=pending.request_id, op=pending.op, reason=reason)
             return True
-        self.pending.pop(key, None)
         code = ErrorCode.TIMEOUT if reason == "timeout" else ErrorCode.BACKEND_UNAVAILABLE
         message = (
             f"no reply for {pending.op!r} within {pending.timeout:.1f}s"
             if reason == "timeout"
             else f"the backend serving {pending.op!r} went away ({reason})"
         )
-        self._reject(pending.identity, pending.request_id, ProtocolError(code, message))
+        log.warning("bridge.request_failed", error_code=code.value, reason=message, request_id=pending.request_id)
+        response = responses.from_protocol_error(ProtocolError(code, message), mode=Mode.BRIDGE)
+        self._complete(key, pending, reply_frames(pending.request_id, response), code.value, message)
         return False
 
-    def _answer_locally(self, identity: bytes, request_id: str, operation: Operation, body: bytes) -> None:
-        try:
-            args = operation.validate_args(decode(body, self.config.max_size) if body else {})
-            if operation.name == "events_since":
-                data = self.events.since(args["seq"])
-                message = f"{len(data['events'])} event(s)"
-            else:
-                data = self.status()
-                message = f"mode {data['mode']}"
-            self._reply(identity, request_id, responses.success(data, message, mode=Mode.BRIDGE))
-        except ProtocolError as exc:
-            self._reject(identity, request_id, exc)
+    def _complete(
+        self, key: tuple[bytes, str], pending: Pending, frames: list[bytes], outcome: str, message: str | None = None
+    ) -> None:
+        """A request's one final answer: audited first when it is a write (fsynced before it leaves)."""
+        self.pending.pop(key)
+        operation = CATALOGUE.get(pending.op)
+        if pending.is_write:
+            self.gate.audit_request(pending.acting, pending.peer, operation, pending.op, pending.body, outcome, message)
+        self._to_client(pending.identity, frames)
+        self._cache.remember(key, frames, self.clock(), pending.acting.principal.public_key)
+
+    def _answer_locally(
+        self, identity: bytes, request_id: str, operation: Operation, body: bytes, acting: Acting, peer: str | None
+    ) -> None:
+        response = self.own.answer(operation, acting, body, peer, self.config.max_size)
+        ok = response["success"]
+        if operation.is_write:
+            outcome, message = ("ok", None) if ok else (response["error_code"], response["message"])
+            self.gate.audit_request(acting, peer, operation, operation.name, body, outcome, message)
+        if not ok:
+            log.warning("bridge.request_rejected", error_code=response["error_code"], reason=response["message"])
+        self._reply(identity, request_id, response, acting.principal.public_key)
+        if ok and operation.is_write:
+            self._write_notice(operation.name, body, None, request_id, Mode.BRIDGE)
 
     # ------------------------------------------------------------------ backends
-    def on_backend(self, frames: list[bytes]) -> None:
+    def on_backend(self, frames: list[bytes], key: str | None = None) -> None:
+        """A backend's message; ``key`` is the CURVE key ZAP authenticated (only allow-listed ones get here)."""
         if len(frames) != 4:
             log.warning("bridge.backend_message_malformed", frames=len(frames))
             return
         identity, route, header_frame, body = frames
+        allowed = self.auth.stores.backends.get(key) if key else None
+        if allowed is None:
+            self.auth.refusals.refused(key or "(no key)", "backend", "not an allow-listed backend key", op="backend")
+            return
         try:
             header = decode_header(header_frame)
         except ProtocolError as exc:
@@ -256,7 +280,11 @@ class BridgeCore:
         now = self.clock()
         kind = header.kind
         if kind == READY:
-            self._on_ready(identity, header, now)
+            self.members.on_ready(identity, header, now, allowed)
+            return
+        known = self.registry.backends.get(identity)
+        if known is not None and known.key != allowed.public_key:
+            self.auth.refusals.refused(allowed.public_key, "backend", f"spoke for {known.name}", op="backend")
             return
         backend = self.registry.seen(identity, now)
         if backend is None:
@@ -269,24 +297,9 @@ class BridgeCore:
         elif kind == EVENT:
             self._publish_frames(header.fields["topic"], {**header.fields, "mode": backend.mode}, body)
         elif kind == DISCONNECT:
-            self._backend_down(backend, "disconnect", remove=True)
+            self.members.down(backend, "disconnect", now, remove=True)
         elif kind != HEARTBEAT:
             log.warning("bridge.backend_kind_unexpected", kind=kind, backend=backend.name)
-
-    def _on_ready(self, identity: bytes, header: Header, now: float) -> None:
-        mode = header.fields["mode"]
-        ops = [op for op in header.fields["ops"] if isinstance(op, str)]
-        name = header.fields["name"]
-        if mode not in BACKEND_MODES:
-            log.warning("bridge.backend_mode_invalid", name=name, mode=mode)
-            return
-        pid = header.fields.get("pid")
-        replaced = self.registry.register(identity, name, Mode(mode), ops, now, pid if isinstance(pid, int) else None)
-        if replaced is not None:
-            self._fail_pending_of(replaced, "replaced by a new instance")
-        log.info("bridge.backend_up", backend=name, backend_mode=mode, ops=len(ops))
-        self.publish_event(BRIDGE_BACKEND, {"name": name, "mode": mode, "state": "up", "reason": "ready"})
-        self._update_mode()
 
     def _on_backend_reply(
         self, backend: Backend, route: bytes, header: Header, header_frame: bytes, body: bytes, now: float
@@ -312,61 +325,23 @@ class BridgeCore:
             pending.attempt += 1
             self._dispatch(key, pending, now)
             return
-        del self.pending[key]
-        frames = [header_frame, body]
-        self._to_client(route, frames)
-        self._remember(route, pending.request_id, frames)
+        self._complete(key, pending, [header_frame, body], "ok" if ok else str(error_code))
         if ok and pending.is_write:
-            self._write_notice(pending, header.fields.get("mode") or backend.mode)
+            mode = header.fields.get("mode") or backend.mode
+            self._write_notice(pending.op, pending.body, pending.session, pending.request_id, mode)
 
-    def _write_notice(self, pending: Pending, mode: str) -> None:
-        operation = CATALOGUE.get(pending.op)
-        try:
-            args = decode(pending.body) if pending.body else {}
-        except ProtocolError:
-            args = {}
+    def _write_notice(self, op: str, body: bytes, session: str | None, request_id: str, mode: str) -> None:
+        operation = CATALOGUE.get(op)
         # The catalogue says which arguments are ids; a plugin operation declares none.
-        ids = operation.ids_of(args) if operation is not None else {}
-        self.publish_event(
-            BRIDGE_WRITE,
-            {
-                "op": pending.op,
-                "ids": ids,
-                "session": pending.session,
-                "request_id": pending.request_id,
-                "mode": mode,
-            },
-        )
+        ids = operation.ids_of(request_args(body)) if operation is not None else {}
+        notice = {"op": op, "ids": ids, "session": session, "request_id": request_id, "mode": mode}
+        self.publish_event(BRIDGE_WRITE, notice)
 
-    def _backend_down(
-        self, backend: Backend, reason: str, *, remove: bool = False, skip: tuple[bytes, str] | None = None
-    ) -> None:
-        if remove:
-            self.registry.remove(backend.identity)
-            was_alive = backend.alive
-            backend.alive = False
-        else:
-            was_alive = self.registry.mark_down(backend.identity, reason) is not None
-        if was_alive:
-            log.warning("bridge.backend_down", backend=backend.name, backend_mode=backend.mode, reason=reason)
-            self.publish_event(
-                BRIDGE_BACKEND, {"name": backend.name, "mode": backend.mode, "state": "down", "reason": reason}
-            )
-            self._fail_pending_of(backend, reason, skip)
-            self._update_mode()
-
-    def _fail_pending_of(self, backend: Backend, reason: str, skip: tuple[bytes, str] | None = None) -> None:
+    def _fail_pending_of(self, backend: Backend, reason: str, skip: RequestKey | None = None) -> None:
         now = self.clock()
-        for key, pending in list(self.pending.items()):
+        for key, pending in self.pending.items():
             if key != skip and pending.backend == backend.identity and self._next_attempt(key, pending, reason, now):
                 self._dispatch(key, pending, now)
-
-    def _update_mode(self) -> None:
-        mode = self.registry.mode()
-        if mode != self._mode:
-            previous, self._mode = self._mode, mode
-            log.info("bridge.mode_changed", mode=mode, previous=previous)
-            self.publish_event(BRIDGE_MODE, {"mode": mode, "previous": previous})
 
     # ------------------------------------------------------------------ events
     def publish_event(self, topic: str, data: dict[str, Any]) -> None:
@@ -384,11 +359,8 @@ class BridgeCore:
         now = self.clock()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_interval
-            beat = encode_header(HEARTBEAT)
-            for backend in self.registry.alive():
-                self.out.to_backend(backend.identity, [b"", beat, b""])
-            for backend in self.registry.expired(now):
-                self._backend_down(backend, "missed heartbeats")
+            self.members.heartbeat(now)
+            self.auth.sessions.sweep()
         for key, attempt in self._deadlines.due(now):
             pending = self.pending.get(key)
             if pending is None or pending.attempt != attempt or pending.attempt_deadline > now:

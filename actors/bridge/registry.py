@@ -1,4 +1,10 @@
-"""Backends known to the bridge: registration, liveness, and who serves an operation."""
+"""Backends known to the bridge: registration, liveness, and who serves an operation.
+
+Bounded: one registration per name (a new instance replaces the old), names come from the
+backend allow-list, at most ``max_backends`` in all, and a dead mock registration is
+forgotten after ``forget_after`` seconds. A dead *real* one is kept until its name
+registers again: it is what tells routing that writes must not land in the mock.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ class Backend:
     alive: bool = True
     inflight: int = 0
     down_reason: str = ""
+    key: str = ""  # the CURVE key it registered with: its later messages must come from the same key
+    down_at: float = 0.0
 
 
 @dataclass
@@ -27,17 +35,40 @@ class Registry:
     heartbeat_interval: float = 1.0
     liveness: int = 3
     backends: dict[bytes, Backend] = field(default_factory=dict)
+    max_backends: int = 64
+    forget_after: float = 600.0
+
+    def has_room_for(self, identity: bytes, name: str) -> bool:
+        return (
+            len(self.backends) < self.max_backends
+            or identity in self.backends
+            or any(b.name == name for b in self.backends.values())
+        )
 
     def register(
-        self, identity: bytes, name: str, mode: Mode, ops: list[str], now: float, pid: int | None = None
+        self, identity: bytes, name: str, mode: Mode, ops: list[str], now: float, pid: int | None = None, key: str = ""
     ) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None
         for other in list(self.backends.values()):
             if other.name == name and other.identity != identity:
                 replaced = self.backends.pop(other.identity)
-        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid)
+        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid, key=key)
         return replaced
+
+    def with_key(self, key: str) -> list[Backend]:
+        return [b for b in self.backends.values() if b.key == key]
+
+    def forget_dead(self, now: float) -> list[Backend]:
+        """Drop mock registrations dead for longer than ``forget_after``; returns them."""
+        doomed = [
+            b
+            for b in self.backends.values()
+            if not b.alive and b.mode is not Mode.REAL and now - b.down_at > self.forget_after
+        ]
+        for backend in doomed:
+            del self.backends[backend.identity]
+        return doomed
 
     def seen(self, identity: bytes, now: float) -> Backend | None:
         backend = self.backends.get(identity)
@@ -46,12 +77,13 @@ class Registry:
             return backend
         return None
 
-    def mark_down(self, identity: bytes, reason: str) -> Backend | None:
+    def mark_down(self, identity: bytes, reason: str, now: float = 0.0) -> Backend | None:
         backend = self.backends.get(identity)
         if backend is None or not backend.alive:
             return None
         backend.alive = False
         backend.down_reason = reason
+        backend.down_at = now
         return backend
 
     def remove(self, identity: bytes) -> Backend | None:

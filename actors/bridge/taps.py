@@ -1,12 +1,14 @@
 """Taps on the bridge: a PUB socket for attached recorders, and a file recorder.
 
 The socket tap is active only while someone subscribes (XPUB tells us), so recording
-costs nothing when nobody listens.
+costs nothing when nobody listens. Both remove secrets (passwords, tokens, secret keys,
+the ``auth`` header) from headers and bodies before anything leaves or is written.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,7 +16,7 @@ import structlog
 import zmq
 
 from protocol.errors import ProtocolError
-from protocol.recording import RecordingWriter, envelope_parts, make_header, read_recording
+from protocol.recording import RecordingWriter, envelope_parts, make_header, read_recording, scrubbed_frames
 
 log = structlog.get_logger()
 
@@ -22,10 +24,13 @@ TAP_HWM = 100_000
 
 
 class SocketTap:
-    def __init__(self, ctx: zmq.Context, endpoint: str) -> None:
+    """``prepare`` secures the socket before it binds (CURVE server, ZAP domain ``tap``: admins only)."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, prepare: Callable[[zmq.Socket], None]) -> None:
         self.sock = ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, TAP_HWM)
+        prepare(self.sock)
         self.sock.bind(endpoint)
         self.endpoint = endpoint
         self.subscribers = 0
@@ -35,8 +40,11 @@ class SocketTap:
         return self.subscribers > 0
 
     def record(self, direction: str, header: bytes, body: bytes) -> None:
+        clean = scrubbed_frames(header, body)
+        if clean is None:
+            return  # unreadable headers were answered with an error; nothing to replay
         try:
-            self.sock.send_multipart([direction.encode(), header, body, repr(time.time()).encode()], zmq.NOBLOCK)
+            self.sock.send_multipart([direction.encode(), *clean, repr(time.time()).encode()], zmq.NOBLOCK)
         except zmq.Again:
             log.warning("bridge.tap_dropped_hwm")
 
