@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,16 @@ from structlog.testing import CapturingLogger
 
 from actors.backends.api import RequestContext
 from actors.mock import core as mock_core
+from actors.mock import journal as journal_format
 from actors.mock import store as mock_store
 from actors.mock.core import MockCore
-from actors.mock.store import JOURNAL_NAME, SNAPSHOT_NAME, encode_world
+from actors.mock.store import (
+    JOURNAL_NAME,
+    PREVIOUS_JOURNAL_NAME,
+    PREVIOUS_SNAPSHOT_NAME,
+    SNAPSHOT_NAME,
+    encode_world,
+)
 from runtime.clock import SimulatedClock
 from tests.mock_invariants import assert_world_consistent
 
@@ -40,6 +49,12 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> CapturingLogger:
 
 def events_logged(capture: CapturingLogger) -> list[str]:
     return [call.args[0] for call in capture.calls]
+
+
+def logged(capture: CapturingLogger, event: str) -> dict[str, Any]:
+    """The fields of the one log line ``event``."""
+    (line,) = [call.kwargs for call in capture.calls if call.args[0] == event]
+    return line
 
 
 def open_core(
@@ -168,7 +183,7 @@ def test_acknowledged_writes_survive_a_crash(tmp_path: Path, snapshot_on_every_t
     recovered.close()
 
 
-def test_torn_journal_tail_is_ignored(tmp_path: Path, logs: CapturingLogger) -> None:
+def test_torn_journal_tail_is_cut_off_after_a_copy_is_kept(tmp_path: Path, logs: CapturingLogger) -> None:
     core = open_core(tmp_path)
     victim = next(iter(core.world.files.values()))
     call(core, "update_row", table_name="files", row_id=victim.id, updated_data={"name": "replayed.txt"})
@@ -176,11 +191,14 @@ def test_torn_journal_tail_is_ignored(tmp_path: Path, logs: CapturingLogger) -> 
     intact = journal.stat().st_size
     call(core, "delete_file", file_id=victim.id)
     whole = journal.read_bytes()
-    journal.write_bytes(whole[: intact + (len(whole) - intact) // 2])  # the last write was half on disk
+    torn = whole[: intact + (len(whole) - intact) // 2]  # the last write was half on disk
+    journal.write_bytes(torn)
     recovered = open_core(tmp_path)
     assert recovered.world.files[victim.id].name == "replayed.txt"  # the intact record was replayed
-    assert "mock.journal_tail_ignored" in events_logged(logs)
+    assert logged(logs, "mock.journal_recovered")["records_lost"] == 1
     assert journal.stat().st_size == intact  # the damage is cut off, so new records stay readable
+    (copy,) = tmp_path.glob(f"{JOURNAL_NAME}.damaged-*")
+    assert copy.read_bytes() == torn  # what was on disk before the repair, for inspection
     call(recovered, "delete_file", file_id=victim.id)
     again = open_core(tmp_path)
     assert victim.id not in again.world.files
@@ -202,7 +220,97 @@ def test_damaged_last_record_is_ignored(tmp_path: Path, damage: str, logs: Captu
     journal.write_bytes(bytes(data))
     recovered = open_core(tmp_path)
     assert recovered.world.server.running is (damage == "flip")
-    assert "mock.journal_tail_ignored" in events_logged(logs)
+    assert "mock.journal_recovered" in events_logged(logs)
+    recovered.close()
+
+
+def rename_each_client(core: MockCore) -> dict[str, str]:
+    """One acknowledged write per client (a record each, independent of the others); the names given."""
+    names = {}
+    for n, client_id in enumerate(sorted(core.world.clients)):
+        names[client_id] = f"renamed-{n}"
+        call(core, "update_row", table_name="clients", row_id=client_id, updated_data={"name": names[client_id]})
+    return names
+
+
+def record_spans(journal: Path) -> list[tuple[int, int]]:
+    """(start, end) of each record in a journal file of the current format."""
+    data = journal.read_bytes()
+    spans, pos = [], len(journal_format.FILE_HEADER)
+    while pos < len(data):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        spans.append((pos, pos + 16 + length))
+        pos += 16 + length
+    return spans
+
+
+@pytest.mark.parametrize("where", ["payload", "length", "sync"])
+def test_one_damaged_record_in_the_middle_costs_only_that_record(
+    tmp_path: Path, where: str, logs: CapturingLogger
+) -> None:
+    core = open_core(tmp_path, clients=40)
+    names = rename_each_client(core)
+    journal = tmp_path / JOURNAL_NAME
+    spans = record_spans(journal)
+    assert len(spans) == len(names) == 40
+    victim_index = 20
+    start, end = spans[victim_index]
+    offset = {"payload": (start + 16 + end) // 2, "length": start + 6, "sync": start + 1}[where]
+    data = bytearray(journal.read_bytes())
+    data[offset] ^= 0x5A
+    journal.write_bytes(bytes(data))
+    recovered = open_core(tmp_path)  # a crash: nothing was closed
+    victim = sorted(names)[victim_index]
+    kept = {cid: c.name for cid, c in recovered.world.clients.items() if cid != victim}
+    assert kept == {cid: name for cid, name in names.items() if cid != victim}  # every record after it too
+    assert recovered.world.clients[victim].name != names[victim]
+    assert recovered.journal_seq == core.journal_seq
+    line = logged(logs, "mock.journal_recovered")
+    assert (line["records_kept"], line["records_lost"]) == (39, 1)
+    assert (tmp_path / line["copy"]).read_bytes() == bytes(data)
+    assert_world_consistent(recovered.world)
+    # The repaired journal is whole again: a later open finds no damage and the same state.
+    recovered.close()
+    again = open_core(tmp_path)
+    assert {cid: c.name for cid, c in again.world.clients.items() if cid != victim} == kept
+    again.close()
+
+
+def test_a_journal_of_the_first_format_is_read_and_migrated(tmp_path: Path, logs: CapturingLogger) -> None:
+    crashed = open_core(tmp_path)
+    do_some_work(crashed, rounds=2)
+    journal = tmp_path / JOURNAL_NAME
+    records = journal_format.parse(journal.read_bytes(), mock_store.unpack).records
+    assert len(records) == crashed.journal_seq
+    # The first format: no file header, each record >II (length, crc32) then its msgpack payload.
+    payloads = [mock_store.pack(r) for r in records]
+    legacy = b"".join(struct.pack(">II", len(p), zlib.crc32(p)) + p for p in payloads)
+    journal.write_bytes(legacy)
+    recovered = open_core(tmp_path)
+    assert state(recovered) == state(crashed) and recovered.journal_seq == crashed.journal_seq
+    assert logged(logs, "mock.journal_migrated")["from_version"] == 1
+    assert journal.read_bytes() == journal_format.encode_file(records, mock_store.pack)
+    call(recovered, "stop_server")  # appends go behind records of the same format
+    again = open_core(tmp_path)
+    assert again.world.server.running is False and again.journal_seq == crashed.journal_seq + 1
+    again.close()
+
+
+def test_a_damaged_payload_in_a_first_format_journal_is_skipped(tmp_path: Path, logs: CapturingLogger) -> None:
+    core = open_core(tmp_path, clients=10)
+    names = rename_each_client(core)
+    journal = tmp_path / JOURNAL_NAME
+    records = journal_format.parse(journal.read_bytes(), mock_store.unpack).records
+    frames = []
+    for r in records:
+        p = mock_store.pack(r)
+        frames.append(bytearray(struct.pack(">II", len(p), zlib.crc32(p)) + p))
+    frames[4][-2] ^= 0xFF  # inside the fifth payload: its length is intact
+    journal.write_bytes(b"".join(frames))
+    recovered = open_core(tmp_path)
+    victim = sorted(names)[4]
+    assert all(recovered.world.clients[cid].name == name for cid, name in names.items() if cid != victim)
+    assert logged(logs, "mock.journal_recovered")["records_lost"] == 1
     recovered.close()
 
 
@@ -229,8 +337,8 @@ def test_records_already_in_the_snapshot_are_not_applied_twice(tmp_path: Path) -
     call(core, "update_row", table_name="clients", row_id=next(iter(core.world.clients)), updated_data={"name": "z"})
     assert core.store is not None
     core.store.snapshot_due = lambda: True  # type: ignore[method-assign]
-    core.tick()  # snapshot and truncation
-    assert journal.stat().st_size == 0
+    core.tick()  # snapshot and a new journal segment
+    assert journal.read_bytes() == journal_format.FILE_HEADER
     journal.write_bytes(old_records)
     recovered = open_core(tmp_path)
     assert state(recovered) == state(core)
@@ -259,13 +367,16 @@ def test_many_quick_writes_mean_few_snapshots(tmp_path: Path) -> None:
     core.close()
 
 
-def test_close_writes_a_final_snapshot_and_empties_the_journal(tmp_path: Path) -> None:
+def test_close_writes_a_final_snapshot_and_starts_a_new_journal(tmp_path: Path) -> None:
     core = open_core(tmp_path)
     call(core, "stop_server")
-    assert (tmp_path / JOURNAL_NAME).stat().st_size > 0
+    assert (tmp_path / JOURNAL_NAME).stat().st_size > len(journal_format.FILE_HEADER)
     core.close()
     core.close()  # idempotent
-    assert (tmp_path / JOURNAL_NAME).stat().st_size == 0
+    assert (tmp_path / JOURNAL_NAME).read_bytes() == journal_format.FILE_HEADER
+    # The records since the previous snapshot are kept beside it until the next snapshot.
+    assert (tmp_path / PREVIOUS_JOURNAL_NAME).stat().st_size > len(journal_format.FILE_HEADER)
+    assert (tmp_path / PREVIOUS_SNAPSHOT_NAME).exists()
     assert core.store is not None and core.store.snapshots_written == 2
     assert open_core(tmp_path).world.server.running is False
 
@@ -279,39 +390,82 @@ def _valid_snapshot(tmp_path: Path) -> bytes:
     return (tmp_path / SNAPSHOT_NAME).read_bytes()
 
 
-@pytest.mark.parametrize(
-    "damage", ["garbage", "truncated", "other_format", "future_version", "missing_keys", "bad_rows", "aggregates_lie"]
-)
-def test_corrupt_snapshot_is_moved_aside_and_replaced_by_fresh_data(
-    tmp_path: Path, damage: str, logs: CapturingLogger
-) -> None:
-    good = _valid_snapshot(tmp_path)
+def damaged_snapshot(good: bytes, damage: str) -> bytes:
     doc = msgpack.unpackb(good, raw=False, timestamp=3, strict_map_key=False)
     if damage == "garbage":
-        bad = b"\xc1not msgpack at all"
-    elif damage == "truncated":
-        bad = good[: len(good) // 2]
+        return b"\xc1not msgpack at all"
+    if damage == "truncated":
+        return good[: len(good) // 2]
+    if damage == "other_format":
+        doc["format"] = "something-else"
+    elif damage == "future_version":
+        doc["version"] = 2
+    elif damage == "missing_keys":
+        del doc["files"]
+    elif damage == "bad_rows":
+        doc["files"]["rows"][0] = ["short"]
     else:
-        if damage == "other_format":
-            doc["format"] = "something-else"
-        elif damage == "future_version":
-            doc["version"] = 2
-        elif damage == "missing_keys":
-            del doc["files"]
-        elif damage == "bad_rows":
-            doc["files"]["rows"][0] = ["short"]
-        else:
-            doc["clients"]["rows"][0][11] += 1  # files_count
-        bad = msgpack.packb(doc, use_bin_type=True, datetime=True)
+        doc["clients"]["rows"][0][11] += 1  # files_count
+    packed: bytes = msgpack.packb(doc, use_bin_type=True, datetime=True)
+    return packed
+
+
+DAMAGES = ["garbage", "truncated", "other_format", "future_version", "missing_keys", "bad_rows", "aggregates_lie"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_snapshot_falls_back_to_the_previous_one_plus_the_journal(
+    tmp_path: Path, damage: str, logs: CapturingLogger
+) -> None:
+    crashed = open_core(tmp_path)
+    assert crashed.store is not None
+    do_some_work(crashed, rounds=1)
+    crashed.store.snapshot_due = lambda: True  # type: ignore[method-assign]
+    crashed.tick()  # generation 2; generation 1 becomes the previous one
+    crashed.store.snapshot_due = lambda: False  # type: ignore[method-assign]
+    do_some_work(crashed, rounds=2)  # acknowledged writes after the newest snapshot
+    bad = damaged_snapshot((tmp_path / SNAPSHOT_NAME).read_bytes(), damage)
     (tmp_path / SNAPSHOT_NAME).write_bytes(bad)
-    (tmp_path / JOURNAL_NAME).write_bytes(b"records of the lost world")
-    core = open_core(tmp_path, seed=5, clients=7)
-    assert len(core.world.clients) == 7  # a fresh dataset from the new arguments
-    aside = list(tmp_path.glob(f"{SNAPSHOT_NAME}.corrupt-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == bad  # kept for inspection, never overwritten
-    assert list(tmp_path.glob(f"{JOURNAL_NAME}.corrupt-*"))
-    assert "mock.state_corrupt" in events_logged(logs)
-    core.close()
+    recovered = open_core(tmp_path, seed=5, clients=7)  # a crash: nothing was closed
+    assert state(recovered) == state(crashed)  # every acknowledged write, none lost, no fresh data
+    assert recovered.journal_seq == crashed.journal_seq
+    (aside,) = tmp_path.glob(f"{SNAPSHOT_NAME}.corrupt-*")
+    assert aside.read_bytes() == bad  # kept for inspection, never overwritten
+    assert logged(logs, "mock.state_corrupt")["generation"] == "current"
+    line = logged(logs, "mock.state_recovered")
+    assert (line["snapshot"], line["records_lost"]) == (PREVIOUS_SNAPSHOT_NAME, 0) and line["records_replayed"] > 0
+    # The recovered world became the newest generation at once; it reopens without any fallback.
+    recovered.close()
+    again = open_core(tmp_path)
+    assert state(again) == state(crashed)
+    again.close()
+
+
+def test_a_crash_between_the_snapshot_renames_loses_nothing(tmp_path: Path) -> None:
+    crashed = open_core(tmp_path)
+    do_some_work(crashed, rounds=2)
+    assert crashed.store is not None
+    crashed.store.write_snapshot(encode_world(crashed.world, crashed.journal_seq))
+    call(crashed, "stop_server")
+    # As if the process died after moving N-1 aside and before N got its name.
+    (tmp_path / SNAPSHOT_NAME).replace(tmp_path / PREVIOUS_SNAPSHOT_NAME)
+    recovered = open_core(tmp_path)
+    assert state(recovered) == state(crashed)
+    recovered.close()
+
+
+def test_both_generations_damaged_starts_afresh_and_says_what_was_lost(tmp_path: Path, logs: CapturingLogger) -> None:
+    core = open_core(tmp_path)
+    call(core, "stop_server")
+    core.close()  # two generations now
+    for name in (SNAPSHOT_NAME, PREVIOUS_SNAPSHOT_NAME):
+        (tmp_path / name).write_bytes(b"\xc1 damaged")
+    fresh = open_core(tmp_path, seed=5, clients=7)
+    assert len(fresh.world.clients) == 7  # nothing else left to start from
+    assert len(list(tmp_path.glob("mock_state*.corrupt-*"))) == 2
+    assert list(tmp_path.glob(f"{PREVIOUS_JOURNAL_NAME}.corrupt-*"))
+    assert logged(logs, "mock.state_lost")["records_lost"] == 1
+    fresh.close()
     assert len(open_core(tmp_path).world.clients) == 7  # and the fresh data is now the stored data
 
 

@@ -98,16 +98,17 @@ class MockCore:
         """
         clock = clock or SystemClock()
         store = MockStore(Path(data_dir), min_interval=min_snapshot_interval) if data_dir is not None else None
-        loaded = store.load_snapshot(lambda doc: (decode_world(doc, clock), int(doc["journal_seq"]))) if store else None
+        loaded = store.load(lambda doc: (decode_world(doc, clock), int(doc["journal_seq"]))) if store else None
         if loaded is not None:
-            world, seq = loaded
+            world, seq = loaded.value
             requested = {"seed": seed, "clients": clients, "files": files}
             stored = {"seed": world.seed, **world.config}
             if requested != stored:
                 log.info("mock.stored_config_wins", requested=requested, stored=stored)
             core = cls(world, store, tick_seconds=tick_seconds, journal_seq=seq)
-            assert store is not None
-            core._replay(store.read_journal())
+            core._replay(loaded.records)
+            if loaded.from_previous:
+                core._snapshot()  # a sound newest generation again, before the next write relies on it
         else:
             core = cls(generate_world(seed, clock, clients, files), store, tick_seconds=tick_seconds)
             if store is not None:

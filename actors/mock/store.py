@@ -1,31 +1,38 @@
-"""Persistence of the mock: an atomic snapshot plus a journal of everything since.
+"""Persistence of the mock: two snapshot generations plus a journal of everything since the older one.
 
-- ``mock_state.msgpack``: the whole world, written atomically (temp file in the same
-  directory, fsync, rename, fsync the directory) and at most every few seconds.
+- ``mock_state.msgpack``: the whole world (generation N), written atomically (temp file
+  in the same directory, fsync, rename, fsync the directory) and at most every few
+  seconds. ``mock_state.previous.msgpack`` is generation N-1: writing N first renames
+  N-1's successor into that place, so a damaged snapshot falls back to the one before it.
 - ``mock_journal.log``: one record per acknowledged write (fsynced before the reply
-  leaves) and per tick (not fsynced: the next write's fsync covers it, and a lost
-  tick is never an acknowledged change). Each record is ``>II`` (length, crc32) then
-  msgpack ``{seq, op, args, at}``. After each snapshot the journal is truncated.
+  leaves) and per tick (not fsynced: the next write's fsync covers it, and a lost tick
+  is never an acknowledged change). When snapshot N lands, this segment (the records
+  since N-1) becomes ``mock_journal.previous.log`` and a new one starts, so the records
+  since the *previous* snapshot are always on disk. The framing is in ``journal.py``.
 
-Opening loads the snapshot and replays the records whose seq is above the snapshot's
+Opening reads both segments (a damaged record is skipped and the intact ones after it
+are kept; a damaged file is first copied aside), loads the newest snapshot that decodes
+(setting a damaged one aside) and replays the records whose seq is above its
 ``journal_seq``; the mock's state is a pure function of that sequence, so replay
-rebuilds exactly the state the requesters saw acknowledged.
+rebuilds exactly the state the requesters saw acknowledged. Only when both generations
+are damaged does the mock start from a fresh dataset, and it says so loudly.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import struct
+import shutil
 import time
-import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 import msgpack
 import structlog
 
+from actors.mock import journal as journal_format
 from actors.mock.records import (
     ACTIVITY_COLUMNS,
     CLIENT_COLUMNS,
@@ -42,29 +49,47 @@ from actors.mock.records import (
 )
 from actors.mock.state import MockWorld
 from runtime.clock import Clock
-from runtime.fsutil import atomic_write_bytes, fsync_dir, remove_temporaries
+from runtime.fsutil import AtomicFile, atomic_write_bytes, fsync_dir, remove_temporaries
 
 log = structlog.get_logger()
 
 SNAPSHOT_NAME = "mock_state.msgpack"
+PREVIOUS_SNAPSHOT_NAME = "mock_state.previous.msgpack"
 JOURNAL_NAME = "mock_journal.log"
+PREVIOUS_JOURNAL_NAME = "mock_journal.previous.log"
 FORMAT = "mock-state"
 VERSION = 1
-_RECORD_HEADER = struct.Struct(">II")
-MAX_RECORD = 64 * 1024 * 1024
 T = TypeVar("T")
 
 
-def _pack(value: Any) -> bytes:
+def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, datetime=True)
 
 
-def _unpack(data: bytes) -> Any:
+def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, timestamp=3, strict_map_key=False)
 
 
 def _utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def _seq_gaps(base: int, records: list[dict[str, Any]]) -> int:
+    """Records missing between ``base`` and the newest one (seq numbers are consecutive)."""
+    missing, previous = 0, base
+    for record in records:
+        missing += max(0, record["seq"] - previous - 1)
+        previous = record["seq"]
+    return missing
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[T]):
+    """A decoded snapshot and the journal records to replay over it."""
+
+    value: T
+    records: list[dict[str, Any]]
+    from_previous: bool  # the newest snapshot was missing or damaged: generation N-1 was used
 
 
 class MockStore:
@@ -74,62 +99,156 @@ class MockStore:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.snapshot_path = self.data_dir / SNAPSHOT_NAME
+        self.previous_path = self.data_dir / PREVIOUS_SNAPSHOT_NAME
         self.journal_path = self.data_dir / JOURNAL_NAME
+        self.previous_journal_path = self.data_dir / PREVIOUS_JOURNAL_NAME
         self.min_interval = min_interval
         self.snapshots_written = 0
         self.records_appended = 0
         self.last_snapshot_seconds = 0.0
         self._last_snapshot_end = time.monotonic()
-        self._journal: Any = None
-        remove_temporaries(self.snapshot_path)  # of an interrupted snapshot write; the real file is intact
+        self._journal: IO[bytes] | None = None
+        # Of an interrupted snapshot or journal rewrite; the real files are intact.
+        for path in (self.snapshot_path, self.journal_path, self.previous_journal_path):
+            remove_temporaries(path)
 
-    # -- snapshot --
+    # -- opening --
 
-    def load_snapshot(self, decode: Callable[[dict[str, Any]], T]) -> T | None:
-        """Decode the snapshot; None when there is none or it was unreadable (then moved aside)."""
-        if not self.snapshot_path.exists():
-            if self.journal_path.exists() and self.journal_path.stat().st_size:
-                self._move_aside(self.journal_path, "journal without a snapshot")
-            return None
-        try:
-            doc = _unpack(self.snapshot_path.read_bytes())
-            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-                raise ValueError(f"not a {FORMAT} file")
-            if doc.get("version") != VERSION:
-                raise ValueError(f"unsupported {FORMAT} version {doc.get('version')!r}")
-            return decode(doc)
-        except Exception as exc:  # any damage at all: keep the file for inspection, start afresh
-            moved = self._move_aside(self.snapshot_path, f"{type(exc).__name__}: {exc}")
-            log.error("mock.state_corrupt", path=str(self.snapshot_path), moved_to=str(moved), error=str(exc))
-            if self.journal_path.exists():
-                self._move_aside(self.journal_path, "its snapshot was corrupt")
-            return None
+    def load(self, decode: Callable[[dict[str, Any]], T]) -> Loaded[T] | None:
+        """The newest snapshot that decodes and the records since it; None when there is none."""
+        records = self._read_journals()
+        tried = False
+        for generation, path in (("current", self.snapshot_path), ("previous", self.previous_path)):
+            if not path.exists():
+                continue
+            tried = True
+            try:
+                doc = unpack(path.read_bytes())
+                if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                    raise ValueError(f"not a {FORMAT} file")
+                if doc.get("version") != VERSION:
+                    raise ValueError(f"unsupported {FORMAT} version {doc.get('version')!r}")
+                base = int(doc["journal_seq"])
+                value = decode(doc)
+            except Exception as exc:  # any damage at all: keep the file for inspection, try the older one
+                moved = self._move_aside(path, f"{type(exc).__name__}: {exc}")
+                log.error("mock.state_corrupt", generation=generation, moved_to=str(moved), error=str(exc))
+                continue
+            newer = [r for r in records if r["seq"] > base]
+            from_previous = generation == "previous"
+            lost = _seq_gaps(base, newer)
+            if from_previous or lost:
+                log.warning(
+                    "mock.state_recovered",
+                    snapshot=path.name,
+                    journal_seq=base,
+                    records_replayed=len(newer),
+                    records_lost=lost,
+                )
+            return Loaded(value, newer, from_previous)
+        if tried:
+            log.error(
+                "mock.state_lost",
+                reason="every snapshot generation is damaged (set aside for inspection)",
+                records_lost=len(records),
+            )
+        for path in (self.previous_journal_path, self.journal_path):
+            if path.exists() and path.stat().st_size:
+                self._move_aside(path, "its snapshots are gone" if tried else "journal without a snapshot")
+        return None
 
-    def _move_aside(self, path: Path, reason: str) -> Path:
-        target = path.with_name(f"{path.name}.corrupt-{_utc_stamp()}")
+    def _read_journals(self) -> list[dict[str, Any]]:
+        """Every intact record of both segments, by seq; damaged files are copied aside, then repaired."""
+        by_seq: dict[int, dict[str, Any]] = {}
+        for path in (self.previous_journal_path, self.journal_path):
+            if path.exists():
+                for record in self._repair(path):
+                    by_seq.setdefault(record["seq"], record)
+        return [by_seq[seq] for seq in sorted(by_seq)]
+
+    def _repair(self, path: Path) -> list[dict[str, Any]]:
+        data = path.read_bytes()
+        read = journal_format.parse(data, unpack)
+        if read.damaged:
+            copy = self._copy_aside(path)
+            atomic_write_bytes(path, journal_format.encode_file(read.records, pack))
+            log.warning(
+                "mock.journal_recovered",
+                path=path.name,
+                records_kept=len(read.records),
+                records_lost=read.records_lost(),
+                damaged_bytes=read.damaged_bytes,
+                problems=read.problems,
+                copy=copy.name,
+            )
+        elif data and read.version != journal_format.JOURNAL_VERSION:
+            atomic_write_bytes(path, journal_format.encode_file(read.records, pack))
+            log.info(
+                "mock.journal_migrated",
+                path=path.name,
+                from_version=read.version,
+                to_version=journal_format.JOURNAL_VERSION,
+                records=len(read.records),
+            )
+        return read.records
+
+    def _aside_name(self, path: Path, kind: str) -> Path:
+        target = path.with_name(f"{path.name}.{kind}-{_utc_stamp()}")
         n = 1
         while target.exists():
             n += 1
-            target = path.with_name(f"{path.name}.corrupt-{_utc_stamp()}-{n}")
+            target = path.with_name(f"{path.name}.{kind}-{_utc_stamp()}-{n}")
+        return target
+
+    def _copy_aside(self, path: Path) -> Path:
+        target = self._aside_name(path, "damaged")
+        with open(path, "rb") as src, open(target, "xb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+        fsync_dir(self.data_dir)
+        return target
+
+    def _move_aside(self, path: Path, reason: str) -> Path:
+        target = self._aside_name(path, "corrupt")
         os.replace(path, target)
         fsync_dir(self.data_dir)
         log.warning("mock.file_moved_aside", path=str(path), moved_to=str(target), reason=reason)
         return target
 
+    # -- snapshots --
+
     def write_snapshot(self, doc: dict[str, Any]) -> None:
-        """Atomically replace the snapshot, then empty the journal it now covers."""
+        """Make ``doc`` generation N; N-1 and the journal since N-1 stay until N is durable."""
         started = time.monotonic()
-        data = _pack(doc)
-        atomic_write_bytes(self.snapshot_path, data)
-        # Records up to doc's journal_seq are in the snapshot; a crash before this
-        # truncation is harmless because replay skips them by seq.
-        journal = self._open_journal()
-        journal.truncate(0)
-        os.fsync(journal.fileno())
+        data = pack(doc)
+        pending = AtomicFile(self.snapshot_path)
+        try:
+            pending.write(data)
+            pending.file.flush()
+            os.fsync(pending.file.fileno())  # N is whole on disk before N-1 moves
+            rotate = self.snapshot_path.exists()
+            if rotate:
+                # A crash between these renames leaves no current snapshot: opening then uses this
+                # previous one with the journal, which still holds every record since it.
+                os.replace(self.snapshot_path, self.previous_path)
+            pending.commit()
+        except BaseException:
+            pending.abort()
+            raise
+        if rotate:
+            self._rotate_journal()
         self.snapshots_written += 1
         self._last_snapshot_end = time.monotonic()
         self.last_snapshot_seconds = self._last_snapshot_end - started
         log.debug("mock.snapshot_written", bytes=len(data), seconds=round(self.last_snapshot_seconds, 3))
+
+    def _rotate_journal(self) -> None:
+        """The records since N-1 become the previous segment (the ones before N-1 are no longer needed)."""
+        self.close()
+        if self.journal_path.exists():
+            os.replace(self.journal_path, self.previous_journal_path)
+        self._open_journal()
 
     def snapshot_due(self) -> bool:
         """Debounce: at least ``min_interval`` apart, and never more than ~10 % of the time."""
@@ -138,70 +257,29 @@ class MockStore:
 
     # -- journal --
 
-    def _open_journal(self) -> Any:
+    def _open_journal(self) -> IO[bytes]:
         if self._journal is None:
-            created = not self.journal_path.exists()
-            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - kept open between writes, closed by close()
-            if created:
+            if self.journal_path.exists() and self.journal_path.stat().st_size:
+                with open(self.journal_path, "rb") as existing:
+                    header = existing.read(len(journal_format.FILE_HEADER))
+                if header != journal_format.FILE_HEADER:
+                    self._repair(self.journal_path)  # never append records of one format to another
+            journal = open(self.journal_path, "ab")  # noqa: SIM115 - kept open between writes, closed by close()
+            if journal.tell() == 0:
+                journal.write(journal_format.FILE_HEADER)
+                journal.flush()
+                os.fsync(journal.fileno())
                 fsync_dir(self.data_dir)  # the new name must survive a power cut too
+            self._journal = journal
         return self._journal
 
     def append(self, record: dict[str, Any], *, sync: bool) -> None:
-        payload = _pack(record)
         journal = self._open_journal()
-        journal.write(_RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+        journal.write(journal_format.frame(record, pack))
         journal.flush()
         if sync:
             os.fsync(journal.fileno())
         self.records_appended += 1
-
-    def read_journal(self) -> list[dict[str, Any]]:
-        """Every intact record; a torn or damaged tail is cut off (with a warning)."""
-        if not self.journal_path.exists():
-            return []
-        data = self.journal_path.read_bytes()
-        records: list[dict[str, Any]] = []
-        pos = 0
-        problem = ""
-        while pos < len(data):
-            if len(data) - pos < _RECORD_HEADER.size:
-                problem = "torn record header"
-                break
-            length, crc = _RECORD_HEADER.unpack_from(data, pos)
-            start = pos + _RECORD_HEADER.size
-            if length > MAX_RECORD or start + length > len(data):
-                problem = "torn record"
-                break
-            payload = data[start : start + length]
-            if zlib.crc32(payload) != crc:
-                problem = "checksum mismatch"
-                break
-            try:
-                record = _unpack(payload)
-            except Exception:
-                problem = "undecodable record"
-                break
-            if not (
-                isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("op"), str)
-            ):
-                problem = "malformed record"
-                break
-            records.append(record)
-            pos = start + length
-        if problem:
-            log.warning(
-                "mock.journal_tail_ignored",
-                path=str(self.journal_path),
-                reason=problem,
-                offset=pos,
-                dropped_bytes=len(data) - pos,
-                records_kept=len(records),
-            )
-            # Cut the damage off so new records are not appended behind unreadable bytes.
-            with open(self.journal_path, "r+b") as journal:
-                journal.truncate(pos)
-                os.fsync(journal.fileno())
-        return records
 
     def close(self) -> None:
         if self._journal is not None:
