@@ -317,6 +317,22 @@ class ServerBridge(FacadeBase):
         """Round trip to a backend."""
         return await self._run_async("test_connection", {}, timeout)
 
+    def get_enrollment_token(self, *, timeout: float | None = None) -> Reply:
+        """The token backup agents enroll with, where they connect and the server's public key."""
+        return self._run("get_enrollment_token", {}, timeout)
+
+    async def get_enrollment_token_async(self, *, timeout: float | None = None) -> Reply:
+        """The token backup agents enroll with, where they connect and the server's public key."""
+        return await self._run_async("get_enrollment_token", {}, timeout)
+
+    def rotate_enrollment_token(self, *, timeout: float | None = None) -> Reply:
+        """Replace the enrollment token: the old one enrolls nobody from now on; enrolled agents keep working."""
+        return self._run("rotate_enrollment_token", {}, timeout)
+
+    async def rotate_enrollment_token_async(self, *, timeout: float | None = None) -> Reply:
+        """Replace the enrollment token: the old one enrolls nobody from now on; enrolled agents keep working."""
+        return await self._run_async("rotate_enrollment_token", {}, timeout)
+
     def events_since(self, seq: int, *, timeout: float | None = None) -> Reply:
         """Events with a sequence number greater than `seq` (at most 1000 per call)."""
         return self._run("events_since", {"seq": seq}, timeout)

@@ -25,6 +25,7 @@ __all__ = [
     "FILE_STATUSES",
     "LOG_LEVELS",
     "OPERATIONS",
+    "REAL_ONLY_OPERATIONS",
     "Access",
     "Arg",
     "ArgType",
@@ -347,6 +348,26 @@ OPERATIONS: tuple[Operation, ...] = (
         "`{pong: true, backend, server_time}`",
         role=Role.VIEWER,
     ),
+    # -- agents' enrollment (the real server only) --
+    Operation(
+        "get_enrollment_token",
+        "enrollment",
+        "The token backup agents enroll with, where they connect and the server's public key.",
+        Access.READ,
+        5.0,
+        "`{token, agents_endpoint, server_public_key}`",
+        secret_results=("token",),
+    ),
+    Operation(
+        "rotate_enrollment_token",
+        "enrollment",
+        "Replace the enrollment token: the old one enrolls nobody from now on; enrolled agents keep working.",
+        Access.WRITE,
+        10.0,
+        "`{token, agents_endpoint, server_public_key}` with the new token",
+        refreshes=(K.ACTIVITY, K.AUDIT),
+        secret_results=("token",),
+    ),
     # -- the bridge's own --
     Operation(
         "events_since",
@@ -374,6 +395,9 @@ OPERATIONS: tuple[Operation, ...] = (
 
 CATALOGUE: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 BACKEND_OPERATIONS: tuple[str, ...] = tuple(op.name for op in OPERATIONS if op.handled_by is HandledBy.BACKEND)
+# Only the real server has agents, so only it serves these; the mock leaves them out (the bridge then
+# answers BACKEND_UNAVAILABLE rather than let demo data speak for the real server's secrets).
+REAL_ONLY_OPERATIONS: frozenset[str] = frozenset({"get_enrollment_token", "rotate_enrollment_token"})
 
 
 def get_operation(name: str) -> Operation:

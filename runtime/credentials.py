@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import zmq
 
@@ -65,6 +65,20 @@ def write_private(path: Path, data: bytes) -> None:
         pending.abort()
         raise
     pending.commit()
+
+
+def open_private(path: Path, encoding: str | None = "utf-8", errors: str | None = None) -> TextIO:
+    """``path`` opened for appending text, 0600 (an older, looser file is tightened), in a 0700 folder;
+    for logs that may name what only administrators should read."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != PRIVATE_FILE:
+            os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, "a", encoding=encoding, errors=errors)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def check_private(path: Path) -> None:
@@ -319,7 +333,10 @@ def load_connection(arg: str | Path | None, data_dir: Path | None = None) -> Con
     """The connection file ``resolve_connection`` picks, loaded; the error names where it looked."""
     path = resolve_connection(arg, data_dir)
     if not arg and not path.exists():
-        source = f"${ENV_CONNECTION}" if (data_dir is None and os.environ.get(ENV_CONNECTION)) else "the default"
+        if data_dir is not None:
+            source = f"the admin connection file of {data_dir}"
+        else:
+            source = f"named by ${ENV_CONNECTION}" if os.environ.get(ENV_CONNECTION) else "the default"
         raise CredentialsError(
             f"no connection file at {path} ({source}); start the stack with run_all.py, which creates it, "
             f"or pass --connection FILE (or set ${ENV_CONNECTION}; --data-dir DIR picks another stack)"

@@ -17,6 +17,7 @@ import structlog
 from actors.backends.validation import agent_text as _text
 from actors.server import queries as q
 from actors.server.blobs import BlobStore
+from actors.server.faults import describe, is_storage_full
 from actors.server.keys import KeyRing
 from actors.server.restores import Restores
 from actors.server.sessions import AgentOutbox, AgentSession, AgentSettings
@@ -28,6 +29,7 @@ from protocol.agent_messages import (
     MAX_BATCH,
     NO_SESSION,
     STOPPED,
+    STORAGE_FULL,
     AgentProtocolError,
     Buffer,
     CreditLedger,
@@ -111,6 +113,13 @@ class AgentGateway:
         except AgentProtocolError as exc:
             ref = msg.get("batch", msg.get("r", msg.get("u")))
             self._error(route, exc.code, exc.message, ref)
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            # A row or activity entry could not be written: the agent hears it and stops its run.
+            self.store.storage_alarm.report(f"handling an agent's {msg.type}", exc)
+            ref = msg.get("batch", msg.get("r", msg.get("u")))
+            self._error(route, STORAGE_FULL, f"server storage full: {describe(exc)}", ref)
 
     def _enrollment_connection(self, route: bytes, msg: Message, peer: str) -> None:
         if msg.type != "enroll":
@@ -120,18 +129,52 @@ class AgentGateway:
         public = _text(msg.fields, "public_key", True)
         if not is_public_key(public) or self.keyring.is_enrollment(public):
             raise AgentProtocolError("public_key must be the agent's own z85 CURVE public key")
-        client_id, created = self.store.register_client(public, self._info(msg, peer))
+        if self.keyring.revoked(public):
+            self._enrollment_refused(public, "its key belonged to a deleted client")
+            raise AgentProtocolError(
+                "this key belonged to a deleted client and is revoked: make a new key pair to enroll again",
+                ErrorCode.FORBIDDEN.value,
+            )
+        info = self._info(msg, peer)
+        known = q.client_by_key(self.store.conn, public)
+        if known is not None:
+            # The token proves nothing about who holds this key's secret half: enrolling a key that a
+            # client already holds may not touch that client. Only the same agent repeating its
+            # enrollment (its reply was lost) is answered, and nothing changes.
+            if (known["name"], known["hostname"], known["platform"]) != (
+                info["name"],
+                info["hostname"],
+                info["platform"],
+            ):
+                self._enrollment_refused(public, f"its key is client {known['name']}'s")
+                # Only a token holder gets this far, so a record per attempt cannot be a stranger's flood.
+                self.store.record(
+                    "enrollment_refused",
+                    "WARNING",
+                    f"Refused an enrollment as {info['name']!r} of the key client {known['name']} holds",
+                    client_id=known["id"],
+                    logger="backup.security",
+                )
+                raise AgentProtocolError(
+                    "this public key is already enrolled by another client: an agent enrolls its own key",
+                    ErrorCode.CONFLICT.value,
+                )
+            self._send(route, "enrolled", client_id=known["id"])
+            return
+        client_id, _ = self.store.register_client(public, info)
         self.keyring.add_client(public)
         self._send(route, "enrolled", client_id=client_id)
-        if created:
-            self.store.client_changed(client_id, "created")
-            self.store.record(
-                "agent_enrolled",
-                "INFO",
-                f"Agent {msg['name']} enrolled with the enrollment token",
-                client_id=client_id,
-                logger="backup.agent",
-            )
+        self.store.client_changed(client_id, "created")
+        self.store.record(
+            "agent_enrolled",
+            "INFO",
+            f"Agent {msg['name']} enrolled with the enrollment token",
+            client_id=client_id,
+            logger="backup.agent",
+        )
+
+    def _enrollment_refused(self, public: str, why: str) -> None:
+        log.warning("server.enrollment_refused", key=public[:8] + "…", reason=why)
 
     def _info(self, msg: Message, peer: str) -> dict[str, str]:
         return {
@@ -246,8 +289,10 @@ class AgentGateway:
             self._error(session.route, CREDIT_EXCEEDED, "more chunks in flight than the credit window allows")
             self.disconnect(session.client_id, "flow control violated")
             return
-        outcome = on_chunk(self.store, self.blobs, session.uploads, msg)
-        session.ledger.consumed()
+        try:
+            outcome = on_chunk(self.store, self.blobs, session.uploads, msg)
+        finally:
+            session.ledger.consumed()  # the credit comes back whatever became of the chunk
         if outcome.completed is not None:
             session.completed.append(outcome.completed)
         elif outcome.failed is not None:
@@ -342,14 +387,18 @@ class AgentGateway:
         try:
             replies = record_completed(self.store, session.uploads, done)
         except Exception as exc:
-            log.exception("server.versions_not_recorded", client_id=session.client_id, uploads=len(done))
+            code = STORAGE_FULL if is_storage_full(exc) else ErrorCode.INTERNAL.value
+            if code == STORAGE_FULL:
+                self.store.storage_alarm.report(f"recording {len(done)} stored files", exc)
+            else:
+                log.exception("server.versions_not_recorded", client_id=session.client_id, uploads=len(done))
             for c in done:
                 self._send(
                     session.route,
                     "failed",
                     u=c.upload_id,
-                    code=ErrorCode.INTERNAL.value,
-                    message=f"the server could not record {c.path}: {exc}",
+                    code=code,
+                    message=f"the server could not record {c.path}: {describe(exc)}",
                 )
             return
         session.changed = True

@@ -29,7 +29,17 @@ from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
 from actors.server.db import open_database
 from actors.server.dbview import CatalogTables
-from actors.server.keys import ALLOW_LIST_FILE, KeyRing, ServerKeys, enrollment_token, read_allow_list
+from actors.server.keys import (
+    ALLOW_LIST_FILE,
+    REVOKED_FILE,
+    KeyRing,
+    RevokedKeys,
+    ServerKeys,
+    enrollment_token,
+    new_token,
+    read_allow_list,
+    store_token,
+)
 from actors.server.logs import LogStore, install_capture
 from actors.server.sessions import AgentSettings
 from actors.server.store import Store
@@ -88,10 +98,11 @@ class BackupServer:
         install_capture(self.logs)
         self.keys = ServerKeys.load(root / "keys")
         self.token = enrollment_token(root / "keys", config.enroll_token)
+        self.logs.redact(self.token)
         allowed = read_allow_list(root / "keys" / ALLOW_LIST_FILE)
         if config.allow_list is not None:
             allowed |= read_allow_list(config.allow_list)
-        self.keyring = KeyRing(self.token, allowed)
+        self.keyring = KeyRing(self.token, allowed, RevokedKeys(root / "keys" / REVOKED_FILE))
         self.conn = open_database(root / "backup.db", self.clock.now())
         self.blobs = BlobStore(root / "blobs")
         self.blobs.clean_temporaries()
@@ -149,6 +160,8 @@ class BackupServer:
             "start_server": lambda a: (self.start_server(), "Server started"),
             "stop_server": lambda a: (self.stop_server(), "Server stopped"),
             "get_logs": lambda a: (self.logs.query(a.get("level"), a.get("text"), a["offset"], a["limit"]), "Logs"),
+            "get_enrollment_token": lambda a: (self.enrollment(), "Enrollment token"),
+            "rotate_enrollment_token": lambda a: (self.rotate_enrollment_token(), "Enrollment token rotated"),
             "test_connection": lambda a: (
                 {"pong": True, "backend": self.name, "server_time": self.clock.now()},
                 "pong",
@@ -178,12 +191,20 @@ class BackupServer:
 
     def tick(self) -> None:
         self.agents.tick()
-        for key in self.keyring.take_refusals():
+        keys, unreported = self.keyring.take_refusals()
+        for key in keys:
             self.store.record(
                 "agent_refused",
                 "WARNING",
                 f"Refused an agent with an unknown key {key[:8]}… "
                 "(not enrolled; enroll it with the token or add its key to the allow-list)",
+                logger="backup.security",
+            )
+        if unreported:
+            self.store.record(
+                "agent_refused",
+                "WARNING",
+                f"Refused {unreported} more agents with unknown keys (too many in a minute to list one by one)",
                 logger="backup.security",
             )
 
@@ -236,7 +257,8 @@ class BackupServer:
         name = q.get_client(self.conn, client_id)["name"]
         self.agents.forget_client(client_id)
         count, freed, key = self.store.delete_client(client_id)
-        self.keyring.remove_client(key)  # its key is no longer let in: re-enrolling makes a new client
+        # Revoked, not just forgotten: the agent cannot come back by enrolling the same key with the token.
+        self.keyring.revoke(key, f"client {name} ({client_id}) deleted")
         self.store.record(
             "client_deleted",
             "WARNING",
@@ -330,6 +352,31 @@ class BackupServer:
             read_at=lambda offset, length: self.blobs.read_at(sha, offset, length),
             final=lambda: self._reply(data, f"Downloaded {file['name']}"),
         )
+
+    def enrollment(self) -> dict[str, Any]:
+        """What enrolling an agent takes: the token (a secret), where agents connect, the server's key."""
+        return {
+            "token": self.token,
+            "agents_endpoint": self.config.agents_endpoint,
+            "server_public_key": self.keys.public.decode("ascii"),
+        }
+
+    def rotate_enrollment_token(self) -> dict[str, Any]:
+        """A new token, effective at once: the old one's enrollment key is refused from the next handshake."""
+        token = new_token()
+        store_token(self.config.root / "keys", token)
+        self.logs.redact(token)
+        self.token = token
+        self.keyring.set_token(token)
+        note = " (--enroll-token on the command line will set the old one back at the next start)"
+        self.store.record(
+            "enrollment_token_rotated",
+            "WARNING",
+            "The agents' enrollment token was rotated: the old one enrolls nobody any more; "
+            f"enrolled agents keep working{note if self.config.enroll_token else ''}",
+            logger="backup.security",
+        )
+        return self.enrollment()
 
     def get_server_status(self) -> dict[str, Any]:
         totals = q.totals(self.conn)

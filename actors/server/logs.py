@@ -3,8 +3,11 @@
 ``install_capture`` puts a processor in front of the renderer of the current structlog
 configuration: every event the process logs (any thread, the ZAP thread included) is
 copied into the in-memory ``LogStore`` and, when a file is given, appended as a JSON
-line to a size-rotated file in the data directory. The processor passes the event on
-unchanged, so console/JSON output is exactly what it was.
+line to a size-rotated file in the data directory (0600: logs name clients, paths and
+addresses). Secrets the server holds (the enrollment token) are registered with
+``redact``: the processor masks them wherever they appear, in the store, the file and
+the console output alike, so no mistake elsewhere can put one in a log. Otherwise it
+passes the event on unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import logging
 import logging.handlers
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,10 @@ from typing import Any
 import structlog
 
 from protocol.catalogue import LOG_LEVELS
+from runtime.credentials import open_private
+
+MASK = "[redacted]"
+MAX_SECRETS = 16  # the current token and a few rotated ones
 
 LOG_LIMIT = 5000
 FILE_BYTES = 5 * 1024 * 1024
@@ -40,18 +47,39 @@ class LogStore:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._secrets: OrderedDict[str, None] = OrderedDict()
         self._file_logger: logging.Logger | None = None
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
-                file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8"
-            )
+            handler = PrivateRotatingFileHandler(file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(message)s"))
             # A private logger: stdlib logging elsewhere in the process stays untouched.
             self._file_logger = logging.getLogger(f"backup-server-file-{id(self)}")
             self._file_logger.propagate = False
             self._file_logger.setLevel(logging.DEBUG)
             self._file_logger.addHandler(handler)
+
+    def redact(self, secret: str) -> None:
+        """Mask ``secret`` in every event logged from now on."""
+        if not secret:
+            return
+        with self._lock:
+            self._secrets[secret] = None
+            while len(self._secrets) > MAX_SECRETS:
+                self._secrets.popitem(last=False)
+
+    def scrub(self, fields: MutableMapping[str, Any]) -> None:
+        """Replace the registered secrets inside the event's text values, in place."""
+        secrets = list(self._secrets)
+        if not secrets:
+            return
+        for name, value in fields.items():
+            text = value if isinstance(value, str) else None
+            if text is None and isinstance(value, BaseException | list | tuple | dict):
+                text = repr(value)  # an exception or a container may quote a secret too
+            if text is not None and any(secret in text for secret in secrets):
+                for secret in secrets:
+                    text = text.replace(secret, MASK)
+                fields[name] = text
 
     def add(self, level: str, event: str, fields: MutableMapping[str, Any]) -> None:
         level = _LEVEL_ALIASES.get(level.upper(), level.upper())
@@ -106,6 +134,13 @@ class LogStore:
                 self._file_logger.removeHandler(handler)
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every file it opens (the first and each one after a rotation) is readable by its owner only."""
+
+    def _open(self) -> Any:
+        return open_private(Path(self.baseFilename), self.encoding, self.errors)
+
+
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
@@ -119,6 +154,7 @@ class _Capture:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         try:
+            self.store.scrub(event_dict)
             level = str(event_dict.get("level") or method_name)
             self.store.add(level, str(event_dict.get("event", "")), event_dict)
         except Exception:  # logging must never break the caller
