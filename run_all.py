@@ -4,6 +4,12 @@
 
 Restarts an actor that dies (with backoff; gives up after repeated rapid failures and
 says so); on Ctrl-C or SIGTERM stops everything cleanly and exits 0.
+
+Before anything starts, ``runtime.bootstrap`` makes sure the data directory holds the
+stack's credentials: every bridge socket is CURVE-authenticated, each actor gets its
+connection file, and the first admin's password waits in ``<data-dir>/credentials/admin-password``
+(the log names the file, never the password). ``bridgectl`` on this machine uses
+``<data-dir>/credentials/admin.json`` with no flag.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from pathlib import Path
 import structlog
 
 from actors.agent.sample import ensure_sample
+from actors.bridge.auth.state import BridgeStores
 from actors.server.keys import ServerKeys, enrollment_token
 from client.connection import BridgeClient, BridgeUnreachable
 from protocol.modes import Policy
+from runtime.bootstrap import Bootstrap, StackEndpoints, bootstrap
+from runtime.credentials import ConnectionFile, StackPaths
 from runtime.endpoints import (
     DEFAULT_BACKEND_PORT,
     DEFAULT_EVENTS_PORT,
@@ -100,7 +109,7 @@ class Child:
             self.proc.wait()
 
 
-def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[Child]:
+def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, creds: Bootstrap) -> list[Child]:
     py = sys.executable
     common = ["--log-level", ns.log_level] + (["--log-json"] if ns.log_json else [])
     bridge = [
@@ -117,6 +126,8 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
         ns.policy,
         "--tap",
         tcp(ns.host, ns.tap_port),
+        "--data-dir",
+        str(ns.data_dir),
         *common,
     ]
     if ns.record is not None:
@@ -133,8 +144,8 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
         py,
         "-m",
         "actors.mock",
-        "--bridge",
-        endpoints.backend,
+        "--connection",
+        str(creds.connections["mock"]),
         "--data-dir",
         str(ns.data_dir),
         "--seed",
@@ -155,8 +166,8 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
             py,
             "-m",
             "actors.replay",
-            "--bridge",
-            endpoints.backend,
+            "--connection",
+            str(creds.connections["replay"]),
             "--recording",
             str(ns.replay),
             "--order",
@@ -167,14 +178,14 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
         ]
     children = [Child("bridge", bridge), Child("replay" if ns.replay is not None else "mock", mock)]
     if not ns.mock_only and ns.replay is None:
-        children += real_children(ns, endpoints, common)
+        children += real_children(ns, creds, common)
     if ns.gui == "web":
         gui = [
             py,
             "-m",
             "gui",
-            "--endpoint",
-            endpoints.frontend,
+            "--connection",
+            str(creds.connections["gui"]),
             "--host",
             ns.host,
             "--port",
@@ -187,7 +198,7 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints) -> list[C
     return children
 
 
-def real_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, common: list[str]) -> list[Child]:
+def real_children(ns: argparse.Namespace, creds: Bootstrap, common: list[str]) -> list[Child]:
     """The real backup server plus one demo agent backing up ``<data-dir>/sample`` every 30 s.
 
     The server's key pair and enrollment token are prepared here, before either starts,
@@ -203,8 +214,8 @@ def real_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, common: li
         py,
         "-m",
         "actors.server",
-        "--bridge",
-        endpoints.backend,
+        "--connection",
+        str(creds.connections["server"]),
         "--agents",
         agents,
         "--data-dir",
@@ -235,35 +246,54 @@ def real_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, common: li
     return [Child("server", server), Child("agent", agent)]
 
 
-def announce_when_ready(endpoints: BridgeEndpoints, gui_url: str | None, deadline: float, stop: StopFlag) -> None:
-    with BridgeClient(endpoints.frontend, connect_timeout=0.5) as client:
+def announce_when_ready(
+    connection: ConnectionFile | None, ns: argparse.Namespace, gui_url: str | None, deadline: float, stop: StopFlag
+) -> None:
+    """Log ``stack.ready`` once a backend is alive, asking the bridge with the admin's connection file."""
+    if connection is None:
+        log.warning("stack.readiness_unchecked", reason="no admin connection file to ask the bridge with")
+        return
+    last_problem = "no backend alive yet"
+    with BridgeClient(connection=connection, connect_timeout=0.5) as client:
         while time.monotonic() < deadline and not stop.is_set():
             try:
                 reply = client.call("bridge_status", timeout=0.5)
-            except BridgeUnreachable:
+            except BridgeUnreachable as exc:
+                last_problem = str(exc)
                 continue
-            data = reply["data"]
-            if any(b["alive"] for b in data["backends"]):
+            if not reply["success"]:
+                last_problem = f"{reply['error_code']}: {reply['message']}"
+            elif any(b["alive"] for b in reply["data"]["backends"]):
                 log.info(
                     "stack.ready",
-                    frontend=endpoints.frontend,
-                    events=endpoints.events,
-                    backend=endpoints.backend,
-                    mode=data["mode"],
+                    frontend=connection.frontend,
+                    events=connection.events,
+                    backend=connection.backend,
+                    mode=reply["data"]["mode"],
                     gui=gui_url,
-                    try_it=f"bridgectl --endpoint {endpoints.frontend} call get_clients",
+                    try_it=try_it(ns.data_dir),
                 )
                 return
             time.sleep(LOOP_S)
-    log.warning("stack.not_ready_yet", frontend=endpoints.frontend)
+    log.warning("stack.not_ready_yet", frontend=connection.frontend, reason=last_problem)
+
+
+def try_it(data_dir: Path) -> str:
+    flag = "" if data_dir == default_data_dir() else f" --data-dir {data_dir}"
+    return f"bridgectl{flag} call get_clients"
 
 
 def supervise(
-    children: list[Child], stop: StopFlag, until: float | None, endpoints: BridgeEndpoints, gui_url: str | None
+    children: list[Child],
+    stop: StopFlag,
+    until: float | None,
+    ns: argparse.Namespace,
+    admin: ConnectionFile | None,
+    gui_url: str | None,
 ) -> int:
     for child in children:
         child.start()
-    announce_when_ready(endpoints, gui_url, time.monotonic() + 20, stop)
+    announce_when_ready(admin, ns, gui_url, time.monotonic() + 20, stop)
     while not stop.is_set():
         now = time.monotonic()
         if until is not None and now >= until:
@@ -356,10 +386,17 @@ def main(argv: list[str] | None = None) -> int:
         events=endpoints.events,
         backend=endpoints.backend,
     )
+    stack = StackEndpoints(endpoints.frontend, endpoints.events, endpoints.backend, tcp(ns.host, ns.tap_port))
+    try:
+        creds = bootstrap(ns.data_dir, stack, BridgeStores.open(StackPaths(ns.data_dir).bridge))
+        admin = ConnectionFile.load(creds.admin_connection) if creds.admin_connection else None
+    except (ValueError, OSError) as exc:  # CredentialsError and the stores' StateFileError are ValueErrors
+        log.error("stack.credentials_failed", data_dir=str(ns.data_dir), error=str(exc))
+        return 1
     gui_url = f"http://{ns.host}:{ns.gui_port}" if ns.gui == "web" else None
     if gui_url:
         log.info("stack.gui", url=gui_url)
-    return supervise(build_children(ns, endpoints), stop, until, endpoints, gui_url)
+    return supervise(build_children(ns, endpoints, creds), stop, until, ns, admin, gui_url)
 
 
 if __name__ == "__main__":

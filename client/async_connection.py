@@ -2,8 +2,11 @@
 
 One receive task dispatches replies and stream chunks to the waiting calls by request
 id; a monitor task turns the socket's connect/disconnect events into a connection
-state (connected / reconnecting / disconnected) that listeners can show. Both are
-owned by the client's TaskSet and end with ``close``.
+state (connected / reconnecting / disconnected) that listeners can show, and
+remembers why a handshake failed (a refused key). Both are owned by the client's
+TaskSet and end with ``close``. The socket is a CURVE client with the key pair of the
+connection file (given, else ``$BRIDGE_CONNECTION``'s); once a user signed in through
+the GUI, ``auth`` holds the session token sent in every request's header.
 
 Calls never raise for transport problems: they return the standard error reply of
 client/errors.py (mode ``local``). Nothing a caller plugs in can stop the receive task:
@@ -27,7 +30,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from client.connection import ChunkHandler, wait_for
+from client.connection import ChunkHandler, client_connection, frontend_of, wait_for
 from client.download import DownloadWriter, Progress, open_writer, request_args
 from client.errors import (
     BridgeUnreachable,
@@ -36,6 +39,7 @@ from client.errors import (
     connection_lost,
     handling_failed,
     no_reply,
+    not_connected,
     unreachable_reply,
 )
 from client.tasks import TaskSet
@@ -43,7 +47,8 @@ from protocol.codec import DEFAULT_MAX_SIZE
 from protocol.envelope import CANCEL, CHUNK, REPLY, decode_body, decode_header, encode_header, request_frames
 from protocol.errors import ProtocolError
 from protocol.responses import Reply
-from runtime.endpoints import client_endpoint
+from runtime.credentials import ConnectionFile
+from runtime.handshake import WATCHED, HandshakeFailure, failure_of
 
 log = structlog.get_logger()
 
@@ -71,10 +76,19 @@ class _Waiting:
 
 class AsyncBridgeClient:
     def __init__(
-        self, endpoint: str | None = None, *, session: str | None = None, context: zmq.asyncio.Context | None = None
+        self,
+        endpoint: str | None = None,
+        *,
+        connection: ConnectionFile | None = None,
+        session: str | None = None,
+        context: zmq.asyncio.Context | None = None,
     ) -> None:
-        self.endpoint = client_endpoint(endpoint)
+        self.connection = client_connection(connection)
+        self.endpoint = frontend_of(endpoint, self.connection)
         self.session = session or uuid.uuid4().hex
+        # The token of the user session the GUI signed in (login); sent with every request while set.
+        self.auth: str | None = None
+        self.handshake_failure: HandshakeFailure | None = None
         self.ctx = context or zmq.asyncio.Context.instance()
         self.state = ConnectionState.DISCONNECTED
         self._listeners: list[StateListener] = []
@@ -93,7 +107,9 @@ class AsyncBridgeClient:
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        if self.connection is not None:
+            self.connection.apply_client(sock)
+        monitor = sock.get_monitor_socket(WATCHED)
         sock.connect(self.endpoint)
         self.sock = sock
         self._tasks.spawn(self._receive(sock), "receive")
@@ -157,13 +173,15 @@ class AsyncBridgeClient:
         if sock is None:
             raise cannot_connect(self.endpoint, "the client is not started")
         if not self._connected.is_set() and not await self.wait_connected(CONNECT_WAIT_S):
-            raise cannot_connect(self.endpoint, f"not connected ({self.state.value})")
+            raise not_connected(self.endpoint, f"not connected ({self.state.value})", self.handshake_failure)
         request_id = uuid.uuid4().hex
         waiting = _Waiting(op, asyncio.get_running_loop().create_future(), on_chunk)
         self._waiting[request_id] = waiting
         timeout_ms = int(timeout * 1000) if timeout else None
         try:
-            await sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
+            await sock.send_multipart(
+                request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth)
+            )
             while True:
                 # Each chunk restarts the wait, so long streams are bounded by silence, not size.
                 seen = waiting.chunks
@@ -234,7 +252,13 @@ class AsyncBridgeClient:
         try:
             while True:
                 event = parse_monitor_message(await monitor.recv_multipart())
-                if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                failure = failure_of(event, self.connection is not None)
+                if failure is not None:
+                    if failure != self.handshake_failure:
+                        log.warning("client.handshake_failed", endpoint=self.endpoint, reason=failure.detail)
+                    self.handshake_failure = failure
+                elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    self.handshake_failure = None
                     await self._set_state(ConnectionState.CONNECTED)
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
                     self._fail_waiting(connection_lost(self.endpoint))

@@ -63,6 +63,8 @@ class AsyncEventFollower:
             await asyncio.sleep(RETRY_S)
         sub = self.client.ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        if self.client.connection is not None:
+            self.client.connection.apply_client(sub)
         sub.setsockopt(zmq.RCVHWM, 100_000)
         for topic in self.topics:
             sub.setsockopt(zmq.SUBSCRIBE, topic.encode())

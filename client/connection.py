@@ -1,9 +1,12 @@
 """A synchronous connection to the bridge (bridgectl, tests, benchmarks).
 
 Each connection is a DEALER with a stable routing id (its session), so the bridge's
-reply cache recognises a re-sent request even across TCP reconnects. Failures follow
-client/errors.py: no connection or no reply raises ``BridgeUnreachable``; a reply that
-cannot be handled here is an error reply with mode ``local``.
+reply cache recognises a re-sent request even across TCP reconnects. It is a CURVE
+client with the key pair of its connection file (runtime/credentials.py): given, else
+the one ``$BRIDGE_CONNECTION`` names; without one the bridge lets nothing through.
+Failures follow client/errors.py: no connection or no reply raises ``BridgeUnreachable``
+(code UNAUTHENTICATED when the bridge refused the key); a reply that cannot be handled
+here is an error reply with mode ``local``.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from typing import Any
 
 import zmq
 
-from client.errors import BridgeUnreachable, cannot_connect, checked_reply, handling_failed, no_reply
+from client.errors import BridgeUnreachable, checked_reply, handling_failed, no_reply, not_connected
 from protocol.catalogue import CATALOGUE
 from protocol.codec import DEFAULT_MAX_SIZE
 from protocol.envelope import CANCEL, CHUNK, REPLY, Header, decode_body, decode_header, encode_header, request_frames
 from protocol.errors import ProtocolError
 from protocol.responses import Reply
+from runtime.credentials import ConnectionFile, connection_from_env
 from runtime.endpoints import client_endpoint
+from runtime.handshake import WATCHED, HandshakeFailure, latest_failure
 
 __all__ = ["BridgeClient", "BridgeUnreachable", "ChunkHandler", "wait_for"]
 
@@ -30,27 +35,47 @@ REPLY_GRACE_S = 2.0  # on top of the operation's deadline: the bridge answers wi
 ChunkHandler = Callable[[Header, bytes], list[bytes] | None]
 
 
+def client_connection(connection: ConnectionFile | None) -> ConnectionFile | None:
+    """The credentials a client uses: the given connection file, else ``$BRIDGE_CONNECTION``'s."""
+    return connection if connection is not None else connection_from_env()
+
+
+def frontend_of(endpoint: str | None, connection: ConnectionFile | None) -> str:
+    """Explicit endpoint, else the connection file's frontend, else $BRIDGE_ENDPOINT or the default."""
+    return endpoint or (connection.frontend if connection is not None else None) or client_endpoint(None)
+
+
 class BridgeClient:
     def __init__(
         self,
         endpoint: str | None = None,
         *,
+        connection: ConnectionFile | None = None,
         session: str | None = None,
         context: zmq.Context | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        self.endpoint = client_endpoint(endpoint)
+        self.connection = client_connection(connection)
+        self.endpoint = frontend_of(endpoint, self.connection)
         self.session = session or uuid.uuid4().hex
         self.connect_timeout = connect_timeout
+        self.auth: str | None = None  # a user session's token, sent with every request when set
         self.ctx = context or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTING_ID, self.session.encode())
         # Queue only on live connections, so "not connected" is visible instead of silent.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self.connection is not None:
+            self.connection.apply_client(self.sock)
+        # Says why a connection did not come up (a refused key, another bridge's key).
+        self._monitor = self.sock.get_monitor_socket(WATCHED)
+        self._failure: HandshakeFailure | None = None
         self.sock.connect(self.endpoint)
 
     def close(self) -> None:
+        self.sock.disable_monitor()
+        self._monitor.close(0)
         self.sock.close(0)
 
     def __enter__(self) -> BridgeClient:
@@ -69,8 +94,11 @@ class BridgeClient:
     ) -> str:
         request_id = request_id or uuid.uuid4().hex
         if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
-            raise cannot_connect(self.endpoint, f"no connection within {self.connect_timeout:g}s")
-        self.sock.send_multipart(request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms))
+            self._failure = latest_failure(self._monitor, self.connection is not None, self._failure)
+            raise not_connected(self.endpoint, f"no connection within {self.connect_timeout:g}s", self._failure)
+        self.sock.send_multipart(
+            request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth)
+        )
         return request_id
 
     def receive(self, timeout: float) -> tuple[Header, bytes] | None:

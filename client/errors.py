@@ -2,6 +2,8 @@
 
 Failures on this side of the wire get mode ``local`` (never a backend's mode) and one of:
 
+- ``UNAUTHENTICATED``: the bridge refused this client's key during the CURVE handshake
+  (unknown, revoked, or not allowed on that socket);
 - ``BACKEND_UNAVAILABLE``: the bridge cannot be reached (not connected, client not started
   or closed, connection lost while waiting; the outcome of a write is then unknown);
 - ``TIMEOUT``: connected, but no reply within the operation's deadline plus a grace period;
@@ -25,6 +27,7 @@ from protocol import responses
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import Reply
+from runtime.handshake import HandshakeFailure
 
 
 class BridgeUnreachable(Exception):
@@ -43,6 +46,17 @@ def connection_lost(endpoint: str) -> BridgeUnreachable:
     return BridgeUnreachable(
         ErrorCode.BACKEND_UNAVAILABLE, f"the connection to the bridge at {endpoint} was lost; the outcome is unknown"
     )
+
+
+def not_connected(endpoint: str, detail: str, failure: HandshakeFailure | None) -> BridgeUnreachable:
+    """The error for a request that found no connection, saying why when the handshake told."""
+    if failure is None:
+        return cannot_connect(endpoint, detail)
+    if failure.refused:
+        return BridgeUnreachable(
+            ErrorCode.UNAUTHENTICATED, f"the bridge at {endpoint} refused the connection: {failure.detail}"
+        )
+    return cannot_connect(endpoint, failure.detail)
 
 
 def no_reply(endpoint: str, op: str, seconds: float) -> BridgeUnreachable:

@@ -38,6 +38,8 @@ class EventFollower:
         endpoint = events_endpoint or connectable(status["events_endpoint"], client.endpoint)
         self.sub = client.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
+        if client.connection is not None:
+            client.connection.apply_client(self.sub)  # the events socket lets in the same keys as the frontend
         self.sub.setsockopt(zmq.RCVHWM, 100_000)
         for topic in topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())

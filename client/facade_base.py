@@ -16,15 +16,21 @@ from client.download import Progress, download
 from client.errors import unreachable_reply
 from protocol.catalogue import get_operation
 from protocol.responses import Reply
+from runtime.credentials import ConnectionFile
 
 
 class FacadeBase:
     """Use the ``_async`` methods from an event loop (the GUI) and the plain ones from scripts."""
 
     def __init__(
-        self, endpoint: str | None = None, *, session: str | None = None, async_client: AsyncBridgeClient | None = None
+        self,
+        endpoint: str | None = None,
+        *,
+        connection: ConnectionFile | None = None,
+        session: str | None = None,
+        async_client: AsyncBridgeClient | None = None,
     ) -> None:
-        self.async_client = async_client or AsyncBridgeClient(endpoint, session=session)
+        self.async_client = async_client or AsyncBridgeClient(endpoint, connection=connection, session=session)
         self.endpoint = self.async_client.endpoint
         self._sync: BridgeClient | None = None
 
@@ -35,7 +41,11 @@ class FacadeBase:
     @property
     def sync_client(self) -> BridgeClient:
         if self._sync is None:
-            self._sync = BridgeClient(self.endpoint, session=f"{self.async_client.session}-sync")
+            self._sync = BridgeClient(
+                self.endpoint, connection=self.async_client.connection, session=f"{self.async_client.session}-sync"
+            )
+        # Both clients act for the same signed-in user.
+        self._sync.auth = self.async_client.auth
         return self._sync
 
     async def start(self) -> Self:

@@ -2,7 +2,9 @@
 
 It registers with READY, heartbeats, re-registers when the bridge restarts, validates
 arguments against the catalogue, runs the core, streams StreamReply results with
-credit-based flow control, forwards the core's events, and ticks the core.
+credit-based flow control, forwards the core's events, and ticks the core. Its DEALER is
+a CURVE client with the backend's connection file: the bridge lets in only allow-listed
+backend keys, each under the name and mode it is bound to.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from protocol.envelope import (
 )
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.streaming import StreamSender
+from runtime.credentials import ConnectionFile
+from runtime.handshake import WATCHED, HandshakeFailure, latest_failure
 from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
@@ -65,12 +69,18 @@ class BackendWorker:
         max_size: int = DEFAULT_MAX_SIZE,
         extra: Sequence[tuple[zmq.Socket, Callable[[], None]]] = (),
         after_turn: Callable[[], None] | None = None,
+        connection: ConnectionFile | None = None,
     ) -> None:
         """``extra``: more sockets polled in the same loop, each with the handler that drains it
         when readable (the real server's agent socket). ``after_turn``: called after every turn
-        of the loop, so a shell can send what the core queued for its own sockets."""
+        of the loop, so a shell can send what the core queued for its own sockets.
+        ``connection``: the backend's key pair and the bridge's public key (None: no CURVE,
+        which only a bridge without authentication accepts)."""
         self.core = core
         self.endpoint = endpoint
+        self.connection = connection
+        self._monitor: zmq.Socket | None = None
+        self._failure: HandshakeFailure | None = None
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.max_size = max_size
@@ -87,11 +97,14 @@ class BackendWorker:
 
     # ------------------------------------------------------------------ socket
     def _connect(self) -> None:
-        if self.sock is not None:
-            self.sock.close(0)
+        self._close_socket(0)
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 1000)
         sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+        if self.connection is not None:
+            self.connection.apply_client(sock)
+        # Read when the bridge stays silent: a refused key is then named in the log.
+        self._monitor = sock.get_monitor_socket(WATCHED)
         sock.connect(self.endpoint)
         self.sock = sock
         if self.extra:
@@ -102,6 +115,22 @@ class BackendWorker:
         self.streams.clear()
         self._bridge_seen = time.monotonic()
         self._send_ready()
+
+    def _close_socket(self, linger: int | None) -> None:
+        if self.sock is None:
+            return
+        self.sock.disable_monitor()
+        if self._monitor is not None:
+            self._monitor.close(0)
+            self._monitor = None
+        self.sock.close(linger)
+        self.sock = None
+
+    def _silence_reason(self) -> str | None:
+        if self._monitor is None:
+            return None
+        self._failure = latest_failure(self._monitor, self.connection is not None, self._failure)
+        return self._failure.detail if self._failure is not None else None
 
     def _send_ready(self) -> None:
         header = encode_header(READY, name=self.core.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
@@ -134,7 +163,7 @@ class BackendWorker:
         finally:
             if self.sock is not None:
                 self._send([b"", encode_header(DISCONNECT), b""])
-                self.sock.close()
+                self._close_socket(None)
             self.core.close()
             log.info("backend.stopped")
 
@@ -163,7 +192,7 @@ class BackendWorker:
         if now >= self._next_beat:
             self._next_beat = now + self.heartbeat_interval
             if now - self._bridge_seen > self.heartbeat_interval * self.liveness:
-                log.warning("backend.bridge_silent_reconnecting", bridge=self.endpoint)
+                log.warning("backend.bridge_silent_reconnecting", bridge=self.endpoint, reason=self._silence_reason())
                 self._connect()
             else:
                 self._send([b"", encode_header(HEARTBEAT), b""])

@@ -1,6 +1,6 @@
 """The mock actor: serves MockCore's persistent, evolving demo data to the bridge.
 
-python -m actors.mock [--bridge EP] [--data-dir DIR] [--seed N] [--clients N] [--files N]
+python -m actors.mock [--connection FILE] [--bridge EP] [--data-dir DIR] [--seed N] [--clients N] [--files N]
                       [--tick SECONDS] [--clock system|ISO-INSTANT]
 """
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import structlog
 
+from actors.backends.connect import add_bridge_arguments, backend_connection
 from actors.backends.worker import BackendWorker
 from actors.mock.core import MockCore
 from runtime.clock import parse_clock
-from runtime.endpoints import BridgeEndpoints
+from runtime.credentials import CredentialsError
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
 from runtime.shutdown import StopFlag
@@ -27,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m actors.mock", description="Serve evolving demo data to the bridge."
     )
-    parser.add_argument(
-        "--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)"
-    )
+    add_bridge_arguments(parser, "mock")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where the mock keeps its state")
     parser.add_argument("--no-persist", action="store_true", help="keep the data in memory only")
     parser.add_argument("--seed", type=int, default=42)
@@ -42,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging("mock", json=args.log_json, level=args.log_level)
+    try:
+        connection = backend_connection(args.connection, args.data_dir, "mock")
+    except CredentialsError as exc:
+        log.error("mock.no_credentials", reason=str(exc))
+        return 2
+    bridge = args.bridge or connection.backend
     stop = StopFlag().install()
     data_dir = None if args.no_persist else args.data_dir / "mock"
     if data_dir is not None:
@@ -56,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # The dataset lives as long as the process: keep the collector from rescanning it (latency spikes).
     gc.freeze()
-    log.info("mock.started", data_dir=str(data_dir) if data_dir else None, bridge=args.bridge)
-    BackendWorker(core, args.bridge, heartbeat_interval=args.heartbeat).run(stop)
+    log.info("mock.started", data_dir=str(data_dir) if data_dir else None, bridge=bridge)
+    BackendWorker(core, bridge, heartbeat_interval=args.heartbeat, connection=connection).run(stop)
     return 0
 
 

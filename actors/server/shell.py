@@ -1,9 +1,11 @@
 """The real backup server actor: serves a server core to the bridge and backup agents over CURVE.
 
-    python -m actors.server --bridge EP --agents EP --data-dir DIR [--server-class module:Class]
-                            [--enroll-token TOKEN] [--allow-keys FILE]
+    python -m actors.server [--connection FILE] [--bridge EP] --agents EP --data-dir DIR
+                            [--server-class module:Class] [--enroll-token TOKEN] [--allow-keys FILE]
 
-The bridge side is the shared BackendWorker (registers as backend "server", mode "real").
+The bridge side is the shared BackendWorker (registers as backend "server", mode "real"),
+a CURVE client of the bridge with the key pair of its connection file (default
+``<data-dir>/credentials/server.json``, written by run_all).
 The agents' ROUTER socket is polled in the same loop (BackendWorker's ``extra``); it is
 CURVE-encrypted with the server's key pair (``<data-dir>/server/keys/``) and every
 handshake is authenticated by a ZAP handler asking the core's KeyRing.
@@ -20,11 +22,12 @@ import structlog
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from actors.backends.connect import add_bridge_arguments, backend_connection
 from actors.backends.worker import BackendWorker
 from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
-from runtime.endpoints import BridgeEndpoints
+from runtime.credentials import CredentialsError
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
 from runtime.shutdown import StopFlag
@@ -103,9 +106,7 @@ def agents_socket(ctx: zmq.Context, core: Any, endpoint: str, chunk_size: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.server", description="The real backup server actor.")
-    parser.add_argument(
-        "--bridge", default=BridgeEndpoints.default().backend, help="bridge backend endpoint (default %(default)s)"
-    )
+    add_bridge_arguments(parser, "server")
     parser.add_argument("--agents", default=DEFAULT_AGENTS, help="endpoint the agents connect to (default %(default)s)")
     parser.add_argument(
         "--data-dir", type=Path, default=default_data_dir(), help="the server keeps its data in DIR/server"
@@ -121,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging("server", json=args.log_json, level=args.log_level)
+    try:
+        connection = backend_connection(args.connection, args.data_dir, "server")
+    except CredentialsError as exc:
+        log.error("server.no_credentials", reason=str(exc))
+        return 2
+    bridge = args.bridge or connection.backend
     tune_malloc()
     stop = StopFlag().install()
     config = ServerConfig(
@@ -155,13 +162,18 @@ def main(argv: list[str] | None = None) -> int:
             extra = [(sock, link.on_readable)]
         log.info(
             "server.started",
-            bridge=args.bridge,
+            bridge=bridge,
             agents=args.agents if gateway else None,
             server_key=str(core.keys.public_file) if gateway else None,
             core=args.server_class,
         )
         BackendWorker(
-            core, args.bridge, heartbeat_interval=args.heartbeat, extra=extra, after_turn=link.flush if link else None
+            core,
+            bridge,
+            heartbeat_interval=args.heartbeat,
+            extra=extra,
+            after_turn=link.flush if link else None,
+            connection=connection,
         ).run(stop)
     finally:
         if sock is not None:

@@ -1,14 +1,4 @@
-"""bridgectl: call any operation, follow events, show the bridge's status.
-
-    bridgectl [--endpoint EP] call OP [--arg key=value ...] [--json '{...}'] [--timeout S]
-    bridgectl [--endpoint EP] events [--since SEQ] [--count N] [--topic PREFIX]
-    bridgectl [--endpoint EP] status
-    bridgectl [--endpoint EP] record FILE [--duration S] [--count N]
-    bridgectl recording show FILE [--json]
-    bridgectl replay FILE --against EP [--pace fast|original] [--ignore KEY ...] [--ignore-op OP ...]
-
-Exit status: 0 success, 1 the reply says success: false, 2 the bridge cannot be reached.
-"""
+"""bridgectl's general commands: call any operation, follow events, status, record and replay."""
 
 from __future__ import annotations
 
@@ -16,24 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from client.connection import BridgeClient, BridgeUnreachable
+from client.bridgectl.output import EXIT_FAILED, EXIT_OK, UsageError, dump, failed, table
+from client.connection import BridgeClient
 from client.download import download
 from client.events import EventFollower, Resync
 from client.recorder import record
 from client.replay import load, replay, summary
 from protocol.catalogue import CATALOGUE, ArgType
-from protocol.codec import to_jsonable
 from protocol.matching import Matcher
-from protocol.recording import RecordingError, index_recording, read_recording
-from runtime.endpoints import ENV_ENDPOINT
-
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2, 64
-
-
-class UsageError(Exception):
-    pass
+from protocol.recording import index_recording, read_recording
 
 
 def parse_arg(op: str, item: str) -> tuple[str, Any]:
@@ -69,11 +52,6 @@ def build_args(op: str, items: list[str], json_text: str | None) -> dict[str, An
         key, value = parse_arg(op, item)
         args[key] = value
     return args
-
-
-def dump(value: Any, out: TextIO, *, indent: int | None = 2) -> None:
-    out.write(json.dumps(to_jsonable(value), indent=indent, ensure_ascii=False) + "\n")
-    out.flush()
 
 
 def cmd_call(client: BridgeClient, ns: argparse.Namespace) -> int:
@@ -118,6 +96,8 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
     if ns.json:
         dump(reply, sys.stdout)
         return EXIT_OK if reply.get("success") else EXIT_FAILED
+    if not reply["success"]:
+        return failed(reply)
     data = reply["data"]
     out = sys.stdout
     out.write(f"bridge   {data['frontend_endpoint']}  events {data['events_endpoint']}\n")
@@ -125,7 +105,7 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
         f"mode     {data['mode']}   policy {data['policy']}   in flight {data['inflight']}   "
         f"events seq {data['latest_seq']} (epoch {data['epoch']})   up {data['uptime_s']:.0f}s\n\n"
     )
-    rows = [("BACKEND", "MODE", "STATE", "LAST BEAT", "IN FLIGHT", "OPS")]
+    rows: list[tuple[str, ...]] = [("BACKEND", "MODE", "STATE", "LAST BEAT", "IN FLIGHT", "OPS")]
     for b in data["backends"]:
         state = "alive" if b["alive"] else f"down ({b['down_reason']})"
         rows.append(
@@ -138,9 +118,7 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
                 str(len(b["ops"])),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() + "\n")
+    table(rows, out)
     if len(rows) == 1:
         out.write("(no backend registered)\n")
     return EXIT_OK
@@ -171,7 +149,7 @@ def cmd_recording_show(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_replay(ns: argparse.Namespace) -> int:
+def cmd_replay(client: BridgeClient, ns: argparse.Namespace) -> int:
     index = load(Path(ns.file))
     matcher = Matcher().extended(keys=tuple(ns.ignore or ()), ops=tuple(ns.ignore_op or ()))
 
@@ -181,75 +159,9 @@ def cmd_replay(ns: argparse.Namespace) -> int:
             for line in lines:
                 sys.stdout.write(f"    {line}\n")
 
-    with BridgeClient(ns.against, connect_timeout=ns.connect_timeout) as client:
-        report = replay(index, client, matcher=matcher, pace=ns.pace, on_result=show)
+    report = replay(index, client, matcher=matcher, pace=ns.pace, on_result=show)
     sys.stdout.write(
         f"{report.sent} requests replayed, {len(report.mismatches)} mismatch(es), "
         f"{report.skipped} skipped (never answered while recording)\n"
     )
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bridgectl", description="Talk to a running bridge.")
-    parser.add_argument("--endpoint", help=f"bridge frontend (default ${ENV_ENDPOINT} or tcp://127.0.0.1:5555)")
-    parser.add_argument("--connect-timeout", type=float, default=3.0, help="seconds to wait for a connection")
-    sub = parser.add_subparsers(dest="command", required=True)
-    call = sub.add_parser("call", help="call one operation and print the reply as JSON")
-    call.add_argument("op", help="operation name, e.g. get_clients")
-    call.add_argument("--arg", action="append", metavar="KEY=VALUE", help="an argument (repeatable)")
-    call.add_argument("--json", help="arguments as a JSON object")
-    call.add_argument("--timeout", type=float, help="deadline in seconds (default: the operation's)")
-    call.set_defaults(func=cmd_call)
-    events = sub.add_parser("events", help="print events as JSON lines, with no gaps")
-    events.add_argument("--since", type=int, help="start after this sequence number (default: from now)")
-    events.add_argument("--count", type=int, help="stop after this many events")
-    events.add_argument("--topic", action="append", help="topic prefix to follow (repeatable; default all)")
-    events.set_defaults(func=cmd_events)
-    status = sub.add_parser("status", help="backends, mode and policy")
-    status.add_argument("--json", action="store_true", help="print the raw reply")
-    status.set_defaults(func=cmd_status)
-    rec = sub.add_parser("record", help="record every message through the bridge's tap into FILE")
-    rec.add_argument("file")
-    rec.add_argument("--duration", type=float, help="stop after this many seconds")
-    rec.add_argument("--count", type=int, help="stop after this many entries")
-    rec.set_defaults(func=cmd_record)
-    recording = sub.add_parser("recording", help="inspect a recording")
-    recording_sub = recording.add_subparsers(dest="recording_command", required=True)
-    show = recording_sub.add_parser("show", help="counts per operation and topic, duration")
-    show.add_argument("file")
-    show.add_argument("--json", action="store_true", help="print every entry as a JSON line")
-    show.set_defaults(offline=cmd_recording_show)
-    rep = sub.add_parser("replay", help="re-send a recording's requests and compare the replies")
-    rep.add_argument("file")
-    rep.add_argument("--against", required=True, help="endpoint of the stack to replay against")
-    rep.add_argument("--pace", choices=["fast", "original"], default="fast")
-    rep.add_argument("--ignore", action="append", help="also ignore this key when comparing (repeatable)")
-    rep.add_argument("--ignore-op", action="append", help="ignore the data of this operation's replies")
-    rep.set_defaults(offline=cmd_replay)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    ns = make_parser().parse_args(argv)
-    try:
-        if getattr(ns, "offline", None) is not None:
-            return ns.offline(ns)
-        with BridgeClient(ns.endpoint, connect_timeout=ns.connect_timeout) as client:
-            return ns.func(client, ns)
-    except UsageError as exc:
-        sys.stderr.write(f"bridgectl: {exc}\n")
-        return EXIT_USAGE
-    except BridgeUnreachable as exc:
-        sys.stderr.write(f"bridgectl: {exc}\n")
-        return EXIT_UNREACHABLE
-    except RecordingError as exc:
-        sys.stderr.write(f"bridgectl: {ns.file}: {exc}\n")
-        return EXIT_FAILED
-    except OSError as exc:
-        sys.stderr.write(f"bridgectl: {exc.filename or getattr(ns, 'file', '')}: {exc.strerror or exc}\n")
-        return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

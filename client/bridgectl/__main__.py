@@ -1,0 +1,5 @@
+"""``python -m client.bridgectl``."""
+
+from client.bridgectl.cli import main
+
+raise SystemExit(main())
