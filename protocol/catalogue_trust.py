@@ -316,6 +316,7 @@ TRUST_SHAPES: tuple[Shape, ...] = (
             ("outcome", "string: ok or an error code"),
             ("message", "string: why, for a refusal or a failure"),
             ("repeated", "integer: the same refusal this many more times since the last record (rate limited)"),
+            ("others_suppressed", "integer: refusals of other keys not recorded since the last record (flood)"),
         ),
     ),
 )

@@ -29,7 +29,7 @@ class WallClock:
 
 
 @dataclass
-class TestKeys:
+class StackKeys:
     api: dict[Role, str]  # role -> public key of that user's API key
     key_ids: dict[Role, str]
     gui: str
@@ -43,7 +43,7 @@ def make_authority(
     wall: WallClock | None = None,
     monotonic: WallClock | None = None,
     config: AuthConfig | None = None,
-) -> tuple[Authority, TestKeys]:
+) -> tuple[Authority, StackKeys]:
     gui = KeyPair.generate()
     save_key_pair(StackPaths(data_dir).keys, "gui", gui)
     wall = wall or WallClock()
@@ -61,4 +61,4 @@ def make_authority(
     real, mock = KeyPair.generate().public, KeyPair.generate().public
     stores.allow_backend(real, "real", "real")
     stores.allow_backend(mock, "mock", "mock")
-    return authority, TestKeys(api, key_ids, gui.public, real, mock)
+    return authority, StackKeys(api, key_ids, gui.public, real, mock)

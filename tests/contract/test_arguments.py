@@ -103,8 +103,11 @@ def test_arguments_of_the_wrong_type_or_range(reader: Backend, op: Operation, ar
             assert code == "BAD_REQUEST" and repr(arg.name) in message, (arg.name, value, message)
 
 
-@covers("events_since", "bridge_status")
-@pytest.mark.parametrize("op", [op.name for op in OPERATIONS if op.handled_by != "backend"] + ["format_disk"])
+BRIDGE_OPS = [op.name for op in OPERATIONS if op.handled_by != "backend"]
+
+
+@covers(*BRIDGE_OPS)
+@pytest.mark.parametrize("op", [*BRIDGE_OPS, "format_disk"])
 def test_operations_no_backend_answers(reader: Backend, op: str) -> None:
     """The bridge's own operations (and unknown ones) are not a backend's: UNKNOWN_OPERATION."""
     assert op not in reader.core.operations()

@@ -10,11 +10,14 @@ bridge. Per domain:
 * ``backend``: allow-listed backend keys only.
 
 A refusal is logged (``bridge.key_refused``) and audited at most once per key per
-minute, through a bounded LRU: a flood of handshakes cannot grow memory or files.
+minute, through a bounded LRU, and at most ``max_per_period`` times a minute in all: a
+flood of handshakes, with one key or with fresh random ones, cannot grow memory or files.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from enum import StrEnum
 from typing import Any
 
@@ -49,19 +52,42 @@ def allowed(domain: str, principal: Principal | None) -> bool:
 
 
 class Refusals:
-    """Refused keys and forged registrations, said once per key per quiet period."""
+    """Refused keys and forged registrations, said once per key per quiet period, and at most
+    ``max_per_period`` records in all per period: a flood of fresh random keys is counted
+    (``others_suppressed`` in the next record), not written one line each."""
 
-    def __init__(self, audit: AuditLog, quiet: QuietFilter) -> None:
+    def __init__(self, audit: AuditLog, quiet: QuietFilter, max_per_period: int = 100) -> None:
         self.audit = audit
         self.quiet = quiet
+        self.max_per_period = max_per_period
+        self._lock = threading.Lock()
+        self._period_start = -math.inf
+        self._in_period = 0
+        self._suppressed = 0
 
     @property
     def total(self) -> int:
         return self.quiet.total
 
+    def _within_budget(self) -> int | None:
+        """None: over this period's budget. Otherwise the refusals suppressed since the last record."""
+        now = self.quiet.clock()
+        with self._lock:
+            if now - self._period_start >= self.quiet.quiet_s:
+                self._period_start, self._in_period = now, 0
+            if self._in_period >= self.max_per_period:
+                self._suppressed += 1
+                return None
+            self._in_period += 1
+            suppressed, self._suppressed = self._suppressed, 0
+            return suppressed
+
     def refused(self, key: str, where: str, reason: str, *, peer: str | None = None, op: str = "connect") -> None:
         repeated = self.quiet.admit((key, where))
         if repeated is None:
+            return
+        others = self._within_budget()
+        if others is None:
             return
         log.warning("bridge.key_refused", key=key[:8] + "…", socket=where, reason=reason, repeated=repeated or None)
         record: dict[str, Any] = {
@@ -75,6 +101,8 @@ class Refusals:
         }
         if repeated:
             record["repeated"] = repeated
+        if others:
+            record["others_suppressed"] = others
         try:
             self.audit.append(record)
         except OSError as exc:  # a full disk must not take the ZAP thread down
