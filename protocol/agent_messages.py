@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.codec import decode, encode
-from protocol.errors import ProtocolError
+from protocol.errors import ErrorCode, ProtocolError
 
 Buffer = bytes | memoryview  # a frame as sent or received, copied or not
 
@@ -39,6 +39,9 @@ STOPPED = "STOPPED"  # the server does not accept agents right now
 CREDIT_EXCEEDED = "CREDIT_EXCEEDED"
 HASH_MISMATCH = "HASH_MISMATCH"
 SIZE_MISMATCH = "SIZE_MISMATCH"
+# The server's storage is full (a chunk, a blob or a row could not be written): nothing of the upload
+# is kept, and the agent stops its run (it cannot finish until space is freed on the server).
+STORAGE_FULL = ErrorCode.STORAGE_FULL.value
 
 _S = (str,)
 _I = (int,)

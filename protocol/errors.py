@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     OVERLOADED = "OVERLOADED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    STORAGE_FULL = "STORAGE_FULL"
     CANCELLED = "CANCELLED"
     NOT_RECORDED = "NOT_RECORDED"
     INTERNAL = "INTERNAL"
@@ -42,6 +43,8 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BACKEND_UNAVAILABLE: "No live backend can serve the operation (or fallback is not allowed by policy).",
     ErrorCode.OVERLOADED: "A bounded queue is full (too many requests in flight); retry later.",
     ErrorCode.PAYLOAD_TOO_LARGE: "A frame exceeds the configured size limit (default 16 MiB).",
+    ErrorCode.STORAGE_FULL: "The backend's storage is full (its database or its blob store hit "
+    "ENOSPC/SQLITE_FULL): nothing of the write was kept; free space on the server and retry.",
     ErrorCode.NOT_RECORDED: "A replay backend has no recorded reply for this request (operation and arguments), "
     "or, in strict order, it is not the request recorded next.",
     ErrorCode.CANCELLED: "The requester cancelled the request (a stream it no longer wants).",

@@ -11,6 +11,7 @@ reconnects and redoes that batch: what was committed comes back as "skip".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -31,8 +32,9 @@ from actors.agent.session import (
     Session,
     SessionLost,
     new_id,
+    storage_full,
 )
-from protocol.agent_messages import HASH_MISMATCH, SIZE_MISMATCH, Message
+from protocol.agent_messages import HASH_MISMATCH, SIZE_MISMATCH, STORAGE_FULL, Message
 
 log = structlog.get_logger()
 
@@ -218,6 +220,8 @@ class BatchRun:
                 self.progress.update(checked=1, stored=1)
         elif msg.type == "failed":
             entry = self.pending.pop(msg["u"], None)
+            if msg["code"] == STORAGE_FULL:
+                raise self._stop_on_full_storage(msg["message"])
             if entry is None:
                 return
             if msg["code"] in (SIZE_MISMATCH, HASH_MISMATCH):
@@ -230,6 +234,18 @@ class BatchRun:
             log.warning("agent.server_error", code=msg["code"], reason=msg["message"], ref=msg.get("ref"))
             if msg["code"] == "CREDIT_EXCEEDED":
                 raise AgentError(f"the server ended the upload: {msg['message']}", EXIT_FAILED)
+            if msg["code"] == STORAGE_FULL:
+                raise self._stop_on_full_storage(msg["message"])
+
+    def _stop_on_full_storage(self, message: str) -> AgentError:
+        """Nothing more can be stored: the uploads in flight are given up (the server drops their
+        temporary files at once) and the run ends with the storage-full exit status."""
+        for upload_id in list(self.pending):
+            with contextlib.suppress(SessionLost):
+                self.session.conn.send("abort", u=upload_id, reason="server storage full")
+        self.pending.clear()
+        log.error("agent.server_storage_full", reason=message)
+        return storage_full(message)
 
     def _await_credit(self, n_bytes: int) -> None:
         while self.session.credit.available <= 0:

@@ -7,7 +7,7 @@
 
 Exit codes: 0 done, 1 some files failed, 2 bad arguments or path, 3 server unreachable,
 4 key refused, 5 not found, 6 disconnected by the operator, 7 server stopped,
-8 connection lost for longer than --retry-for.
+8 connection lost for longer than --retry-for, 9 server storage full (the run stopped).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from actors.agent.session import (
     EXIT_LOST,
     EXIT_OK,
     EXIT_STOPPED,
+    EXIT_STORAGE_FULL,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     AgentError,
@@ -203,12 +204,20 @@ def _watch(agent: Agent, options: Options, every: float, holder: _Holder) -> int
             log.warning("agent.session_lost", reason=str(exc), retry_in_s=retry_after)
             pause = retry_after
         except AgentError as exc:
-            if exc.exit_code not in (EXIT_DISCONNECTED, EXIT_STOPPED, EXIT_UNREACHABLE, EXIT_LOST, EXIT_KEY_REFUSED):
+            waitable = (
+                EXIT_DISCONNECTED,
+                EXIT_STOPPED,
+                EXIT_STORAGE_FULL,
+                EXIT_UNREACHABLE,
+                EXIT_LOST,
+                EXIT_KEY_REFUSED,
+            )
+            if exc.exit_code not in waitable:
                 raise
             if exc.exit_code == EXIT_KEY_REFUSED and not agent.token:
                 raise
-            # Disconnected by the operator or server stopped: come back at the next cycle.
-            pause = every if exc.exit_code in (EXIT_DISCONNECTED, EXIT_STOPPED) else retry_after
+            # Disconnected by the operator, server stopped or its storage full: come back at the next cycle.
+            pause = every if exc.exit_code in (EXIT_DISCONNECTED, EXIT_STOPPED, EXIT_STORAGE_FULL) else retry_after
             log.warning("agent.waiting", reason=exc.message, retry_in_s=pause)
         if holder.session is not None:
             holder.session.conn.close()

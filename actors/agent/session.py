@@ -25,6 +25,7 @@ from protocol.agent_messages import (
     NO_SESSION,
     SERVER_TO_AGENT,
     STOPPED,
+    STORAGE_FULL,
     AgentProtocolError,
     Credit,
     Message,
@@ -48,6 +49,7 @@ EXIT_NOT_FOUND = 5
 EXIT_DISCONNECTED = 6  # the operator disconnected this agent
 EXIT_STOPPED = 7  # the server does not accept agents now
 EXIT_LOST = 8  # the connection was lost and did not come back in time
+EXIT_STORAGE_FULL = 9  # the server's storage is full: the run stopped, nothing more can be stored
 
 
 class AgentError(Exception):
@@ -269,7 +271,14 @@ def error_of(msg: Message) -> AgentError:
         return AgentError(f"the server refused us: {message}", EXIT_KEY_REFUSED)
     if code == "NOT_FOUND":
         return AgentError(message, EXIT_NOT_FOUND)
+    if code == STORAGE_FULL:
+        return storage_full(message)
     return AgentError(f"the server answered {code}: {message}", EXIT_FAILED)
+
+
+def storage_full(message: str) -> AgentError:
+    """The server cannot store anything now: the run stops (retrying would fail the same way)."""
+    return AgentError(f"server storage full: the backup stopped ({message})", EXIT_STORAGE_FULL)
 
 
 def enroll(

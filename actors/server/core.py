@@ -13,6 +13,8 @@ actor shell can serve any class that offers the same (``--server-class module:Cl
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,7 @@ from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
 from actors.server.db import open_database
 from actors.server.dbview import CatalogTables
+from actors.server.faults import describe, is_storage_full
 from actors.server.keys import (
     ALLOW_LIST_FILE,
     REVOKED_FILE,
@@ -88,6 +91,7 @@ def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:
 class BackupServer:
     name = "server"
     mode = Mode.REAL
+    blob_store_class: type[BlobStore] = BlobStore  # the seam for another blob store (and for fault injection)
 
     def __init__(self, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
@@ -104,7 +108,7 @@ class BackupServer:
             allowed |= read_allow_list(config.allow_list)
         self.keyring = KeyRing(self.token, allowed, RevokedKeys(root / "keys" / REVOKED_FILE))
         self.conn = open_database(root / "backup.db", self.clock.now())
-        self.blobs = BlobStore(root / "blobs")
+        self.blobs = self.blob_store_class(root / "blobs")
         self.blobs.clean_temporaries()
         self.store = Store(self.conn, self.blobs, self.clock.now, self.get_server_status)
         self.keyring.set_clients({r[0] for r in self.conn.execute("SELECT public_key FROM clients")})
@@ -177,7 +181,13 @@ class BackupServer:
         operation = CATALOGUE.get(op)
         if operation is None or op not in self._handlers:
             raise ProtocolError(ErrorCode.UNKNOWN_OPERATION, f"the backup server has no operation {op!r}", op=op)
-        result = self._handlers[op](operation.validate_args(args))
+        try:
+            result = self._handlers[op](operation.validate_args(args))
+        except (OSError, sqlite3.Error) as exc:
+            if not is_storage_full(exc):
+                raise
+            self.store.storage_alarm.report(f"the console's {op}", exc)
+            raise ProtocolError(ErrorCode.STORAGE_FULL, f"{op} failed: server storage full ({describe(exc)})") from exc
         if isinstance(result, StreamReply):
             return result
         data, message = result
@@ -218,7 +228,8 @@ class BackupServer:
         for session in list(self.agents.sessions.values()):
             self.agents._drop(session)
         self.store.disconnect_all()
-        self.conn.execute("PRAGMA optimize")
+        with contextlib.suppress(sqlite3.Error):  # an optional tidy-up: a full disk must not stop the close
+            self.conn.execute("PRAGMA optimize")
         self.conn.close()
         self.blobs.close()
         log.info("server.closed")

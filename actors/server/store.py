@@ -21,6 +21,7 @@ import structlog
 from actors.server import queries as q
 from actors.server.blobs import BlobStore
 from actors.server.db import iso, transaction
+from actors.server.faults import StorageAlarm
 from protocol.agent_messages import file_name_of
 from protocol.events import ACTIVITY, CLIENT_CHANGED, FILE_CHANGED, SERVER_CHANGED
 
@@ -56,6 +57,7 @@ class Store:
         self._status = status  # the ServerStatus, for server.changed
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=EVENT_LIMIT)
         self._activity_since_trim = 0
+        self.storage_alarm = StorageAlarm(self.record, self.emit, now)  # full disk: reported, rate-limited
 
     # -- events and activity --
 

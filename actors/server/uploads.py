@@ -17,15 +17,18 @@ from typing import Any
 import structlog
 
 from actors.server.blobs import SHA256_HEX, BlobStore, BlobWriter
+from actors.server.faults import describe, is_storage_full
 from actors.server.store import Store
 from protocol.agent_messages import (
     HASH_MISMATCH,
     MAX_BATCH,
     SIZE_MISMATCH,
+    STORAGE_FULL,
     AgentProtocolError,
     Message,
     check_client_path,
 )
+from protocol.errors import ErrorCode
 
 log = structlog.get_logger()
 
@@ -163,6 +166,22 @@ def on_chunk(store: Store, blobs: BlobStore, uploads: Uploads, msg: Message) -> 
             "server.upload_failed", client_id=uploads.client_id, upload_id=upload_id, code=exc.code, reason=exc.message
         )
         return Outcome(failed=(exc.code, exc.message))
+    except OSError as exc:
+        # The blob store could not take the bytes (a full disk, an I/O error): this upload fails
+        # and its temporary file goes now; the session, its credit and the other uploads go on.
+        path = _upload_path(uploads, upload_id, msg)
+        _fail(uploads, upload_id)
+        if is_storage_full(exc):
+            store.storage_alarm.report(f"storing an upload from client {uploads.client_id}", exc)
+            return Outcome(failed=(STORAGE_FULL, f"server storage full: cannot store {path} ({describe(exc)})"))
+        log.error("server.upload_io_failed", client_id=uploads.client_id, upload_id=upload_id, error=describe(exc))
+        return Outcome(failed=(ErrorCode.INTERNAL.value, f"the server could not store {path}: {describe(exc)}"))
+
+
+def _upload_path(uploads: Uploads, upload_id: str, msg: Message) -> str:
+    upload = uploads.open.get(upload_id)
+    path = upload.path if upload is not None else msg.get("path")
+    return str(path)[:LOGGED_PATH_CHARS] if path else f"upload {upload_id[:LOGGED_PATH_CHARS]}"
 
 
 def _open(blobs: BlobStore, uploads: Uploads, msg: Message) -> Upload:
@@ -186,21 +205,21 @@ def _open(blobs: BlobStore, uploads: Uploads, msg: Message) -> Upload:
 
 
 def _finish(uploads: Uploads, upload: Upload, declared: str | None) -> Completed:
-    del uploads.open[upload.upload_id]
+    # A failure below leaves the upload open for on_chunk's handler, which aborts it (removing
+    # its temporary file) and remembers it as failed.
     if upload.received != upload.size:
-        upload.writer.abort()
         raise AgentProtocolError(
             f"{upload.path}: received {upload.received} bytes, announced {upload.size} (changed while being sent?)",
             SIZE_MISMATCH,
         )
     actual = upload.writer.sha256
     if declared != actual:
-        upload.writer.abort()
         raise AgentProtocolError(
             f"{upload.path}: SHA-256 of the received bytes is {actual}, the agent said {declared}", HASH_MISMATCH
         )
     started = time.perf_counter()
     sha, existed = upload.writer.commit()
+    del uploads.open[upload.upload_id]
     log.debug(
         "server.blob_committed",
         client_id=uploads.client_id,
