@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from client.connection import BridgeClient, BridgeUnreachable
+from runtime.credentials import ENV_CONNECTION, ConnectionFile, CredentialsError, StackPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -58,7 +59,11 @@ def run_async(coroutine_fn: Callable[[], Any]) -> Any:
 
 
 class Stack:
-    """``run_all.py`` on free ports with its own data directory, in its own process group."""
+    """``run_all.py`` on free ports with its own data directory, in its own process group.
+
+    Every client of the stack signs in with the admin connection file run_all's bootstrap
+    writes (``<data-dir>/credentials/admin.json``): ``client()``, ``connection``, and ``env()``
+    for a bridgectl subprocess."""
 
     def __init__(self, data_dir: Path, *extra: str, real: bool = False) -> None:
         """``real``: also run the real backup server and its demo agent (default: the mock only)."""
@@ -98,8 +103,25 @@ class Stack:
             raise
         return self
 
+    @property
+    def paths(self) -> StackPaths:
+        return StackPaths(self.data_dir)
+
+    @property
+    def connection(self) -> ConnectionFile:
+        """The admin's connection file (read anew: a restarted stack may have other ports)."""
+        return ConnectionFile.load(self.paths.admin_connection)
+
+    def connection_of(self, name: str) -> ConnectionFile:
+        """The connection file ``credentials/NAME.json`` (mock, server, replay, gui)."""
+        return ConnectionFile.load(self.paths.connection(name))
+
     def client(self, **kw: Any) -> BridgeClient:
-        return BridgeClient(self.endpoint, **kw)
+        return BridgeClient(self.endpoint, connection=self.connection, **kw)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a bridgectl run against this stack as its admin."""
+        return dict(os.environ, **{ENV_CONNECTION: str(self.paths.admin_connection)}, **extra)
 
     def status(self) -> dict[str, Any]:
         with self.client(connect_timeout=0.5) as c:
@@ -108,7 +130,7 @@ class Stack:
     def backend(self, name: str) -> dict[str, Any] | None:
         try:
             return next((b for b in self.status()["backends"] if b["name"] == name), None)
-        except BridgeUnreachable:
+        except (BridgeUnreachable, CredentialsError):  # not up yet, or run_all has not written admin.json yet
             return None
 
     def wait_backend_alive(self, name: str, timeout: float = 30.0) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_a_failing_progress_callback_fails_only_its_own_download(shared_stack: S
     file = _a_file(shared_stack)
 
     async def scenario() -> None:
-        bridge = await ServerBridge(shared_stack.endpoint).start()
+        bridge = await ServerBridge(shared_stack.endpoint, connection=shared_stack.connection).start()
         try:
             dest = tmp_path / "async.bin"
             reply = await bridge.download_file_async(file["id"], str(dest), progress=_disk_full)
@@ -62,7 +62,7 @@ def test_a_failing_chunk_handler_fails_only_its_own_stream(shared_stack: Stack) 
         raise RuntimeError("handler bug")
 
     async def scenario() -> None:
-        client = await AsyncBridgeClient(shared_stack.endpoint).start()
+        client = await AsyncBridgeClient(shared_stack.endpoint, connection=shared_stack.connection).start()
         try:
             args = {"file_id": file["id"], "destination_path": "/tmp/unused"}
             reply = await client.stream("download_file", args, broken)
@@ -76,7 +76,7 @@ def test_a_failing_chunk_handler_fails_only_its_own_stream(shared_stack: Stack) 
 
 def test_the_blocking_client_cancels_a_stream_whose_handler_fails(shared_stack: Stack, tmp_path: Path) -> None:
     file = _a_file(shared_stack)
-    bridge = ServerBridge(shared_stack.endpoint)
+    bridge = ServerBridge(shared_stack.endpoint, connection=shared_stack.connection)
     try:
         dest = tmp_path / "sync.bin"
         reply = bridge.download_file(file["id"], str(dest), progress=_disk_full)

@@ -47,7 +47,7 @@ async def wait_for_async(predicate: Callable[[], object], timeout: float = 10.0,
 
 
 def test_facade_sync_methods_keep_the_seed_names(shared_stack: Stack) -> None:
-    bridge = ServerBridge(shared_stack.endpoint)
+    bridge = ServerBridge(shared_stack.endpoint, connection=shared_stack.connection)
     try:
         clients = bridge.get_all_clients_from_db()
         assert clients["success"] and clients["mode"] == "mock" and clients["data"]["total"] >= 40
@@ -62,7 +62,7 @@ def test_facade_sync_methods_keep_the_seed_names(shared_stack: Stack) -> None:
 
 def test_facade_async_methods_and_download(shared_stack: Stack, tmp_path: Path) -> None:
     async def scenario() -> None:
-        bridge = await ServerBridge(shared_stack.endpoint).start()
+        bridge = await ServerBridge(shared_stack.endpoint, connection=shared_stack.connection).start()
         try:
             status = await bridge.get_server_status_async()
             assert status["success"] and "clients_total" in status["data"]
@@ -113,7 +113,7 @@ def test_store_and_server_mediated_update_never_report_a_failure_as_success() ->
 
 def test_view_helpers_load_act_notify_and_refresh(shared_stack: Stack) -> None:
     async def scenario() -> None:
-        bridge = await ServerBridge(shared_stack.endpoint).start()
+        bridge = await ServerBridge(shared_stack.endpoint, connection=shared_stack.connection).start()
         notifier = RecordingNotifier()
         ctx = ViewContext(StateStore(), notifier)
         loads = {"n": 0}
@@ -234,7 +234,7 @@ def test_sequencer_detects_gaps_duplicates_and_restarts() -> None:
 
 def test_async_follower_fills_a_gap_from_the_ring(shared_stack: Stack) -> None:
     async def scenario() -> None:
-        client = await AsyncBridgeClient(shared_stack.endpoint).start()
+        client = await AsyncBridgeClient(shared_stack.endpoint, connection=shared_stack.connection).start()
         got: list[Any] = []
 
         async def on_delivery(delivery: Any) -> None:
@@ -271,7 +271,7 @@ def test_bridge_restart_reconnects_and_resyncs(make_stack) -> None:
     stack: Stack = make_stack("--tick", "0.5")
 
     async def scenario() -> None:
-        client = await AsyncBridgeClient(stack.endpoint).start()
+        client = await AsyncBridgeClient(stack.endpoint, connection=stack.connection).start()
         states: list[ConnectionState] = []
         client.add_state_listener(lambda s: states.append(s))
         got: list[Any] = []

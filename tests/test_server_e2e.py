@@ -46,8 +46,9 @@ class RealServer:
             sys.executable,
             "-m",
             "actors.server",
-            "--bridge",
-            f"tcp://127.0.0.1:{self.stack.ports['backend']}",
+            # The stack's bootstrap allow-listed this key as backend "server", mode real.
+            "--connection",
+            str(self.stack.paths.connection("server")),
             "--agents",
             self.agents,
             "--data-dir",

@@ -149,8 +149,13 @@ def cmd_recording_show(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def load_replay(ns: argparse.Namespace) -> None:
+    """Read the recording before connecting: a damaged file is reported first, whatever the stack."""
+    ns.index = load(Path(ns.file))
+
+
 def cmd_replay(client: BridgeClient, ns: argparse.Namespace) -> int:
-    index = load(Path(ns.file))
+    index = ns.index
     matcher = Matcher().extended(keys=tuple(ns.ignore or ()), ops=tuple(ns.ignore_op or ()))
 
     def show(number: int, exchange: Any, lines: list[str]) -> None:

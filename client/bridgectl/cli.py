@@ -78,7 +78,7 @@ def _general(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep.add_argument("--pace", choices=["fast", "original"], default="fast")
     rep.add_argument("--ignore", action="append", help="also ignore this key when comparing (repeatable)")
     rep.add_argument("--ignore-op", action="append", help="ignore the data of this operation's replies")
-    rep.set_defaults(func=calls.cmd_replay)
+    rep.set_defaults(func=calls.cmd_replay, before_connecting=calls.load_replay)
 
 
 def _password_flag(parser: argparse.ArgumentParser) -> None:
@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(ns, "offline", None) is not None:
             return int(ns.offline(ns))
+        if getattr(ns, "before_connecting", None) is not None:
+            ns.before_connecting(ns)
         connection = load_connection(ns.connection, ns.data_dir)
         endpoint = getattr(ns, "against", None) or ns.endpoint
         with BridgeClient(endpoint, connection=connection, connect_timeout=ns.connect_timeout) as client:
