@@ -175,7 +175,7 @@ class BridgeCore:
             self._reject(identity, request_id, exc, owner)
             return
         if operation is not None and operation.handled_by is HandledBy.BRIDGE:
-            self._answer_locally(identity, request_id, operation, body, acting, peer)
+            self._answer_locally(identity, header, operation, body, acting, peer)
             return
         if "auth" in header.fields:
             # The session token is the bridge's business: a backend never sees it.
@@ -248,8 +248,9 @@ class BridgeCore:
         self._cache.remember(key, frames, self.clock(), pending.acting.principal.public_key)
 
     def _answer_locally(
-        self, identity: bytes, request_id: str, operation: Operation, body: bytes, acting: Acting, peer: str | None
+        self, identity: bytes, header: Header, operation: Operation, body: bytes, acting: Acting, peer: str | None
     ) -> None:
+        request_id: str = header.fields["id"]
         response = self.own.answer(operation, acting, body, peer, self.config.max_size)
         ok = response["success"]
         if operation.is_write:
@@ -259,7 +260,7 @@ class BridgeCore:
             log.warning("bridge.request_rejected", error_code=response["error_code"], reason=response["message"])
         self._reply(identity, request_id, response, acting.principal.public_key)
         if ok and operation.is_write:
-            self._write_notice(operation.name, body, None, request_id, Mode.BRIDGE)
+            self._write_notice(operation.name, body, header.fields.get("session"), request_id, Mode.BRIDGE)
 
     # ------------------------------------------------------------------ backends
     def on_backend(self, frames: list[bytes], key: str | None = None) -> None:
