@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from actors.agent.backup import Entry, Limiter, Summary, batches, file_sha256, scan
+from actors.agent.backup import (
+    BatchRun,
+    Entry,
+    Limiter,
+    Options,
+    Summary,
+    batches,
+    file_sha256,
+    open_scanned,
+    scan,
+    scanned_sha256,
+)
+from actors.agent.progress import Progress
 from actors.agent.restore import _target, check_destination
-from actors.agent.session import EXIT_FAILED, EXIT_USAGE, AgentError
+from actors.agent.session import EXIT_FAILED, EXIT_STORAGE_FULL, EXIT_USAGE, AgentError, Session, error_of
 from protocol.agent_messages import (
     AGENT_TO_SERVER,
     SERVER_TO_AGENT,
+    STORAGE_FULL,
     AgentProtocolError,
     Credit,
     CreditLedger,
+    Message,
     check_client_path,
     check_file_name,
     decode_message,
@@ -189,3 +206,92 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     assert traversal.returncode == 2 and "'..'" in traversal.stderr
     shown = run_agent("show-key", "--config-dir", str(tmp_path / "c"))
     assert shown.returncode == 0 and is_public_key(shown.stdout.strip())
+
+
+class RecordingConnection:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def send(self, type_: str, body: bytes | memoryview = b"", /, **fields: Any) -> None:
+        self.sent.append((type_, fields))
+
+
+def batch_run(chunk_size: int = 1024) -> tuple[BatchRun, RecordingConnection, Summary]:
+    """A BatchRun over a session that only records what it would send (credit is never short here)."""
+    conn = RecordingConnection()
+    session = SimpleNamespace(conn=conn, chunk_size=chunk_size, credit=Credit(16))
+    summary = Summary("/")
+    run = BatchRun(cast(Session, session), summary, Options(Path("/")), Progress("test", enabled=False), Limiter(None))
+    return run, conn, summary
+
+
+def scanned(folder: Path) -> dict[str, Entry]:
+    return {Path(e.path).name: e for e in scan(folder, Summary(str(folder)))}
+
+
+def test_a_file_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path: Path) -> None:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "innocent.txt").write_text("harmless")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the link's target: must never be read under the innocent name")
+    entry = scanned(folder)["innocent.txt"]
+    (folder / "innocent.txt").unlink()
+    (folder / "innocent.txt").symlink_to(secret)  # swapped in between the scan and the upload
+    with pytest.raises(OSError, match="replaced by a symbolic link since the scan"):
+        open_scanned(entry)
+    run, conn, summary = batch_run()
+    run._upload(entry)
+    assert conn.sent == []  # not one byte of the target left
+    assert summary.skipped_files == [[entry.path, "replaced by a symbolic link since the scan (not followed)"]]
+    with pytest.raises(OSError, match="symbolic link"):
+        scanned_sha256(entry)  # the hash the server may ask for is refused the same way
+
+
+def test_a_file_swapped_for_another_file_or_a_fifo_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("scanned")
+    (tmp_path / "b.txt").write_text("not scanned")
+    (tmp_path / "c.txt").write_text("scanned too")
+    entries = scanned(tmp_path)
+    os.replace(tmp_path / "b.txt", tmp_path / "a.txt")  # a different file (inode) under the scanned name
+    with pytest.raises(OSError, match="replaced by another file"):
+        open_scanned(entries["a.txt"])
+    (tmp_path / "c.txt").unlink()
+    os.mkfifo(tmp_path / "c.txt")  # opening a FIFO without O_NONBLOCK would wait for a writer forever
+    with pytest.raises(OSError, match="not a regular file"):
+        open_scanned(entries["c.txt"])
+
+
+def test_an_unchanged_file_is_uploaded_whole(tmp_path: Path) -> None:
+    data = os.urandom(2500)
+    (tmp_path / "same.bin").write_bytes(data)
+    entry = scanned(tmp_path)["same.bin"]
+    with open_scanned(entry) as f:
+        assert f.read() == data
+    run, conn, summary = batch_run(chunk_size=1000)
+    run._upload(entry)
+    assert [t for t, _ in conn.sent] == ["chunk"] * 3 and summary.skipped == 0
+    assert conn.sent[-1][1]["sha256"] == scanned_sha256(entry) == hashlib.sha256(data).hexdigest()
+    link = tmp_path / "link-to-same.bin"
+    link.symlink_to(tmp_path / "same.bin")
+    (single,) = scan(link, Summary(str(link)))  # a link named as the root stands for its target
+    assert single.path == str(tmp_path / "same.bin")
+    with open_scanned(single) as f:
+        assert f.read() == data
+
+
+def test_storage_full_from_the_server_is_its_own_exit_status() -> None:
+    reply = Message("error", {"code": STORAGE_FULL, "message": "database or disk is full"})
+    failure = error_of(reply)
+    assert failure.exit_code == EXIT_STORAGE_FULL == 9
+    assert failure.message.startswith("server storage full")
+    run, conn, _ = batch_run()
+    run.pending["u1"] = Entry("/x", 1, 1)
+    with pytest.raises(AgentError) as info:
+        run._handle(Message("failed", {"u": "u1", "code": STORAGE_FULL, "message": "cannot store /x"}))
+    assert info.value.exit_code == EXIT_STORAGE_FULL and "server storage full" in info.value.message
+    assert conn.sent == [] and run.pending == {}
+    run.pending["u2"] = Entry("/y", 1, 1)
+    with pytest.raises(AgentError):
+        run._handle(Message("error", {"code": STORAGE_FULL, "message": "full", "ref": 1}))
+    assert conn.sent == [("abort", {"u": "u2", "reason": "server storage full"})]  # the server drops its temporary

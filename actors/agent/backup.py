@@ -12,7 +12,9 @@ reconnects and redoes that batch: what was committed comes back as "skip".
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import os
 import stat
 import time
@@ -47,6 +49,8 @@ MANIFEST_REPLY_S = 60.0  # the server answers a manifest from its database in mi
 # Wake at least this often while waiting, so heartbeats go out and a silent server is noticed.
 WAIT_SLICE_S = 1.0
 MAX_REPORTED_SKIPS = 1000  # the skip report is one message: keep it well below the frame limit
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows: there the identity check below tells a swap
+NON_BLOCKING = getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(slots=True)
@@ -55,6 +59,9 @@ class Entry:
     size: int
     mtime_ns: int
     sha256: str | None = None
+    # The file the scan saw (lstat): the one opened later must be this very file.
+    dev: int = 0
+    ino: int = 0
 
     def wire(self) -> list[Any]:
         return [self.path, self.size, self.mtime_ns, self.sha256]
@@ -95,8 +102,10 @@ def scan(root: Path, summary: Summary) -> Iterator[Entry]:
     """Regular files under ``root`` (or ``root`` itself), symlinks not followed, in a stable order."""
     top = os.path.abspath(root)
     if os.path.isfile(top):
+        # The one file asked for by name: a link given as the root stands for its target.
+        top = os.path.realpath(top)
         st = os.stat(top)
-        yield Entry(top, st.st_size, st.st_mtime_ns)
+        yield Entry(top, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino)
         return
     for directory, dirs, files in os.walk(top, onerror=lambda e: summary.skip(str(e.filename), e.strerror or str(e))):
         dirs.sort()
@@ -108,7 +117,7 @@ def scan(root: Path, summary: Summary) -> Iterator[Entry]:
                 summary.skip(path, exc.strerror or str(exc))
                 continue
             if stat.S_ISREG(st.st_mode):
-                yield Entry(path, st.st_size, st.st_mtime_ns)
+                yield Entry(path, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino)
 
 
 def batches(entries: Iterator[Entry], max_count: int) -> Iterator[list[Entry]]:
@@ -126,6 +135,45 @@ def batches(entries: Iterator[Entry], max_count: int) -> Iterator[list[Entry]]:
 
 def file_sha256(path: str) -> str:
     with open(path, "rb", buffering=0) as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class Replaced(OSError):
+    """What is at a scanned path now is not the regular file the scan saw there."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(errno.ESTALE, f"replaced by {what} since the scan (not followed)", path)
+
+
+def _open_no_follow(path: str, flags: int) -> int:
+    # O_NOFOLLOW: a symlink swapped in after the scan is refused, never followed to what it names.
+    # O_NONBLOCK: a FIFO swapped in would otherwise block the open until a writer came; it has no
+    # effect on a regular file's reads.
+    return os.open(path, flags | NO_FOLLOW | NON_BLOCKING)
+
+
+def open_scanned(entry: Entry) -> io.FileIO:
+    """Open the file the scan saw at ``entry.path``, or raise OSError saying what is there instead."""
+    try:
+        f = open(entry.path, "rb", buffering=0, opener=_open_no_follow)  # noqa: SIM115 - returned to the caller
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(entry.path):
+            raise Replaced(entry.path, "a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise Replaced(entry.path, "something that is not a regular file")
+        if (st.st_dev, st.st_ino) != (entry.dev, entry.ino):
+            raise Replaced(entry.path, "another file")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def scanned_sha256(entry: Entry) -> str:
+    with open_scanned(entry) as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -191,7 +239,7 @@ class BatchRun:
         out = []
         for entry in entries:
             try:
-                entry.sha256 = file_sha256(entry.path)
+                entry.sha256 = scanned_sha256(entry)
             except OSError as exc:
                 self.summary.skip(entry.path, exc.strerror or str(exc))
                 continue
@@ -257,7 +305,7 @@ class BatchRun:
 
     def _upload(self, entry: Entry) -> None:
         try:
-            f = open(entry.path, "rb", buffering=0)  # noqa: SIM115 - closed by the upload that owns it
+            f = open_scanned(entry)
         except OSError as exc:
             self.summary.skip(entry.path, exc.strerror or str(exc))
             self.progress.update(checked=1)
