@@ -138,6 +138,14 @@ def test_wrong_passwords_are_refused_audited_and_throttled(stack: Stack) -> None
     assert stack.audit(op="login", outcome="RATE_LIMITED")
 
 
+def test_guessing_many_names_from_one_address_writes_a_bounded_audit(stack: Stack) -> None:
+    for i in range(200):
+        stack.login(f"guess{i}", "wrong password", remote_address="203.0.113.5")
+    assert len(stack.audit(op="login", outcome="UNAUTHENTICATED")) == 3  # then the address waits
+    assert len(stack.audit(op="login", outcome="RATE_LIMITED")) == 1
+    assert len(stack.authority.throttle) <= 4
+
+
 def test_a_browser_address_is_throttled_apart_from_others_on_the_same_gui(stack: Stack) -> None:
     for _ in range(3):
         stack.login(ADA, "wrong password", remote_address="198.51.100.9")

@@ -133,7 +133,8 @@ class OwnOperations:
         if wait > 0:
             retry = math.ceil(wait)
             message = f"too many failed sign-ins: try again in {retry} s"
-            if self.auth.denials.admit(("login-throttled", username, peer)) is not None:
+            # Once a quiet period per address: guessing many names from one place writes one line.
+            if self.auth.denials.admit(("login-throttled", throttled[1])) is not None:
                 self.gate.audit(acting, peer, "login", {}, {}, ErrorCode.RATE_LIMITED.value, message, who=attempt)
             raise ProtocolError(ErrorCode.RATE_LIMITED, message, retry_after_s=retry)
         user = self.auth.stores.users.verify(username, args["password"])
