@@ -38,12 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ROOT,
+    admin_connection,
     emit,
     free_port,
     install_cleanup,
     log_tail,
     median,
     spawn,
+    stack_credentials,
     stop,
     wait_exit,
     wait_ready,
@@ -197,9 +199,15 @@ class Servers:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.frontend, self.backend, self.events = free_port(), free_port(), free_port()
+        tap = free_port()
+        # The bridge's stack (its keys, the server's connection file) outlives each fresh server.
+        self.creds = stack_credentials(work / "stack", self.frontend, self.events, self.backend, tap)
+        self.admin = admin_connection(self.creds)
         self.bridge = spawn(
             "-m",
             "actors.bridge",
+            "--data-dir",
+            str(work / "stack"),
             "--frontend",
             f"tcp://127.0.0.1:{self.frontend}",
             "--backend",
@@ -207,16 +215,12 @@ class Servers:
             "--events",
             f"tcp://127.0.0.1:{self.events}",
             "--tap",
-            f"tcp://127.0.0.1:{free_port()}",
+            f"tcp://127.0.0.1:{tap}",
             log=work / "bridge.log",
         )
         self.server: subprocess.Popen[bytes] | None = None
         self.data_dir = work / "server-data"
         self.agents = ""
-
-    @property
-    def endpoint(self) -> str:
-        return f"tcp://127.0.0.1:{self.frontend}"
 
     def fresh_server(self) -> None:
         self.stop_server()
@@ -225,8 +229,8 @@ class Servers:
         self.server = spawn(
             "-m",
             "actors.server",
-            "--bridge",
-            f"tcp://127.0.0.1:{self.backend}",
+            "--connection",
+            str(self.creds.connections["server"]),
             "--agents",
             self.agents,
             "--data-dir",
@@ -235,9 +239,9 @@ class Servers:
             "WARNING",
             log=self.work / "server.log",
         )
-        wait_ready(self.endpoint, "server", proc=self.server, log=self.work / "server.log")
+        wait_ready(self.admin, "server", proc=self.server, log=self.work / "server.log")
         pid = self.server.pid
-        with BridgeClient(self.endpoint) as c:  # the previous server of the same name may still be listed
+        with BridgeClient(connection=self.admin) as c:  # the previous server of the same name may still be listed
             deadline = time.monotonic() + 30
             while not any(
                 b["name"] == "server" and b["alive"] and b["pid"] == pid
@@ -295,7 +299,7 @@ class Servers:
         }
 
     def verify_big(self) -> tuple[float, float]:
-        with BridgeClient(self.endpoint) as c:
+        with BridgeClient(connection=self.admin) as c:
             file = c.call("get_files", {"filters": {"search": "big.bin"}})["data"]["items"][0]
             t0 = time.perf_counter()
             reply = c.call("verify_file", {"file_id": file["id"]}, timeout=300)

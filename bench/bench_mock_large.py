@@ -19,7 +19,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, free_port, install_cleanup, median, percentile, spawn, stop, wait_ready
+from bench.common import (
+    admin_connection,
+    emit,
+    free_port,
+    install_cleanup,
+    median,
+    percentile,
+    spawn,
+    stack_credentials,
+    stop,
+    wait_ready,
+)
 from client.connection import BridgeClient
 
 
@@ -43,9 +54,13 @@ def main() -> int:
     install_cleanup()
     front, events, back = free_port(), free_port(), free_port()
     data_dir = tempfile.mkdtemp(prefix="bench-large-")
+    creds = stack_credentials(Path(data_dir), front, events, back)
+    admin = admin_connection(creds)
     bridge = spawn(
         "-m",
         "actors.bridge",
+        "--data-dir",
+        data_dir,
         "--frontend",
         f"tcp://127.0.0.1:{front}",
         "--events",
@@ -61,8 +76,8 @@ def main() -> int:
     mock = spawn(
         "-m",
         "actors.mock",
-        "--bridge",
-        f"tcp://127.0.0.1:{back}",
+        "--connection",
+        str(creds.connections["mock"]),
         "--data-dir",
         data_dir,
         "--tick",
@@ -76,10 +91,9 @@ def main() -> int:
     )
     rng = random.Random(1)
     try:
-        endpoint = f"tcp://127.0.0.1:{front}"
-        wait_ready(endpoint, "mock", timeout=300, proc=mock)
+        wait_ready(admin, "mock", timeout=300, proc=mock)
         startup_s = time.perf_counter() - t0
-        with BridgeClient(endpoint) as client:
+        with BridgeClient(connection=admin) as client:
             middle = client.call("get_clients", {"limit": 1, "offset": ns.clients // 2}, timeout=30)["data"]
             some_client = middle["items"][0]["id"]
             cases: dict[str, tuple[str, dict[str, Any]]] = {

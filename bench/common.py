@@ -9,7 +9,9 @@ started by other means (the test harness's ``Stack`` and ``FletServer``). On Lin
 spawned process is also SIGKILLed by the kernel should the benchmark die without
 cleaning up (``PR_SET_PDEATHSIG``), so not even ``kill -9`` of the benchmark leaks one.
 
-Every wait has a deadline and fails with a message saying what did not happen.
+Every wait has a deadline and fails with a message saying what did not happen. A benchmark
+that starts a bridge itself first makes the stack's credentials as run_all does
+(``stack_credentials``); every client then connects with the admin's connection file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ from typing import Any
 
 import psutil
 
+from actors.bridge.auth.state import BridgeStores
 from client.connection import BridgeClient, BridgeUnreachable
+from runtime.bootstrap import Bootstrap, StackEndpoints, bootstrap
+from runtime.credentials import ConnectionFile, StackPaths
+from runtime.logsetup import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +133,10 @@ CHILDREN = Children()
 
 
 def install_cleanup() -> None:
-    """SIGTERM/SIGINT stop every child and unwind the benchmark; at exit, stop whatever is left."""
+    """SIGTERM/SIGINT stop every child and unwind the benchmark; at exit, stop whatever is left.
+
+    Also sends this process's log lines to stderr, warnings only: stdout carries the JSON result."""
+    configure_logging("bench", level="WARNING")
     atexit.register(CHILDREN.stop_all)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -174,6 +183,17 @@ def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None
     return proc
 
 
+def stack_credentials(data_dir: Path, frontend: int, events: int, backend: int, tap: int | None = None) -> Bootstrap:
+    """The keys and connection files of a stack on these local ports, made as run_all makes them."""
+    endpoints = StackEndpoints(*(f"tcp://127.0.0.1:{port}" for port in (frontend, events, backend, tap or free_port())))
+    return bootstrap(data_dir, endpoints, BridgeStores.open(StackPaths(data_dir).bridge))
+
+
+def admin_connection(creds: Bootstrap) -> ConnectionFile:
+    assert creds.admin_connection is not None, "a fresh stack always has its admin"
+    return ConnectionFile.load(creds.admin_connection)
+
+
 def log_tail(path: Path, chars: int = 2000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]
@@ -215,7 +235,7 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def wait_ready(
-    endpoint: str,
+    connection: ConnectionFile,
     backend: str,
     timeout: float = 120.0,
     proc: subprocess.Popen[bytes] | None = None,
@@ -223,14 +243,15 @@ def wait_ready(
 ) -> None:
     """Until ``backend`` is alive at the bridge; fails at once when ``proc`` (the backend) exits."""
     deadline = time.monotonic() + timeout
-    with BridgeClient(endpoint, connect_timeout=0.5) as client:
+    endpoint = connection.frontend
+    with BridgeClient(connection=connection, connect_timeout=0.5) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 tail = log_tail(log) if log is not None else "(its output was discarded)"
                 raise RuntimeError(f"{backend} exited with code {proc.returncode} before registering: {tail}")
             try:
-                data = client.call("bridge_status", timeout=1.0)["data"]
-                if any(b["name"] == backend and b["alive"] for b in data["backends"]):
+                reply = client.call("bridge_status", timeout=1.0)
+                if reply["success"] and any(b["name"] == backend and b["alive"] for b in reply["data"]["backends"]):
                     return
             except BridgeUnreachable:
                 pass
