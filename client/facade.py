@@ -169,6 +169,14 @@ class ServerBridge(FacadeBase):
         """Re-hash a file's stored content and record the result."""
         return await self._run_async("verify_file", {"file_id": file_id}, timeout)
 
+    def scrub_storage(self, *, timeout: float | None = None) -> Reply:
+        """Re-hash every stored content now: files whose content is missing or damaged are marked `error` and sent again by their agent's next backup."""
+        return self._run("scrub_storage", {}, timeout)
+
+    async def scrub_storage_async(self, *, timeout: float | None = None) -> Reply:
+        """Re-hash every stored content now: files whose content is missing or damaged are marked `error` and sent again by their agent's next backup."""
+        return await self._run_async("scrub_storage", {}, timeout)
+
     def get_database_info(self, *, timeout: float | None = None) -> Reply:
         """Tables with row counts, sizes and columns."""
         return self._run("get_database_info", {}, timeout)

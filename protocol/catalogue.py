@@ -222,6 +222,20 @@ OPERATIONS: tuple[Operation, ...] = (
         refreshes=(K.FILES, K.TABLE, K.AUDIT),
         role=Role.OPERATOR,
     ),
+    Operation(
+        "scrub_storage",
+        "files",
+        "Re-hash every stored content now: files whose content is missing or damaged are marked `error` "
+        "and sent again by their agent's next backup.",
+        Access.WRITE,
+        30.0,
+        "`{complete, started_at, finished_at, blobs_checked, files_checked, bytes_checked, damaged_total, "
+        "damaged: [{file_id, client_id, path, sha256, problem (missing, unreadable, damaged), actual_sha256}] "
+        "(≤ 1000)}`; each call works for at most about a second and answers the report of the pass so far: "
+        "call again while `complete` is false (the real server also scrubs on its own, `--scrub-interval`)",
+        refreshes=(K.FILES, K.CLIENTS, K.TABLE, K.AUDIT),
+        role=Role.OPERATOR,
+    ),
     # -- database --
     Operation(
         "get_database_info",

@@ -187,6 +187,7 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
             "get_files": {"filters": {"status": "verified"}},
             "get_client_files": {"client_id": other["id"]},
             "verify_file": {"file_id": file["id"]},
+            "scrub_storage": {},
             "get_database_info": {},
             "get_table_data": {"table_name": "files", "limit": 5},
             "update_row": {"table_name": "clients", "row_id": other["id"], "updated_data": {"name": "cassette-name"}},
@@ -200,8 +201,8 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
             "delete_file": {"file_id": file["id"]},
         }
         connected = next((x for x in clients if x["status"] == "connected"), None)
-        if connected is not None:
-            calls["disconnect_client"] = {"client_id": connected["id"]}
+        if connected is not None:  # first: stop_server disconnects every client
+            calls = {"disconnect_client": {"client_id": connected["id"]}, **calls}
         for op, args in calls.items():
             ok(c.call(op, args))
         first = ok(c.call("get_files", {"limit": 1}))["items"][0]["id"]

@@ -20,7 +20,7 @@ from actors.agent.session import EXIT_STORAGE_FULL, error_of
 from actors.server import agents as server_agents
 from actors.server import faults
 from actors.server import uploads as server_uploads
-from actors.server.core import ServerConfig
+from actors.server.core import BackupServer, ServerConfig
 from protocol.agent_messages import STORAGE_FULL, Message, encode_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.events import ACTIVITY
@@ -125,7 +125,7 @@ def test_a_full_disk_at_commit_fails_the_upload_and_removes_the_temporary(
     assert core.agents.active_transfers() == 0
 
 
-def fill_database(core: FullDiskServer) -> None:
+def fill_database(core: BackupServer) -> None:
     """A full disk, as SQLite sees it: no page may be added (its own limit), and the pages of the
     tables the tests write to are filled up, so the next insert or growing update needs a page."""
     pages = core.conn.execute("PRAGMA page_count").fetchone()[0]

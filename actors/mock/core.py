@@ -24,6 +24,7 @@ from actors.mock import queries as mock_queries
 from actors.mock.actions import delete_client, delete_file, disconnect, find_client, find_file, set_running, verify_file
 from actors.mock.content import read_content
 from actors.mock.evolution import Evolution
+from actors.mock.scrub import scrub_storage
 from actors.mock.state import MockWorld, generate_world
 from actors.mock.store import MockStore, decode_world, encode_world
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
@@ -66,6 +67,7 @@ class MockCore:
             "delete_file": self._delete_file,
             "download_file": self._download_file,
             "verify_file": self._verify_file,
+            "scrub_storage": self._scrub_storage,
             "get_database_info": self._database_info,
             "get_table_data": lambda a: (mock_database.table_data(world, a), "Table data"),
             "update_row": lambda a: (mock_database.update_row(world, a), "Row updated"),
@@ -260,6 +262,10 @@ class MockCore:
         record = find_file(self.world, args["file_id"])
         data = verify_file(self.world, record)
         return data, f"File {record.name} verified" if data["ok"] else f"File {record.name} failed verification"
+
+    def _scrub_storage(self, args: dict[str, Any]) -> tuple[Any, str]:
+        report = scrub_storage(self.world)
+        return report, f"Storage scrubbed: {report['damaged_total']} files with missing or damaged content"
 
     def _start_server(self, args: dict[str, Any]) -> tuple[Any, str]:
         return set_running(self.world, True), "Server started"

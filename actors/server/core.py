@@ -44,6 +44,8 @@ from actors.server.keys import (
     store_token,
 )
 from actors.server.logs import LogStore, install_capture
+from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
+from actors.server.scrub import Scrubber
 from actors.server.sessions import AgentSettings
 from actors.server.store import Store
 from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW
@@ -72,6 +74,7 @@ class ServerConfig:
     heartbeat_s: float = HEARTBEAT_S
     tick_s: float = 0.5
     log_file: bool = True
+    scrub_interval_s: float = DEFAULT_SCRUB_INTERVAL_S  # a storage scrub this often (0 = only on demand)
 
     @property
     def root(self) -> Path:
@@ -129,6 +132,7 @@ class BackupServer:
         self.started_at: datetime | None = self.clock.now() if self.running else None
         self.host, self.port = _host_port(config.agents_endpoint)
         self.dbview = CatalogTables(self.conn, self.store, self, "server/backup.db")
+        self.scrubber = Scrubber(self.store, self.blobs, config.scrub_interval_s)
         self._system = SystemStatusProbe(root)
         self._closed = False
         self._handlers: dict[str, Handler] = self._make_handlers()
@@ -154,6 +158,7 @@ class BackupServer:
             "delete_file": lambda a: (self.delete_file(a["file_id"]), "File deleted"),
             "download_file": lambda a: self.download_file(a["file_id"], a["destination_path"]),
             "verify_file": self._verify_op,
+            "scrub_storage": self._scrub_op,
             "get_database_info": lambda a: (self.dbview.database_info(), "Database info"),
             "get_table_data": lambda a: (self.dbview.table_data(a), "Table data"),
             "update_row": lambda a: (self.dbview.update_row(a), "Row updated"),
@@ -201,6 +206,7 @@ class BackupServer:
 
     def tick(self) -> None:
         self.agents.tick()
+        self.scrubber.tick()
         keys, unreported = self.keyring.take_refusals()
         for key in keys:
             self.store.record(
@@ -228,6 +234,7 @@ class BackupServer:
         for session in list(self.agents.sessions.values()):
             self.agents._drop(session)
         self.store.disconnect_all()
+        self.scrubber.close()
         with contextlib.suppress(sqlite3.Error):  # an optional tidy-up: a full disk must not stop the close
             self.conn.execute("PRAGMA optimize")
         self.conn.close()
@@ -341,6 +348,12 @@ class BackupServer:
     def _verify_op(self, args: dict[str, Any]) -> tuple[Any, str]:
         data = self.verify_file(args["file_id"])
         return data, "File verified" if data["ok"] else "File failed verification"
+
+    def _scrub_op(self, args: dict[str, Any]) -> tuple[Any, str]:
+        report = self.scrubber.run_now()
+        if not report["complete"]:
+            return report, "Storage scrub under way: call again for the rest"
+        return report, f"Storage scrubbed: {report['damaged_total']} files with missing or damaged content"
 
     def download_file(self, file_id: str, destination_path: str) -> StreamReply:
         check_destination_path(destination_path)

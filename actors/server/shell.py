@@ -2,6 +2,7 @@
 
     python -m actors.server [--connection FILE] [--bridge EP] --agents EP --data-dir DIR
                             [--server-class module:Class] [--enroll-token TOKEN] [--allow-keys FILE]
+                            [--scrub-interval SECONDS]
 
 The bridge side is the shared BackendWorker (registers as backend "server", mode "real"),
 a CURVE client of the bridge with the key pair of its connection file (default
@@ -26,6 +27,7 @@ from actors.backends.connect import add_bridge_arguments, backend_connection
 from actors.backends.worker import BackendWorker
 from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
+from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
 from runtime.credentials import CredentialsError
 from runtime.logsetup import configure_logging
@@ -118,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="bytes per chunk")
     parser.add_argument("--agent-heartbeat", type=float, default=HEARTBEAT_S, help="seconds between agent heartbeats")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats to the bridge")
+    parser.add_argument(
+        "--scrub-interval",
+        type=float,
+        metavar="SECONDS",
+        default=DEFAULT_SCRUB_INTERVAL_S,
+        help="seconds between storage scrubs that re-hash every blob (default %(default)s; 0: only on demand)",
+    )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         window=args.window,
         chunk_size=args.chunk_size,
         heartbeat_s=args.agent_heartbeat,
+        scrub_interval_s=args.scrub_interval,
     )
     core = load_class(args.server_class)(config)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()

@@ -103,7 +103,8 @@ def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: lis
 
     Without a hash, unchanged size and modification time mean unchanged (the usual quick
     check); same size with another time needs the hash to tell. A file whose last
-    verification failed is always asked for again, which heals its blob.
+    verification or scrub failed, or whose blob is missing, is always asked for again,
+    which heals its blob.
     """
     if len(entries) > MAX_BATCH:
         raise AgentProtocolError(f"a manifest holds at most {MAX_BATCH} entries")
@@ -116,7 +117,8 @@ def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: lis
             log.warning("server.path_refused", client_id=client_id, path=repr(path)[:LOGGED_PATH_CHARS], reason=problem)
             continue
         row = store.latest(client_id, path)
-        healthy = row if row is not None and row["status"] != "error" else None
+        # A lost blob must not make the file look unchanged: one stat per known file is the price.
+        healthy = row if row is not None and row["status"] != "error" and blobs.exists(row["sha256"]) else None
         if sha is None:
             if healthy is not None and healthy["size"] == size and healthy["mtime_ns"] == mtime_ns:
                 result["skip"].append(index)
