@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import signal
 import struct
@@ -29,6 +31,7 @@ from actors.mock.store import (
     SNAPSHOT_NAME,
     encode_world,
 )
+from protocol.errors import ProtocolError
 from runtime.clock import SimulatedClock
 from tests.mock_invariants import assert_world_consistent
 
@@ -514,3 +517,20 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert victim and victim not in recovered.world.clients and len(recovered.world.clients) == 11
     assert recovered.world.server.running is False and recovered.journal_seq == 3
     recovered.close()
+
+
+@pytest.mark.parametrize("error, code", [(errno.ENOSPC, "STORAGE_FULL"), (errno.EIO, "INTERNAL")])
+def test_a_write_the_journal_cannot_keep_is_refused_with_its_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, code: str
+) -> None:
+    core = open_core(tmp_path)
+    assert core.store is not None
+
+    def failing_append(record: dict[str, Any], *, sync: bool) -> None:
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(core.store, "append", failing_append)
+    with pytest.raises(ProtocolError) as info:
+        core.handle("stop_server", {}, CTX)
+    assert info.value.code.value == code and "could not be made durable" in info.value.message
+    core.close()

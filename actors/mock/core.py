@@ -8,6 +8,7 @@ acknowledged write (fsynced before ``handle`` returns) and snapshots on ticks.
 
 from __future__ import annotations
 
+import errno
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -190,9 +191,8 @@ class MockCore:
             self.store.append({"seq": self.journal_seq, "op": op, "args": args, "at": at}, sync=sync)
         except OSError as exc:
             log.error("mock.journal_failed", op=op, seq=self.journal_seq, error=str(exc))
-            raise ProtocolError(
-                ErrorCode.INTERNAL, f"{op} was applied in memory but could not be made durable: {exc}"
-            ) from exc
+            code = ErrorCode.STORAGE_FULL if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ErrorCode.INTERNAL
+            raise ProtocolError(code, f"{op} was applied in memory but could not be made durable: {exc}") from exc
 
     def _snapshot(self) -> None:
         assert self.store is not None
