@@ -270,3 +270,17 @@ def full_error() -> sqlite3.OperationalError:
     error = sqlite3.OperationalError("database or disk is full")
     error.sqlite_errorcode = SQLITE_FULL
     return error
+
+
+def test_a_full_database_does_not_stop_the_scrubber_from_starting(
+    core: BackupServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core.conn.execute("DELETE FROM settings WHERE key = ?", (LAST_PASS_SETTING,))
+
+    def set_setting(key: str, value: str) -> None:
+        raise full_error()
+
+    monkeypatch.setattr(core.store, "set_setting", set_setting)
+    scrubber = Scrubber(core.store, core.blobs, HOUR)  # as at a start on a full disk
+    assert scrubber.last_finished == START and not scrubber.due()
+    assert core.store.storage_alarm.occurrences == 1

@@ -118,7 +118,8 @@ class Scrubber:
         self.last_finished: datetime | None = None  # also in the settings table, when it can be written
         if interval_s > 0 and not store.setting(LAST_PASS_SETTING, ""):
             # A new store counts as checked now: the first periodic pass comes one interval later.
-            store.set_setting(LAST_PASS_SETTING, iso(store.now()))
+            self.last_finished = store.now()
+            self._remember(self.last_finished)
 
     # -- when --
 
@@ -295,12 +296,7 @@ class Scrubber:
             f"Storage scrub ({scrub.trigger}): {scrub.blobs_checked} blobs of {scrub.files_checked} files checked "
             f"({scrub.bytes_checked} bytes); {scrub.damaged_total} files with missing or damaged content{more}",
         )
-        try:
-            self.store.set_setting(LAST_PASS_SETTING, iso(scrub.finished_at))
-        except Exception as exc:
-            if not is_storage_full(exc):
-                raise
-            self.store.storage_alarm.report("remembering the scrub's time", exc)  # kept in memory meanwhile
+        self._remember(scrub.finished_at)
         log.info(
             "server.scrub_finished",
             trigger=scrub.trigger,
@@ -310,3 +306,11 @@ class Scrubber:
             damaged=scrub.damaged_total,
             seconds=round((scrub.finished_at - scrub.started_at).total_seconds(), 3),
         )
+
+    def _remember(self, moment: datetime) -> None:
+        try:
+            self.store.set_setting(LAST_PASS_SETTING, iso(moment))
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            self.store.storage_alarm.report("remembering the scrub's time", exc)  # kept in memory meanwhile
