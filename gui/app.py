@@ -1,162 +1,107 @@
-"""The console's page: a banner that is always visible, a navigation rail, and the views."""
+"""One browser tab: its login page, then the console of the user who signed in.
+
+``make_main`` gives Flet the function it runs once per tab. A ``Tab`` owns the tab's
+current ``GuiSession`` and swaps the page between the login page and the console:
+signing out, or a request the bridge refuses as UNAUTHENTICATED (the session expired),
+closes the session and opens a fresh one on the login page.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 import flet as ft
 import structlog
 
-from client.async_connection import ConnectionState
 from gui.app_context import AppContext, SnackNotifier
+from gui.auth import SESSION_EXPIRED, SIGNED_OUT
+from gui.config import GuiConfig
+from gui.console import Console
 from gui.session import GuiSession
-from gui.views.activity import ActivityView
-from gui.views.base import View
-from gui.views.clients import ClientsView
-from gui.views.dashboard import DashboardView
-from gui.views.database import DatabaseView
-from gui.views.files import FilesView
-from gui.views.settings import SettingsView
-from protocol.modes import Mode
-from protocol.views import ViewKey
+from gui.views.login import LoginPage
+from gui.views.settings import apply_theme
 
 log = structlog.get_logger()
 
-CONNECTION_COLORS: dict[str, ft.Colors] = {
-    ConnectionState.CONNECTED: ft.Colors.GREEN_700,
-    ConnectionState.RECONNECTING: ft.Colors.AMBER_800,
-    ConnectionState.DISCONNECTED: ft.Colors.RED_700,
-}
-SOURCE_TEXT: dict[str, tuple[str, ft.Colors]] = {
-    Mode.REAL: ("LIVE · real server", ft.Colors.GREEN_700),
-    Mode.MOCK: ("FALLBACK · mock data", ft.Colors.ORANGE_800),
-    Mode.NONE: ("NO BACKEND", ft.Colors.RED_700),
-}
+
+class Tab:
+    def __init__(self, page: ft.Page, config: GuiConfig) -> None:
+        self.page = page
+        self.config = config
+        self.notifier = SnackNotifier(page)
+        self.session: GuiSession | None = None
+        self.console: Console | None = None
+
+    async def open_login(self, message: str = "", *, error: bool = False) -> None:
+        session = GuiSession(self.config, self.notifier)
+        session.on_expired = lambda: self.expired(session)
+        self.session, self.console = session, None
+        apply_theme(self.page, None)  # nobody's settings on the login page
+        login = LoginPage(self.page, session, self.signed_in, message, error)
+        self._show(login.root)
+        await session.start()
+
+    async def signed_in(self) -> None:
+        assert self.session is not None and self.session.user is not None
+        app = AppContext(self.page, self.session, self.notifier)
+        apply_theme(self.page, self.session.user.settings.get("theme"))
+        self.console = Console(app, self.sign_out)
+        self._show(self.console.root)
+        await self.console.start()
+
+    async def sign_out(self) -> None:
+        await self._end(signed_out=True)
+        await self.open_login(SIGNED_OUT)
+
+    async def expired(self, session: GuiSession) -> None:
+        if session is not self.session:
+            return  # that session already ended (signed out meanwhile)
+        await self._end(signed_out=False)
+        await self.open_login(SESSION_EXPIRED, error=True)
+
+    async def closed(self) -> None:
+        await self._end(signed_out=False)
+
+    async def _end(self, *, signed_out: bool) -> None:
+        session, console = self.session, self.console
+        self.session, self.console = None, None
+        if console is not None:
+            await console.stop()
+        if session is not None:
+            await (session.sign_out() if signed_out else session.close())
+        while self.page.pop_dialog() is not None:  # no dialog of the ended session outlives it
+            pass
+
+    def _show(self, root: ft.Control) -> None:
+        self.page.controls = [root]
+        self.page.update()
 
 
-class Banner:
-    """Connection state and data source, from the client's state and the replies' and events' mode."""
-
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-        self.connection = ft.Text("disconnected", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
-        self.source = ft.Text("source unknown", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
-        self.connection_box = ft.Container(
-            ft.Semantics(identifier="connection-state", content=self.connection),
-            padding=ft.Padding.symmetric(horizontal=10, vertical=4),
-            border_radius=12,
-        )
-        self.source_box = ft.Container(
-            ft.Semantics(identifier="data-source", content=self.source),
-            padding=ft.Padding.symmetric(horizontal=10, vertical=4),
-            border_radius=12,
-        )
-        self.endpoint = ft.Text(app.session.endpoint, size=12)
-        self.control = ft.Container(
-            ft.Row(
-                [
-                    ft.Icon(ft.Icons.BACKUP),
-                    ft.Text("Backup console", weight=ft.FontWeight.BOLD, size=16),
-                    ft.Container(expand=True),
-                    self.endpoint,
-                    self.connection_box,
-                    self.source_box,
-                ],
-                spacing=12,
-            ),
-            padding=ft.Padding.symmetric(horizontal=14, vertical=8),
-            bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
-        )
-        store = app.session.store
-        store.subscribe(ViewKey.CONNECTION, self._changed)
-        store.subscribe(ViewKey.DATA_SOURCE, self._changed)
-        self.render()
-
-    def render(self) -> None:
-        store = self.app.session.store
-        state = store.get(ViewKey.CONNECTION, ConnectionState.DISCONNECTED.value)
-        self.connection.value = state
-        self.connection_box.bgcolor = CONNECTION_COLORS.get(state, ft.Colors.GREY_700)
-        text, color = SOURCE_TEXT.get(store.get(ViewKey.DATA_SOURCE), ("source unknown", ft.Colors.GREY_700))
-        self.source.value, self.source_box.bgcolor = text, color
-        self.endpoint.value = self.app.session.endpoint
-
-    async def _changed(self, key: str, value: Any) -> None:
-        self.render()
-        try:
-            self.control.update()
-        except Exception:
-            log.debug("gui.banner_update_skipped")
-
-
-def make_main(endpoint: str, export_dir: Path) -> Callable[[ft.Page], Awaitable[None]]:
+def make_main(config: GuiConfig) -> Callable[[ft.Page], Awaitable[None]]:
     async def main(page: ft.Page) -> None:
         page.title = "Backup console"
         page.padding = 0
-        notifier = SnackNotifier(page)
-        session = GuiSession(endpoint, notifier)
-        app = AppContext(page, session, notifier)
-        banner = Banner(app)
-        views: list[View] = [
-            DashboardView(app),
-            ClientsView(app),
-            FilesView(app),
-            DatabaseView(app),
-            ActivityView(app, export_dir),
-            SettingsView(app),
-        ]
-        content = ft.Container(views[0].root, expand=True, padding=16)
-        current = {"view": views[0]}
-
-        async def select(e: ft.Event[ft.NavigationRail]) -> None:
-            view = views[e.control.selected_index or 0]
-            await current["view"].hide()
-            current["view"] = view
-            content.content = view.root
-            content.update()
-            await view.show()
-
-        rail = ft.NavigationRail(
-            selected_index=0,
-            label_type=ft.NavigationRailLabelType.ALL,
-            on_change=select,
-            destinations=[ft.NavigationRailDestination(icon=v.icon, label=v.title) for v in views],
-        )
-        page.add(
-            ft.Column(
-                [
-                    banner.control,
-                    ft.Row(
-                        [rail, ft.VerticalDivider(width=1), content],
-                        expand=True,
-                        vertical_alignment=ft.CrossAxisAlignment.START,
-                    ),
-                ],
-                expand=True,
-                spacing=0,
-            )
-        )
+        tab = Tab(page, config)
 
         async def closed(e: ft.Event[ft.Page]) -> None:
-            log.info("gui.session_closed")
-            await session.close()
+            log.info("gui.tab_closed")
+            await tab.closed()
 
         # A reload disconnects and reconnects the same session, so only on_close (after the
         # session timeout) means the tab is gone for good.
         page.on_close = closed
 
         async def left(e: ft.Event[ft.Page]) -> None:
-            await session.browser_left()
+            if tab.session is not None:
+                await tab.session.browser_left()
 
         async def back(e: ft.Event[ft.Page]) -> None:
-            await session.browser_back()
+            if tab.session is not None:
+                await tab.session.browser_back()
 
         page.on_disconnect = left
         page.on_connect = back
-        await session.start()
-        log.info("gui.session_started", endpoint=endpoint)
-        await views[0].show()
+        await tab.open_login()
+        log.info("gui.tab_opened", endpoint=tab.session.endpoint if tab.session else None)
 
     return main

@@ -1,4 +1,4 @@
-"""What every view gets: the page, the session, and small UI services (notify, confirm)."""
+"""What every view gets: the page, the session, and small UI services (notify, confirm, gate)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import flet as ft
 
+from gui.auth import Gate, gate
 from gui.session import GuiSession
 
 ERROR_COLOR = ft.Colors.RED_700
@@ -35,6 +36,11 @@ class AppContext:
     page: ft.Page
     session: GuiSession
     notifier: SnackNotifier
+
+    def gate(self, op: str, label: str | None = None) -> Gate:
+        """May the signed-in user run ``op``? (decided from the catalogue's role for ``op``)"""
+        user = self.session.user
+        return gate(user.role if user is not None else None, op, label)
 
     async def confirm(self, title: str, text: str, confirm_label: str = "Delete") -> bool:
         """A modal confirmation; True when the operator confirms."""

@@ -11,6 +11,7 @@ import structlog
 from client.facade import ServerBridge
 from gui.app_context import AppContext
 from gui.operations import ViewContext
+from gui.views.widgets import action_button
 
 log = structlog.get_logger()
 
@@ -22,6 +23,11 @@ class View:
     title = ""
     icon: ft.IconData = ft.Icons.CIRCLE
     keys: tuple[str, ...] = ()  # state keys this view renders (and reloads when shown)
+    reads: str | None = None  # the operation the view needs to open at all (None: any signed-in user)
+
+    @classmethod
+    def opens_for(cls, app: AppContext) -> bool:
+        return cls.reads is None or app.gate(cls.reads).allowed
 
     def __init__(self, app: AppContext) -> None:
         self.app = app
@@ -54,6 +60,31 @@ class View:
 
     async def hide(self) -> None:
         self.visible = False
+
+    def action(
+        self,
+        icon: ft.IconData,
+        op: str,
+        label: str,
+        identifier: str,
+        handler: Callable[[T], Coroutine[Any, Any, None]],
+        item: T,
+        *,
+        disabled: bool = False,
+    ) -> ft.Control:
+        """A row's icon button that runs ``op``: disabled, with a tooltip naming the role needed,
+        when the signed-in user's role may not run it."""
+        gate = self.app.gate(op, label)
+        return action_button(
+            icon, gate.tooltip or label, identifier, self.run_on_click(handler, item), disabled or not gate.allowed
+        )
+
+    def guard(self, control: ft.Control, op: str) -> bool:
+        """Disable ``control`` (tooltip: the role needed) when the user may not run ``op``; returns allowed."""
+        gate = self.app.gate(op)
+        if not gate.allowed:
+            control.disabled, control.tooltip = True, gate.tooltip
+        return gate.allowed
 
     def run_on_click(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> ClickHandler:
         """A click handler that runs ``handler(item)`` (a row's action) as a task the session owns."""

@@ -8,7 +8,7 @@ import flet as ft
 
 from gui.format import human_bytes, when
 from gui.views.paged import PagedListView
-from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import dropdown, error_text, scroll_table, status_badge
 from protocol.catalogue import CLIENT_STATUSES
 from protocol.responses import Reply
 from protocol.views import ViewKey
@@ -96,24 +96,30 @@ class ClientsView(PagedListView):
                 ft.DataCell(
                     ft.Row(
                         [
-                            action_button(
+                            self.action(
                                 ft.Icons.INFO_OUTLINE,
+                                "get_client_details",
                                 f"Details of {name}",
                                 f"details-client-{name}",
-                                self.run_on_click(self.details, c),
+                                self.details,
+                                c,
                             ),
-                            action_button(
+                            self.action(
                                 ft.Icons.LINK_OFF,
+                                "disconnect_client",
                                 f"Disconnect {name}",
                                 f"disconnect-client-{name}",
-                                self.run_on_click(self.disconnect, c),
+                                self.disconnect,
+                                c,
                                 disabled=c["status"] != "connected",
                             ),
-                            action_button(
+                            self.action(
                                 ft.Icons.DELETE_OUTLINE,
+                                "delete_client",
                                 f"Delete {name}",
                                 f"delete-client-{name}",
-                                self.run_on_click(self.delete, c),
+                                self.delete,
+                                c,
                             ),
                         ],
                         spacing=0,

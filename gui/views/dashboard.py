@@ -50,6 +50,8 @@ class DashboardView(View):
         }
         self.start_button = ft.FilledButton("Start server", icon=ft.Icons.PLAY_ARROW, on_click=self.start_server)
         self.stop_button = ft.OutlinedButton("Stop server", icon=ft.Icons.STOP, on_click=self.stop_server)
+        self.may_start = self.guard(self.start_button, "start_server")
+        self.may_stop = self.guard(self.stop_button, "stop_server")
         self.cpu_series = fch.LineChartData(points=[], color=ft.Colors.BLUE, stroke_width=2)
         self.mem_series = fch.LineChartData(points=[], color=ft.Colors.PURPLE, stroke_width=2)
         self.chart = fch.LineChart(
@@ -155,8 +157,8 @@ class DashboardView(View):
             v["files"].value = f"{status['files_total']:,}"
             v["storage"].value = human_bytes(status["storage_used"])
             v["transfers"].value = str(status["active_transfers"])
-            self.start_button.disabled = status["running"]
-            self.stop_button.disabled = not status["running"]
+            self.start_button.disabled = status["running"] or not self.may_start
+            self.stop_button.disabled = not status["running"] or not self.may_stop
         system = store.get(ViewKey.SYSTEM)
         if system:
             self._record(system)

@@ -8,7 +8,7 @@ import flet as ft
 
 from gui.format import cell, human_bytes
 from gui.views.base import View
-from gui.views.widgets import Pager, RowCache, action_button, error_text, scroll_table
+from gui.views.widgets import Pager, RowCache, error_text, scroll_table
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
@@ -132,17 +132,21 @@ class DatabaseView(View):
                 ft.DataCell(
                     ft.Row(
                         [
-                            action_button(
+                            self.action(
                                 ft.Icons.EDIT_OUTLINED,
+                                "update_row",
                                 f"Edit row {row['id']}",
                                 f"edit-row-{row['id']}",
-                                self.run_on_click(self.edit, row),
+                                self.edit,
+                                row,
                             ),
-                            action_button(
+                            self.action(
                                 ft.Icons.DELETE_OUTLINE,
+                                "delete_row",
                                 f"Delete row {row['id']}",
                                 f"delete-row-{row['id']}",
-                                self.run_on_click(self.delete, row),
+                                self.delete,
+                                row,
                             ),
                         ],
                         spacing=0,

@@ -1,18 +1,16 @@
-"""Files: all or one client's; search, status filter, paging; verify, download with progress, delete."""
+"""Files: all or one client's; search, status filter, paging; verify, download to the browser, delete."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
 import flet as ft
 import structlog
 
 from gui.format import human_bytes, when
+from gui.views.download import DownloadDialog
 from gui.views.paged import PagedListView
-from gui.views.widgets import action_button, dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import dropdown, error_text, scroll_table, status_badge
 from protocol.catalogue import FILE_STATUSES
 from protocol.responses import Reply
 from protocol.views import ViewKey
@@ -21,11 +19,6 @@ log = structlog.get_logger()
 
 PAGE_SIZE = 100
 SORT_COLUMNS = {0: "name", 2: "size", 5: "modified_at"}
-
-
-def default_download_dir() -> Path:
-    downloads = Path.home() / "Downloads"
-    return downloads if downloads.is_dir() else Path.cwd()
 
 
 class FilesView(PagedListView):
@@ -144,23 +137,29 @@ class FilesView(PagedListView):
                 ft.DataCell(
                     ft.Row(
                         [
-                            action_button(
+                            self.action(
                                 ft.Icons.VERIFIED_OUTLINED,
+                                "verify_file",
                                 f"Verify {name}",
                                 f"verify-file-{f['id']}",
-                                self.run_on_click(self.verify, f),
+                                self.verify,
+                                f,
                             ),
-                            action_button(
+                            self.action(
                                 ft.Icons.DOWNLOAD,
+                                "download_file",
                                 f"Download {name}",
                                 f"download-file-{f['id']}",
-                                self.run_on_click(self.download, f),
+                                self.download,
+                                f,
                             ),
-                            action_button(
+                            self.action(
                                 ft.Icons.DELETE_OUTLINE,
+                                "delete_file",
                                 f"Delete {name}",
                                 f"delete-file-{f['id']}",
-                                self.run_on_click(self.delete, f),
+                                self.delete,
+                                f,
                             ),
                         ],
                         spacing=0,
@@ -196,72 +195,4 @@ class FilesView(PagedListView):
             )
 
     async def download(self, f: dict[str, Any]) -> None:
-        page = self.app.page
-        path_field = ft.TextField(
-            label="Save to (path on the GUI's machine)", width=520, value=str(default_download_dir() / f["name"])
-        )
-        progress = ft.ProgressBar(value=0, width=520, visible=False)
-        status = ft.Text("")
-        task: asyncio.Task[Reply] | None = None
-
-        def on_progress(done: int, total: int | None) -> None:
-            progress.value = done / total if total else None
-            status.value = f"{human_bytes(done)} of {human_bytes(total)}"
-            try:
-                progress.update()
-                status.update()
-            except RuntimeError:  # the dialog is gone (the tab closed): the download goes on unseen
-                log.debug("gui.download_progress_unseen")
-
-        async def start(e: ft.Event[ft.Button]) -> None:
-            nonlocal task
-            destination = os.path.expanduser(path_field.value or "")
-            progress.visible, start_button.disabled = True, True
-            status.value = "starting…"
-            await self._refresh_controls(progress, start_button, status)
-            task = self.app.session.tasks.spawn(
-                self.bridge.download_file_async(f["id"], destination, progress=on_progress), "download"
-            )
-            try:
-                reply = await task
-            except asyncio.CancelledError:
-                status.value = "cancelled; nothing was written"
-                start_button.disabled = False
-                await self._refresh_controls(status, start_button)
-                return
-            page.pop_dialog()
-            if reply["success"]:
-                await self.app.notifier.notify(
-                    f"Downloaded {f['name']} to {reply['data']['destination_path']} (sha256 verified)"
-                )
-            else:
-                await self.app.notifier.notify(
-                    f"Download failed: {reply.get('message')} [{reply.get('error_code')}]",
-                    error=True,
-                    error_code=reply.get("error_code"),
-                )
-
-        def cancel(e: ft.Event[ft.TextButton]) -> None:
-            if task is not None and not task.done():
-                task.cancel()
-            else:
-                page.pop_dialog()
-
-        start_button = ft.FilledButton("Download", on_click=start)
-        page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text(f"Download {f['name']}"),
-                content=ft.Column(
-                    [ft.Text(f"{human_bytes(f['size'])} · sha256 {f['sha256'][:16]}…"), path_field, progress, status],
-                    tight=True,
-                    width=540,
-                ),
-                actions=[ft.TextButton("Cancel", on_click=cancel), start_button],
-            )
-        )
-
-    @staticmethod
-    async def _refresh_controls(*controls: ft.Control) -> None:
-        for control in controls:
-            control.update()
+        DownloadDialog(self.app, f).open()

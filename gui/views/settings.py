@@ -1,4 +1,7 @@
-"""Settings: which bridge to talk to, a connection test, and the theme."""
+"""Settings: which bridge to talk to, a connection test, and the theme.
+
+The theme is a setting of the signed-in user, kept by the bridge (``set_settings``), so it
+follows them to any browser and any GUI process."""
 
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ import flet as ft
 from gui.views.base import View
 
 THEMES = {"light": ft.ThemeMode.LIGHT, "dark": ft.ThemeMode.DARK, "system": ft.ThemeMode.SYSTEM}
+THEME_KEY = "theme"
+
+
+def apply_theme(page: ft.Page, theme: object) -> None:
+    """Show ``theme`` (a user's setting; anything unknown or missing is the system's)."""
+    page.theme_mode = THEMES.get(str(theme), ft.ThemeMode.SYSTEM)
 
 
 class SettingsView(View):
@@ -17,6 +26,9 @@ class SettingsView(View):
     keys = ()
 
     def build(self) -> ft.Control:
+        user = self.app.session.user
+        theme = user.settings.get(THEME_KEY) if user is not None else None
+        self.theme = str(theme) if theme in THEMES else "system"
         self.endpoint = ft.TextField(label="Bridge endpoint", value=self.app.session.endpoint, width=360)
         self.result = ft.Text("")
         return ft.Column(
@@ -34,7 +46,7 @@ class SettingsView(View):
                 ft.Divider(),
                 ft.Text("Theme", size=18, weight=ft.FontWeight.W_500),
                 ft.RadioGroup(
-                    value="system",
+                    value=self.theme,
                     on_change=self.on_theme,
                     content=ft.Row(
                         [
@@ -71,5 +83,14 @@ class SettingsView(View):
         self.result.update()
 
     async def on_theme(self, e: ft.Event[ft.RadioGroup]) -> None:
-        self.app.page.theme_mode = THEMES[e.control.value or "system"]
+        self.theme = e.control.value or "system"
+        apply_theme(self.app.page, self.theme)
         self.app.page.update()
+        reply = await self.app.session.save_settings({THEME_KEY: self.theme})
+        if not reply["success"]:
+            await self.app.notifier.notify(
+                f"The theme applies to this tab only: saving it failed: {reply.get('message')} "
+                f"[{reply.get('error_code')}]",
+                error=True,
+                error_code=reply.get("error_code"),
+            )
