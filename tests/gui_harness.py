@@ -268,11 +268,64 @@ def select_dropdown(page: Any, dropdown: str | Any, option: str, timeout: float 
 
 
 def screenshot(page: Any, path: str | Path, full_page: bool = False) -> Path:
-    """Save a PNG of what Flutter drew (``chromium --screenshot`` only catches the loading screen)."""
+    """Save a PNG of what Flutter drew (``chromium --screenshot`` only catches the loading screen).
+
+    Flutter paints the frame after the semantics tree the tests wait on has changed, and nothing in
+    the DOM says when it did: two animation frames later it has."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# --------------------------------------------------------------------------- the console's sign-in
+
+
+def admin_password(data_dir: Path) -> str:
+    """The first admin's password, which the stack's bootstrap wrote under its data dir."""
+    return (data_dir / "credentials" / "admin-password").read_text().strip()
+
+
+def gui_args(data_dir: Path, endpoint: str | None = None) -> list[str]:
+    """``python -m gui`` arguments for the stack in ``data_dir``: its GUI key, its exports and downloads."""
+    args = ["--connection", str(data_dir / "credentials" / "gui.json")]
+    args += ["--export-dir", str(data_dir / "exports"), "--download-dir", str(data_dir / "gui-downloads")]
+    return args + (["--endpoint", endpoint] if endpoint else [])
+
+
+def sign_in(page: Any, user: str, password: str, role: str | None = None, code: str | None = None) -> None:
+    """Sign in on the login page; with ``role``, wait until the top bar shows ``user (role)``."""
+    expect(textbox(page, "Username")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    fill_textbox(page, "Username", user)
+    fill_textbox(page, "Password", password)
+    if code is not None:
+        fill_textbox(page, "Code", code)
+    click_button(page, "Sign in")
+    if role is not None:
+        expect(by_id(page, "signed-in-user")).to_have_text(f"{user} ({role})", timeout=LOAD_TIMEOUT_MS)
+
+
+def open_login(browser: Any, url: str, **kw: Any) -> Any:
+    """A fresh tab on the console's login page (its texts sit in one labelled group: wait for a field)."""
+    page = new_page(browser, url, **kw)
+    try:
+        expect(textbox(page, "Username")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    except BaseException:
+        page.context.close()
+        raise
+    return page
+
+
+def open_signed_in(browser: Any, url: str, user: str, password: str, role: str, **kw: Any) -> Any:
+    """A fresh tab on the console, signed in as ``user``."""
+    page = open_login(browser, url, **kw)
+    try:
+        sign_in(page, user, password, role)
+    except BaseException:
+        page.context.close()
+        raise
+    return page
 
 
 # --------------------------------------------------------------------------- Flet server

@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.gui_harness import FletServer, click_button, click_nav, new_page, wait_text
+from tests.gui_harness import FletServer, admin_password, click_button, click_nav, gui_args, open_signed_in, wait_text
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def test_pause_resume_and_export(browser: Any, tmp_path: Path) -> None:
-    exports = tmp_path / "exports"
     stack = Stack(tmp_path / "stack", "--tick", "1").start()
-    server = FletServer(
-        module="gui", args=["--endpoint", stack.endpoint, "--export-dir", str(exports)], log_path=tmp_path / "gui.log"
-    )
+    exports = stack.data_dir / "exports"
+    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=tmp_path / "gui.log")
     try:
-        page = new_page(browser, server.start().url, ready_text="Dashboard")
+        url = server.start().url
+        page = open_signed_in(browser, url, "admin", admin_password(stack.data_dir), "admin")
         click_nav(page, "Activity")
         wait_text(page, "Server logs")
         click_button(page, "Pause")

@@ -15,13 +15,16 @@ import pytest
 from tests.conftest import Stack
 from tests.gui_harness import (
     FletServer,
+    admin_password,
     by_id,
     click_button,
     click_nav,
     expect,
     fill_textbox,
-    new_page,
+    gui_args,
+    open_signed_in,
     screenshot,
+    sign_in,
     wait_no_text,
     wait_text,
 )
@@ -46,11 +49,7 @@ def data(stack: Stack, op: str, **args: Any) -> Any:
 def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
     root = tmp_path_factory.mktemp("gui")
     stack = Stack(root / "stack", "--tick", "1").start()
-    server = FletServer(
-        module="gui",
-        args=["--endpoint", stack.endpoint, "--export-dir", str(root / "exports")],
-        log_path=root / "gui.log",
-    )
+    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
     try:
         yield stack, server.start()
     finally:
@@ -58,9 +57,16 @@ def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
         stack.stop()
 
 
+def console(browser: Any, stack: Stack, server: FletServer) -> Any:
+    """A new tab signed in as the stack's admin, on the dashboard."""
+    page = open_signed_in(browser, server.url, "admin", admin_password(stack.data_dir), "admin")
+    wait_text(page, "Dashboard")
+    return page
+
+
 def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
     stack, server = gui_stack
-    page = new_page(browser, server.url, ready_text="Dashboard")
+    page = console(browser, stack, server)
     expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
     expect(banner(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
     expect(by_id(page, "server-state")).to_have_text("running")
@@ -70,7 +76,7 @@ def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
     wait_text(page, first_client)
     screenshot(page, SCREENSHOTS / "clients.png")
     click_nav(page, "Files")
-    expect(by_id(page, "files-page")).to_have_text(re.compile(r"^1–\d+ of \d+$"))
+    expect(by_id(page, "files-page")).to_have_text(re.compile(r"^1–\d+ of \d+$"), timeout=15_000)
     screenshot(page, SCREENSHOTS / "files.png")
     click_nav(page, "Database")
     wait_text(page, "Table clients")
@@ -78,6 +84,9 @@ def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
     click_nav(page, "Activity")
     wait_text(page, "Server logs")
     screenshot(page, SCREENSHOTS / "activity.png")
+    click_nav(page, "Audit")
+    wait_text(page, re.compile(r"^Newest first"), exact=False)
+    screenshot(page, SCREENSHOTS / "audit.png")
     click_nav(page, "Settings")
     click_button(page, "Test connection")
     expect(by_id(page, "connection-test-result")).to_have_text(re.compile(r"^OK in .* mode mock$"))
@@ -88,7 +97,7 @@ def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
 def test_delete_in_one_browser_shows_in_another_within_2s(browser, gui_stack) -> None:
     stack, server = gui_stack
     victim = data(stack, "get_clients", limit=3)["items"][2]
-    pages = [new_page(browser, server.url, ready_text="Dashboard") for _ in range(2)]
+    pages = [console(browser, stack, server) for _ in range(2)]
     for page in pages:
         click_nav(page, "Clients")
         wait_text(page, victim["name"])
@@ -103,9 +112,9 @@ def test_delete_in_one_browser_shows_in_another_within_2s(browser, gui_stack) ->
     assert all(c["id"] != victim["id"] for c in data(stack, "get_clients")["items"])
 
 
-def test_disconnect_verify_download_and_edit(browser, gui_stack, tmp_path: Path) -> None:
+def test_disconnect_verify_download_and_edit(browser, gui_stack) -> None:
     stack, server = gui_stack
-    page = new_page(browser, server.url, ready_text="Dashboard")
+    page = console(browser, stack, server)
     connected = data(stack, "get_clients", status="connected", limit=1)["items"][0]
     click_nav(page, "Clients")
     fill_textbox(page, "Search clients", connected["name"])
@@ -119,12 +128,10 @@ def test_disconnect_verify_download_and_edit(browser, gui_stack, tmp_path: Path)
     by_id(page, f"verify-file-{file['id']}").click()
     wait_text(page, re.compile(rf"^Verify {re.escape(file['name'])}: intact"), exact=False)
 
-    destination = tmp_path / "restored.bin"
-    by_id(page, f"download-file-{file['id']}").click()
-    fill_textbox(page, "Save to (path on the GUI's machine)", str(destination))
-    click_button(page, "Download")
-    wait_text(page, re.compile("^Downloaded "), exact=False, timeout=20_000)
-    assert hashlib.sha256(destination.read_bytes()).hexdigest() == file["sha256"]
+    with page.expect_download(timeout=20_000) as started:
+        by_id(page, f"download-file-{file['id']}").click()
+    assert hashlib.sha256(Path(started.value.path()).read_bytes()).hexdigest() == file["sha256"]
+    wait_text(page, re.compile("^Downloaded "), exact=False)
 
     target = data(stack, "get_table_data", table_name="clients", limit=1)["rows"][0]
     click_nav(page, "Database")
@@ -139,10 +146,12 @@ def test_disconnect_verify_download_and_edit(browser, gui_stack, tmp_path: Path)
     page.context.close()
 
 
-def test_bridge_killed_then_back_without_reload(browser, make_stack, tmp_path: Path) -> None:
+def test_bridge_killed_then_back_signs_in_again_without_reload(browser, make_stack, tmp_path: Path) -> None:
     stack: Stack = make_stack("--tick", "1")
-    with FletServer(module="gui", args=["--endpoint", stack.endpoint], log_path=tmp_path / "gui.log") as server:
-        page = new_page(browser, server.url, ready_text="Dashboard")
+    with FletServer(
+        module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=tmp_path / "gui.log"
+    ) as server:
+        page = console(browser, stack, server)
         expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
         click_nav(page, "Clients")
         name = data(stack, "get_clients", limit=1)["items"][0]["name"]
@@ -151,7 +160,12 @@ def test_bridge_killed_then_back_without_reload(browser, make_stack, tmp_path: P
         expect(banner(page, "connection-state")).to_have_text(re.compile("reconnecting|disconnected"), timeout=10_000)
         screenshot(page, SCREENSHOTS / "bridge-killed.png")
         stack.wait_backend_alive("mock", 30)
+        # The bridge keeps user sessions in memory only: once it is back, the tab's next request
+        # is refused as UNAUTHENTICATED and the tab asks to sign in again, without a reload.
+        expect(by_id(page, "login-message")).to_have_text("Your session expired; sign in again", timeout=20_000)
+        sign_in(page, "admin", admin_password(stack.data_dir), "admin")
         expect(banner(page, "connection-state")).to_have_text("connected", timeout=20_000)
-        expect(banner(page, "data-source")).to_have_text(re.compile("mock"))
+        expect(banner(page, "data-source")).to_have_text(re.compile("mock"), timeout=10_000)
+        click_nav(page, "Clients")
         wait_text(page, name, timeout=10_000)
         page.context.close()
