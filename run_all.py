@@ -52,6 +52,7 @@ MAX_RAPID_FAILURES = 5
 MAX_BACKOFF_S = 10.0
 STOP_GRACE_S = 8.0
 LOOP_S = 0.1
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -388,6 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         events=endpoints.events,
         backend=endpoints.backend,
     )
+    if ns.host not in LOOPBACK:
+        # Said out loud: other machines can reach these ports. Every one of them asks for credentials.
+        log.warning(
+            "stack.reachable_from_other_machines",
+            host=ns.host,
+            ports=[ns.frontend_port, ns.events_port, ns.backend_port, ns.tap_port, ns.agents_port]
+            + ([ns.gui_port] if ns.gui == "web" else []),
+            guarded_by="CURVE keys on every bridge socket (connection files), enrollment for agents, sign-in for the GUI",
+        )
     stack = StackEndpoints(endpoints.frontend, endpoints.events, endpoints.backend, tcp(ns.host, ns.tap_port))
     try:
         creds = bootstrap(ns.data_dir, stack, BridgeStores.open(StackPaths(ns.data_dir).bridge))
