@@ -183,7 +183,10 @@ def bootstrap(data_dir: Path, endpoints: StackEndpoints, state: BridgeState) -> 
         if actor.backend_name is not None and actor.backend_mode is not None:
             state.allow_backend(pair.public, actor.backend_name, actor.backend_mode)
         path = paths.connection(actor.connection)
-        _save_if_changed(replace(template, public_key=pair.public, secret_key=pair.secret, kind=actor.kind), path)
+        conn = replace(
+            template, public_key=pair.public, secret_key=pair.secret, kind=actor.kind, name=actor.backend_name
+        )
+        _save_if_changed(conn, path)
         connections[actor.connection] = path
     if not state.has_users():
         password = _admin_password(paths, created)

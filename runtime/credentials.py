@@ -210,7 +210,7 @@ class ConnectionKind(StrEnum):
 
 _ENDPOINT_FIELDS = ("frontend", "events", "backend", "tap")
 _KEY_FIELDS = ("bridge_public_key", "public_key", "secret_key")
-_OPTIONAL_TEXT = ("user", "role", "key_id")
+_OPTIONAL_TEXT = ("user", "role", "key_id", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +228,7 @@ class ConnectionFile:
     user: str | None = None
     role: str | None = None
     key_id: str | None = None
+    name: str | None = None  # a backend's: the name its key is allow-listed under, which it registers as
     path: Path | None = field(default=None, compare=False)  # where it was loaded from or saved to
 
     @classmethod
@@ -276,6 +277,7 @@ class ConnectionFile:
             user=raw.get("user"),
             role=raw.get("role"),
             key_id=raw.get("key_id"),
+            name=raw.get("name"),
             path=path,
         )
 

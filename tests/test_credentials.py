@@ -221,7 +221,8 @@ def test_bootstrap_creates_private_credentials_the_bridge_accepts(tmp_path: Path
     allowed = {(b.name, b.mode.value) for b in stores.backends}
     assert allowed == {("mock", "mock"), ("server", "real"), ("replay", "mock")}
     mock = ConnectionFile.load(paths.connection("mock"))
-    assert mock.kind is ConnectionKind.BACKEND and stores.backends.get(mock.public_key) is not None
+    assert mock.kind is ConnectionKind.BACKEND and mock.name == "mock"
+    assert stores.backends.get(mock.public_key) is not None
     gui = ConnectionFile.load(paths.connection("gui"))
     assert gui.kind is ConnectionKind.GUI and gui.public_key == load_public_key(paths.keys / "gui.key")
     (line,) = [entry for entry in logs if entry["event"] == "stack.credentials"]

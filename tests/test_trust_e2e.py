@@ -105,7 +105,7 @@ def test_no_bridge_socket_answers_a_stranger(stack: Stack, who: str) -> None:
         assert hears_anything(control_events, 5) and hears_anything(control_tap, 5)
         for name, sock in (("frontend", frontend), ("events", events), ("tap", tap), ("backend", backend)):
             assert not hears_anything(sock, 0.2), f"the {name} socket answered a peer with {who}"
-        assert [b["name"] for b in stack.status()["backends"]] == ["mock"]
+        assert "server" not in [b["name"] for b in stack.status()["backends"]]
     finally:
         for sock in (frontend, events, tap, backend, control_events, control_tap):
             sock.close(0)
@@ -238,3 +238,24 @@ def test_a_client_with_another_stacks_file_is_told_so(stack: Stack, tmp_path: Pa
     with BridgeClient(connection=other, connect_timeout=1.0) as client, pytest.raises(BridgeUnreachable) as failed:
         client.call("get_clients")
     assert "bridge_public_key" in str(failed.value)
+
+
+def test_a_backend_allowed_with_bridgectl_joins_under_its_name_and_leaves_when_revoked(
+    stack: Stack, tmp_path: Path
+) -> None:
+    made = ctl(stack, "backend", "allow", "--name", "mock2", "--mode", "mock", "--out", str(tmp_path / "mock2.json"))
+    assert made.returncode == 0, made.stderr
+    assert ConnectionFile.load(tmp_path / "mock2.json").name == "mock2"
+    listed = ctl(stack, "backend", "list")
+    assert listed.returncode == 0 and "mock2" in listed.stdout
+    argv = ["-m", "actors.mock", "--connection", str(tmp_path / "mock2.json"), "--no-persist", "--tick", "3600"]
+    second = subprocess.Popen([sys.executable, *argv, "--data-dir", str(tmp_path)], cwd=ROOT)
+    try:
+        wait_until(lambda: (b := stack.backend("mock2")) and b["alive"], 30, 0.1, "mock2 registered")
+        revoked = ctl(stack, "backend", "revoke", str(tmp_path / "mock2.json"))
+        assert revoked.returncode == 0, revoked.stderr
+        wait_until(lambda: not (b := stack.backend("mock2")) or not b["alive"], 10, 0.1, "mock2 gone")
+        assert stack.backend("mock") is not None
+    finally:
+        second.terminate()
+        second.wait(20)

@@ -79,6 +79,8 @@ class BackendWorker:
         self.core = core
         self.endpoint = endpoint
         self.connection = connection
+        # The bridge lets a backend key register only under the name it is allow-listed as.
+        self.name = connection.name if connection is not None and connection.name else core.name
         self._monitor: zmq.Socket | None = None
         self._failure: HandshakeFailure | None = None
         self.heartbeat_interval = heartbeat_interval
@@ -133,9 +135,9 @@ class BackendWorker:
         return self._failure.detail if self._failure is not None else None
 
     def _send_ready(self) -> None:
-        header = encode_header(READY, name=self.core.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
+        header = encode_header(READY, name=self.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
         self._send([b"", header, b""])
-        log.info("backend.ready_sent", bridge=self.endpoint, ops=len(self._ops))
+        log.info("backend.ready_sent", bridge=self.endpoint, name=self.name, ops=len(self._ops))
 
     def _send(self, frames: list[bytes]) -> None:
         assert self.sock is not None

@@ -278,7 +278,7 @@ def cmd_backend_allow(client: BridgeClient, ns: argparse.Namespace) -> int:
     if reply is None:
         return EXIT_FAILED
     if pair is not None and out is not None:
-        conn = _connection_for(client, pair, _bridge_key(client), kind=ConnectionKind.BACKEND)
+        conn = _connection_for(client, pair, _bridge_key(client), kind=ConnectionKind.BACKEND, name=ns.name)
         status = _write(conn, out, f"the key is allowed: revoke it with `bridgectl backend revoke {public}`")
         if status != EXIT_OK:
             return status
