@@ -20,7 +20,7 @@ from protocol.codec import encode
 from protocol.recording import read_recording
 from tests.cassettes import MOCK_ARGS, Cassette
 from tests.conftest import ROOT, Stack, ok, wait_until
-from tests.gui_harness import FletServer, by_id, expect, new_page
+from tests.gui_harness import FletServer, admin_password, by_id, expect, gui_args, open_signed_in
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -240,9 +240,9 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
     later = [e.data["message"] for e in index.events if e.topic == "activity" and e.t > first_request]
     assert later, "the cassette holds no activity after its first request"
     with FletServer(
-        module="gui", args=["--endpoint", stack.endpoint], log_path=cassette.stack.data_dir / "gui.log"
+        module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=cassette.stack.data_dir / "gui.log"
     ) as gui:
-        page = new_page(browser, gui.url, ready_text="Dashboard")
+        page = open_signed_in(browser, gui.url, "admin", admin_password(stack.data_dir), "admin")
         expect(by_id(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
         expect(by_id(page, "recent-activity")).to_contain_text(later[-1], timeout=20_000)
         page.context.close()
