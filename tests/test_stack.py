@@ -48,7 +48,7 @@ def test_every_operation_end_to_end(shared_stack: Stack, tmp_path: Path) -> None
         }
         # Writes and downloads have tests of their own; the real server's only operations have no
         # backend in a mock-only stack; a sign-in is the GUI's (an API key may not sign anyone in).
-        refused = {op: "BACKEND_UNAVAILABLE" for op in REAL_ONLY_OPERATIONS} | {"login": "FORBIDDEN"}
+        refused = dict.fromkeys(REAL_ONLY_OPERATIONS, "BACKEND_UNAVAILABLE") | {"login": "FORBIDDEN"}
         for op in OPERATIONS:
             if op.is_write or op.streaming:
                 continue
