@@ -74,6 +74,8 @@ class BridgeClient:
         self.sock.connect(self.endpoint)
 
     def close(self) -> None:
+        if self.sock.closed:
+            return
         self.sock.disable_monitor()
         self._monitor.close(0)
         self.sock.close(0)
