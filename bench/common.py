@@ -142,14 +142,25 @@ def install_cleanup() -> None:
     signal.signal(signal.SIGINT, _on_signal)
 
 
+_INTERRUPTED: list[int] = []  # the signal that interrupted the benchmark, once it came
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     # A second signal must not interrupt the cleanup this one starts (which is bounded anyway).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _INTERRUPTED.append(signum)
     name = signal.Signals(signum).name
     sys.stderr.write(f"benchmark interrupted by {name}: stopping the processes it started\n")
     CHILDREN.signal_all(signal.SIGTERM)
     raise BenchInterrupted(128 + signum)
+
+
+def check_interrupted() -> None:
+    """Raise the interruption again where its exception may have been swallowed: a signal that
+    lands in an at-fork hook (every spawn forks) is reported as "ignored" and lost."""
+    if _INTERRUPTED:
+        raise BenchInterrupted(128 + _INTERRUPTED[0])
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -169,6 +180,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     """``python *argv`` in the repository, registered with ``CHILDREN``; output to ``log`` or discarded."""
+    check_interrupted()
     with open(log, "ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its copy
         proc = subprocess.Popen(
             [sys.executable, *argv],
@@ -180,6 +192,7 @@ def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None
             preexec_fn=_die_with_parent(),  # benchmarks spawn from their one thread; the child only calls prctl
         )
     CHILDREN.add(proc)
+    check_interrupted()  # a signal during the fork is lost in its hook: raise it now (the child was signalled)
     return proc
 
 
@@ -246,6 +259,7 @@ def wait_ready(
     endpoint = connection.frontend
     with BridgeClient(connection=connection, connect_timeout=0.5) as client:
         while time.monotonic() < deadline:
+            check_interrupted()  # a backend stopped by our own interruption is no failure of its own
             if proc is not None and proc.poll() is not None:
                 tail = log_tail(log) if log is not None else "(its output was discarded)"
                 raise RuntimeError(f"{backend} exited with code {proc.returncode} before registering: {tail}")
