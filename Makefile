@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_mock_large.py
 	$(PY) bench/bench_gui.py
 	$(PY) bench/bench_backup.py
+	$(PY) bench/bench_floods.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
