@@ -25,12 +25,13 @@ Exit status: 0 success; 1 the bridge refused or failed the request (or refused t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from client.bridgectl import admin, calls
-from client.bridgectl.output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
+from client.bridgectl.output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 from client.connection import BridgeClient, BridgeUnreachable
 from protocol.errors import ErrorCode
 from protocol.recording import RecordingError
@@ -211,5 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(exc), EXIT_FAILED if exc.code is ErrorCode.UNAUTHENTICATED else EXIT_UNREACHABLE)
     except RecordingError as exc:
         return _error(f"{ns.file}: {exc}", EXIT_FAILED)
+    except BrokenPipeError:
+        # The reader went away (`bridgectl ... | head`): stop quietly, and keep the interpreter's
+        # last flush of stdout from failing the same way.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         return _error(f"{exc.filename or getattr(ns, 'file', '')}: {exc.strerror or exc}", EXIT_FAILED)
