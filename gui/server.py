@@ -73,6 +73,9 @@ def serve(main: AppCallable, links: DownloadLinks, host: str, port: int, log_lev
         host=host,
         port=port,
         ws="websockets-sansio",  # what ft.run configures
+        # The standard asyncio loop, as under ft.run: uvicorn would take uvloop when it is installed,
+        # and the zmq.asyncio sockets of every tab have only ever run (and been tested) on this one.
+        loop="asyncio",
         log_level=log_level,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )

@@ -14,6 +14,8 @@ the event follower's by those objects; ``close`` ends them all.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,6 +39,8 @@ log = structlog.get_logger()
 
 Expired = Callable[[], Coroutine[Any, Any, None]]
 
+FOLLOWER_CLOSE_S = 0.5
+
 
 class GuiSession:
     def __init__(self, config: GuiConfig, notifier: Notifier) -> None:
@@ -46,6 +50,7 @@ class GuiSession:
         self.tasks = TaskSet("gui-session")
         self.live = LiveUpdates(self.ctx, lambda: self.bridge.session)
         self.user: SignedIn | None = None
+        self.key = uuid.uuid4().hex  # this sign-in's id: what its download links are bound to
         self.on_expired: Expired | None = None  # the app's way back to the login page
         self._expiring = False
         self._connect(config.endpoint)
@@ -62,11 +67,6 @@ class GuiSession:
     @property
     def endpoint(self) -> str:
         return self.bridge.endpoint
-
-    @property
-    def key(self) -> str:
-        """This tab's id (its bridge session): what download links are bound to."""
-        return self.bridge.session
 
     async def start(self) -> None:
         await self.store.set(ViewKey.CONNECTION, ConnectionState.DISCONNECTED.value)
@@ -103,10 +103,22 @@ class GuiSession:
     async def close(self) -> None:
         self.user = None
         self.config.links.revoke(self.key)
-        await self.events.close()  # first: no event may schedule work on a closed context
+        await self._close_events()  # first: no event may schedule work on a closed context
         await self.ctx.close()
         await self.bridge.close()  # then no reply can start a task
         await self.tasks.close()
+
+    async def _close_events(self) -> None:
+        # The follower's close cancels its task once. On Python 3.11, asyncio.wait_for drops a
+        # cancellation that lands in the turn its result does (a reply, an event) and the task runs
+        # on; closing would then wait forever. Closing again cancels again, and this time it lands.
+        closing = self.tasks.spawn(self.events.close(), "close-events")
+        while True:
+            done, _ = await asyncio.wait({closing}, timeout=FOLLOWER_CLOSE_S)
+            if done:
+                return
+            log.warning("gui.event_follower_cancelled_again")
+            self.tasks.spawn(self.events.close(), "close-events-again")
 
     async def browser_left(self) -> None:
         """The tab disconnected (closed, or reloading): stop rendering until it is back."""
@@ -118,7 +130,7 @@ class GuiSession:
     async def reconnect(self, endpoint: str) -> None:
         """Attach this session to another address of the bridge; everything shown is reloaded from there.
         The sign-in carries over: the token is bound to this GUI's key, not to the socket."""
-        await self.events.close()
+        await self._close_events()
         await self.bridge.close()
         self._connect(endpoint)
         await self.start()
