@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from protocol.catalogue import CATALOGUE
 from protocol.errors import ErrorCode
 from protocol.responses import Reply, as_reply
 from protocol.roles import ORDER, Role, allows
+from tests.conftest import run_async
 
 BROWSER = Requester("127.0.0.1", "Mozilla/5.0 test")
 
@@ -85,10 +85,6 @@ def staged(links: DownloadLinks, name: str, content: bytes) -> Path:
     return path
 
 
-def run(body: Callable[[], Any]) -> Any:
-    return asyncio.run(body())
-
-
 def test_staging_is_private_and_names_carry_no_path(tmp_path: Path) -> None:
     links = DownloadLinks(tmp_path / "area")
     path = links.staging_path("../../etc/passwd")
@@ -117,7 +113,7 @@ def test_a_link_serves_once_only_its_browser_and_cleans_up(tmp_path: Path) -> No
         assert not path.parent.exists() and served == ["a"]
         assert links.take(token, BROWSER) is None  # once
 
-    run(body)
+    run_async(body)
 
 
 def test_links_expire_and_end_with_their_tab(tmp_path: Path) -> None:
@@ -134,7 +130,7 @@ def test_links_expire_and_end_with_their_tab(tmp_path: Path) -> None:
         await asyncio.sleep(0.1)
         assert links.take(token, BROWSER) is None and not first.exists() and len(links) == 0
 
-    run(body)
+    run_async(body)
 
 
 def test_a_new_gui_process_wipes_what_dead_ones_left(tmp_path: Path) -> None:
@@ -176,4 +172,4 @@ def test_the_route_streams_the_file_once_as_an_attachment(tmp_path: Path) -> Non
             assert again.status_code == 410 and "expired or was already used" in again.text
             assert (await http.get("/download/nope", headers={"user-agent": BROWSER.user_agent})).status_code == 410
 
-    run(body)
+    run_async(body)
