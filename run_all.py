@@ -195,8 +195,6 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, creds: Bo
             str(ns.data_dir / "exports"),
             "--download-dir",
             str(ns.data_dir / "gui" / "downloads"),
-            "--download-dir",
-            str(ns.data_dir / "gui" / "downloads"),
             *common,
         ]
         children.append(Child("gui", gui))
