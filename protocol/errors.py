@@ -51,10 +51,10 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL: "An unexpected fault inside a backend or the bridge; the peer keeps running.",
 }
 
-# Failures that say something about the backend rather than about the request:
-# only these may trigger a fallback to another backend.
-BACKEND_FAULTS: frozenset[str] = frozenset(
-    {ErrorCode.TIMEOUT.value, ErrorCode.BACKEND_UNAVAILABLE.value, ErrorCode.INTERNAL.value, ErrorCode.OVERLOADED.value}
+# Failures of the moment, not answers about the request: the same request may succeed
+# when sent again, so the bridge never answers a resent id from its reply cache with one.
+RETRYABLE: frozenset[str] = frozenset(
+    {ErrorCode.TIMEOUT.value, ErrorCode.BACKEND_UNAVAILABLE.value, ErrorCode.OVERLOADED.value}
 )
 
 

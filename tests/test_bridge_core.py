@@ -164,18 +164,37 @@ def test_duplicate_request_is_answered_from_cache_not_executed_twice(setup) -> N
     assert len(out.replies()) == 2 and all(r["success"] for r in out.replies())
 
 
-def test_read_falls_back_to_mock_on_backend_fault_but_not_on_domain_error(setup) -> None:
+def test_a_retryable_error_is_not_cached_so_the_same_id_resent_gets_a_fresh_answer(trust: Authority) -> None:
+    core, out, clock = make_core(trust, BridgeConfig(policy=Policy.NONE))
+    request(core, "get_clients", rid="w")  # nobody serves it yet
+    ready(core, REAL, "real")
+    request(core, "get_clients", rid="w")
+    answer(core, REAL, "w", responses.error(ErrorCode.OVERLOADED, "busy", mode="real"))
+    request(core, "get_clients", rid="w")
+    clock.now += 31  # no reply in time: TIMEOUT, not kept either
+    beat(core, REAL)
+    core.on_timer()
+    request(core, "get_clients", rid="w")
+    answer(core, REAL, "w", responses.error(ErrorCode.NOT_FOUND, "no such page", mode="real"))
+    request(core, "get_clients", rid="w")  # a real answer: now from the cache
+    assert len(out.requests_to(REAL)) == 3
+    codes = [r["error_code"] for r in out.replies()]
+    assert codes == ["BACKEND_UNAVAILABLE", "OVERLOADED", "TIMEOUT", "NOT_FOUND", "NOT_FOUND"]
+
+
+def test_an_error_from_a_live_backend_is_its_answer_never_retried_on_the_mock(setup) -> None:
     core, out, _ = setup
     ready(core, REAL, "real")
     ready(core, MOCK, "mock")
-    request(core, "get_clients", rid="a")
-    answer(core, REAL, "a", responses.error(ErrorCode.INTERNAL, "db locked", mode="real"))
-    assert len(out.requests_to(MOCK)) == 1
-    answer(core, MOCK, "a", responses.success([], mode="mock"))
-    request(core, "get_clients", rid="b")
-    answer(core, REAL, "b", responses.error(ErrorCode.NOT_FOUND, "nope", mode="real"))
-    assert len(out.requests_to(MOCK)) == 1
-    assert [r["mode"] for r in out.replies()] == ["mock", "real"]
+    for rid, code in (("a", ErrorCode.INTERNAL), ("b", ErrorCode.NOT_FOUND), ("c", ErrorCode.OVERLOADED)):
+        request(core, "get_clients", rid=rid)
+        answer(core, REAL, rid, responses.error(code, "the real server says so", mode="real"))
+    assert out.requests_to(MOCK) == []
+    assert [(r["mode"], r["error_code"]) for r in out.replies()] == [
+        ("real", "INTERNAL"),
+        ("real", "NOT_FOUND"),
+        ("real", "OVERLOADED"),
+    ]
 
 
 def test_write_does_not_fall_back_under_reads_policy(setup) -> None:
@@ -211,7 +230,7 @@ def test_policy_none_and_all(trust: Authority) -> None:
         ready(core, REAL, "real")
         ready(core, MOCK, "mock")
         request(core, "delete_client", {"client_id": "c"})
-        answer(core, REAL, "r1", responses.error(ErrorCode.INTERNAL, "boom", mode="real"))
+        from_backend(core, REAL, [b"", encode_header(DISCONNECT), b""])  # went away: unavailable
         assert len(out.requests_to(MOCK)) == expect_mock
 
 

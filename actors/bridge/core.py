@@ -54,7 +54,7 @@ from protocol.envelope import (
     encode_header,
     reply_frames,
 )
-from protocol.errors import BACKEND_FAULTS, ErrorCode, ProtocolError
+from protocol.errors import RETRYABLE, ErrorCode, ProtocolError
 from protocol.events import BRIDGE_WRITE
 from protocol.modes import Mode, Policy
 
@@ -144,7 +144,13 @@ class BridgeCore:
         frames = reply_frames(request_id, response)
         self._to_client(identity, frames)
         if request_id is not None:
-            self._cache.remember((identity, request_id), frames, self.clock(), owner)
+            self._remember((identity, request_id), frames, response.get("error_code"), owner)
+
+    def _remember(self, key: RequestKey, frames: list[bytes], error_code: str | None, owner: str | None) -> None:
+        # A failure of the moment is not the request's answer: the same id resent after the
+        # outage must reach a backend again, not get the stale error back from the cache.
+        if error_code not in RETRYABLE:
+            self._cache.remember(key, frames, self.clock(), owner)
 
     def _on_request(
         self, identity: bytes, header: Header, header_frame: bytes, body: bytes, principal: Principal, peer: str | None
@@ -245,7 +251,7 @@ class BridgeCore:
         if pending.is_write:
             self.gate.audit_request(pending.acting, pending.peer, operation, pending.op, pending.body, outcome, message)
         self._to_client(pending.identity, frames)
-        self._cache.remember(key, frames, self.clock(), pending.acting.principal.public_key)
+        self._remember(key, frames, None if outcome == "ok" else outcome, pending.acting.principal.public_key)
 
     def _answer_locally(
         self, identity: bytes, header: Header, operation: Operation, body: bytes, acting: Acting, peer: str | None
@@ -320,13 +326,10 @@ class BridgeCore:
             return
         backend.inflight -= 1
         ok = header.fields["ok"]
-        error_code = header.fields.get("error_code")
-        if not ok and error_code in BACKEND_FAULTS and pending.attempt + 1 < len(pending.plan):
-            log.warning("bridge.backend_fault", backend=backend.name, op=pending.op, error_code=error_code)
-            pending.attempt += 1
-            self._dispatch(key, pending, now)
-            return
-        self._complete(key, pending, [header_frame, body], "ok" if ok else str(error_code))
+        # Any reply, an error included, is this live backend's answer: only silence, a
+        # departure or an unreachable peer moves a request down the plan (never an INTERNAL
+        # of the real server answered by the mock as if it were the truth).
+        self._complete(key, pending, [header_frame, body], "ok" if ok else str(header.fields.get("error_code")))
         if ok and pending.is_write:
             mode = header.fields.get("mode") or backend.mode
             self._write_notice(pending.op, pending.body, pending.session, pending.request_id, mode)
