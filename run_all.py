@@ -19,7 +19,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,7 @@ from runtime.endpoints import (
 )
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
+from runtime.readiness import Probe, wait_until_ready
 from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
@@ -249,36 +252,42 @@ def real_children(ns: argparse.Namespace, creds: Bootstrap, common: list[str]) -
     return [Child("server", server), Child("agent", agent)]
 
 
+def bridge_probe(client: BridgeClient, frontend: str) -> Probe:
+    """Ready once the bridge answers and names a live backend; otherwise what is still missing."""
+    try:
+        reply = client.call("bridge_status", timeout=0.5)
+    except BridgeUnreachable as exc:
+        return Probe(False, f"the bridge at {frontend} ({exc})")
+    if not reply["success"]:
+        return Probe(False, f"the bridge's status ({reply['error_code']}: {reply['message']})")
+    backends = reply["data"]["backends"]
+    if any(b["alive"] for b in backends):
+        alive = sorted(b["name"] for b in backends if b["alive"])
+        return Probe(True, details={"mode": reply["data"]["mode"], "alive": alive})
+    known = ", ".join(f"{b['name']} ({b['down_reason'] or 'not alive'})" for b in backends)
+    # A mock generating a big dataset registers only when its data is ready: say so rather than look stuck.
+    return Probe(False, f"a live backend: {known or 'none registered yet (a big dataset may still be generating)'}")
+
+
 def announce_when_ready(
-    connection: ConnectionFile | None, ns: argparse.Namespace, gui_url: str | None, deadline: float, stop: StopFlag
+    connection: ConnectionFile | None, ns: argparse.Namespace, gui_url: str | None, should_stop: Callable[[], bool]
 ) -> None:
-    """Log ``stack.ready`` once a backend is alive, asking the bridge with the admin's connection file."""
+    """Log ``stack.ready`` once a backend is alive, however long that takes, asking the bridge as the admin."""
     if connection is None:
         log.warning("stack.readiness_unchecked", reason="no admin connection file to ask the bridge with")
         return
-    last_problem = "no backend alive yet"
     with BridgeClient(connection=connection, connect_timeout=0.5) as client:
-        while time.monotonic() < deadline and not stop.is_set():
-            try:
-                reply = client.call("bridge_status", timeout=0.5)
-            except BridgeUnreachable as exc:
-                last_problem = str(exc)
-                continue
-            if not reply["success"]:
-                last_problem = f"{reply['error_code']}: {reply['message']}"
-            elif any(b["alive"] for b in reply["data"]["backends"]):
-                log.info(
-                    "stack.ready",
-                    frontend=connection.frontend,
-                    events=connection.events,
-                    backend=connection.backend,
-                    mode=reply["data"]["mode"],
-                    gui=gui_url,
-                    try_it=try_it(ns.data_dir),
-                )
-                return
-            time.sleep(LOOP_S)
-    log.warning("stack.not_ready_yet", frontend=connection.frontend, reason=last_problem)
+        ready = wait_until_ready(lambda: bridge_probe(client, connection.frontend), should_stop)
+    if ready is not None:
+        log.info(
+            "stack.ready",
+            frontend=connection.frontend,
+            events=connection.events,
+            backend=connection.backend,
+            gui=gui_url,
+            try_it=try_it(ns.data_dir),
+            **ready.details,
+        )
 
 
 def try_it(data_dir: Path) -> str:
@@ -296,7 +305,16 @@ def supervise(
 ) -> int:
     for child in children:
         child.start()
-    announce_when_ready(admin, ns, gui_url, time.monotonic() + 20, stop)
+    # Its own thread: supervision (restarts, --duration, Ctrl-C) must go on however long start-up takes.
+    supervising = threading.Event()
+    supervising.set()
+    watcher = threading.Thread(
+        target=announce_when_ready,
+        args=(admin, ns, gui_url, lambda: stop.is_set() or not supervising.is_set()),
+        name="readiness",
+        daemon=True,
+    )
+    watcher.start()
     while not stop.is_set():
         now = time.monotonic()
         if until is not None and now >= until:
@@ -308,8 +326,11 @@ def supervise(
                 child.start()
         if all(c.gave_up for c in children):
             log.error("stack.all_actors_given_up")
+            supervising.clear()
             return 1
         time.sleep(LOOP_S)
+    supervising.clear()
+    watcher.join()
     log.info("stack.stopping")
     # GUI and backends first, so backends can say goodbye to a bridge that is still there.
     for group in (children[1:], children[:1]):
