@@ -149,6 +149,22 @@ def decode_header(frame: bytes) -> Header:
     return parse_header(decode(frame, MAX_HEADER_SIZE))
 
 
+def readable_id(frame: bytes) -> str | None:
+    """The ``id`` of a header that failed validation, when it can still be read.
+
+    The error reply then names that id, so the client waiting on it hears at once
+    instead of timing out on a reply addressed to nobody.
+    """
+    if len(frame) > MAX_HEADER_SIZE:
+        return None
+    try:
+        value = decode(frame, MAX_HEADER_SIZE)
+    except ProtocolError:
+        return None
+    request_id = value.get("id") if type(value) is dict else None
+    return request_id if type(request_id) is str and 0 < len(request_id) <= MAX_ID_LENGTH else None
+
+
 def decode_body(frame: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Any:
     if not frame:
         return None

@@ -297,6 +297,33 @@ def test_bad_input_gets_specific_codes(setup) -> None:
     assert out.requests_to(MOCK) == []
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [{"v": 2}, {"v": "1"}, {"kind": "bogus"}, {"op": 5}, {"session": 7}, {"timeout_ms": -1}, {"ts": "x"}],
+    ids=lambda bad: next(iter(bad)),
+)
+def test_a_readable_id_is_echoed_when_one_header_field_is_bad(setup, bad: dict[str, Any]) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    header = {"v": 1, "kind": "request", "id": "mine", "op": "get_clients", **bad}
+    core.on_frontend([CLIENT, encode(header), encode({})], api_key(core), "127.0.0.1")
+    ((_, frames),) = out.clients
+    assert decode_header(frames[0]).reply_to == "mine"
+    assert decode(frames[1])["error_code"] in ("BAD_REQUEST", "UNSUPPORTED_VERSION")
+    assert out.requests_to(MOCK) == []
+
+
+def test_a_header_without_a_body_frame_is_refused_not_executed(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    core.on_frontend([CLIENT, request_frames("lone", "delete_client")[0]], api_key(core), "127.0.0.1")
+    ((_, frames),) = out.clients
+    assert decode_header(frames[0]).reply_to == "lone"
+    reply = decode(frames[1])
+    assert reply["error_code"] == "BAD_REQUEST" and "header frame and a body frame" in reply["message"]
+    assert out.requests_to(MOCK) == []
+
+
 def test_events_get_gap_free_seq_and_events_since_serves_the_ring(trust: Authority) -> None:
     core, out, _ = make_core(trust, BridgeConfig(ring_size=5))
     ready(core, MOCK, "mock")  # publishes bridge.backend + bridge.mode (seq 1, 2)

@@ -52,9 +52,10 @@ from protocol.envelope import (
     Header,
     decode_header,
     encode_header,
+    readable_id,
     reply_frames,
 )
-from protocol.errors import RETRYABLE, ErrorCode, ProtocolError
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.events import BRIDGE_WRITE
 from protocol.modes import Mode, Policy
 
@@ -113,9 +114,13 @@ class BridgeCore:
         identity = frames[0]
         header: Header | None = None
         try:
-            if len(frames) not in (2, 3):
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"expected [header, body] frames, got {len(frames) - 1}")
-            header_frame, body = frames[1], (frames[2] if len(frames) == 3 else b"")
+            if len(frames) != 3:
+                # Header-only messages included: what was meant by the missing body is a guess.
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"a request is a header frame and a body frame (which may be empty), got {len(frames) - 1} frames",
+                )
+            header_frame, body = frames[1], frames[2]
             if len(header_frame) > MAX_HEADER_SIZE:
                 raise ProtocolError(
                     ErrorCode.PAYLOAD_TOO_LARGE, f"header frame of {len(header_frame)} bytes exceeds {MAX_HEADER_SIZE}"
@@ -127,7 +132,8 @@ class BridgeCore:
             if header.kind not in (REQUEST, ACK, CANCEL):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {header.kind!r} messages")
         except ProtocolError as exc:
-            self._reject(identity, header.get("id") if header is not None else None, exc)
+            readable = header.id if header is not None else (readable_id(frames[1]) if len(frames) > 1 else None)
+            self._reject(identity, readable, exc)
             return
         if header.kind == REQUEST:
             self._on_request(identity, header, header_frame, body, principal, peer)
@@ -144,13 +150,7 @@ class BridgeCore:
         frames = reply_frames(request_id, response)
         self._to_client(identity, frames)
         if request_id is not None:
-            self._remember((identity, request_id), frames, response.get("error_code"), owner)
-
-    def _remember(self, key: RequestKey, frames: list[bytes], error_code: str | None, owner: str | None) -> None:
-        # A failure of the moment is not the request's answer: the same id resent after the
-        # outage must reach a backend again, not get the stale error back from the cache.
-        if error_code not in RETRYABLE:
-            self._cache.remember(key, frames, self.clock(), owner)
+            self._cache.remember((identity, request_id), frames, self.clock(), owner, response.get("error_code"))
 
     def _on_request(
         self, identity: bytes, header: Header, header_frame: bytes, body: bytes, principal: Principal, peer: str | None
@@ -251,7 +251,8 @@ class BridgeCore:
         if pending.is_write:
             self.gate.audit_request(pending.acting, pending.peer, operation, pending.op, pending.body, outcome, message)
         self._to_client(pending.identity, frames)
-        self._remember(key, frames, None if outcome == "ok" else outcome, pending.acting.principal.public_key)
+        error_code = None if outcome == "ok" else outcome
+        self._cache.remember(key, frames, self.clock(), pending.acting.principal.public_key, error_code)
 
     def _answer_locally(
         self, identity: bytes, header: Header, operation: Operation, body: bytes, acting: Acting, peer: str | None

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from protocol.errors import RETRYABLE
+
 RequestKey = tuple[bytes, str]  # (client identity, request id)
 
 
@@ -46,9 +48,15 @@ class ReplyCache:
     def peer_bytes(self, identity: bytes) -> int:
         return self._peer_bytes.get(identity, 0)
 
-    def remember(self, key: RequestKey, frames: list[bytes], now: float, owner: str | None = None) -> None:
-        size = sum(len(f) for f in frames)
+    def remember(
+        self, key: RequestKey, frames: list[bytes], now: float, owner: str | None = None, error_code: str | None = None
+    ) -> None:
         self._drop(key)
+        if error_code in RETRYABLE:
+            # A failure of the moment is not the request's answer: the same id resent after
+            # the outage must reach a backend again, not get the stale error back.
+            return
+        size = sum(len(f) for f in frames)
         if size > self.max_peer_bytes:
             return  # never kept: a duplicate of this request is executed again, as if it came late
         identity, request_id = key
