@@ -389,7 +389,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Events with a sequence number greater than `seq` (at most 1000 per call).",
         Access.READ,
         5.0,
-        "`{events: [Event], latest_seq, oldest_seq, gap_too_old, more}`",
+        "`{events: [Event], latest_seq, oldest_seq, gap_too_old, more, epoch}` "
+        "(epoch: this bridge run; a new one means the bridge restarted and its seq restarted)",
         (Arg("seq", ArgType.INTEGER, "Last sequence number the caller has seen (0 for none).", minimum=0),),
         handled_by=HandledBy.BRIDGE,
         role=Role.VIEWER,

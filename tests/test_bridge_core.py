@@ -10,6 +10,7 @@ from actors.bridge.auth.authority import Authority
 from actors.bridge.config import BridgeConfig
 from actors.bridge.core import BridgeCore
 from protocol import responses
+from protocol.catalogue import CATALOGUE
 from protocol.codec import decode, encode
 from protocol.envelope import (
     CHUNK,
@@ -339,6 +340,10 @@ def test_events_get_gap_free_seq_and_events_since_serves_the_ring(trust: Authori
     request(core, "events_since", {"seq": 1}, rid="b")
     old = out.replies()[-1]["data"]
     assert old["gap_too_old"] and old["oldest_seq"] == 4 and [e["seq"] for e in old["events"]] == [4, 5, 6, 7, 8]
+    # The epoch rides on every page, so a client polling across a bridge restart sees the new run.
+    assert {data["epoch"], old["epoch"]} == {core.status()["epoch"]}
+    returns = CATALOGUE["events_since"].returns
+    assert all(name in returns for name in data), f"the documented reply lacks a field: {returns}"
 
 
 def test_stream_chunks_renew_deadline_and_pin_the_backend(setup) -> None:
