@@ -15,6 +15,27 @@ import msgpack
 from protocol.errors import ErrorCode, ProtocolError
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+# Every integer on the wire is a signed 64-bit one: msgpack also carries unsigned ones up
+# to 2**64 - 1, which SQLite and most languages cannot hold (they became INTERNAL errors).
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_UINT64_MARKER = b"\xcf"  # msgpack writes any integer above INT64_MAX in this form only
+
+
+def first_beyond_int64(value: Any) -> int | None:
+    """The first integer in ``value`` (nested maps and lists too) outside 64 bits, or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
 
 
 def _default(obj: Any) -> Any:
@@ -44,9 +65,15 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Any:
             limit=max_size,
         )
     try:
-        return msgpack.unpackb(data, raw=False, timestamp=3, strict_map_key=False)
+        value = msgpack.unpackb(data, raw=False, timestamp=3, strict_map_key=False)
     except Exception as exc:  # msgpack raises many unrelated types for garbage
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"frame is not valid msgpack: {type(exc).__name__}: {exc}") from exc
+    # The walk runs only when the frame may hold a uint64 (a byte scan in C otherwise).
+    if _UINT64_MARKER in data and (beyond := first_beyond_int64(value)) is not None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"integer {beyond} is outside the signed 64-bit range [{INT64_MIN}, {INT64_MAX}]"
+        )
+    return value
 
 
 def to_jsonable(obj: Any) -> Any:

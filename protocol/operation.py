@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from protocol.codec import INT64_MAX, INT64_MIN
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.roles import Role
 from protocol.views import ViewKey
@@ -74,10 +75,13 @@ class Arg:
         if isinstance(value, str) and len(value) > MAX_STRING:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} is longer than {MAX_STRING} characters")
         if isinstance(value, int) and not isinstance(value, bool):
-            if self.minimum is not None and value < self.minimum:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be >= {self.minimum}")
-            if self.maximum is not None and value > self.maximum:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be <= {self.maximum}")
+            # Undeclared bounds are still 64 bits: what a backend's database can hold.
+            minimum = INT64_MIN if self.minimum is None else self.minimum
+            maximum = INT64_MAX if self.maximum is None else self.maximum
+            if value < minimum:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be >= {minimum}")
+            if value > maximum:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be <= {maximum}")
         if self.choices is not None and value not in self.choices:
             raise ProtocolError(
                 ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be one of {list(self.choices)}", argument=self.name

@@ -15,6 +15,7 @@ from protocol.catalogue import CATALOGUE, OPERATIONS, get_operation
 from protocol.codec import decode, encode
 from protocol.envelope import REQUEST, decode_header, encode_header, reply_frames, request_frames
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.operation import Arg, ArgType
 from protocol.recording import RecordingError, RecordingWriter, make_header, read_recording
 from protocol.responses import error, success
 from protocol.streaming import StreamReceiver, StreamSender
@@ -182,3 +183,28 @@ def test_recording_round_trip_scrubs_secrets_and_names_corrupt_offset() -> None:
     assert exc.value.offset > 0
     with pytest.raises(RecordingError):
         read_recording(io.BytesIO(b""))
+
+
+@pytest.mark.parametrize("big", [2**63, 2**64 - 1])
+def test_integers_beyond_64_bits_are_bad_request_in_any_frame(big: int) -> None:
+    for value in ({"offset": big}, {"filters": {"size": [1, big]}}, {big: "as a key"}, big):
+        with pytest.raises(ProtocolError) as exc:
+            decode(encode(value))
+        assert exc.value.code is ErrorCode.BAD_REQUEST and "64-bit" in exc.value.message
+    header = encode({"v": 1, "kind": "request", "id": "r", "op": "get_clients", "timeout_ms": big})
+    with pytest.raises(ProtocolError, match="64-bit"):
+        decode_header(header)
+
+
+def test_the_64_bit_limits_themselves_pass() -> None:
+    edges = {"low": -(2**63), "high": 2**63 - 1, "size": 2**40}
+    assert decode(encode(edges)) == edges
+
+
+def test_arguments_without_declared_bounds_are_still_64_bit() -> None:
+    assert CATALOGUE["get_clients"].validate_args({"offset": 2**63 - 1})["offset"] == 2**63 - 1
+    unbounded = Arg("n", ArgType.INTEGER, "An integer with no declared bounds.")
+    for arg, value in ((CATALOGUE["get_clients"].args[0], 2**63), (unbounded, 2**63), (unbounded, -(2**63) - 1)):
+        with pytest.raises(ProtocolError, match=r"must be [<>]= -?9223372036854775") as exc:
+            arg.validate(value)
+        assert exc.value.code is ErrorCode.BAD_REQUEST

@@ -15,6 +15,7 @@ from client.events import EventFollower, Resync
 from client.recorder import record
 from client.replay import load, replay, summary
 from protocol.catalogue import CATALOGUE, ArgType
+from protocol.codec import INT64_MAX, INT64_MIN, first_beyond_int64
 from protocol.matching import Matcher
 from protocol.recording import index_recording, read_recording
 
@@ -28,14 +29,30 @@ def parse_arg(op: str, item: str) -> tuple[str, Any]:
     arg = next((a for a in operation.args if a.name == key), None) if operation else None
     if arg is not None and arg.type is ArgType.STRING:
         return key, None if (raw == "null" and arg.nullable) else raw
-    if arg is not None and arg.type is ArgType.ID:
-        return key, int(raw) if raw.lstrip("-").isdigit() else raw
     try:
-        return key, json.loads(raw)
+        if arg is not None and arg.type is ArgType.ID:
+            value: Any = int(raw) if raw.lstrip("-").isdigit() else raw
+        else:
+            value = json.loads(raw)
     except json.JSONDecodeError:
         if arg is not None and arg.type in (ArgType.INTEGER, ArgType.BOOLEAN, ArgType.MAP):
             raise UsageError(f"--arg {key} must be a JSON {arg.type.value}, got {raw!r}") from None
         return key, raw
+    except ValueError:  # more digits than Python converts
+        raise UsageError(f"--arg {key}: {raw[:40]}... is not a usable number") from None
+    _check_int64(f"--arg {key}", value)
+    return key, value
+
+
+def _check_int64(where: str, value: Any) -> None:
+    # The bridge would refuse it as BAD_REQUEST; say so here, before anything is sent.
+    if first_beyond_int64(value) is not None:
+        raise UsageError(f"{where}: integers must fit in 64 bits ({INT64_MIN} to {INT64_MAX})")
+
+
+def check_call(ns: argparse.Namespace) -> None:
+    """A usage error in ``call``'s arguments is reported before connecting."""
+    build_args(ns.op, ns.arg or [], ns.json)
 
 
 def build_args(op: str, items: list[str], json_text: str | None) -> dict[str, Any]:
@@ -43,10 +60,11 @@ def build_args(op: str, items: list[str], json_text: str | None) -> dict[str, An
     if json_text:
         try:
             loaded = json.loads(json_text)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or more digits than Python converts
             raise UsageError(f"--json is not valid JSON: {exc}") from None
         if not isinstance(loaded, dict):
             raise UsageError("--json must be a JSON object")
+        _check_int64("--json", loaded)
         args.update(loaded)
     for item in items:
         key, value = parse_arg(op, item)

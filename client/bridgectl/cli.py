@@ -54,7 +54,7 @@ def _general(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     call.add_argument("--arg", action="append", metavar="KEY=VALUE", help="an argument (repeatable)")
     call.add_argument("--json", help="arguments as a JSON object")
     call.add_argument("--timeout", type=float, help="deadline in seconds (default: the operation's)")
-    call.set_defaults(func=calls.cmd_call)
+    call.set_defaults(func=calls.cmd_call, before_connecting=calls.check_call)
     events = sub.add_parser("events", help="print events as JSON lines, with no gaps")
     events.add_argument("--since", type=int, help="start after this sequence number (default: from now)")
     events.add_argument("--count", type=int, help="stop after this many events")
