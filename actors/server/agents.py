@@ -48,6 +48,8 @@ ACTIVITY_ROWS_PER_REPORT = 20
 # Agent-supplied text quoted in an activity message is cut: a row stays one readable line.
 QUOTED_PATH_CHARS = 300
 QUOTED_REASON_CHARS = 200
+# How long a queue left undrained (a burst of hellos, a flood) holds back liveness verdicts, in liveness periods.
+BACKLOG_GRACE_PERIODS = 3
 CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
 
 
@@ -72,6 +74,11 @@ class AgentGateway:
         self.accepting = True
         self.sessions: dict[bytes, AgentSession] = {}
         self.by_client: dict[str, AgentSession] = {}
+        # Sessions that got a message in the current batch: the only ones end_of_batch has work for.
+        self._touched: dict[bytes, AgentSession] = {}
+        # Since when the agents' queue has been left with messages in it (None: drained). Heartbeats may
+        # wait there behind a burst, so liveness is not judged while it lasts (up to BACKLOG_GRACE_PERIODS).
+        self.backlog_since: float | None = None
         self.outbox = AgentOutbox()
         self.restores = Restores(store, blobs, self.outbox)
 
@@ -94,7 +101,19 @@ class AgentGateway:
 
     # -- input --
 
-    def on_message(self, route: bytes, frames: Sequence[Buffer], key: str | None, peer: str | None) -> None:
+    def on_message(
+        self,
+        route: bytes,
+        frames: Sequence[Buffer],
+        key: str | None,
+        peer: str | None,
+        received_at: float | None = None,
+    ) -> None:
+        """One agent message; ``received_at`` is when the shell took its batch off the socket (default: now).
+
+        Liveness counts from that instant, not from when the message is handled: a heartbeat that
+        waited behind a burst of hellos arrived in time.
+        """
         if not key:
             log.warning("server.agent_message_without_key", reason="no CURVE User-Id; is ZAP running?")
             return
@@ -103,13 +122,14 @@ class AgentGateway:
         except AgentProtocolError as exc:
             self._error(route, exc.code, exc.message)
             return
+        arrived = self.clock() if received_at is None else received_at
         try:
             if self.keyring.is_enrollment(key):
                 self._enrollment_connection(route, msg, peer or "")
             elif msg.type == "hello":
-                self._hello(route, msg, key, peer or "")
+                self._hello(route, msg, key, peer or "", arrived)
             else:
-                self._in_session(route, msg, key)
+                self._in_session(route, msg, key, arrived)
         except AgentProtocolError as exc:
             ref = msg.get("batch", msg.get("r", msg.get("u")))
             self._error(route, exc.code, exc.message, ref)
@@ -185,7 +205,7 @@ class AgentGateway:
             "ip_address": peer,
         }
 
-    def _hello(self, route: bytes, msg: Message, key: str, peer: str) -> None:
+    def _hello(self, route: bytes, msg: Message, key: str, peer: str, arrived: float) -> None:
         if not self.accepting:
             self._error(route, STOPPED, "the backup server is stopped: it does not accept agents now")
             return
@@ -200,10 +220,11 @@ class AgentGateway:
         if old is not None:
             self._drop(old)  # the same agent reconnected before its old session timed out
         session = AgentSession(
-            route, client_id, key, info["name"], self.clock(), CreditLedger(self.settings.window), Uploads(client_id)
+            route, client_id, key, info["name"], arrived, CreditLedger(self.settings.window), Uploads(client_id)
         )
         self.sessions[route] = session
         self.by_client[client_id] = session
+        self._touched[route] = session
         self.store.set_client_status(client_id, "connected")
         self._send(
             route,
@@ -224,9 +245,9 @@ class AgentGateway:
             client_id=client_id,
             logger="backup.agent",
         )
-        self.store.server_changed()
+        self.store.server_changed_soon()
 
-    def _in_session(self, route: bytes, msg: Message, key: str) -> None:
+    def _in_session(self, route: bytes, msg: Message, key: str, arrived: float) -> None:
         session = self.sessions.get(route)
         if session is None or session.key != key:
             if msg.type not in ("bye", "fetch_ack"):
@@ -234,7 +255,9 @@ class AgentGateway:
                     route, NO_SESSION, "no session: say hello first", msg.get("batch", msg.get("r", msg.get("u")))
                 )
             return
-        session.last_seen = self.clock()
+        # max: a batch stamped earlier than a later one's hello must not move the session back in time.
+        session.last_seen = max(session.last_seen, arrived)
+        self._touched[route] = session
         if session.completed and msg.type != "chunk":
             self._record(session)  # whatever comes next (a manifest, done) sees those versions
         handlers: dict[str, Callable[[AgentSession, Message], None]] = {
@@ -347,7 +370,7 @@ class AgentGateway:
             client_id=session.client_id,
             logger="backup.transfer",
         )
-        self.store.server_changed()
+        self.store.server_changed_soon()
 
     def _on_bye(self, session: AgentSession, msg: Message) -> None:
         self._end(
@@ -365,14 +388,24 @@ class AgentGateway:
 
     # -- batches, time, operator actions --
 
-    def end_of_batch(self) -> None:
+    def end_of_batch(self, drained: bool = True) -> None:
         """Return the credit of everything consumed in this batch: one message per session.
 
-        Clients whose files changed get one ``client.changed`` per batch (their counts and
-        sizes moved), not one per file.
+        Only the sessions that got a message in this batch are visited: at thousands of agents a
+        batch of one heartbeat must not walk them all. Clients whose files changed get one
+        ``client.changed`` per batch (their counts and sizes moved), not one per file; a change held
+        back by that throttle goes out at the next tick. ``drained`` says whether the shell emptied
+        the agents' queue (False: it stopped at its per-turn limit with messages still waiting).
         """
         now = self.clock()
-        for session in self.sessions.values():
+        if drained:
+            self.backlog_since = None
+        elif self.backlog_since is None:
+            self.backlog_since = now
+        touched, self._touched = self._touched, {}
+        for route, session in touched.items():
+            if self.sessions.get(route) is not session:
+                continue  # ended in this batch (bye, reconnect): _drop already kept its work
             if session.completed:
                 self._record(session)
             n = session.ledger.take_pending()
@@ -416,6 +449,11 @@ class AgentGateway:
         for session in self.sessions.values():
             if session.changed:  # the last changes of a run, held back by the throttle
                 self._client_changed(session, now)
+        if self.backlog_since is not None and now - self.backlog_since < limit * BACKLOG_GRACE_PERIODS:
+            # Their heartbeats may be queued behind the backlog: waiting is not silence. Bounded, so a
+            # flood that never drains postpones the verdict by a few liveness periods, not forever.
+            log.debug("server.liveness_deferred", backlog_s=round(now - self.backlog_since, 3))
+            return
         for session in [s for s in self.sessions.values() if now - s.last_seen > limit]:
             self._end(
                 session,
@@ -449,7 +487,7 @@ class AgentGateway:
         self.store.set_client_status(session.client_id, "disconnected")
         self.store.client_changed(session.client_id, "updated")
         self.store.record(type_, level, message, client_id=session.client_id, logger="backup.agent")
-        self.store.server_changed()
+        self.store.server_changed_soon()
 
     def _drop(self, session: AgentSession) -> None:
         if session.completed:  # durable blobs waiting for their rows: keep the work

@@ -207,6 +207,7 @@ class BackupServer:
     def tick(self) -> None:
         self.agents.tick()
         self.scrubber.tick()
+        self.store.flush_server_changed()  # after the agents' tick, so its lost sessions count too
         keys, unreported = self.keyring.take_refusals()
         for key in keys:
             self.store.record(
@@ -265,6 +266,7 @@ class BackupServer:
                 client_id=client_id,
                 status=client["status"],
             )
+        self.store.flush_server_changed()  # the operator's console shows the new count with its reply
         return q.get_client(self.conn, client_id)
 
     def delete_client(self, client_id: str) -> dict[str, Any]:
@@ -306,7 +308,9 @@ class BackupServer:
         return freed
 
     def disconnect_session(self, client_id: str, reason: str) -> bool:
-        return self.agents.disconnect(client_id, reason)
+        ended = self.agents.disconnect(client_id, reason)
+        self.store.flush_server_changed()
+        return ended
 
     def has_session(self, client_id: str) -> bool:
         return self.agents.has_session(client_id)
@@ -442,6 +446,7 @@ class BackupServer:
         else:
             self.started_at = None
             self.agents.disconnect_all("the backup server was stopped by its operator")
+            self.store.flush_server_changed()  # one for all the sessions it ended, as before the stop's own
             self.store.record("server_stopped", "WARNING", "Backup server stopped; agents can no longer connect")
         self.store.server_changed()
         return self.get_server_status()

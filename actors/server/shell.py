@@ -48,10 +48,14 @@ class AgentLink:
         self.gateway = gateway
 
     def on_readable(self) -> None:
+        # Every message of this batch was already queued when the batch began: liveness counts from here.
+        received_at = self.gateway.clock()
+        drained = False
         for _ in range(DRAIN_LIMIT):
             try:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
+                drained = True
                 break
             if len(frames) < 2:
                 continue
@@ -61,10 +65,10 @@ class AgentLink:
             # The body stays a zero-copy buffer: a 1 MiB chunk goes to the hash and the file as is.
             payload: list[Buffer] = [header.bytes, *(memoryview(f.buffer) for f in frames[2:])]
             try:
-                self.gateway.on_message(frames[0].bytes, payload, key, peer)
+                self.gateway.on_message(frames[0].bytes, payload, key, peer, received_at)
             except Exception:
                 log.exception("server.agent_message_crashed")
-        self.gateway.end_of_batch()
+        self.gateway.end_of_batch(drained)
         self.flush()
 
     def flush(self) -> None:

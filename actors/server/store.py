@@ -55,6 +55,7 @@ class Store:
         self.blobs = blobs
         self.now = now
         self._status = status  # the ServerStatus, for server.changed
+        self._server_changed_pending = False
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=EVENT_LIMIT)
         self._activity_since_trim = 0
         self.storage_alarm = StorageAlarm(self.record, self.emit, now)  # full disk: reported, rate-limited
@@ -73,7 +74,21 @@ class Store:
         self.emit(FILE_CHANGED, {"file_id": file["id"], "client_id": file["client_id"], "change": change, "file": data})
 
     def server_changed(self) -> None:
+        """Emit ``server.changed`` now (an operator's action: the console waits for it)."""
+        self._server_changed_pending = False
         self.emit(SERVER_CHANGED, {"status": self._status()})
+
+    def server_changed_soon(self) -> None:
+        """Mark the status changed; ``flush_server_changed`` emits it once for however many marks.
+
+        The status costs queries over every client, file and session: computed once per tick, not
+        once per agent that says hello or goodbye (a burst of 500 agents would pay it 500 times).
+        """
+        self._server_changed_pending = True
+
+    def flush_server_changed(self) -> None:
+        if self._server_changed_pending:
+            self.server_changed()
 
     def record(
         self,
