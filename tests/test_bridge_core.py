@@ -13,6 +13,8 @@ from protocol import responses
 from protocol.catalogue import CATALOGUE
 from protocol.codec import decode, encode
 from protocol.envelope import (
+    ACK,
+    CANCEL,
     CHUNK,
     DISCONNECT,
     EVENT,
@@ -323,6 +325,14 @@ def test_a_header_without_a_body_frame_is_refused_not_executed(setup) -> None:
     reply = decode(frames[1])
     assert reply["error_code"] == "BAD_REQUEST" and "header frame and a body frame" in reply["message"]
     assert out.requests_to(MOCK) == []
+
+
+def test_ack_or_cancel_of_an_unknown_stream_is_ignored(setup) -> None:
+    core, out, _ = setup
+    ready(core, MOCK, "mock")
+    for kind, fields in ((ACK, {"index": 0}), (CANCEL, {})):
+        core.on_frontend([CLIENT, encode_header(kind, reply_to="nope", **fields), b""], api_key(core), "127.0.0.1")
+    assert out.clients == [] and [f for i, f in out.backends if i == MOCK] == []
 
 
 def test_events_get_gap_free_seq_and_events_since_serves_the_ring(trust: Authority) -> None:
