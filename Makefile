@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_gui.py
 	$(PY) bench/bench_backup.py
 	$(PY) bench/bench_floods.py
+	$(PY) bench/bench_agents.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
