@@ -16,6 +16,7 @@ import structlog
 
 from actors.backends.validation import agent_text as _text
 from actors.server import queries as q
+from actors.server import reports
 from actors.server.blobs import BlobStore
 from actors.server.faults import describe, is_storage_full
 from actors.server.keys import KeyRing
@@ -41,20 +42,9 @@ from runtime.curve_keys import is_public_key
 
 log = structlog.get_logger()
 
-# An agent reports refused and skipped files itself; each gets an activity row up to this
-# many per batch, then one summary row: a folder of 100,000 unreadable files must not
-# flush the activity history that operators page through.
-ACTIVITY_ROWS_PER_REPORT = 20
-# Agent-supplied text quoted in an activity message is cut: a row stays one readable line.
-QUOTED_PATH_CHARS = 300
-QUOTED_REASON_CHARS = 200
 # How long a queue left undrained (a burst of hellos, a flood) holds back liveness verdicts, in liveness periods.
 BACKLOG_GRACE_PERIODS = 3
 CLIENT_EVENT_EVERY_S = 1.0  # a client's counts change with every stored file: tell watchers at most once a second
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 class AgentGateway:
@@ -297,14 +287,7 @@ class AgentGateway:
         self.outbox.send(session.route, "manifest_result", batch=msg["batch"], **result)
         if result["linked"]:
             session.changed = True
-        for _index, reason in result["refused"][:ACTIVITY_ROWS_PER_REPORT]:
-            self.store.record(
-                "file_refused",
-                "WARNING",
-                f"{session.name}: refused a file entry: {reason}",
-                client_id=session.client_id,
-                logger="backup.transfer",
-            )
+        reports.refused(self.store, session, [reason for _index, reason in result["refused"]])
 
     def _on_chunk(self, session: AgentSession, msg: Message) -> None:
         if not session.ledger.on_message():
@@ -330,47 +313,11 @@ class AgentGateway:
             log.info("server.upload_aborted", client_id=session.client_id, path=upload.path, reason=msg.get("reason"))
 
     def _on_report(self, session: AgentSession, msg: Message) -> None:
-        skipped = msg["skipped"]
-        for entry in skipped[:ACTIVITY_ROWS_PER_REPORT]:
-            path, reason = ([*entry, "", ""])[:2] if isinstance(entry, list) else ("?", "?")
-            self.store.record(
-                "file_skipped",
-                "WARNING",
-                f"{session.name}: skipped {str(path)[:QUOTED_PATH_CHARS]}: {str(reason)[:QUOTED_REASON_CHARS]}",
-                client_id=session.client_id,
-                logger="backup.transfer",
-            )
-        if len(skipped) > ACTIVITY_ROWS_PER_REPORT:
-            self.store.record(
-                "file_skipped",
-                "WARNING",
-                f"{session.name}: {len(skipped) - ACTIVITY_ROWS_PER_REPORT} more files skipped",
-                client_id=session.client_id,
-                logger="backup.transfer",
-            )
+        reports.skipped(self.store, session, msg["skipped"])
 
     def _on_done(self, session: AgentSession, msg: Message) -> None:
-        s = {k: v for k, v in msg["summary"].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-        problems = _count(s.get("skipped")) + _count(s.get("failed"))
-        if not session.running_backup and not problems:
-            log.debug("server.backup_unchanged", client_id=session.client_id, files=s.get("files"))
-            return
-        session.running_backup = False
-        text = (
-            f"{session.name}: backup of {str(s.get('root', '?'))[:QUOTED_PATH_CHARS]} finished: {s.get('files', 0)} files, "
-            f"{s.get('sent', 0)} sent ({s.get('bytes_sent', 0)} bytes), {s.get('linked', 0)} linked, "
-            f"{s.get('unchanged', 0)} unchanged, {s.get('skipped', 0)} skipped, {s.get('failed', 0)} failed"
-        )
-        self.store.touch_client(session.client_id)
-        self.store.client_changed(session.client_id, "updated")
-        self.store.record(
-            "backup_completed",
-            "WARNING" if problems else "INFO",
-            text,
-            client_id=session.client_id,
-            logger="backup.transfer",
-        )
-        self.store.server_changed_soon()
+        if reports.done(self.store, session, msg["summary"]):
+            self.store.server_changed_soon()
 
     def _on_bye(self, session: AgentSession, msg: Message) -> None:
         self._end(
