@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
-from actors.backends.validation import agent_text as _text
 from actors.server import queries as q
 from actors.server import reports
 from actors.server.blobs import BlobStore
+from actors.server.enrollment import agent_info, enroll
 from actors.server.faults import describe, is_storage_full
 from actors.server.keys import KeyRing
 from actors.server.restores import Restores
@@ -38,7 +38,6 @@ from protocol.agent_messages import (
     decode_message,
 )
 from protocol.errors import ErrorCode
-from runtime.curve_keys import is_public_key
 
 log = structlog.get_logger()
 
@@ -132,74 +131,14 @@ class AgentGateway:
             self._error(route, STORAGE_FULL, f"server storage full: {describe(exc)}", ref)
 
     def _enrollment_connection(self, route: bytes, msg: Message, peer: str) -> None:
-        if msg.type != "enroll":
-            raise AgentProtocolError(
-                "this connection uses the enrollment key: it may only enroll", ErrorCode.FORBIDDEN.value
-            )
-        public = _text(msg.fields, "public_key", True)
-        if not is_public_key(public) or self.keyring.is_enrollment(public):
-            raise AgentProtocolError("public_key must be the agent's own z85 CURVE public key")
-        if self.keyring.revoked(public):
-            self._enrollment_refused(public, "its key belonged to a deleted client")
-            raise AgentProtocolError(
-                "this key belonged to a deleted client and is revoked: make a new key pair to enroll again",
-                ErrorCode.FORBIDDEN.value,
-            )
-        info = self._info(msg, peer)
-        known = q.client_by_key(self.store.conn, public)
-        if known is not None:
-            # The token proves nothing about who holds this key's secret half: enrolling a key that a
-            # client already holds may not touch that client. Only the same agent repeating its
-            # enrollment (its reply was lost) is answered, and nothing changes.
-            if (known["name"], known["hostname"], known["platform"]) != (
-                info["name"],
-                info["hostname"],
-                info["platform"],
-            ):
-                self._enrollment_refused(public, f"its key is client {known['name']}'s")
-                # Only a token holder gets this far, so a record per attempt cannot be a stranger's flood.
-                self.store.record(
-                    "enrollment_refused",
-                    "WARNING",
-                    f"Refused an enrollment as {info['name']!r} of the key client {known['name']} holds",
-                    client_id=known["id"],
-                    logger="backup.security",
-                )
-                raise AgentProtocolError(
-                    "this public key is already enrolled by another client: an agent enrolls its own key",
-                    ErrorCode.CONFLICT.value,
-                )
-            self._send(route, "enrolled", client_id=known["id"])
-            return
-        client_id, _ = self.store.register_client(public, info)
-        self.keyring.add_client(public)
+        client_id = enroll(self.store, self.keyring, msg, peer)
         self._send(route, "enrolled", client_id=client_id)
-        self.store.client_changed(client_id, "created")
-        self.store.record(
-            "agent_enrolled",
-            "INFO",
-            f"Agent {msg['name']} enrolled with the enrollment token",
-            client_id=client_id,
-            logger="backup.agent",
-        )
-
-    def _enrollment_refused(self, public: str, why: str) -> None:
-        log.warning("server.enrollment_refused", key=public[:8] + "…", reason=why)
-
-    def _info(self, msg: Message, peer: str) -> dict[str, str]:
-        return {
-            "name": _text(msg.fields, "name", True),
-            "hostname": _text(msg.fields, "hostname"),
-            "platform": _text(msg.fields, "platform"),
-            "agent_version": _text(msg.fields, "version"),
-            "ip_address": peer,
-        }
 
     def _hello(self, route: bytes, msg: Message, key: str, peer: str, arrived: float) -> None:
         if not self.accepting:
             self._error(route, STOPPED, "the backup server is stopped: it does not accept agents now")
             return
-        info = self._info(msg, peer)
+        info = agent_info(msg, peer)
         known = q.client_by_key(self.store.conn, key)
         if known is None and not self.keyring.listed(key):
             # Allowed by ZAP a moment ago but deleted since: it must enroll again.
