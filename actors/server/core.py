@@ -25,7 +25,7 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
-from actors.backends.validation import check_destination_path
+from actors.server import content
 from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
@@ -53,7 +53,6 @@ from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import success
-from protocol.streaming import CHUNK_SIZE as STREAM_CHUNK
 from runtime.clock import Clock, SystemClock
 
 log = structlog.get_logger()
@@ -316,38 +315,7 @@ class BackupServer:
         return self.agents.has_session(client_id)
 
     def verify_file(self, file_id: str) -> dict[str, Any]:
-        file = q.get_file(self.conn, file_id)
-        actual = self.blobs.rehash(file["sha256"])
-        ok = actual == file["sha256"]
-        at = self.store.set_verified(file_id, ok)
-        self.store.file_changed(file, "updated")
-        if ok:
-            self.store.record(
-                "verify_passed",
-                "INFO",
-                f"{file['path']} verified (sha256 {file['sha256'][:12]}…)",
-                client_id=file["client_id"],
-                file_id=file_id,
-                logger="backup.verify",
-            )
-        else:
-            found = "the stored content is missing" if actual is None else f"stored content hashes to {actual[:12]}…"
-            self.store.record(
-                "verify_failed",
-                "ERROR",
-                f"{file['path']} failed verification: expected sha256 {file['sha256'][:12]}…, {found}",
-                client_id=file["client_id"],
-                file_id=file_id,
-                logger="backup.verify",
-            )
-        return {
-            "file_id": file_id,
-            "ok": ok,
-            "expected_sha256": file["sha256"],
-            "actual_sha256": actual or "",
-            "status": "verified" if ok else "error",
-            "verified_at": at,
-        }
+        return content.verify(self.store, self.blobs, file_id)
 
     def _verify_op(self, args: dict[str, Any]) -> tuple[Any, str]:
         data = self.verify_file(args["file_id"])
@@ -360,26 +328,7 @@ class BackupServer:
         return report, f"Storage scrubbed: {report['damaged_total']} files with missing or damaged content"
 
     def download_file(self, file_id: str, destination_path: str) -> StreamReply:
-        check_destination_path(destination_path)
-        file = q.get_file(self.conn, file_id)
-        sha, size = file["sha256"], file["size"]  # frozen: a new version may land while this streams
-        if not self.blobs.exists(sha):
-            raise ProtocolError(
-                ErrorCode.NOT_FOUND, f"the stored content of {file['path']} is missing", file_id=file_id
-            )
-        data = {
-            "file_id": file_id,
-            "name": file["name"],
-            "size": size,
-            "sha256": sha,
-            "chunks": -(-size // STREAM_CHUNK),
-            "destination_path": destination_path,
-        }
-        return StreamReply(
-            total=size,
-            read_at=lambda offset, length: self.blobs.read_at(sha, offset, length),
-            final=lambda: self._reply(data, f"Downloaded {file['name']}"),
-        )
+        return content.download(self.store, self.blobs, file_id, destination_path, self._reply)
 
     def enrollment(self) -> dict[str, Any]:
         """What enrolling an agent takes: the token (a secret), where agents connect, the server's key."""
