@@ -19,9 +19,6 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-CANCEL_RETRY_S = 0.5  # how long a cancelled task gets to end before it is cancelled again
-
-
 class TaskSet:
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -53,12 +50,6 @@ class TaskSet:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            # On Python 3.11 asyncio.wait_for swallows a cancellation that arrives in the same
-            # loop turn as its result, so a task may go on after one cancel(): cancel again
-            # until it has ended. Their failures were logged by _done; closing must not raise them.
-            while not task.done():
-                await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
-                if not task.done():
-                    task.cancel()
+            # Their failures were logged by _done; closing must not raise them again.
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

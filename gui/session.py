@@ -14,6 +14,7 @@ the event follower's by those objects; ``close`` ends them all.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -37,6 +38,8 @@ from protocol.views import ViewKey
 log = structlog.get_logger()
 
 Expired = Callable[[], Coroutine[Any, Any, None]]
+
+FOLLOWER_CLOSE_S = 0.5
 
 
 class GuiSession:
@@ -106,8 +109,16 @@ class GuiSession:
         await self.tasks.close()
 
     async def _close_events(self) -> None:
-        # TaskSet.close cancels until the follower's task has ended (see client/tasks.py).
-        await self.events.close()
+        # The follower's close cancels its task once. On Python 3.11, asyncio.wait_for drops a
+        # cancellation that lands in the turn its result does (a reply, an event) and the task runs
+        # on; closing would then wait forever. Closing again cancels again, and this time it lands.
+        closing = self.tasks.spawn(self.events.close(), "close-events")
+        while True:
+            done, _ = await asyncio.wait({closing}, timeout=FOLLOWER_CLOSE_S)
+            if done:
+                return
+            log.warning("gui.event_follower_cancelled_again")
+            self.tasks.spawn(self.events.close(), "close-events-again")
 
     async def browser_left(self) -> None:
         """The tab disconnected (closed, or reloading): stop rendering until it is back."""
