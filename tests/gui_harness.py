@@ -59,8 +59,6 @@ LOAD_TIMEOUT_MS = 30_000
 DEFAULT_TIMEOUT_MS = 10_000
 # Flutter needs a moment after a text field gains focus before it accepts input.
 FOCUS_SETTLE_MS = 300
-SCREENSHOT_POLL_MS = 250
-SCREENSHOT_SETTLE_S = 5.0
 
 TextLike = str | re.Pattern[str]
 
@@ -272,19 +270,12 @@ def select_dropdown(page: Any, dropdown: str | Any, option: str, timeout: float 
 def screenshot(page: Any, path: str | Path, full_page: bool = False) -> Path:
     """Save a PNG of what Flutter drew (``chromium --screenshot`` only catches the loading screen).
 
-    Flutter paints some time after the semantics tree the tests wait on has changed (a second
-    and more on a busy machine) and nothing in the DOM says when: the picture is taken again
-    until two in a row are the same."""
+    Flutter paints the frame after the semantics tree the tests wait on has changed, and nothing in
+    the DOM says when it did: two animation frames later it has."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + SCREENSHOT_SETTLE_S
-    shot = page.screenshot(full_page=full_page)
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(SCREENSHOT_POLL_MS)
-        previous, shot = shot, page.screenshot(full_page=full_page)
-        if shot == previous:
-            break
-    path.write_bytes(shot)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -77,9 +77,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 def test_wrong_password_is_refused_then_the_right_one_signs_in(browser: Any, console: Console) -> None:
     page = open_login(browser, console.gui.url)
-    expect(button(page, "Sign in")).to_be_visible()
-    fill_textbox(page, "Username", "admin")  # after an interaction Flutter has painted the page
     screenshot(page, SCREENSHOTS / "login.png")
+    expect(button(page, "Sign in")).to_be_visible()
     sign_in(page, "admin", "not-the-password")
     expect(by_id(page, "login-message")).to_have_text(re.compile("^Sign-in refused: "), timeout=15_000)
     expect(textbox(page, "Username")).to_have_value("admin")  # still the login page, nothing crashed

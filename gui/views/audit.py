@@ -8,6 +8,7 @@ no event, so the first page is also polled while shown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from protocol.responses import Reply
 from protocol.views import ViewKey
 
 PAGE_SIZE = 50
+POLL_S = 3.0
 OK = "ok"
 OUTCOMES = [("all", "All"), (OK, "ok"), *[(c.value, c.value) for c in ErrorCode]]
 
@@ -55,12 +57,12 @@ class AuditView(View):
     icon = ft.Icons.POLICY
     keys = (ViewKey.AUDIT,)
     reads = "get_audit_log"
-    poll_s = 3.0  # sign-ins and refusals are audited without an event: the first page is polled
 
     def build(self) -> ft.Control:
         self.user = ""
         self.op = ""
         self.outcome = "all"
+        self._poller: asyncio.Task[None] | None = None
         self.row_cache = RowCache(self._row, key="_key")
         self.pager = Pager(PAGE_SIZE, self.reload, "audit")
         self.ctx.register_loader(ViewKey.AUDIT, self.load)
@@ -131,9 +133,23 @@ class AuditView(View):
     async def on_outcome(self, e: ft.Event[ft.Dropdown]) -> None:
         await self._filter("outcome", e.control.value or "all")
 
-    async def poll(self) -> None:
-        if self.pager.offset == 0:  # a later page stays put while the operator reads it
-            await self.ctx.load_data_operation(ViewKey.AUDIT)
+    async def show(self) -> None:
+        await super().show()
+        if self._poller is None or self._poller.done():
+            self._poller = self.app.session.tasks.spawn(self._poll(), "poll-audit")
+
+    async def hide(self) -> None:
+        await super().hide()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def _poll(self) -> None:
+        while self.visible:
+            await asyncio.sleep(POLL_S)
+            if self.pager.offset == 0:  # a later page stays put while the operator reads it
+                await self.ctx.load_data_operation(ViewKey.AUDIT)
 
     def render(self) -> None:
         data = self.app.session.store.get(ViewKey.AUDIT) or {"items": [], "total": 0}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -26,7 +24,6 @@ class View:
     icon: ft.IconData = ft.Icons.CIRCLE
     keys: tuple[str, ...] = ()  # state keys this view renders (and reloads when shown)
     reads: str | None = None  # the operation the view needs to open at all (None: any signed-in user)
-    poll_s: float | None = None  # while shown, call poll() this often (for what no event announces)
 
     @classmethod
     def opens_for(cls, app: AppContext) -> bool:
@@ -35,7 +32,6 @@ class View:
     def __init__(self, app: AppContext) -> None:
         self.app = app
         self.visible = False
-        self._poller: asyncio.Task[None] | None = None
         self.root = self.build()
         for key in self.keys:
             app.session.store.subscribe(key, self._on_change)
@@ -60,26 +56,10 @@ class View:
     async def show(self) -> None:
         self.visible = True
         self.render()
-        if self.poll_s is not None and (self._poller is None or self._poller.done()):
-            # Owned by the session, so a closed tab stops polling even while this view is shown.
-            self._poller = self.app.session.tasks.spawn(self._poll_while_shown(), f"poll-{self.title}")
         await self.ctx.refresh(self.keys)
 
     async def hide(self) -> None:
         self.visible = False
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-
-    async def poll(self) -> None:
-        """One round of polling (views with ``poll_s`` override it)."""
-
-    async def _poll_while_shown(self) -> None:
-        assert self.poll_s is not None
-        while self.visible:
-            await asyncio.sleep(self.poll_s)
-            await self.poll()
 
     def action(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -15,6 +17,7 @@ from gui.views.widgets import error_text
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
+SYSTEM_POLL_S = 2.0
 HISTORY_S = 300  # the chart shows the last five minutes
 RECENT = 12
 
@@ -33,7 +36,6 @@ class DashboardView(View):
     title = "Dashboard"
     icon = ft.Icons.DASHBOARD
     keys = (ViewKey.STATUS, ViewKey.SYSTEM, ViewKey.ACTIVITY)
-    poll_s = 2.0  # host CPU and memory change without events
 
     def build(self) -> ft.Control:
         self.ctx.register_loader(ViewKey.STATUS, lambda: self.bridge.get_server_status_async())
@@ -41,6 +43,7 @@ class DashboardView(View):
         self.ctx.register_loader(ViewKey.ACTIVITY, self.load_activity)
         self.history: deque[tuple[float, float, float]] = deque()
         self._last_system: dict[str, Any] | None = None
+        self._poller: asyncio.Task[None] | None = None
         self.values = {
             name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD)
             for name in ("state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")
@@ -112,8 +115,23 @@ class DashboardView(View):
             reply["data"] = reply["data"]["items"]  # the store keeps the list; the reply is ours alone
         return reply
 
-    async def poll(self) -> None:
-        await self.ctx.load_data_operation(ViewKey.SYSTEM)
+    async def show(self) -> None:
+        await super().show()
+        if self._poller is None or self._poller.done():
+            # Owned by the session, so a closed tab stops polling even while this view is shown.
+            self._poller = self.app.session.tasks.spawn(self._poll_system(), "poll-system")
+
+    async def hide(self) -> None:
+        await super().hide()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def _poll_system(self) -> None:
+        while self.visible:
+            await asyncio.sleep(SYSTEM_POLL_S)
+            await self.ctx.load_data_operation(ViewKey.SYSTEM)
 
     async def start_server(self, e: ft.Event[ft.Button]) -> None:
         await self.ctx.action_operation(
