@@ -141,13 +141,20 @@ def cmd_user_add(client: BridgeClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_user_list(client: BridgeClient, ns: argparse.Namespace) -> int:
-    reply = _run(client, "user_list", {}, ns)
+def _listing(
+    client: BridgeClient, ns: argparse.Namespace, op: str, args: dict[str, Any], columns: tuple[tuple[str, str], ...]
+) -> int:
+    """A list command: the reply as a table (or as JSON with --json, printed by _run)."""
+    reply = _run(client, op, args, ns)
     if reply is None:
         return EXIT_FAILED
     if not ns.json:
-        _print_listing(reply, USER_COLUMNS)
+        _print_listing(reply, columns)
     return EXIT_OK
+
+
+def cmd_user_list(client: BridgeClient, ns: argparse.Namespace) -> int:
+    return _listing(client, ns, "user_list", {}, USER_COLUMNS)
 
 
 def cmd_user_remove(client: BridgeClient, ns: argparse.Namespace) -> int:
@@ -233,12 +240,7 @@ def _bridge_key(client: BridgeClient) -> str:
 
 
 def cmd_key_list(client: BridgeClient, ns: argparse.Namespace) -> int:
-    reply = _run(client, "key_list", {"user": ns.user}, ns)
-    if reply is None:
-        return EXIT_FAILED
-    if not ns.json:
-        _print_listing(reply, KEY_COLUMNS)
-    return EXIT_OK
+    return _listing(client, ns, "key_list", {"user": ns.user}, KEY_COLUMNS)
 
 
 def cmd_key_revoke(client: BridgeClient, ns: argparse.Namespace) -> int:
@@ -292,12 +294,7 @@ def cmd_backend_allow(client: BridgeClient, ns: argparse.Namespace) -> int:
 
 
 def cmd_backend_list(client: BridgeClient, ns: argparse.Namespace) -> int:
-    reply = _run(client, "backend_list", {}, ns)
-    if reply is None:
-        return EXIT_FAILED
-    if not ns.json:
-        _print_listing(reply, BACKEND_COLUMNS)
-    return EXIT_OK
+    return _listing(client, ns, "backend_list", {}, BACKEND_COLUMNS)
 
 
 def cmd_backend_revoke(client: BridgeClient, ns: argparse.Namespace) -> int:
