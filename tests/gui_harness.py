@@ -216,8 +216,11 @@ def click_button(page: Any, name: TextLike, exact: bool = True, timeout: float =
     button(page, name, exact).click(timeout=timeout)
 
 
-def click_nav(page: Any, label: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
-    """Click a ``NavigationRail`` / ``NavigationBar`` destination (named ``"<label>\\nTab i of n"``)."""
+def click_nav(page: Any, label: str, timeout: float = LOAD_TIMEOUT_MS) -> None:
+    """Click a ``NavigationRail`` / ``NavigationBar`` destination (named ``"<label>\\nTab i of n"``).
+
+    The rail may take as long as the console's first render after a sign-in on a busy machine
+    (seen past 10 s in full-suite runs), so this waits as long as a page load."""
     pattern = re.compile(rf"^{re.escape(label)}(\s+Tab \d+ of \d+)?$")
     page.get_by_role("button", name=pattern).click(timeout=timeout)
 
