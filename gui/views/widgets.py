@@ -118,3 +118,7 @@ class RowCache:
             fresh[item[self._key]] = (item, row)
         self._rows = fresh
         return [row for _, row in fresh.values()]
+
+    def clear(self) -> None:
+        """Build every row anew at the next ``rows`` (what the rows show beyond their item changed)."""
+        self._rows = {}
