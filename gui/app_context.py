@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import flet as ft
 
 from gui.auth import Gate, gate
+from gui.outage import BridgeState
 from gui.session import GuiSession
+from protocol.views import ViewKey
 
 ERROR_COLOR = ft.Colors.RED_700
 
@@ -38,9 +40,12 @@ class AppContext:
     notifier: SnackNotifier
 
     def gate(self, op: str, label: str | None = None) -> Gate:
-        """May the signed-in user run ``op``? (decided from the catalogue's role for ``op``)"""
+        """May the signed-in user run ``op`` now? (the catalogue's role for ``op``, and for a write the
+        bridge's state: none while the real server is unavailable)"""
         user = self.session.user
-        return gate(user.role if user is not None else None, op, label)
+        known = self.session.store.get(ViewKey.BRIDGE_STATE)
+        bridge = known if isinstance(known, BridgeState) else None
+        return gate(user.role if user is not None else None, op, label, bridge)
 
     async def confirm(self, title: str, text: str, confirm_label: str = "Delete") -> bool:
         """A modal confirmation; True when the operator confirms."""

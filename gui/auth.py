@@ -1,8 +1,9 @@
 """Who is signed in to a tab, what a sign-in attempt came to, and what their role may use.
 
 The bridge decides every request; the GUI only mirrors its rules so that a control the
-signed-in role may not use is disabled (with a tooltip naming the role it needs) rather
-than failing when clicked. ``gate`` reads the role an operation needs from the catalogue
+signed-in role may not use, or a write the bridge refuses while the real server is down,
+is disabled (with a tooltip naming the role it needs, or the outage) rather than failing
+when clicked. ``gate`` reads the role an operation needs from the catalogue
 (the one place that declares it), never from a literal in a view.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gui.outage import BridgeState
 from protocol.catalogue import get_operation
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.responses import Reply
@@ -72,10 +74,14 @@ def needs_text(need: Role) -> str:
     return f"Needs role {need}"
 
 
-def gate(role: Role | None, op: str, label: str | None = None) -> Gate:
-    """Whether ``role`` may run ``op``; the tooltip names the role needed when it may not."""
+def gate(role: Role | None, op: str, label: str | None = None, bridge: BridgeState | None = None) -> Gate:
+    """Whether ``role`` may run ``op`` now; the tooltip names the role needed when it may not, or
+    (given the ``bridge`` state) the outage when it is a write the bridge would refuse for it."""
     need = get_operation(op).role
-    if allows(role, need):
-        return Gate(True, label)
-    assert need is not None  # allows() is True for an operation that needs no role
-    return Gate(False, f"{label} · {needs_text(need)}" if label else needs_text(need))
+    if not allows(role, need):
+        assert need is not None  # allows() is True for an operation that needs no role
+        return Gate(False, f"{label} · {needs_text(need)}" if label else needs_text(need))
+    refusal = bridge.write_refusal(op) if bridge is not None else None
+    if refusal is not None:
+        return Gate(False, f"{label} · {refusal}" if label else refusal)
+    return Gate(True, label)

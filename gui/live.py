@@ -13,6 +13,7 @@ import structlog
 
 from client.sequencer import Delivery, Resync
 from gui.operations import ViewContext
+from gui.outage import BridgeState
 from protocol.catalogue import CATALOGUE
 from protocol.events import (
     ACTIVITY,
@@ -65,10 +66,17 @@ class LiveUpdates:
         topic = delivery.get("topic", "")
         data: dict[str, Any] = delivery.get("data") or {}
         store = self.ctx.store
-        source = store.get(ViewKey.DATA_SOURCE)
+        known = store.get(ViewKey.BRIDGE_STATE)
+        state = known if isinstance(known, BridgeState) else BridgeState()
         mode = delivery.get("mode")
-        if mode in BACKEND_MODES and source in BACKEND_MODES and mode != source:
-            # Both backends publish; only the one whose data is on screen describes it.
+        if topic == BRIDGE_MODE:
+            # The one state every tab follows: the pill, the outage banner and the write gates.
+            await store.set(ViewKey.BRIDGE_STATE, state.updated(data))
+            self.ctx.schedule(self.ctx.loaded_keys)  # the source of truth changed: reload what is shown
+            return
+        if mode in BACKEND_MODES and state.mode in BACKEND_MODES and mode != state.mode:
+            # Only the backend that answers now describes the data on screen (the bridge also keeps
+            # a mock's events out of a real stack's topics; this holds for an older bridge too).
             return
         if topic == CLIENT_CHANGED:
             await self._patch(ViewKey.CLIENTS, data.get("client_id"), data.get("client"))
@@ -79,10 +87,6 @@ class LiveUpdates:
             await store.set(ViewKey.ACTIVITY, items)
         elif topic == SERVER_CHANGED and isinstance(data.get("status"), dict):
             await store.set(ViewKey.STATUS, data["status"])
-        elif topic == BRIDGE_MODE:
-            await store.set(ViewKey.DATA_SOURCE, data.get("mode"))
-            self.ctx.schedule(self.ctx.loaded_keys)  # the source of truth changed: reload what is shown
-            return
         elif topic == BRIDGE_WRITE:
             self._on_write(data)
             return

@@ -20,10 +20,12 @@ import structlog
 
 from client.errors import local_error
 from client.tasks import TaskSet
+from gui.outage import BridgeState, Shown, disagrees, shown_after
 from gui.state import StateStore
 from protocol.catalogue import get_operation
 from protocol.errors import ErrorCode
 from protocol.responses import Reply
+from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
@@ -77,6 +79,7 @@ class ViewContext:
         await self.store.set_loading(state_key, True)
         try:
             reply = await self.store.server_mediated_update(state_key, None, loader)
+            await self._observe(state_key, reply)
             if not reply["success"] and self.store.get(state_key) is None and fallback_data is not None:
                 entry = self.store.entry(state_key)
                 entry.value = fallback_data
@@ -87,6 +90,18 @@ class ViewContext:
             return reply
         finally:
             await self.store.set_loading(state_key, False)
+
+    async def _observe(self, state_key: str, reply: Reply) -> None:
+        """Note where the key's value now comes from; a reply that contradicts the bridge state
+        the console follows (its event not here yet, or lost) has that state read again."""
+        shown: dict[str, Shown] = self.store.get(ViewKey.PROVENANCE) or {}
+        now = shown_after(reply, shown.get(state_key))
+        if now != shown.get(state_key):
+            changed = {k: v for k, v in shown.items() if k != state_key}
+            await self.store.set(ViewKey.PROVENANCE, changed if now is None else {**changed, state_key: now})
+        state = self.store.get(ViewKey.BRIDGE_STATE)
+        if isinstance(state, BridgeState) and state_key != ViewKey.BRIDGE_STATE and disagrees(state, reply):
+            self.schedule([ViewKey.BRIDGE_STATE])
 
     @property
     def loaded_keys(self) -> list[str]:

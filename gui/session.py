@@ -31,7 +31,6 @@ from gui.live import LiveUpdates
 from gui.operations import Notifier, ViewContext
 from gui.state import StateStore
 from protocol.errors import ErrorCode
-from protocol.modes import BACKEND_MODES
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
@@ -58,7 +57,6 @@ class GuiSession:
     def _connect(self, endpoint: str | None) -> None:
         self.bridge = ServerBridge(endpoint, connection=self.config.connection)
         self.events = AsyncEventFollower(self.bridge.async_client, self.live.on_delivery)
-        self._observed_mode: str | None = None
         self.bridge.async_client.add_state_listener(self._on_connection)
         self.bridge.async_client.reply_observers.append(self._observe_reply)
         if self.user is not None:
@@ -151,8 +149,3 @@ class GuiSession:
             log.info("gui.session_expired", user=self.user.user)
             if self.on_expired is not None:
                 self.tasks.spawn(self.on_expired(), "session-expired")
-            return
-        mode = reply["mode"]
-        if mode in BACKEND_MODES and mode != self._observed_mode:
-            self._observed_mode = mode
-            self.tasks.spawn(self.store.set(ViewKey.DATA_SOURCE, mode), "show-data-source")

@@ -2,7 +2,9 @@
 
 An operation's ``refreshes`` names the keys a console reloads after the write succeeded,
 so the knowledge "delete_file changes files, clients, status and the tables" lives in one
-place. ``CONNECTION`` and ``DATA_SOURCE`` are the console's own (no operation loads them).
+place. ``CONNECTION``, ``BRIDGE_STATE`` and ``PROVENANCE`` are the console's own (no write
+changes them): the connection's state, the bridge's state the console follows (who answers,
+its policy, since when the real server is unavailable), and where each shown value came from.
 """
 
 from __future__ import annotations
@@ -22,4 +24,5 @@ class ViewKey(StrEnum):
     AUDIT = "audit"  # the audit trail: every write adds a record
     ACCESS = "access"  # users, API keys and the backend allow-list
     CONNECTION = "connection"
-    DATA_SOURCE = "data_source"
+    BRIDGE_STATE = "bridge_state"
+    PROVENANCE = "provenance"

@@ -66,11 +66,11 @@ def console(browser: Any, stack: Stack, server: FletServer) -> Any:
     return page
 
 
-def test_every_view_opens_and_the_banner_says_mock(browser, gui_stack) -> None:
+def test_every_view_opens_and_the_pill_says_demo_data(browser, gui_stack) -> None:
     stack, server = gui_stack
     page = console(browser, stack, server)
     expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
-    expect(banner(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
+    expect(banner(page, "data-source")).to_have_text("DEMO DATA", timeout=15_000)
     expect(by_id(page, "server-state")).to_have_text("running")
     screenshot(page, SCREENSHOTS / "dashboard.png")
     first_client = data(stack, "get_clients", limit=1)["items"][0]["name"]
@@ -167,7 +167,7 @@ def test_bridge_killed_then_back_signs_in_again_without_reload(browser, make_sta
         expect(by_id(page, "login-message")).to_have_text("Your session expired; sign in again", timeout=20_000)
         sign_in(page, "admin", admin_password(stack.data_dir), "admin")
         expect(banner(page, "connection-state")).to_have_text("connected", timeout=20_000)
-        expect(banner(page, "data-source")).to_have_text(re.compile("mock"), timeout=10_000)
+        expect(banner(page, "data-source")).to_have_text("DEMO DATA", timeout=10_000)
         click_nav(page, "Clients")
         wait_text(page, name, timeout=10_000)
         page.context.close()

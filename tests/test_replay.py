@@ -243,7 +243,7 @@ def test_gui_shows_a_replayed_event_stream(cassette: Cassette, browser) -> None:
         module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=cassette.stack.data_dir / "gui.log"
     ) as gui:
         page = open_signed_in(browser, gui.url, "admin", admin_password(stack.data_dir), "admin")
-        expect(by_id(page, "data-source")).to_have_text(re.compile("mock"), timeout=15_000)
+        expect(by_id(page, "data-source")).to_have_text("DEMO DATA", timeout=15_000)
         expect(by_id(page, "recent-activity")).to_contain_text(later[-1], timeout=20_000)
         page.context.close()
 

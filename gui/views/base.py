@@ -1,4 +1,7 @@
-"""A view: built once, rendered from the store, loaded when shown, updated live while visible."""
+"""A view: built once, rendered from the store, loaded when shown, updated live while visible.
+
+Every write control is gated by the signed-in role and by the bridge's state (no writes while
+the real server is unavailable): a view renders its gates anew whenever that state changes."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import structlog
 from client.facade import ServerBridge
 from gui.app_context import AppContext
 from gui.operations import ViewContext
-from gui.views.widgets import action_button
+from gui.outage import BridgeState
+from gui.views.widgets import RowCache, action_button
+from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
@@ -33,8 +38,11 @@ class View:
         self.app = app
         self.visible = False
         self.root = self.build()
+        self._writes_blocked = False
         for key in self.keys:
             app.session.store.subscribe(key, self._on_change)
+        # The bridge's state gates every write control (and the dashboard greys what is stale).
+        app.session.store.subscribe(ViewKey.BRIDGE_STATE, self._on_bridge_state)
 
     @property
     def ctx(self) -> ViewContext:
@@ -79,11 +87,12 @@ class View:
             icon, gate.tooltip or label, identifier, self.run_on_click(handler, item), disabled or not gate.allowed
         )
 
-    def guard(self, control: ft.Control, op: str) -> bool:
-        """Disable ``control`` (tooltip: the role needed) when the user may not run ``op``; returns allowed."""
+    def guard(self, control: ft.Control, op: str, *, disabled: bool = False) -> bool:
+        """Disable ``control`` (tooltip: the role needed, or the outage) when the user may not run ``op``
+        now, or when ``disabled`` (the view's own reason); returns whether the gate allows it. Called
+        at each render, so the control follows the gate both ways."""
         gate = self.app.gate(op)
-        if not gate.allowed:
-            control.disabled, control.tooltip = True, gate.tooltip
+        control.disabled, control.tooltip = disabled or not gate.allowed, gate.tooltip
         return gate.allowed
 
     def run_on_click(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> ClickHandler:
@@ -93,6 +102,16 @@ class View:
             self.app.session.tasks.spawn(handler(item), f"{self.title.lower()}-action")
 
         return click
+
+    async def _on_bridge_state(self, key: str, state: Any) -> None:
+        blocked = isinstance(state, BridgeState) and state.writes_blocked
+        if blocked != self._writes_blocked:
+            self._writes_blocked = blocked
+            # The list views keep their built rows in ``row_cache``; their actions were gated by the old state.
+            cache = getattr(self, "row_cache", None)
+            if isinstance(cache, RowCache):
+                cache.clear()
+        await self._on_change(key, state)
 
     async def _on_change(self, key: str, value: Any) -> None:
         if not self.visible:

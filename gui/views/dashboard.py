@@ -12,6 +12,7 @@ import flet as ft
 import flet_charts as fch
 
 from gui.format import human_bytes, human_duration, when
+from gui.outage import BridgeState
 from gui.views.base import View
 from gui.views.widgets import error_text
 from protocol.responses import Reply
@@ -22,14 +23,20 @@ HISTORY_S = 300  # the chart shows the last five minutes
 RECENT = 12
 
 
-def card(label: str, value: ft.Text, identifier: str) -> ft.Control:
-    return ft.Card(
-        ft.Container(
-            ft.Column([ft.Text(label, size=12), ft.Semantics(identifier=identifier, content=value)], spacing=2),
-            padding=12,
-            width=190,
-        )
-    )
+CARD_WIDTH, CARD_HEIGHT = 200, 92
+STALE_OPACITY = 0.4  # greyed: the figures are not the real server's of now
+
+
+def card(label: str, value: ft.Text, identifier: str, detail: ft.Text | None = None) -> ft.Control:
+    """A figure with its label, and a line saying what it is of; every card is the same size."""
+    lines: list[ft.Control] = [ft.Text(label, size=12), ft.Semantics(identifier=identifier, content=value)]
+    if detail is not None:
+        lines.append(ft.Semantics(identifier=f"{identifier}-detail", content=detail))
+    return ft.Card(ft.Container(ft.Column(lines, spacing=2), padding=12, width=CARD_WIDTH, height=CARD_HEIGHT))
+
+
+def detail_text() -> ft.Text:
+    return ft.Text("", size=12, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)
 
 
 class DashboardView(View):
@@ -45,13 +52,12 @@ class DashboardView(View):
         self._last_system: dict[str, Any] | None = None
         self._poller: asyncio.Task[None] | None = None
         self.values = {
-            name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD)
+            name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD, max_lines=1)
             for name in ("state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")
         }
+        self.details = {name: detail_text() for name in ("cpu", "memory", "disk")}
         self.start_button = ft.FilledButton("Start server", icon=ft.Icons.PLAY_ARROW, on_click=self.start_server)
         self.stop_button = ft.OutlinedButton("Stop server", icon=ft.Icons.STOP, on_click=self.stop_server)
-        self.may_start = self.guard(self.start_button, "start_server")
-        self.may_stop = self.guard(self.stop_button, "stop_server")
         self.cpu_series = fch.LineChartData(points=[], color=ft.Colors.BLUE, stroke_width=2)
         self.mem_series = fch.LineChartData(points=[], color=ft.Colors.PURPLE, stroke_width=2)
         self.chart = fch.LineChart(
@@ -68,22 +74,22 @@ class DashboardView(View):
         )
         self.activity = ft.Column([], spacing=2)
         self.error = error_text()
-        status_cards = ft.Row(
+        self.status_cards = ft.Row(
             [
                 card("Server", self.values["state"], "server-state"),
                 card("Uptime", self.values["uptime"], "server-uptime"),
-                card("Clients connected / total", self.values["clients"], "server-clients"),
+                card("Clients (connected / total)", self.values["clients"], "server-clients"),
                 card("Files", self.values["files"], "server-files"),
                 card("Storage used", self.values["storage"], "server-storage"),
                 card("Active transfers", self.values["transfers"], "server-transfers"),
             ],
             wrap=True,
         )
-        system_cards = ft.Row(
+        self.system_cards = ft.Row(
             [
-                card("CPU", self.values["cpu"], "system-cpu"),
-                card("Memory", self.values["memory"], "system-memory"),
-                card("Disk", self.values["disk"], "system-disk"),
+                card("CPU in use", self.values["cpu"], "system-cpu", self.details["cpu"]),
+                card("Memory in use", self.values["memory"], "system-memory", self.details["memory"]),
+                card("Disk in use", self.values["disk"], "system-disk", self.details["disk"]),
             ],
             wrap=True,
         )
@@ -98,9 +104,9 @@ class DashboardView(View):
                     ]
                 ),
                 self.error,
-                status_cards,
+                self.status_cards,
                 ft.Text("Host (last 5 minutes: CPU blue, memory purple, %)", weight=ft.FontWeight.W_500),
-                system_cards,
+                self.system_cards,
                 self.chart,
                 ft.Text("Recent activity", weight=ft.FontWeight.W_500),
                 ft.Semantics(identifier="recent-activity", content=self.activity),
@@ -157,14 +163,17 @@ class DashboardView(View):
             v["files"].value = f"{status['files_total']:,}"
             v["storage"].value = human_bytes(status["storage_used"])
             v["transfers"].value = str(status["active_transfers"])
-            self.start_button.disabled = status["running"] or not self.may_start
-            self.stop_button.disabled = not status["running"] or not self.may_stop
+        # No status yet: neither button, for neither is known to apply.
+        running = status["running"] if status else None
+        self.guard(self.start_button, "start_server", disabled=running is not False)
+        self.guard(self.stop_button, "stop_server", disabled=running is not True)
+        state = store.get(ViewKey.BRIDGE_STATE)
+        greyed = isinstance(state, BridgeState) and state.outage
+        self.status_cards.opacity = self.system_cards.opacity = STALE_OPACITY if greyed else 1.0
         system = store.get(ViewKey.SYSTEM)
         if system:
             self._record(system)
-            v["cpu"].value = f"{system['cpu_percent']:.0f} % of {system['cpu_count']}"
-            v["memory"].value = f"{system['memory']['percent']:.0f} %"
-            v["disk"].value = f"{system['disk']['percent']:.0f} % · {human_bytes(system['disk']['free'])} free"
+            self._render_system(system)
         self.activity.controls = [
             ft.Text(
                 f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}",
@@ -177,6 +186,20 @@ class DashboardView(View):
             )
             for a in (store.get(ViewKey.ACTIVITY) or [])[:RECENT]
         ]
+
+    def _render_system(self, system: dict[str, Any]) -> None:
+        v, d = self.values, self.details
+        memory, disk = system["memory"], system["disk"]
+        # psutil's cpu_percent is the whole host's, averaged over its cores.
+        v["cpu"].value = f"{system['cpu_percent']:.0f} %"
+        cores = system["cpu_count"]
+        d["cpu"].value = f"average over {cores} core{'s' if cores != 1 else ''}"
+        v["memory"].value = f"{memory['percent']:.0f} %"
+        # psutil's percent counts what is not available (its "used" leaves out buffers and caches).
+        in_use = memory["total"] - memory["available"]
+        d["memory"].value = f"{human_bytes(in_use)} of {human_bytes(memory['total'])}"
+        v["disk"].value = f"{disk['percent']:.0f} %"
+        d["disk"].value = f"{human_bytes(disk['free'])} free of {human_bytes(disk['total'])}"
 
     def _record(self, system: dict[str, Any]) -> None:
         """Add a sample to the chart once per fresh system reading (render runs for other keys too)."""
