@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     STORAGE_FULL = "STORAGE_FULL"
     CANCELLED = "CANCELLED"
+    STREAM_ABANDONED = "STREAM_ABANDONED"
+    FILE_DAMAGED = "FILE_DAMAGED"
     NOT_RECORDED = "NOT_RECORDED"
     INTERNAL = "INTERNAL"
 
@@ -48,13 +50,24 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_RECORDED: "A replay backend has no recorded reply for this request (operation and arguments), "
     "or, in strict order, it is not the request recorded next.",
     ErrorCode.CANCELLED: "The requester cancelled the request (a stream it no longer wants).",
+    ErrorCode.STREAM_ABANDONED: "A streamed reply was dropped because its requester stopped acknowledging "
+    "chunks: none for the request's deadline, and never for more than 30 s (the limit the backend and the "
+    "bridge share). Nothing was written; download again.",
+    ErrorCode.FILE_DAMAGED: "The file's stored content is missing or no longer hashes to its recorded SHA-256: "
+    '`details` has `expected_sha256`, `actual_sha256` ("" when missing) and `problem` (missing or '
+    "damaged). `download_file` with `allow_damaged: true` fetches what is stored anyway.",
     ErrorCode.INTERNAL: "An unexpected fault inside a backend or the bridge; the peer keeps running.",
 }
 
 # Failures of the moment, not answers about the request: the same request may succeed
 # when sent again, so the bridge never answers a resent id from its reply cache with one.
 RETRYABLE: frozenset[str] = frozenset(
-    {ErrorCode.TIMEOUT.value, ErrorCode.BACKEND_UNAVAILABLE.value, ErrorCode.OVERLOADED.value}
+    {
+        ErrorCode.TIMEOUT.value,
+        ErrorCode.BACKEND_UNAVAILABLE.value,
+        ErrorCode.OVERLOADED.value,
+        ErrorCode.STREAM_ABANDONED.value,
+    }
 )
 
 

@@ -4,7 +4,8 @@ A streaming operation (``download_file``) is answered by chunk messages followed
 one final reply. The sender may have at most ``window`` unacknowledged chunks in
 flight; the requester acknowledges each chunk it has consumed. Memory stays bounded
 at both ends whatever the size, and a requester that goes away stalls only its own
-stream (the sender drops it after ``idle_timeout``).
+stream: after ``STREAM_IDLE_TIMEOUT_S`` without an ack the backend drops it, and the bridge,
+which holds a started stream to the same limit, answers the requester STREAM_ABANDONED.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from protocol.errors import ErrorCode, ProtocolError
 
 CHUNK_SIZE = 256 * 1024
 WINDOW = 8
+# The longest a started stream may wait for its requester's next ack. One constant for the
+# backend (which drops the stream) and the bridge (which tells the requester), so the
+# requester hears when the backend gives up, not a request deadline later.
+STREAM_IDLE_TIMEOUT_S = 30.0
 
 
 def chunk_frames(reply_to: str, index: int, offset: int, total: int, data: bytes) -> list[bytes]:
@@ -39,7 +44,6 @@ class StreamSender:
     chunk_size: int = CHUNK_SIZE
     next_index: int = 0
     acked: int = 0  # chunks acknowledged (indices < acked are consumed)
-    last_activity: float = 0.0
 
     @property
     def chunk_count(self) -> int:

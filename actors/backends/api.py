@@ -27,7 +27,9 @@ class StreamReply:
 
     total: int
     read_at: Callable[[int, int], bytes]  # (offset, length) -> bytes
-    final: Callable[[], dict[str, Any]]  # the standard reply sent after the last chunk
+    # The standard reply sent after the last chunk; a ProtocolError it raises is sent as the
+    # error reply instead (content found damaged once every byte was read).
+    final: Callable[[], dict[str, Any]]
 
 
 class BackendCore(Protocol):

@@ -38,14 +38,13 @@ from protocol.envelope import (
     reply_frames,
 )
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.streaming import StreamSender
+from protocol.streaming import STREAM_IDLE_TIMEOUT_S, StreamSender
 from runtime.credentials import ConnectionFile
 from runtime.handshake import WATCHED, HandshakeFailure, latest_failure
 from runtime.shutdown import StopFlag
 
 log = structlog.get_logger()
 
-STREAM_IDLE_TIMEOUT = 30.0
 MAX_POLL_MS = 100
 SEND_TIMEOUT_MS = 2000
 
@@ -199,9 +198,8 @@ class BackendWorker:
             else:
                 self._send([b"", encode_header(HEARTBEAT), b""])
             for key, stream in list(self.streams.items()):
-                if now - stream.last_activity > STREAM_IDLE_TIMEOUT:
-                    log.warning("backend.stream_abandoned", request_id=key[1])
-                    del self.streams[key]
+                if now - stream.last_activity > STREAM_IDLE_TIMEOUT_S:
+                    self._abandon(key, stream)
         if now >= self._next_tick:
             self._next_tick = now + self.core.tick_interval()
             try:
@@ -289,6 +287,17 @@ class BackendWorker:
         self.streams[(route, request_id)] = stream
         self._pump(route, stream)
 
+    def _abandon(self, key: tuple[bytes, str], stream: _Stream) -> None:
+        """Drop a stream whose requester stopped acking, and say so: the bridge passes the
+        answer on if the requester still waits (it may have said the same already)."""
+        log.warning("backend.stream_abandoned", request_id=key[1], acked=stream.sender.acked)
+        del self.streams[key]
+        message = (
+            f"no ack for {STREAM_IDLE_TIMEOUT_S:g}s after chunk {stream.sender.acked} of "
+            f"{stream.sender.chunk_count}: the stream was dropped"
+        )
+        self._reply(key[0], key[1], responses.error(ErrorCode.STREAM_ABANDONED, message, mode=self.core.mode))
+
     def _pump(self, route: bytes, stream: _Stream) -> None:
         try:
             for frames in stream.sender.ready_chunks():
@@ -304,4 +313,9 @@ class BackendWorker:
             return
         if stream.sender.done:
             self.streams.pop((route, stream.sender.reply_to), None)
-            self._reply(route, stream.sender.reply_to, stream.reply.final())
+            try:
+                final = stream.reply.final()
+            except ProtocolError as exc:  # what the stream carried turned out wrong (FILE_DAMAGED)
+                log.warning("backend.stream_failed", request_id=stream.sender.reply_to, error_code=exc.code.value)
+                final = responses.from_protocol_error(exc, mode=self.core.mode)
+            self._reply(route, stream.sender.reply_to, final)

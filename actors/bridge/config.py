@@ -76,6 +76,8 @@ class Pending:
     attempt: int = 0
     started: float = field(default=0.0)
     attempt_deadline: float = 0.0
+    chunks: int = 0  # stream chunks passed to the requester
+    acked: int = 0  # of those, how many it acknowledged
 
     @property
     def backend(self) -> bytes:

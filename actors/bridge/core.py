@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from actors.bridge import routing
+from actors.bridge import routing, streams
 from actors.bridge.auth.authority import Authority
 from actors.bridge.auth.principals import Acting, Principal
 from actors.bridge.authorize import Gate, request_args
@@ -141,6 +141,8 @@ class BridgeCore:
         pending = self.pending.get((identity, header.reply_to or ""))
         if pending is not None and pending.acting.principal.public_key == principal.public_key:
             self.out.to_backend(pending.backend, [identity, header_frame, body])
+            if header.kind == ACK and streams.on_ack(pending, header.fields["index"], self.clock()):
+                self._deadlines.push(pending.deadline, (identity, pending.request_id), pending.attempt)
 
     def _reject(self, identity: bytes, request_id: str | None, exc: ProtocolError, owner: str | None = None) -> None:
         log.warning("bridge.request_rejected", error_code=exc.code.value, reason=exc.message, request_id=request_id)
@@ -231,15 +233,12 @@ class BridgeCore:
             pending.attempt += 1
             log.info("bridge.fallback", request_id=pending.request_id, op=pending.op, reason=reason)
             return True
-        code = ErrorCode.TIMEOUT if reason == "timeout" else ErrorCode.BACKEND_UNAVAILABLE
-        message = (
-            f"no reply for {pending.op!r} within {pending.timeout:.1f}s"
-            if reason == "timeout"
-            else f"the backend serving {pending.op!r} went away ({reason})"
+        error = streams.failure(pending, reason)
+        log.warning(
+            "bridge.request_failed", error_code=error.code.value, reason=error.message, request_id=pending.request_id
         )
-        log.warning("bridge.request_failed", error_code=code.value, reason=message, request_id=pending.request_id)
-        response = responses.from_protocol_error(ProtocolError(code, message), mode=Mode.BRIDGE)
-        self._complete(key, pending, reply_frames(pending.request_id, response), code.value, message)
+        response = responses.from_protocol_error(error, mode=Mode.BRIDGE)
+        self._complete(key, pending, reply_frames(pending.request_id, response), error.code.value, error.message)
         return False
 
     def _complete(
@@ -317,11 +316,8 @@ class BridgeCore:
         if pending is None or pending.backend != backend.identity:
             log.info("bridge.late_reply_dropped", backend=backend.name, request_id=header.reply_to, kind=header.kind)
             return
-        if header.kind == CHUNK:
-            # A stream is alive while chunks flow: each one renews the deadline, and once
-            # bytes have reached the client it cannot switch to another backend.
-            pending.deadline = pending.attempt_deadline = now + pending.timeout
-            del pending.plan[pending.attempt + 1 :]
+        if header.kind == CHUNK:  # renews the deadline, and pins the stream to this backend
+            streams.on_chunk(pending, header.fields["index"], now)
             self._deadlines.push(pending.deadline, key, pending.attempt)
             self._to_client(route, [header_frame, body])
             return
@@ -369,10 +365,12 @@ class BridgeCore:
         for key, attempt in self._deadlines.due(now):
             pending = self.pending.get(key)
             if pending is None or pending.attempt != attempt or pending.attempt_deadline > now:
-                continue  # answered, moved on, or renewed by a chunk since this entry was pushed
+                continue  # answered, moved on, or renewed by a chunk or an ack since this entry was pushed
             owner = self.registry.backends.get(pending.backend)
             if owner is not None:
                 owner.inflight -= 1
+            if pending.chunks:  # the backend may still hold the stream: let it go now
+                self.out.to_backend(pending.backend, streams.cancel_frames(pending))
             log.warning(
                 "bridge.request_timeout",
                 request_id=pending.request_id,
