@@ -67,8 +67,7 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, creds: Bo
         endpoints.events,
         "--backend",
         endpoints.backend,
-        "--policy",
-        ns.policy,
+        *(["--policy", ns.policy] if ns.policy is not None else []),
         "--tap",
         tcp(ns.host, ns.tap_port),
         "--data-dir",
@@ -82,7 +81,7 @@ def build_children(ns: argparse.Namespace, endpoints: BridgeEndpoints, creds: Bo
             "files": ns.files,
             "tick": ns.tick,
             "clock": ns.clock,
-            "policy": ns.policy,
+            "policy": ns.policy or "default",
         }
         bridge += ["--record", str(ns.record), "--record-meta", json.dumps(meta)]
     mock = [
@@ -301,7 +300,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", type=int, help="files in a fresh mock dataset (default about 20 per client)")
     p.add_argument("--tick", type=float, default=3.0, help="seconds between mock evolution steps")
     p.add_argument("--clock", default="system", help="'system' or an ISO 8601 instant (simulated clock)")
-    p.add_argument("--policy", type=Policy, choices=list(Policy), default=Policy.READS, help="bridge fallback policy")
+    p.add_argument(
+        "--policy",
+        type=Policy,
+        choices=list(Policy),
+        help="what answers while the real server is away (default: stale with a real server; "
+        "--mock-only and --replay expect none, so the mock answers everything)",
+    )
     p.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default %(default)s)")
     p.add_argument(
         "--frontend-port", type=int, default=int(os.environ.get("BRIDGE_FRONTEND_PORT", DEFAULT_FRONTEND_PORT))
@@ -362,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     stack = StackEndpoints(endpoints.frontend, endpoints.events, endpoints.backend, tcp(ns.host, ns.tap_port))
     try:
-        creds = bootstrap(ns.data_dir, stack, BridgeStores.open(StackPaths(ns.data_dir).bridge))
+        stores = BridgeStores.open(StackPaths(ns.data_dir).bridge)
+        # The real server's allow-listed key is what tells the bridge a real backend is expected.
+        creds = bootstrap(ns.data_dir, stack, stores, real_server=not ns.mock_only and ns.replay is None)
         admin = ConnectionFile.load(creds.admin_connection) if creds.admin_connection else None
     except (ValueError, OSError) as exc:  # CredentialsError and the stores' StateFileError are ValueErrors
         log.error("stack.credentials_failed", data_dir=str(ns.data_dir), error=str(exc))

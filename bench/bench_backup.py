@@ -201,7 +201,7 @@ class Servers:
         self.frontend, self.backend, self.events = free_port(), free_port(), free_port()
         tap = free_port()
         # The bridge's stack (its keys, the server's connection file) outlives each fresh server.
-        self.creds = stack_credentials(work / "stack", self.frontend, self.events, self.backend, tap)
+        self.creds = stack_credentials(work / "stack", self.frontend, self.events, self.backend, tap, real=True)
         self.admin = admin_connection(self.creds)
         self.bridge = spawn(
             "-m",

@@ -196,10 +196,14 @@ def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None
     return proc
 
 
-def stack_credentials(data_dir: Path, frontend: int, events: int, backend: int, tap: int | None = None) -> Bootstrap:
-    """The keys and connection files of a stack on these local ports, made as run_all makes them."""
+def stack_credentials(
+    data_dir: Path, frontend: int, events: int, backend: int, tap: int | None = None, *, real: bool = False
+) -> Bootstrap:
+    """The keys and connection files of a stack on these local ports, made as run_all makes them.
+
+    ``real``: the stack runs the real server (its key is allow-listed, so the bridge expects it)."""
     endpoints = StackEndpoints(*(f"tcp://127.0.0.1:{port}" for port in (frontend, events, backend, tap or free_port())))
-    return bootstrap(data_dir, endpoints, BridgeStores.open(StackPaths(data_dir).bridge))
+    return bootstrap(data_dir, endpoints, BridgeStores.open(StackPaths(data_dir).bridge), real_server=real)
 
 
 def admin_connection(creds: Bootstrap) -> ConnectionFile:

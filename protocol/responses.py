@@ -24,6 +24,8 @@ class Reply(TypedDict):
     data: Any  # the operation's result; None on failure
     error_code: NotRequired[str]  # an ErrorCode value, on failure only
     details: NotRequired[dict[str, Any]]  # what a failure was about (argument names, ...)
+    stale: NotRequired[bool]  # true: the last known real answer, replayed while the real backend is away
+    as_of: NotRequired[datetime]  # with stale only: when the bridge received that real answer
 
 
 def _now() -> datetime:
@@ -55,11 +57,19 @@ def error(
     return reply
 
 
+def stale(reply: dict[str, Any], as_of: datetime) -> dict[str, Any]:
+    """``reply`` (a real backend's, kept by the bridge) served again during an outage.
+
+    A fresh reply has no ``stale`` field: absent means fresh."""
+    return {**reply, "stale": True, "as_of": as_of}
+
+
 def from_protocol_error(exc: ProtocolError, *, mode: str, timestamp: datetime | None = None) -> dict[str, Any]:
     return error(exc.code, exc.message, mode=mode, timestamp=timestamp, details=exc.details or None)
 
 
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"success": bool, "message": str, "mode": str}
+_OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {"stale": bool, "as_of": datetime}
 
 
 def as_reply(raw: Any) -> Reply:
@@ -69,6 +79,11 @@ def as_reply(raw: Any) -> Reply:
     for name, kind in _FIELD_TYPES.items():
         if not isinstance(raw.get(name), kind):
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"reply field {name!r} is missing or mistyped", field=name)
+    for name, kind in _OPTIONAL_TYPES.items():
+        if name in raw and not isinstance(raw[name], kind):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"reply field {name!r} is mistyped", field=name)
+    if "as_of" in raw and raw.get("stale") is not True:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "reply field 'as_of' comes only with stale: true", field="as_of")
     if "data" not in raw:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "reply field 'data' is missing", field="data")
     if not raw["success"] and not isinstance(raw.get("error_code"), str):

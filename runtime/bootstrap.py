@@ -1,7 +1,8 @@
 """The credentials a local stack starts with, created once and refreshed at every start (run_all).
 
 ``bootstrap`` makes the key pairs of the bridge and of the local actors, allow-lists the
-local backends, creates the first admin (a random password in ``credentials/admin-password``)
+local backends (the real server's key only for a stack that runs it: that binding is how
+the bridge knows a real backend is expected, so a mock-only stack must not hold it), creates the first admin (a random password in ``credentials/admin-password``)
 and writes the connection files. Every file goes through runtime/credentials.py, which
 decides permissions; the bridge's stores are handed in (runtime may not import the bridge).
 """
@@ -75,6 +76,10 @@ class BridgeState(Protocol):
 
     def allow_backend(self, public_key: str, name: str, mode: str) -> None:
         """Bind ``public_key`` to ``name`` and ``mode`` (a no-op when it already is)."""
+        ...
+
+    def disallow_backend(self, public_key: str) -> None:
+        """Remove ``public_key`` from the backend allow-list (a no-op when it is not there)."""
         ...
 
 
@@ -153,12 +158,29 @@ def _admin_connection(
     return path
 
 
-def bootstrap(data_dir: Path, endpoints: StackEndpoints, state: BridgeState) -> Bootstrap:
+def _bind_backend(
+    state: BridgeState, actor: LocalActor, public_key: str, real_server: bool | None, first: bool
+) -> None:
+    if actor.backend_name is None or actor.backend_mode is None:
+        return
+    if actor.backend_mode == "real" and not (real_server or (real_server is None and first)):
+        if real_server is False:
+            state.disallow_backend(public_key)
+        return
+    state.allow_backend(public_key, actor.backend_name, actor.backend_mode)
+
+
+def bootstrap(
+    data_dir: Path, endpoints: StackEndpoints, state: BridgeState, *, real_server: bool | None = None
+) -> Bootstrap:
     """Create what a local stack needs to start with every socket authenticated; safe to run at every start.
 
     Key pairs and the first admin are created once; connection files are rewritten when
-    the endpoints changed. Logs the paths of the admin's password and connection file,
-    never a secret."""
+    the endpoints changed. ``real_server``: True allow-lists the local real server's key
+    (mode real: the bridge then expects a real backend), False removes that binding (a
+    mock-only or replay stack), None leaves it as it is except on the stack's first
+    bootstrap, which allows it (a bridge started on its own). Logs the paths of the
+    admin's password and connection file, never a secret."""
     paths = StackPaths(data_dir)
     for folder in (paths.keys, paths.credentials, paths.bridge):
         private_dir(folder)
@@ -176,12 +198,12 @@ def bootstrap(data_dir: Path, endpoints: StackEndpoints, state: BridgeState) -> 
         secret_key=bridge.secret,
     )
     connections: dict[str, Path] = {}
+    first = not state.has_users()
     for actor in LOCAL_ACTORS:
         pair, new = load_or_create_key_pair(paths.keys, actor.key)
         if new:
             created.append(f"key {actor.key}")
-        if actor.backend_name is not None and actor.backend_mode is not None:
-            state.allow_backend(pair.public, actor.backend_name, actor.backend_mode)
+        _bind_backend(state, actor, pair.public, real_server, first)
         path = paths.connection(actor.connection)
         conn = replace(
             template, public_key=pair.public, secret_key=pair.secret, kind=actor.kind, name=actor.backend_name

@@ -1,5 +1,6 @@
 """An Authority for tests of the bridge without processes: users of each role, their API keys,
-a GUI key, and the backend keys ``real`` (mode real) and ``mock`` (mode mock)."""
+a GUI key, and the backend keys ``real`` (mode real; a bridge then expects a real backend)
+and ``mock`` (mode mock)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def make_authority(
     wall: WallClock | None = None,
     monotonic: WallClock | None = None,
     config: AuthConfig | None = None,
+    real_backend: bool = True,
 ) -> tuple[Authority, StackKeys]:
+    """``real_backend`` False: no key is allow-listed as real, as in a mock-only stack."""
     gui = KeyPair.generate()
     save_key_pair(StackPaths(data_dir).keys, "gui", gui)
     wall = wall or WallClock()
@@ -59,6 +62,7 @@ def make_authority(
         key_ids[role] = stores.add_api_key(name, role.value, pair.public, f"{role.value} key")
         api[role] = pair.public
     real, mock = KeyPair.generate().public, KeyPair.generate().public
-    stores.allow_backend(real, "real", "real")
+    if real_backend:
+        stores.allow_backend(real, "real", "real")
     stores.allow_backend(mock, "mock", "mock")
     return authority, StackKeys(api, key_ids, gui.public, real, mock)

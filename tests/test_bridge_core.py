@@ -83,9 +83,18 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     return authority
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    """A mock-only stack's trust: no key is allow-listed as real, so the mock serves everything."""
+    authority, _ = make_authority(tmp_path_factory.mktemp("demo"), real_backend=False)
+    return authority
+
+
 def make_core(authority: Authority, config: BridgeConfig | None = None) -> tuple[BridgeCore, FakeOutbox, Clock]:
+    """A core under policy reads unless told otherwise: these tests are about routing and fallback to the mock
+    (the default, stale, is tests/test_bridge_outage.py's)."""
     out, clock = FakeOutbox(), Clock()
-    return BridgeCore(config or BridgeConfig(), out, clock, authority=authority), out, clock
+    return BridgeCore(config or BridgeConfig(policy=Policy.READS), out, clock, authority=authority), out, clock
 
 
 @pytest.fixture
@@ -138,8 +147,8 @@ def test_routes_to_real_when_alive_else_mock(setup) -> None:
     assert "bridge.mode" in out.topics() and "bridge.backend" in out.topics()
 
 
-def test_reply_is_forwarded_untouched_and_write_notice_published(setup) -> None:
-    core, out, _ = setup
+def test_reply_is_forwarded_untouched_and_write_notice_published(demo: Authority) -> None:
+    core, out, _ = make_core(demo)
     ready(core, MOCK, "mock")
     request(core, "delete_client", {"client_id": "c1"}, session="sess")
     answer(core, MOCK, "r1", responses.success({"client_id": "c1"}, mode="mock"))
@@ -156,8 +165,8 @@ def test_reply_is_forwarded_untouched_and_write_notice_published(setup) -> None:
     }
 
 
-def test_duplicate_request_is_answered_from_cache_not_executed_twice(setup) -> None:
-    core, out, _ = setup
+def test_duplicate_request_is_answered_from_cache_not_executed_twice(demo: Authority) -> None:
+    core, out, _ = make_core(demo)
     ready(core, MOCK, "mock")
     request(core, "delete_client", {"client_id": "c1"})
     request(core, "delete_client", {"client_id": "c1"})  # in flight: ignored
@@ -250,7 +259,7 @@ def test_dead_backend_after_missed_heartbeats_fails_pending_quickly(setup) -> No
     assert core.status()["mode"] == "none"
 
 
-def test_crashed_real_means_writes_fail_reads_go_to_mock_and_goodbye_means_mock(setup) -> None:
+def test_crashed_real_means_writes_fail_reads_go_to_mock_and_a_goodbye_changes_nothing(setup) -> None:
     core, out, clock = setup
     ready(core, REAL, "real")
     ready(core, MOCK, "mock")
@@ -265,7 +274,8 @@ def test_crashed_real_means_writes_fail_reads_go_to_mock_and_goodbye_means_mock(
     ready(core, REAL, "real")
     from_backend(core, REAL, [b"", encode_header(DISCONNECT), b""])
     request(core, "delete_client", {"client_id": "c"}, rid="w2")
-    assert len(out.requests_to(MOCK)) == 2
+    # The allow-list still binds a key to mode real: a clean stop is an outage too, never a reason to write to the mock.
+    assert out.replies()[-1]["error_code"] == "BACKEND_UNAVAILABLE" and len(out.requests_to(MOCK)) == 1
 
 
 def test_unreachable_backend_is_marked_down_at_once(setup) -> None:
@@ -335,8 +345,8 @@ def test_ack_or_cancel_of_an_unknown_stream_is_ignored(setup) -> None:
     assert out.clients == [] and [f for i, f in out.backends if i == MOCK] == []
 
 
-def test_events_get_gap_free_seq_and_events_since_serves_the_ring(trust: Authority) -> None:
-    core, out, _ = make_core(trust, BridgeConfig(ring_size=5))
+def test_events_get_gap_free_seq_and_events_since_serves_the_ring(demo: Authority) -> None:
+    core, out, _ = make_core(demo, BridgeConfig(ring_size=5))
     ready(core, MOCK, "mock")  # publishes bridge.backend + bridge.mode (seq 1, 2)
     for i in range(6):
         from_backend(core, MOCK, [b"", encode_header(EVENT, topic="activity", ts=1.0), encode({"i": i})])

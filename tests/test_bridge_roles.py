@@ -41,7 +41,7 @@ def sample_args(op: Operation) -> dict[str, Any]:
 
 
 def core_for(tmp_path: Path) -> tuple[BridgeCore, FakeOutbox, StackKeys]:
-    authority, keys = make_authority(tmp_path)
+    authority, keys = make_authority(tmp_path, real_backend=False)  # the mock answers every operation
     core, out, _ = make_core(authority)
     ready(core, MOCK, "mock", BACKEND_OPS)
     return core, out, keys

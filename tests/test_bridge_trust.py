@@ -32,9 +32,12 @@ ADA, VERA = USERS[Role.ADMIN], USERS[Role.VIEWER]
 class Stack:
     """A core with its authority, clocks and outbox, and helpers to talk to it as each principal."""
 
-    def __init__(self, tmp_path: Path, config: BridgeConfig | None = None) -> None:
+    def __init__(self, tmp_path: Path, config: BridgeConfig | None = None, *, real_backend: bool = False) -> None:
+        """``real_backend``: allow-list a key as real (the bridge then expects it; by default a mock-only stack)."""
         self.wall, self.monotonic = WallClock(), WallClock(1000.0)
-        self.authority, self.keys = make_authority(tmp_path, wall=self.wall, monotonic=self.monotonic)
+        self.authority, self.keys = make_authority(
+            tmp_path, wall=self.wall, monotonic=self.monotonic, real_backend=real_backend
+        )
         self.out, self.clock = FakeOutbox(), Clock()
         self.core = BridgeCore(config or BridgeConfig(), self.out, self.clock, authority=self.authority)
         self._ids = 0
@@ -276,7 +279,8 @@ def test_forged_registrations_are_refused_and_serve_nobody(stack: Stack) -> None
     assert any("said READY as mock (real)" in r["message"] for r in refused)
 
 
-def test_a_backend_speaks_only_with_the_key_it_registered_with_until_revoked(stack: Stack) -> None:
+def test_a_backend_speaks_only_with_the_key_it_registered_with_until_revoked(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, real_backend=True)
     core = stack.core
     ready(core, REAL, "real", ["get_clients"])
     ready(core, MOCK, "mock", ["get_clients"])
@@ -297,7 +301,7 @@ def responses_frames(rid: str, data: Any) -> list[bytes]:
 
 
 def test_the_registry_forgets_dead_mocks_keeps_dead_reals_and_is_bounded(tmp_path: Path) -> None:
-    stack = Stack(tmp_path, BridgeConfig(backend_forget_after=60, max_backends=2))
+    stack = Stack(tmp_path, BridgeConfig(backend_forget_after=60, max_backends=2), real_backend=True)
     core = stack.core
     ready(core, REAL, "real")
     ready(core, MOCK, "mock")

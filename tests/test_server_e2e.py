@@ -42,11 +42,14 @@ class RealServer:
 
     def start(self, *extra: str) -> RealServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A --mock-only stack expects no real server: allow its key (from now on the bridge expects it).
+        key = self.stack.connection_of("server").public_key
+        with self.stack.client() as c:
+            ok(c.call("backend_allow", {"public_key": key, "name": "server", "mode": "real"}))
         argv = [
             sys.executable,
             "-m",
             "actors.server",
-            # The stack's bootstrap allow-listed this key as backend "server", mode real.
             "--connection",
             str(self.stack.paths.connection("server")),
             "--agents",
@@ -155,7 +158,8 @@ class AgentRun:
 
 @pytest.fixture(scope="module")
 def bridge_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("bridge"), "--tick", "3600").start()
+    # Policy reads: test_kill_9_mid_upload_then_fallback_and_the_agent_completes checks the fallback to the mock.
+    stack = Stack(tmp_path_factory.mktemp("bridge"), "--tick", "3600", "--policy", "reads").start()
     yield stack
     stack.stop()
 

@@ -39,7 +39,7 @@ class Outbox(Protocol):
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    policy: Policy = Policy.READS
+    policy: Policy | None = None  # None: stale when a real backend is allow-listed, else reads (modes.default_policy)
     heartbeat_interval: float = 1.0
     liveness: int = 3
     ring_size: int = 10_000
@@ -47,6 +47,7 @@ class BridgeConfig:
     reply_cache_size: int = 10_000
     reply_cache_bytes: int = 64 * MIB
     reply_cache_peer_bytes: int = 8 * MIB
+    last_real_bytes: int = 32 * MIB  # the last known real replies, for policy stale
     max_inflight: int = 10_000
     max_inflight_per_peer: int = 256
     max_size: int = DEFAULT_MAX_SIZE

@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
-from actors.bridge import routing, streams
+from actors.bridge import streams
 from actors.bridge.auth.authority import Authority
 from actors.bridge.auth.principals import Acting, Principal
-from actors.bridge.authorize import Gate, request_args
+from actors.bridge.authorize import Gate
 from actors.bridge.config import (
     CLIENT_IN,
     CLIENT_OUT,
@@ -28,9 +28,10 @@ from actors.bridge.config import (
     Pending,
     Tap,
 )
-from actors.bridge.events import EventLog
+from actors.bridge.events import EventLog, write_notice
 from actors.bridge.inflight import PendingTable
 from actors.bridge.membership import Membership
+from actors.bridge.outage import Outage, Stale
 from actors.bridge.own_ops import OwnOperations
 from actors.bridge.registry import Backend
 from actors.bridge.replies import Deadlines, ReplyCache, RequestKey
@@ -57,7 +58,7 @@ from protocol.envelope import (
 )
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.events import BRIDGE_WRITE
-from protocol.modes import Mode, Policy
+from protocol.modes import Mode
 
 log = structlog.get_logger()
 
@@ -71,15 +72,16 @@ class BridgeCore:
         *,
         authority: Authority,
     ) -> None:
-        if config.policy not in tuple(Policy):
-            raise ValueError(f"fallback policy must be one of {[p.value for p in Policy]}")
         self.config = config
         self.out = outbox
         self.clock = clock
         self.auth = authority
         self.gate = Gate(authority)
-        self.members = Membership(config, self.gate, outbox, self.publish_event, self._fail_pending_of)
+        self.members = Membership(
+            config, self.gate, outbox, self.publish_event, self._fail_pending_of, lambda: self.outage.update()
+        )
         self.registry = self.members.registry
+        self.outage = Outage(config, self.registry, authority.stores.backends, self.publish_event)
         self.events = EventLog(uuid.uuid4().hex[:12], config.ring_size)
         self.own = OwnOperations(
             self.gate,
@@ -190,9 +192,12 @@ class BridgeCore:
             header_frame = encode({k: v for k, v in header.fields.items() if k != "auth"})
         # Operations only a plugin backend knows are treated as writes: never fall back silently.
         is_write = operation.is_write if operation is not None else True
-        plan: list[bytes] | ProtocolError = self.pending.refusal(
+        plan = self.pending.refusal(
             identity, self.config.max_inflight_per_peer, self.config.max_inflight
-        ) or routing.plan(self.registry, self.config.policy, op, is_write)
+        ) or self.outage.route(op, operation, is_write, acting, body)
+        if isinstance(plan, Stale):
+            self._to_client(identity, plan.frames(request_id))  # of the moment: never kept in the reply cache
+            return
         if isinstance(plan, ProtocolError):
             if is_write:
                 self.gate.audit_request(acting, peer, operation, op, body, plan.code.value, plan.message)
@@ -233,6 +238,11 @@ class BridgeCore:
             pending.attempt += 1
             log.info("bridge.fallback", request_id=pending.request_id, op=pending.op, reason=reason)
             return True
+        stale = self.outage.failed(pending, reason)
+        if stale is not None:
+            self.pending.pop(key)  # a read: nothing to audit, and nothing to keep in the reply cache
+            self._to_client(pending.identity, stale.frames(pending.request_id))
+            return False
         error = streams.failure(pending, reason)
         log.warning(
             "bridge.request_failed", error_code=error.code.value, reason=error.message, request_id=pending.request_id
@@ -266,7 +276,9 @@ class BridgeCore:
             log.warning("bridge.request_rejected", error_code=response["error_code"], reason=response["message"])
         self._reply(identity, request_id, response, acting.principal.public_key)
         if ok and operation.is_write:
-            self._write_notice(operation.name, body, header.fields.get("session"), request_id, Mode.BRIDGE)
+            notice = write_notice(operation.name, body, header.fields.get("session"), request_id, Mode.BRIDGE)
+            self.publish_event(BRIDGE_WRITE, notice)
+            self.outage.update()  # the backend allow-list may have changed what is expected
 
     # ------------------------------------------------------------------ backends
     def on_backend(self, frames: list[bytes], key: str | None = None) -> None:
@@ -302,7 +314,8 @@ class BridgeCore:
         if kind in (REPLY, CHUNK):
             self._on_backend_reply(backend, route, header, header_frame, body, now)
         elif kind == EVENT:
-            self._publish_frames(header.fields["topic"], {**header.fields, "mode": backend.mode}, body)
+            if self.outage.admit_event(backend):
+                self._publish_frames(header.fields["topic"], {**header.fields, "mode": backend.mode}, body)
         elif kind == DISCONNECT:
             self.members.down(backend, "disconnect", now, remove=True)
         elif kind != HEARTBEAT:
@@ -323,20 +336,16 @@ class BridgeCore:
             return
         backend.inflight -= 1
         ok = header.fields["ok"]
+        self.outage.remember(backend, pending, ok, header.fields.get("error_code"), body)
         # Any reply, an error included, is this live backend's answer: only silence, a
         # departure or an unreachable peer moves a request down the plan (never an INTERNAL
         # of the real server answered by the mock as if it were the truth).
         self._complete(key, pending, [header_frame, body], "ok" if ok else str(header.fields.get("error_code")))
         if ok and pending.is_write:
             mode = header.fields.get("mode") or backend.mode
-            self._write_notice(pending.op, pending.body, pending.session, pending.request_id, mode)
-
-    def _write_notice(self, op: str, body: bytes, session: str | None, request_id: str, mode: str) -> None:
-        operation = CATALOGUE.get(op)
-        # The catalogue says which arguments are ids; a plugin operation declares none.
-        ids = operation.ids_of(request_args(body)) if operation is not None else {}
-        notice = {"op": op, "ids": ids, "session": session, "request_id": request_id, "mode": mode}
-        self.publish_event(BRIDGE_WRITE, notice)
+            self.publish_event(
+                BRIDGE_WRITE, write_notice(pending.op, pending.body, pending.session, pending.request_id, mode)
+            )
 
     def _fail_pending_of(self, backend: Backend, reason: str, skip: RequestKey | None = None) -> None:
         now = self.clock()
@@ -393,8 +402,7 @@ class BridgeCore:
     def status(self) -> dict[str, Any]:
         now = self.clock()
         return {
-            "mode": self.registry.mode(),
-            "policy": self.config.policy,
+            **self.outage.status(),
             "epoch": self.events.epoch,
             "latest_seq": self.events.seq,
             "oldest_seq": self.events.oldest_seq,

@@ -6,6 +6,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from actors.bridge.authorize import request_args
+from protocol.catalogue import CATALOGUE
 from protocol.codec import decode
 from protocol.envelope import EVENT, encode_header
 
@@ -67,3 +69,11 @@ class EventLog:
             "more": last < self.seq,
             "epoch": self.epoch,
         }
+
+
+def write_notice(op: str, body: bytes, session: str | None, request_id: str, mode: str) -> dict[str, Any]:
+    """The data of a ``bridge.write`` event: which operation touched which ids, for whom."""
+    operation = CATALOGUE.get(op)
+    # The catalogue says which arguments are ids; a plugin operation declares none.
+    ids = operation.ids_of(request_args(body)) if operation is not None else {}
+    return {"op": op, "ids": ids, "session": session, "request_id": request_id, "mode": mode}

@@ -1,8 +1,10 @@
 """Which backends are in: registration (only as the allow-list binds a key), liveness by
 heartbeats, goodbyes, revoked keys, and the serving mode they make together.
 
-The core hands in how to publish an event and how to fail over the requests a departed
-backend held; everything else about membership lives here.
+The core hands in how to publish an event, how to fail over the requests a departed
+backend held, and what to recompute when the set of live backends changed (the serving
+state and its ``bridge.mode`` event live in actors/bridge/outage.py); everything else
+about membership lives here.
 """
 
 from __future__ import annotations
@@ -18,31 +20,38 @@ from actors.bridge.config import BridgeConfig, Outbox
 from actors.bridge.registry import Backend, Registry
 from actors.bridge.replies import RequestKey
 from protocol.envelope import HEARTBEAT, Header, encode_header
-from protocol.events import BRIDGE_BACKEND, BRIDGE_MODE
+from protocol.events import BRIDGE_BACKEND
 from protocol.modes import Mode
 
 log = structlog.get_logger()
 
 Publish = Callable[[str, dict[str, Any]], None]
 FailPending = Callable[[Backend, str, RequestKey | None], None]
+Changed = Callable[[], None]
 
 
 class Membership:
     def __init__(
-        self, config: BridgeConfig, gate: Gate, out: Outbox, publish: Publish, fail_pending: FailPending
+        self,
+        config: BridgeConfig,
+        gate: Gate,
+        out: Outbox,
+        publish: Publish,
+        fail_pending: FailPending,
+        changed: Changed,
     ) -> None:
         self.config = config
         self.gate = gate
         self.out = out
         self.publish = publish
         self.fail_pending = fail_pending
+        self.update_mode = changed
         self.registry = Registry(
             config.heartbeat_interval,
             config.liveness,
             max_backends=config.max_backends,
             forget_after=config.backend_forget_after,
         )
-        self.mode: str = Mode.NONE
 
     def on_ready(self, identity: bytes, header: Header, now: float, allowed: AllowedBackend) -> None:
         name, mode = header.fields["name"], header.fields["mode"]
@@ -84,18 +93,13 @@ class Membership:
         for backend in self.registry.with_key(key):
             self.down(backend, "key revoked", now, remove=True)
 
-    def update_mode(self) -> None:
-        mode = self.registry.mode()
-        if mode != self.mode:
-            previous, self.mode = self.mode, mode
-            log.info("bridge.mode_changed", mode=mode, previous=previous)
-            self.publish(BRIDGE_MODE, {"mode": mode, "previous": previous})
-
     def heartbeat(self, now: float) -> None:
         """Beat to the live backends, declare the silent ones dead, forget long-dead mocks."""
         beat = encode_header(HEARTBEAT)
         for backend in self.registry.alive():
-            self.out.to_backend(backend.identity, [b"", beat, b""])
+            if not self.out.to_backend(backend.identity, [b"", beat, b""]):
+                # Its connection is gone (a killed process): no need to wait for three silent beats.
+                self.down(backend, "unreachable", now)
         for backend in self.registry.expired(now):
             self.down(backend, "missed heartbeats", now)
         for backend in self.registry.forget_dead(now):

@@ -1,6 +1,6 @@
 """The bridge actor: a thin socket shell around BridgeCore.
 
-python -m actors.bridge [--data-dir DIR] [--frontend EP] [--events EP] [--backend EP] [--policy reads|all|none]
+python -m actors.bridge [--data-dir DIR] [--frontend EP] [--events EP] [--backend EP] [--policy stale|reads|all|none]
 
 Every socket is a CURVE server with the bridge's key pair (``<data-dir>/keys/bridge.key_secret``)
 and its own ZAP domain (frontend, events, backend, tap), decided by the bridge's ZapGate in
@@ -209,7 +209,8 @@ def _loop(
         frontend=endpoints.frontend,
         events=endpoints.events,
         backend=endpoints.backend,
-        policy=core.config.policy,
+        policy=core.outage.policy,
+        real_expected=core.outage.real_expected,
         epoch=core.events.epoch,
         public_key=core.config.public_key,
     )
@@ -259,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         "--policy",
         type=Policy,
         choices=list(Policy),
-        default=Policy.READS,
-        help="fallback policy (default %(default)s)",
+        default=None,
+        help="what answers while the expected real backend is away (default: stale when a backend key is "
+        "allow-listed as real, else reads)",
     )
     parser.add_argument("--ring-size", type=int, default=10_000, help="events kept for events_since")
     parser.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval in seconds")

@@ -58,3 +58,7 @@ class BridgeStores:
 
     def allow_backend(self, public_key: str, name: str, mode: str) -> None:
         self.backends.allow(public_key, name, mode)
+
+    def disallow_backend(self, public_key: str) -> None:
+        if self.backends.get(public_key) is not None:
+            self.backends.revoke(public_key)
