@@ -82,6 +82,9 @@ class DownloadWriter:
             self._out.commit()
             reply["data"]["destination_path"] = str(self.destination)
             reply["message"] = f"downloaded {size} bytes to {self.destination}"
+            if reply["data"].get("damaged"):  # asked for with allow_damaged: what is stored, not what was backed up
+                recorded = reply["data"].get("expected_sha256", "")
+                reply["message"] += f" (DAMAGED: sha256 {got[:12]}…, recorded {recorded[:12]}…)"
             return reply
         finally:
             self.abort()

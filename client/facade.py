@@ -138,17 +138,24 @@ class ServerBridge(FacadeBase):
         self,
         file_id: str,
         destination_path: str,
+        allow_damaged: bool = False,
         *,
         progress: Progress | None = None,
         timeout: float | None = None,
     ) -> Reply:
         """Stream a file's content to the requester, which writes it atomically to `destination_path` on its own machine."""
-        return self._run("download_file", {"file_id": file_id, "destination_path": destination_path}, timeout, progress)
+        return self._run(
+            "download_file",
+            {"file_id": file_id, "destination_path": destination_path, "allow_damaged": allow_damaged},
+            timeout,
+            progress,
+        )
 
     async def download_file_async(
         self,
         file_id: str,
         destination_path: str,
+        allow_damaged: bool = False,
         *,
         progress: Progress | None = None,
         timeout: float | None = None,
@@ -156,7 +163,7 @@ class ServerBridge(FacadeBase):
         """Stream a file's content to the requester, which writes it atomically to `destination_path` on its own machine."""
         return await self._run_async(
             "download_file",
-            {"file_id": file_id, "destination_path": destination_path},
+            {"file_id": file_id, "destination_path": destination_path, "allow_damaged": allow_damaged},
             timeout,
             progress,
         )

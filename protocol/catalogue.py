@@ -201,11 +201,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "Stream a file's content to the requester, which writes it atomically to `destination_path` on its own machine.",
         Access.READ,
         60.0,
-        "chunks (raw bytes) then `{file_id, name, size, sha256, chunks, destination_path}`",
+        "chunks (raw bytes) then `{file_id, name, size, sha256, expected_sha256, damaged, chunks, "
+        "destination_path}`: `sha256` hashes the bytes sent, `expected_sha256` is the recorded hash. Content missing "
+        "or not matching it is FILE_DAMAGED (before the first chunk when known, else as the final reply) unless "
+        "`allow_damaged`, which streams what is stored and says `damaged: true`",
         (
             _file_id(),
             Arg(
                 "destination_path", ArgType.STRING, "Where the requester writes the file (the backend does not use it)."
+            ),
+            Arg(
+                "allow_damaged",
+                ArgType.BOOLEAN,
+                "Fetch the content even when it no longer matches its recorded hash (missing content stays FILE_DAMAGED).",
+                required=False,
+                default=False,
             ),
         ),
         streaming=True,

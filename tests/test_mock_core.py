@@ -420,6 +420,8 @@ def test_download_streams_the_file_content() -> None:
         "name": record["name"],
         "size": record["size"],
         "sha256": record["sha256"],
+        "expected_sha256": record["sha256"],
+        "damaged": False,
         "chunks": math.ceil(record["size"] / CHUNK_SIZE),
         "destination_path": "/home/me/out.bin",
     }
@@ -450,8 +452,10 @@ def test_verify_passes_on_a_clean_file_and_fails_on_a_corrupted_one() -> None:
     assert call(core, "get_files", filters={"status": "error", "search": record["path"]})["total"] >= 1
     evs = core.drain_events()
     assert evs[-1][1]["type"] == "verify_failed" and evs[-1][1]["level"] == "ERROR"
-    # A download is honest too: its bytes do not match the recorded hash.
-    stream = core.handle("download_file", {"file_id": record["id"], "destination_path": "/x"}, CTX)
+    # A download is honest too: refused as damaged, or, asked for anyway, bytes that do not match.
+    assert code(core, "download_file", file_id=record["id"], destination_path="/x") == "FILE_DAMAGED"
+    args = {"file_id": record["id"], "destination_path": "/x", "allow_damaged": True}
+    stream = core.handle("download_file", args, CTX)
     assert isinstance(stream, StreamReply)
     assert hashlib.sha256(stream.read_at(0, stream.total)).hexdigest() != record["sha256"]
 

@@ -302,7 +302,7 @@ def test_verify_reports_corruption_and_missing_content(core: BackupServer, tmp_p
     blob.unlink()
     missing = call(core, "verify_file", file_id=file["id"])
     assert (missing["ok"], missing["actual_sha256"]) == (False, "")
-    assert code(core, "download_file", file_id=file["id"], destination_path="/tmp/x") == "NOT_FOUND"
+    assert code(core, "download_file", file_id=file["id"], destination_path="/tmp/x") == "FILE_DAMAGED"
     assert code(core, "download_file", file_id=file["id"], destination_path="../x") == "BAD_REQUEST"
     assert code(core, "verify_file", file_id="nope") == "NOT_FOUND"
 

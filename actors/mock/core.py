@@ -9,7 +9,6 @@ acknowledged write (fsynced before ``handle`` returns) and snapshots on ticks.
 from __future__ import annotations
 
 import errno
-import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +17,13 @@ from typing import Any
 import structlog
 
 from actors.backends.api import RequestContext, StreamReply
+from actors.backends.content_check import DAMAGED, StoredFile, checked_stream, damaged
 from actors.backends.system_status import SystemStatusProbe
 from actors.backends.validation import check_destination_path
 from actors.mock import database as mock_database
 from actors.mock import queries as mock_queries
 from actors.mock.actions import delete_client, delete_file, disconnect, find_client, find_file, set_running, verify_file
-from actors.mock.content import read_content
+from actors.mock.content import content_sha256, read_content
 from actors.mock.evolution import Evolution
 from actors.mock.scrub import scrub_storage
 from actors.mock.state import MockWorld, generate_world
@@ -32,7 +32,6 @@ from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import success
-from protocol.streaming import CHUNK_SIZE
 from runtime.clock import Clock, SystemClock
 
 log = structlog.get_logger()
@@ -280,19 +279,16 @@ class MockCore:
         record = find_file(self.world, args["file_id"])
         # Freeze what is streamed: a tick may start a new version while the stream runs.
         seed, file_id, version, size = self.world.seed, record.id, record.content_version, record.size
-        data = {
-            "file_id": file_id,
-            "name": record.name,
-            "size": size,
-            "sha256": record.sha256,
-            "chunks": math.ceil(size / CHUNK_SIZE),
-            "destination_path": args["destination_path"],
-        }
+        stored = StoredFile(file_id, record.name, record.path, record.sha256, args["destination_path"])
+        # The mock's content is generated, so whether it still matches is known before streaming.
+        actual = content_sha256(seed, file_id, version, size)
+        if actual != record.sha256 and not args["allow_damaged"]:
+            raise damaged(stored, actual, DAMAGED)
 
         def read_at(offset: int, length: int) -> bytes:
             return read_content(seed, file_id, version, size, offset, length)
 
-        return StreamReply(total=size, read_at=read_at, final=lambda: self._reply(data, f"Downloaded {data['name']}"))
+        return checked_stream(stored, size, read_at, args["allow_damaged"], self._reply)
 
     def _database_info(self, args: dict[str, Any]) -> tuple[Any, str]:
         # Relative to the mock's data directory: replies must not depend on where it lives.

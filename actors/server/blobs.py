@@ -115,6 +115,13 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
+    def size(self, sha256: str) -> int | None:
+        """Bytes stored under ``sha256``; None when the blob is missing."""
+        try:
+            return self.path_for(sha256).stat().st_size
+        except (FileNotFoundError, ValueError):  # ValueError: a damaged row names no blob at all
+            return None
+
     def read_at(self, sha256: str, offset: int, length: int) -> bytes:
         with open(self.path_for(sha256), "rb") as f:
             f.seek(offset)

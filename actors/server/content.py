@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from actors.backends.api import StreamReply
+from actors.backends.content_check import DAMAGED, MISSING, Reply, StoredFile, checked_stream, damaged
 from actors.backends.validation import check_destination_path
 from actors.server import queries as q
+from actors.server import snapshot_queries
 from actors.server.blobs import BlobStore
 from actors.server.store import Store
-from protocol.errors import ErrorCode, ProtocolError
-from protocol.streaming import CHUNK_SIZE as STREAM_CHUNK
 
 
 def verify(store: Store, blobs: BlobStore, file_id: str) -> dict[str, Any]:
@@ -51,24 +50,32 @@ def verify(store: Store, blobs: BlobStore, file_id: str) -> dict[str, Any]:
 
 
 def download(
-    store: Store, blobs: BlobStore, file_id: str, destination_path: str, reply: Callable[[Any, str], dict[str, Any]]
+    store: Store,
+    blobs: BlobStore,
+    file_id: str,
+    destination_path: str,
+    reply: Reply,
+    allow_damaged: bool = False,
+    version: int | None = None,
 ) -> StreamReply:
-    """A file's stored content as a stream; ``reply`` builds the final reply after the last chunk."""
+    """A file's stored content as a stream, checked against its recorded hash (actors/backends/content_check.py)."""
     check_destination_path(destination_path)
     file = q.get_file(store.conn, file_id)
     sha, size = file["sha256"], file["size"]  # frozen: a new version may land while this streams
-    if not blobs.exists(sha):
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"the stored content of {file['path']} is missing", file_id=file_id)
-    data = {
-        "file_id": file_id,
-        "name": file["name"],
-        "size": size,
-        "sha256": sha,
-        "chunks": -(-size // STREAM_CHUNK),
-        "destination_path": destination_path,
-    }
-    return StreamReply(
-        total=size,
-        read_at=lambda offset, length: blobs.read_at(sha, offset, length),
-        final=lambda: reply(data, f"Downloaded {file['name']}"),
+    if version is not None:  # an older one (snapshots); NOT_FOUND when it is not retained
+        sha, size = snapshot_queries.version_content(store.conn, file_id, version)
+    stored = StoredFile(file_id, file["name"], file["path"], sha, destination_path)
+    stored_size = blobs.size(sha)
+    if stored_size is None:
+        raise damaged(stored, "", MISSING)
+    if stored_size != size or file["status"] == "error":
+        # Known to be wrong (a scrub or verify said so, or the size gave it away): say how
+        # before streaming anything. Re-hashed, as a later upload of the same content heals it.
+        actual = blobs.rehash(sha)
+        if actual is None:
+            raise damaged(stored, "", MISSING)
+        if actual != sha and not allow_damaged:
+            raise damaged(stored, actual, DAMAGED)
+    return checked_stream(
+        stored, stored_size, lambda offset, length: blobs.read_at(sha, offset, length), allow_damaged, reply
     )

@@ -155,7 +155,7 @@ class BackupServer:
             "get_files": lambda a: (q.get_files(self.conn, a), "Files"),
             "get_client_files": lambda a: (_listing(self.get_client_files(a["client_id"])), "Client files"),
             "delete_file": lambda a: (self.delete_file(a["file_id"]), "File deleted"),
-            "download_file": lambda a: self.download_file(a["file_id"], a["destination_path"]),
+            "download_file": lambda a: self.download_file(a["file_id"], a["destination_path"], a["allow_damaged"]),
             "verify_file": self._verify_op,
             "scrub_storage": self._scrub_op,
             "get_database_info": lambda a: (self.dbview.database_info(), "Database info"),
@@ -327,8 +327,8 @@ class BackupServer:
             return report, "Storage scrub under way: call again for the rest"
         return report, f"Storage scrubbed: {report['damaged_total']} files with missing or damaged content"
 
-    def download_file(self, file_id: str, destination_path: str) -> StreamReply:
-        return content.download(self.store, self.blobs, file_id, destination_path, self._reply)
+    def download_file(self, file_id: str, destination_path: str, allow_damaged: bool = False) -> StreamReply:
+        return content.download(self.store, self.blobs, file_id, destination_path, self._reply, allow_damaged)
 
     def enrollment(self) -> dict[str, Any]:
         """What enrolling an agent takes: the token (a secret), where agents connect, the server's key."""

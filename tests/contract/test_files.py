@@ -168,6 +168,8 @@ def test_download_streams_the_content(reader: Backend) -> None:
         "name": "archive.tar",
         "size": 300_000,
         "sha256": file["sha256"],
+        "expected_sha256": file["sha256"],
+        "damaged": False,
         "chunks": 2,
         "destination_path": "/home/me/archive.tar",
     }
