@@ -23,7 +23,6 @@ from protocol.events import (
     FILE_CHANGED,
     SERVER_CHANGED,
 )
-from protocol.modes import BACKEND_MODES
 from protocol.views import ViewKey
 
 log = structlog.get_logger()
@@ -74,9 +73,7 @@ class LiveUpdates:
             await store.set(ViewKey.BRIDGE_STATE, state.updated(data))
             self.ctx.schedule(self.ctx.loaded_keys)  # the source of truth changed: reload what is shown
             return
-        if mode in BACKEND_MODES and state.mode in BACKEND_MODES and mode != state.mode:
-            # Only the backend that answers now describes the data on screen (the bridge also keeps
-            # a mock's events out of a real stack's topics; this holds for an older bridge too).
+        if isinstance(mode, str) and not state.describes(mode):
             return
         if topic == CLIENT_CHANGED:
             await self._patch(ViewKey.CLIENTS, data.get("client_id"), data.get("client"))

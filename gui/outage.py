@@ -23,7 +23,7 @@ import structlog
 
 from protocol.catalogue import get_operation
 from protocol.errors import ErrorCode
-from protocol.modes import Mode, Policy
+from protocol.modes import BACKEND_MODES, Mode, Policy
 from protocol.operation import HandledBy
 from protocol.responses import Reply
 
@@ -76,6 +76,17 @@ class BridgeState:
     def unavailable_text(self) -> str:
         assert self.real_unavailable_since is not None, "only during an outage"
         return f"Real server unavailable since {hhmm(self.real_unavailable_since)}"
+
+    def describes(self, event_mode: str) -> bool:
+        """Do the events a backend of ``event_mode`` publishes describe the data shown? Only the one
+        that answers now does, and never the mock in a stack that expects a real server unless it
+        answers in its place (the bridge keeps those events off its topics too; this holds for an
+        older bridge as well)."""
+        if event_mode not in BACKEND_MODES:
+            return True  # the bridge's own events
+        if self.mode in BACKEND_MODES:
+            return event_mode == self.mode
+        return not (self.real_expected and event_mode == Mode.MOCK)
 
     def write_refusal(self, op: str) -> str | None:
         """Why ``op`` cannot run now, when it is a write the bridge would refuse for the outage

@@ -128,6 +128,15 @@ def test_mock_data_is_labelled_only_in_a_stack_that_expects_a_real_server() -> N
     assert mock_label(DOWN_READS, [Shown("real", AS_OF, True), None]) is None
 
 
+def test_only_the_backend_that_answers_describes_the_data() -> None:
+    assert LIVE.describes("real") and not LIVE.describes("mock") and LIVE.describes("bridge")
+    assert DEMO.describes("mock") and not DEMO.describes("real")
+    # Down under stale, nobody answers: the mock still never speaks for the real server.
+    assert not DOWN.describes("mock") and DOWN.describes("real") and DOWN.describes("bridge")
+    assert DOWN_READS.describes("mock") and not DOWN_READS.describes("real")
+    assert BridgeState().describes("mock")  # not known yet: as before the state came
+
+
 # ----------------------------------------------------------------------------- write gates
 
 
