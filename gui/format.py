@@ -19,6 +19,21 @@ def human_bytes(n: int | float | None) -> str:
     return f"{n} B"
 
 
+def number(n: int | float | None) -> str:
+    """Every count and figure the console shows, one way: thousands separated ("100,010"), so two
+    numbers side by side read alike. A fraction keeps one decimal."""
+    if n is None:
+        return "—"
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:,.1f}"
+    return f"{int(n):,}"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` things in words: "1 row", "2 rows", "1,000 files" (``plural`` for irregular nouns)."""
+    return f"{number(n)} {noun if n == 1 else plural or noun + 's'}"
+
+
 def human_duration(seconds: float | None) -> str:
     if not seconds:
         return "—"
@@ -40,10 +55,12 @@ def when(value: Any) -> str:
 
 
 def cell(value: Any) -> str:
-    """One table cell: datetimes and sizes readable, long text shortened."""
+    """One table cell: datetimes readable, numbers as everywhere else, long text shortened."""
     if isinstance(value, datetime):
         return when(value)
     if value is None:
         return "—"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(value)
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "…"

@@ -6,15 +6,15 @@ from typing import Any
 
 import flet as ft
 
-from gui.format import human_bytes, when
+from gui.format import count, human_bytes, number, when
 from gui.views.paged import PagedListView
-from gui.views.widgets import dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import dropdown, error_text, status_badge
 from protocol.catalogue import CLIENT_STATUSES
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 PAGE_SIZE = 100
-SORT_COLUMNS = {0: "name", 1: "status", 5: "total_size", 6: "last_seen"}
+SORT_COLUMNS = {0: "name", 2: "status", 6: "total_size", 7: "last_seen"}
 
 
 class ClientsView(PagedListView):
@@ -22,22 +22,23 @@ class ClientsView(PagedListView):
     icon = ft.Icons.COMPUTER
     list_key = ViewKey.CLIENTS
     keys = (list_key,)
+    noun = "clients"
     page_size = PAGE_SIZE
     sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
         self.init_list()
-        self.ctx.register_loader(ViewKey.CLIENTS, self.load)
+        # Actions come right after the name, so a narrow window still shows them.
         self.table = ft.DataTable(
             columns=[
                 ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Actions")),
                 ft.DataColumn(label=ft.Text("Status"), on_sort=self.on_sort),
                 ft.DataColumn(label=ft.Text("IP")),
                 ft.DataColumn(label=ft.Text("Platform")),
                 ft.DataColumn(label=ft.Text("Files"), numeric=True),
                 ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
                 ft.DataColumn(label=ft.Text("Last seen"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Actions")),
             ],
             rows=[],
             sort_column_index=0,
@@ -60,23 +61,22 @@ class ClientsView(PagedListView):
                 ft.Row(
                     [
                         ft.Text("Clients", size=22, weight=ft.FontWeight.BOLD),
-                        ft.Container(expand=True),
                         self.search_field,
                         self.status_filter,
                         ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh clients", on_click=self.reload_click),
-                    ]
+                    ],
+                    wrap=True,  # a narrow window puts the filters on a second line instead of cutting them off
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
                 ),
-                self.error,
-                scroll_table(self.table),
-                self.pager.control,
+                *self.list_controls(),
             ],
             expand=True,
         )
 
-    async def load(self) -> Reply:
+    async def fetch(self) -> Reply:
         return await self.bridge.get_clients_async(
             offset=self.pager.offset,
-            limit=PAGE_SIZE,
+            limit=self.pager.page_size,
             search=self.search or None,
             status=None if self.status == "all" else self.status,
             sort=self.sort,
@@ -87,12 +87,6 @@ class ClientsView(PagedListView):
         return ft.DataRow(
             cells=[
                 ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-                ft.DataCell(status_badge(c["status"])),
-                ft.DataCell(ft.Text(c["ip_address"])),
-                ft.DataCell(ft.Text(c["platform"])),
-                ft.DataCell(ft.Text(str(c["files_count"]))),
-                ft.DataCell(ft.Text(human_bytes(c["total_size"]))),
-                ft.DataCell(ft.Text(when(c["last_seen"]))),
                 ft.DataCell(
                     ft.Row(
                         [
@@ -125,6 +119,12 @@ class ClientsView(PagedListView):
                         spacing=0,
                     )
                 ),
+                ft.DataCell(status_badge(c["status"])),
+                ft.DataCell(ft.Text(c["ip_address"])),
+                ft.DataCell(ft.Text(c["platform"])),
+                ft.DataCell(ft.Text(number(c["files_count"]))),
+                ft.DataCell(ft.Text(human_bytes(c["total_size"]))),
+                ft.DataCell(ft.Text(when(c["last_seen"]))),
             ]
         )
 
@@ -137,17 +137,17 @@ class ClientsView(PagedListView):
         )
 
     async def delete(self, c: dict[str, Any]) -> None:
-        files = c["files_count"]
+        files = count(c["files_count"], "file")
         text = (
-            f"Delete client {c['name']}? Its {files} file{'s' if files != 1 else ''} "
-            f"({human_bytes(c['total_size'])}) will be deleted with it. This cannot be undone."
+            f"Delete client {c['name']}? Its {files} ({human_bytes(c['total_size'])}) "
+            "will be deleted with it. This cannot be undone."
         )
         if await self.app.confirm("Delete client", text):
             await self.ctx.action_operation(
                 "Delete client",
                 "delete_client",
                 lambda: self.bridge.delete_client_async(c["id"]),
-                f"Deleted {c['name']} and {files} files",
+                f"Deleted {c['name']} and {files}",
             )
 
     async def details(self, c: dict[str, Any]) -> None:
@@ -169,8 +169,8 @@ class ClientsView(PagedListView):
             ("Agent", client["agent_version"]),
             ("Connected since", when(client["connected_at"])),
             ("Last seen", when(client["last_seen"])),
-            ("Files", f"{summary['count']} ({human_bytes(summary['total_size'])})"),
-            ("By status", ", ".join(f"{k}: {v}" for k, v in sorted(summary["by_status"].items())) or "—"),
+            ("Files", f"{number(summary['count'])} ({human_bytes(summary['total_size'])})"),
+            ("By status", ", ".join(f"{k}: {number(v)}" for k, v in sorted(summary["by_status"].items())) or "—"),
         ]
         if client.get("error_message"):
             facts.append(("Error", client["error_message"]))

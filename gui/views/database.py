@@ -6,14 +6,13 @@ from typing import Any
 
 import flet as ft
 
-from gui.format import cell, human_bytes
+from gui.format import cell, count, human_bytes
 from gui.views.base import View
-from gui.views.widgets import Pager, RowCache, error_text, scroll_table
+from gui.views.widgets import PAGE_SIZES, Pager, RowCache, error_text, scroll_table
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 PAGE_SIZE = 50
-MAX_COLUMNS_SHOWN = 8
 
 
 def parse_value(text: str, column_type: str) -> Any:
@@ -43,7 +42,8 @@ class DatabaseView(View):
         self.table_name = "clients"
         self._columns: list[dict[str, Any]] = []
         self.row_cache = RowCache(self._row)
-        self.pager = Pager(PAGE_SIZE, self.reload_table, "table")
+        self._tiles: dict[str, tuple[ft.Semantics, ft.ListTile, ft.Text]] = {}
+        self.pager = Pager(PAGE_SIZE, self.reload_table, "table", PAGE_SIZES)
         self.ctx.register_loader(ViewKey.DATABASE, lambda: self.bridge.get_database_info_async())
         self.ctx.register_loader(ViewKey.TABLE, self.load_table)
         self.tables = ft.Column([], spacing=4)
@@ -68,7 +68,7 @@ class DatabaseView(View):
                             ]
                         ),
                         self.error,
-                        scroll_table(self.table),
+                        scroll_table(self.table, "db-table-rows"),
                         self.pager.control,
                     ],
                     expand=True,
@@ -80,7 +80,7 @@ class DatabaseView(View):
 
     async def load_table(self) -> Reply:
         return await self.bridge.get_table_data_async(
-            table_name=self.table_name, offset=self.pager.offset, limit=PAGE_SIZE
+            table_name=self.table_name, offset=self.pager.offset, limit=self.pager.page_size
         )
 
     async def reload_table(self) -> None:
@@ -98,19 +98,7 @@ class DatabaseView(View):
         info = self.app.session.store.get(ViewKey.DATABASE)
         if info:
             self.info.value = f"{info['engine']} · {human_bytes(info['size_bytes'])}"
-            self.tables.controls = [
-                ft.Semantics(
-                    identifier=f"db-table-{t['name']}",
-                    content=ft.ListTile(
-                        title=ft.Text(t["name"]),
-                        subtitle=ft.Text(f"{t['rows']} rows · {human_bytes(t['size_bytes'])}"),
-                        selected=t["name"] == self.table_name,
-                        dense=True,
-                        on_click=self.run_on_click(self.choose, t["name"]),
-                    ),
-                )
-                for t in info["tables"]
-            ]
+            self.tables.controls = [self._table_tile(t) for t in info["tables"]]
         data = self.app.session.store.get(ViewKey.TABLE)
         self.error.value = self.error_line(ViewKey.TABLE) or self.error_line(ViewKey.DATABASE)
         if not data or data.get("table") != self.table_name:
@@ -120,11 +108,27 @@ class DatabaseView(View):
         if data["columns"] != self._columns:
             self._columns = data["columns"]
             self.row_cache = RowCache(self._row)
-            # Actions come first so they stay on screen however wide the table is.
+            # Actions come first so they stay on screen however wide the table is; every column
+            # is shown, and the table scrolls sideways when they do not fit.
             self.table.columns = [ft.DataColumn(label=ft.Text("Actions"))] + [
-                ft.DataColumn(label=ft.Text(c["name"])) for c in self._columns[:MAX_COLUMNS_SHOWN]
+                ft.DataColumn(label=ft.Text(c["name"])) for c in self._columns
             ]
         self.table.rows = self.row_cache.rows(data["rows"])
+
+    def _table_tile(self, table: dict[str, Any]) -> ft.Control:
+        """The entry of one table in the list: the same control each time, only its figures change
+        (the counts move with every backup; a new control would slip away from under a click)."""
+        name = table["name"]
+        if name not in self._tiles:
+            figures = ft.Text("")
+            tile = ft.ListTile(
+                title=ft.Text(name), subtitle=figures, dense=True, on_click=self.run_on_click(self.choose, name)
+            )
+            self._tiles[name] = (ft.Semantics(identifier=f"db-table-{name}", content=tile), tile, figures)
+        wrapper, tile, figures = self._tiles[name]
+        figures.value = f"{count(table['rows'], 'row')} · {human_bytes(table['size_bytes'])}"
+        tile.selected = name == self.table_name
+        return wrapper
 
     def _row(self, row: dict[str, Any]) -> ft.DataRow:
         return ft.DataRow(
@@ -153,7 +157,7 @@ class DatabaseView(View):
                     )
                 )
             ]
-            + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in self._columns[:MAX_COLUMNS_SHOWN]]
+            + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in self._columns]
         )
 
     async def edit(self, row: dict[str, Any]) -> None:

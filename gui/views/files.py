@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import flet as ft
 import structlog
 
-from gui.format import human_bytes, when
+from gui.format import human_bytes, number, when
 from gui.views.download import DownloadDialog
 from gui.views.paged import PagedListView
-from gui.views.widgets import dropdown, error_text, scroll_table, status_badge
+from gui.views.widgets import dropdown, error_text, status_badge
 from protocol.catalogue import FILE_STATUSES
+from protocol.errors import ErrorCode
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
 PAGE_SIZE = 100
-SORT_COLUMNS = {0: "name", 2: "size", 5: "modified_at"}
+SORT_COLUMNS = {0: "name", 4: "size", 6: "path", 7: "modified_at"}
+NAME_LOOKUPS_AT_ONCE = 8
+
+
+class ClientNames:
+    """Client id -> name for the Client column (a File carries only its ``client_id``).
+
+    Names are learnt from every client list the console loads; those a page still lacks are looked
+    up (resolve_client, a few at a time) before the page is shown, so a row never appears with a
+    bare id that changes a moment later. A client that no longer exists shows its id."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def name(self, client_id: str) -> str:
+        return self._names.get(client_id, client_id)
+
+    def learn(self, clients: Iterable[Mapping[str, Any]]) -> None:
+        for client in clients:
+            self._names[client["id"]] = client["name"]
+
+    async def fill(self, client_ids: Iterable[str], resolve: Callable[[str], Awaitable[Reply]]) -> None:
+        wanted = [i for i in dict.fromkeys(client_ids) if i not in self._names]
+        gate = asyncio.Semaphore(NAME_LOOKUPS_AT_ONCE)
+
+        async def look_up(client_id: str) -> None:
+            async with gate:
+                reply = await resolve(client_id)
+            if reply["success"]:
+                self._names[client_id] = reply["data"]["name"]
+            elif reply.get("error_code") == ErrorCode.NOT_FOUND:
+                self._names[client_id] = client_id  # deleted: its id is all there is; not asked again
+            # Any other failure (a timeout, an outage) shows the id now and asks again next time.
+
+        await asyncio.gather(*(look_up(i) for i in wanted))
 
 
 class FilesView(PagedListView):
@@ -26,23 +63,28 @@ class FilesView(PagedListView):
     icon = ft.Icons.DESCRIPTION
     list_key = ViewKey.FILES
     keys = (list_key,)
+    noun = "files"
     page_size = PAGE_SIZE
     sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
         self.client_id: str | None = None
         self.client_label = "all clients"
+        self.client_name = ""
+        self.names = ClientNames()
         self.init_list()
-        self.ctx.register_loader(ViewKey.FILES, self.load)
+        self.app.session.store.subscribe(ViewKey.CLIENTS, self._learn_names)
+        # Actions come right after the name, so a narrow window still shows them.
         self.table = ft.DataTable(
             columns=[
                 ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
+                ft.DataColumn(label=ft.Text("Actions")),
+                ft.DataColumn(label=ft.Text("Client")),
                 ft.DataColumn(label=ft.Text("Status")),
                 ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
                 ft.DataColumn(label=ft.Text("Versions"), numeric=True),
-                ft.DataColumn(label=ft.Text("Path")),
+                ft.DataColumn(label=ft.Text("Path"), on_sort=self.on_sort),
                 ft.DataColumn(label=ft.Text("Modified"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Actions")),
             ],
             rows=[],
             sort_column_index=0,
@@ -50,7 +92,7 @@ class FilesView(PagedListView):
             column_spacing=24,
         )
         self.error = error_text()
-        self.scope = ft.Text("Showing all clients", italic=True)
+        self.scope_text = ft.Text("Showing all clients", italic=True)
         self.all_button = ft.TextButton("Show all clients", on_click=self.all_clients, visible=False)
         self.client_field = ft.TextField(label="Client (name or id)", width=220, dense=True, on_submit=self.on_client)
         self.search_field = ft.TextField(
@@ -69,45 +111,61 @@ class FilesView(PagedListView):
                 ft.Row(
                     [
                         ft.Text("Files", size=22, weight=ft.FontWeight.BOLD),
-                        ft.Container(expand=True),
                         self.client_field,
                         self.search_field,
                         self.status_filter,
                         ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh files", on_click=self.reload_click),
-                    ]
+                    ],
+                    wrap=True,  # a narrow window puts the filters on a second line instead of cutting them off
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
                 ),
-                ft.Row([self.scope, self.all_button]),
-                self.error,
-                scroll_table(self.table),
-                self.pager.control,
+                ft.Row([self.scope_text, self.all_button]),
+                *self.list_controls(),
             ],
             expand=True,
         )
 
-    async def load(self) -> Reply:
+    def query(self) -> tuple[Hashable, ...]:
+        return (self.client_id, *super().query())
+
+    def scope(self) -> str:
+        return f"of {self.client_name}" if self.client_id else ""
+
+    async def fetch(self) -> Reply:
         filters: dict[str, Any] = {"sort": self.sort}
         if self.search:
             filters["search"] = self.search
         if self.status != "all":
             filters["status"] = self.status
-        return await self.bridge.get_files_async(
-            client_id=self.client_id, offset=self.pager.offset, limit=PAGE_SIZE, filters=filters
+        reply = await self.bridge.get_files_async(
+            client_id=self.client_id, offset=self.pager.offset, limit=self.pager.page_size, filters=filters
         )
+        if reply["success"]:
+            await self.names.fill(
+                (f["client_id"] for f in reply["data"]["items"]),
+                lambda client_id: self.bridge.resolve_client_async(client_id_or_name=client_id),
+            )
+        return reply
 
-    async def show_client(self, client_id: str | None, label: str) -> None:
-        """Show one client's files (used by the clients view too)."""
-        self.client_id, self.client_label = client_id, label
+    async def _learn_names(self, key: str, page: Any) -> None:
+        if page:
+            self.names.learn(page["items"])
+
+    async def show_client(self, client_id: str | None, name: str) -> None:
+        """Show one client's files, or every client's with ``client_id`` None."""
+        self.client_id, self.client_name = client_id, name
+        self.client_label = f"files of {name}" if client_id else "all clients"
         self.pager.reset()
         await self.reload()
 
     async def reload(self) -> None:
-        self.scope.value = f"Showing {self.client_label}"
+        self.scope_text.value = f"Showing {self.client_label}"
         self.all_button.visible = self.client_id is not None
         await self.ctx.load_data_operation(ViewKey.FILES)
 
     async def all_clients(self, e: ft.Event[ft.TextButton] | ft.Event[ft.TextField]) -> None:
         self.client_field.value = ""
-        await self.show_client(None, "all clients")
+        await self.show_client(None, "")
 
     async def on_client(self, e: ft.Event[ft.TextField]) -> None:
         text = (e.control.value or "").strip()
@@ -122,18 +180,14 @@ class FilesView(PagedListView):
                 error_code=reply.get("error_code"),
             )
             return
-        await self.show_client(reply["data"]["id"], f"files of {reply['data']['name']}")
+        self.names.learn([reply["data"]])
+        await self.show_client(reply["data"]["id"], reply["data"]["name"])
 
     def _row(self, f: dict[str, Any]) -> ft.DataRow:
         name = f["name"]
         return ft.DataRow(
             cells=[
                 ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-                ft.DataCell(status_badge(f["status"])),
-                ft.DataCell(ft.Text(human_bytes(f["size"]))),
-                ft.DataCell(ft.Text(str(f["backup_count"]))),
-                ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
-                ft.DataCell(ft.Text(when(f["modified_at"]))),
                 ft.DataCell(
                     ft.Row(
                         [
@@ -165,6 +219,12 @@ class FilesView(PagedListView):
                         spacing=0,
                     )
                 ),
+                ft.DataCell(ft.Text(self.names.name(f["client_id"]))),
+                ft.DataCell(status_badge(f["status"])),
+                ft.DataCell(ft.Text(human_bytes(f["size"]))),
+                ft.DataCell(ft.Text(number(f["backup_count"]))),
+                ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
+                ft.DataCell(ft.Text(when(f["modified_at"]))),
             ]
         )
 

@@ -1,20 +1,93 @@
-"""A view of one server-side paged list with search, a status filter and sortable columns."""
+"""A view of one server-side paged list: search as you type, a status filter, sortable columns,
+paging (jump to a page, rows per page) and a message when nothing matches.
+
+Typing never waits for the list: a keystroke only notes the text, and the list is asked once
+the operator pauses (``SEARCH_DEBOUNCE_S``). A reply is shown only while it still answers what
+is asked: one that comes back after the operator asked something else, or after a reply to a
+later request was shown, is dropped and the current question is asked instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, ClassVar
 
 import flet as ft
+import structlog
 
 from gui.views.base import View
-from gui.views.widgets import Pager, RowCache
+from gui.views.widgets import PAGE_SIZES, Pager, RowCache, scroll_table
+from protocol.responses import Reply
+
+log = structlog.get_logger()
+
+SEARCH_DEBOUNCE_S = 0.3
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+
+
+class Debounce:
+    """Runs the last of a burst of calls once ``delay`` seconds pass without a new one."""
+
+    def __init__(self, delay: float, spawn: Spawn) -> None:
+        self.delay = delay
+        self._spawn = spawn
+        self._waiting: asyncio.Task[None] | None = None
+
+    def __call__(self, action: Callable[[], Awaitable[None]]) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+        self._waiting = self._spawn(self._later(action), "debounce")
+
+    async def _later(self, action: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.sleep(self.delay)
+        # Past the wait the action runs to its end: a newer call waits on its own, and the
+        # reply check (Latest) keeps this action's answer off the screen if it is outdated.
+        self._waiting = None
+        await action()
+
+
+class Latest:
+    """Which replies may be shown: a reply is stale when what is asked now differs from what it
+    was asked with, or when the reply to a later request has been shown already."""
+
+    def __init__(self) -> None:
+        self._issued = 0
+        self._shown = 0
+
+    def ask(self) -> int:
+        """A ticket for a request about to be sent (tickets grow in the order requests are sent)."""
+        self._issued += 1
+        return self._issued
+
+    def fresh(self, ticket: int, asked: Hashable, now: Hashable) -> bool:
+        """May the reply to ``ticket``, asked with ``asked``, be shown while ``now`` is asked?"""
+        if asked != now or ticket < self._shown:
+            return False
+        self._shown = ticket
+        return True
+
+
+def empty_message(noun: str, search: str = "", status: str = "all", scope: str = "") -> str:
+    """Why a list shows nothing, in the operator's terms: "No files of bob matching “x” with status error."."""
+    words = [f"No {noun}"]
+    if scope:
+        words.append(scope)
+    if search:
+        words.append(f"matching “{search}”")
+    if status != "all":
+        words.append(f"with status {status}")
+    return " ".join(words) + "."
 
 
 class PagedListView(View):
-    """Subclasses set ``list_key``, ``page_size``, ``sort_columns`` (column index -> sort field),
-    build ``self.table`` and implement ``_row`` and the loader."""
+    """Subclasses set ``list_key``, ``noun``, ``page_size``, ``sort_columns`` (column index -> sort
+    field), build ``self.table`` and ``self.error``, lay out ``list_controls()``, and implement
+    ``_row`` and ``fetch`` (which asks for ``offset=self.pager.offset, limit=self.pager.page_size``)."""
 
     list_key = ""
+    noun = "rows"
     page_size = 100
     sort_columns: ClassVar[dict[int, str]] = {}
     table: ft.DataTable  # built by the subclass
@@ -25,10 +98,40 @@ class PagedListView(View):
         self.status = "all"
         self.sort = "name"
         self.row_cache = RowCache(self._row)
-        self.pager = Pager(self.page_size, self.reload, self.list_key)
+        self.pager = Pager(self.page_size, self.reload, self.list_key, PAGE_SIZES)
+        self.latest = Latest()
+        self.debounce = Debounce(SEARCH_DEBOUNCE_S, self.app.session.tasks.spawn)
+        self.empty_text = ft.Text("", italic=True, size=16)
+        self.empty = ft.Semantics(identifier=f"{self.list_key}-empty", content=self.empty_text, visible=False)
+        self.ctx.register_loader(self.list_key, self.load)
+
+    def list_controls(self) -> list[ft.Control]:
+        """The error line, the message shown instead of an empty table, the table, the pager."""
+        self.table_area = scroll_table(self.table, f"{self.list_key}-table")
+        return [self.error, self.empty, self.table_area, self.pager.control]
 
     def _row(self, item: dict[str, Any]) -> ft.DataRow:
         raise NotImplementedError
+
+    async def fetch(self) -> Reply:
+        raise NotImplementedError
+
+    def query(self) -> tuple[Hashable, ...]:
+        """Everything the page shown depends on (a subclass adds its own scope)."""
+        return (self.search, self.status, self.sort, self.pager.offset, self.pager.page_size)
+
+    def scope(self) -> str:
+        """Words that narrow the noun in the empty message ("of bob-macbook"); none by default."""
+        return ""
+
+    async def load(self) -> Reply:
+        """The list's loader, whoever asks (a search, a page turn, a live refresh, a write's reload)."""
+        while True:
+            asked, ticket = self.query(), self.latest.ask()
+            reply = await self.fetch()
+            if self.latest.fresh(ticket, asked, self.query()):
+                return reply
+            log.debug("gui.stale_reply_dropped", view=self.title, ticket=ticket)
 
     async def reload(self) -> None:
         await self.ctx.load_data_operation(self.list_key)
@@ -37,7 +140,13 @@ class PagedListView(View):
         await self.reload()
 
     async def on_search(self, e: ft.Event[ft.TextField]) -> None:
-        self.search = (e.control.value or "").strip()
+        text = (e.control.value or "").strip()
+        self.debounce(lambda: self.search_for(text))
+
+    async def search_for(self, text: str) -> None:
+        if text == self.search:
+            return
+        self.search = text
         self.pager.reset()
         await self.reload()
 
@@ -55,7 +164,13 @@ class PagedListView(View):
         await self.reload()
 
     def render(self) -> None:
-        data = self.app.session.store.get(self.list_key) or {"items": [], "total": 0}
         self.error.value = self.error_line(self.list_key)
+        data = self.app.session.store.get(self.list_key)
+        if data is None:  # not loaded yet (or the first load failed: the error line says so)
+            return
+        empty = data["total"] == 0
         self.pager.update_from(data["total"])
+        self.empty.visible = empty
+        self.empty_text.value = empty_message(self.noun, self.search, self.status, self.scope()) if empty else ""
+        self.table_area.visible = not empty
         self.table.rows = self.row_cache.rows(data["items"])
