@@ -4,7 +4,8 @@
     python -m protocol.docgen --write    # rewrite the generated sections in place
 
 The page's prose is hand-written; the blocks between ``<!-- BEGIN GENERATED: x -->`` and
-``<!-- END GENERATED: x -->`` come from the catalogue, error codes, topics, shapes and tables.
+``<!-- END GENERATED: x -->`` come from the catalogue, error codes, topics, shapes, tables and the
+routing rule of the fallback policies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from protocol.catalogue import OPERATIONS, Arg, Operation
 from protocol.catalogue_trust import TRUST_SHAPES
 from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
 from protocol.events import TOPICS
+from protocol.modes import POLICY_USE, OutageAnswer, Policy, default_policy, during_outage
 from protocol.shapes import SHAPES
 from protocol.tables import BACKEND_TABLES, TABLES
 
@@ -124,6 +126,36 @@ def tables() -> str:
     return "\n".join(rows) + "\n"
 
 
+_OUTAGE_ANSWERS = {
+    OutageAnswer.LAST_REAL: "the last known real reply to the same request (`mode: real`, `stale: true`, `as_of`); "
+    "`BACKEND_UNAVAILABLE` when none is known",
+    OutageAnswer.MOCK: "the mock (`mode: mock`)",
+    OutageAnswer.UNAVAILABLE: "`BACKEND_UNAVAILABLE`: not executed",
+}
+
+
+def policies() -> str:
+    """From ``protocol.modes.during_outage``, the rule the bridge routes by."""
+    rows = [
+        "| policy | a read | a write | a download (streamed) | for |",
+        "|---|---|---|---|---|",
+    ]
+    for policy in Policy:
+        name = f"`{policy.value}`" + (" (default)" if policy is default_policy(True) else "")
+        cells = [
+            _OUTAGE_ANSWERS[during_outage(policy, is_write=False)],
+            _OUTAGE_ANSWERS[during_outage(policy, is_write=True)],
+            _OUTAGE_ANSWERS[during_outage(policy, is_write=False, streaming=True)],
+        ]
+        rows.append(f"| {name} | {' | '.join(cells)} | {POLICY_USE[policy]} |")
+    demo = default_policy(False).value
+    return (
+        "\n".join(rows)
+        + f"\n\nWith no key allow-listed as real (a mock-only or replay stack) nothing real is expected: the mock\n"
+        f"answers everything under every policy, and a bridge started without `--policy` reports `{demo}`.\n"
+    )
+
+
 GENERATORS = {
     "operations": operations,
     "roles": roles,
@@ -131,6 +163,7 @@ GENERATORS = {
     "topics": topics,
     "shapes": shapes,
     "tables": tables,
+    "policies": policies,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.modes import Mode
+from protocol.modes import BRIDGE_STATE_FIELDS, Mode
 
 ACTIVITY = "activity"
 CLIENT_CHANGED = "client.changed"
@@ -83,8 +83,9 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         BRIDGE_MODE,
         "bridge",
-        "The mode new requests are served in changed.",
-        (("mode", f"string: {Mode.REAL}, {Mode.MOCK} or {Mode.NONE}"), ("previous", "string")),
+        "The bridge's serving state changed: the mode new requests are served in, the policy, whether a real "
+        "backend is expected, or since when it is unavailable (set or cleared).",
+        (*BRIDGE_STATE_FIELDS, ("previous", "string: the mode before")),
     ),
     Topic(
         BRIDGE_WRITE,

@@ -40,7 +40,7 @@ class OutageAnswer(StrEnum):
 
 
 POLICY_USE: dict[Policy, str] = {
-    Policy.STALE: "the default of a stack configured with a real server: the mock never speaks for it",
+    Policy.STALE: "a stack configured with a real server: the mock never speaks for it",
     Policy.READS: "development: the seed's fallback of reads to the demo data",
     Policy.ALL: "development only: even writes land in the demo data",
     Policy.NONE: "nothing is answered while the real server is away",
@@ -62,3 +62,20 @@ def default_policy(real_expected: bool) -> Policy:
     """The policy of a bridge started without ``--policy``. Without an expected real backend
     the mock serves everything whatever the policy: ``reads`` is then only a name."""
     return Policy.STALE if real_expected else Policy.READS
+
+
+# What bridge_status and every bridge.mode event say about the bridge's serving state (the consoles follow it).
+BRIDGE_STATE_FIELDS: tuple[tuple[str, str], ...] = (
+    (
+        "mode",
+        f"string: {Mode.REAL}, {Mode.MOCK} or {Mode.NONE}: who answers new requests "
+        f"({Mode.NONE} also while the mock is up but may not stand in for an expected real backend)",
+    ),
+    ("policy", f"string: {', '.join(p.value for p in Policy)} (see Fallback policies)"),
+    ("real_expected", "boolean: a backend key is allow-listed with mode real (a mock-only stack: false)"),
+    (
+        "real_unavailable_since",
+        "datetime or null: set while a real backend is expected and none is alive (since the bridge started, "
+        "or since the real backend was last seen going)",
+    ),
+)

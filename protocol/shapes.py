@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.modes import BRIDGE_STATE_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -130,8 +132,10 @@ SHAPES: tuple[Shape, ...] = (
         "BridgeStatus",
         "The bridge itself.",
         (
-            ("mode", "string: real, mock or none (who serves new requests)"),
-            ("policy", "string: reads, all or none"),
+            *BRIDGE_STATE_FIELDS,
+            ("mock_events_dropped", "integer: a mock's events kept off the topics while a real backend is expected"),
+            ("last_real_entries", "integer: last known real replies kept for policy stale"),
+            ("last_real_bytes", "integer: their size (bounded, least recently used first out)"),
             ("epoch", "string"),
             ("latest_seq", "integer"),
             ("oldest_seq", "integer: oldest event still in the ring"),
