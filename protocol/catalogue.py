@@ -148,7 +148,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "List files of all clients or of one, filtered, sorted and paged.",
         Access.READ,
         5.0,
-        f"{PAGE} of File",
+        f"{PAGE} of File; NOT_FOUND for an unknown `client_id` (not an empty page)",
         (
             Arg(
                 "client_id",
@@ -180,7 +180,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "All files of one client.",
         Access.READ,
         5.0,
-        "`{items: [File], total}`",
+        "`{items: [File], total}`; NOT_FOUND for an unknown client (not an empty list)",
         (_client_id(),),
         role=Role.VIEWER,
     ),

@@ -1,10 +1,10 @@
 """The recording format: an append-only msgpack stream.
 
 The first object is a header ``{format, format_version, protocol_version, seed,
-started_at, config}``; every later object is an entry ``{t, direction, envelope}``
-where ``t`` is seconds since the start, ``direction`` says which way the message went
-(e.g. ``client->bridge``) and ``envelope`` is ``{header: map, body: any}``. Each entry
-is flushed as it is written, so a crash loses at most the entry being written.
+started_at, config}`` (``started_at``: a float, Unix time in seconds); every later object
+is an entry ``{t, direction, envelope}`` where ``t`` is seconds since the start,
+``direction`` is one of ``DIRECTIONS`` and ``envelope`` is ``{header: map, body: any}``.
+Each entry is flushed as it is written, so a crash loses at most the entry being written.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ from protocol.envelope import CHUNK, decode_header
 from protocol.errors import ProtocolError
 
 FORMAT = "backup-console-recording"
+# Which way a message went: an entry's ``direction``, and the first frame of the bridge's tap.
+CLIENT_TO_BRIDGE = "client->bridge"  # requests, acks and cancels
+BRIDGE_TO_CLIENT = "bridge->client"  # replies and stream chunks
+EVENT = "event"  # events the bridge published
+DIRECTIONS = (CLIENT_TO_BRIDGE, BRIDGE_TO_CLIENT, EVENT)
 FORMAT_VERSION = 1
 SECRET_MARKERS = ("key", "token", "secret", "password", "totp", "auth", "otpauth")
 
@@ -192,11 +197,11 @@ def index_recording(header: dict[str, Any], entries: Iterator[RecordedMessage]) 
         head = entry.envelope.get("header") or {}
         body = entry.envelope.get("body")
         kind = head.get("kind")
-        if entry.direction == "client->bridge" and kind == "request":
+        if entry.direction == CLIENT_TO_BRIDGE and kind == "request":
             exchange = RecordedExchange(entry.t, head.get("id", ""), head.get("op", ""), body, head.get("session"))
             exchanges.append(exchange)
             by_id[exchange.request_id] = exchange
-        elif entry.direction == "bridge->client":
+        elif entry.direction == BRIDGE_TO_CLIENT:
             answered = by_id.get(head.get("reply_to") or "")
             if answered is None:
                 continue
@@ -205,6 +210,6 @@ def index_recording(header: dict[str, Any], entries: Iterator[RecordedMessage]) 
                 exchange.chunks = (exchange.chunks or []) + [body if isinstance(body, bytes) else b""]
             elif kind == "reply" and isinstance(body, dict):
                 exchange.reply = body
-        elif entry.direction == "event":
+        elif entry.direction == EVENT:
             events.append(RecordedEvent(entry.t, head.get("topic", ""), head.get("mode"), body))
     return RecordingIndex(header, exchanges, events, last_t)
