@@ -9,6 +9,7 @@ of a declaration live in ``protocol.operation``.
 
 from __future__ import annotations
 
+from protocol.catalogue_snapshots import SNAPSHOT_OPERATIONS
 from protocol.catalogue_trust import TRUST_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.operation import PAGE, Access, Arg, ArgType, HandledBy, Operation, limit_arg, offset_arg
@@ -246,6 +247,7 @@ OPERATIONS: tuple[Operation, ...] = (
         refreshes=(K.FILES, K.CLIENTS, K.TABLE, K.AUDIT),
         role=Role.OPERATOR,
     ),
+    *SNAPSHOT_OPERATIONS,
     # -- database --
     Operation(
         "get_database_info",

@@ -4,6 +4,8 @@ Declared once: the real server's schema has exactly these tables and columns (a 
 test reads it), the mock presents the same columns over its in-memory records, and
 docs/protocol.md lists which backend exposes which table. The mock keeps no file versions
 and no settings, so it exposes fewer tables; a table both expose looks the same in both.
+A snapshot's tree (the real server's snapshot_dirs and snapshot_files) is an index of
+millions of rows, browsed with browse_snapshot: the view does not show it.
 Which columns may be edited is the backends' policy (actors/backends/dbview.py).
 """
 
@@ -80,6 +82,7 @@ TABLES: tuple[TableSpec, ...] = (
             ("mtime_ns", "integer"),
             ("sha256", "string"),
             ("backed_up_at", "datetime"),
+            ("snapshot_id", "integer|null"),
         ),
     ),
     TableSpec(
@@ -102,6 +105,26 @@ TABLES: tuple[TableSpec, ...] = (
         ),
     ),
     TableSpec(
+        "snapshots",
+        "Backup runs, one row each (their trees are browsed with browse_snapshot, not shown here).",
+        _columns(
+            ("id", "integer"),
+            ("client_id", "string"),
+            ("status", "string"),
+            ("started_at", "datetime"),
+            ("ended_at", "datetime|null"),
+            ("root", "string"),
+            ("files_new", "integer"),
+            ("bytes_new", "integer"),
+            ("files_changed", "integer"),
+            ("bytes_changed", "integer"),
+            ("files_unchanged", "integer"),
+            ("bytes_unchanged", "integer"),
+            ("files_failed", "integer"),
+            ("bytes_failed", "integer"),
+        ),
+    ),
+    TableSpec(
         "settings",
         "The server's persistent settings (whether it accepts agents).",
         _columns(("key", "string"), ("value", "string")),
@@ -113,5 +136,5 @@ TABLE_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
 # Which tables each backend's database view exposes, by the backend's mode.
 BACKEND_TABLES: dict[str, tuple[str, ...]] = {
     "mock": ("activity", "clients", "files"),
-    "real": ("activity", "clients", "file_versions", "files", "settings"),
+    "real": ("activity", "clients", "file_versions", "files", "settings", "snapshots"),
 }

@@ -51,7 +51,7 @@ def test_database_info_comes_from_the_schema(world: Any) -> None:
     info = data(core, "get_database_info")
     assert info["path"] == "server/backup.db" and info["engine"].startswith("sqlite")
     tables = {t["name"]: t for t in info["tables"]}
-    assert set(tables) == {"activity", "clients", "file_versions", "files", "settings"}
+    assert set(tables) == {"activity", "clients", "file_versions", "files", "settings", "snapshots"}
     assert tables["files"]["rows"] == 2 and tables["file_versions"]["rows"] == 3
     assert all(t["size_bytes"] > 0 for t in tables.values())
     editable = {c["name"] for c in tables["clients"]["columns"] if c["editable"]}

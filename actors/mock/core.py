@@ -22,6 +22,7 @@ from actors.backends.system_status import SystemStatusProbe
 from actors.backends.validation import check_destination_path
 from actors.mock import database as mock_database
 from actors.mock import queries as mock_queries
+from actors.mock import snapshots as mock_snapshots
 from actors.mock.actions import delete_client, delete_file, disconnect, find_client, find_file, set_running, verify_file
 from actors.mock.content import content_sha256, read_content
 from actors.mock.evolution import Evolution
@@ -79,6 +80,7 @@ class MockCore:
             "stop_server": self._stop_server,
             "get_logs": lambda a: (mock_queries.get_logs(world, a), "Logs"),
             "test_connection": lambda a: ({"pong": True, "backend": self.name, "server_time": world.now()}, "pong"),
+            **mock_snapshots.handlers(world),
         }
 
     @classmethod

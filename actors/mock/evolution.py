@@ -137,6 +137,7 @@ class Evolution:
             w.update_file(record, status="uploading")
             change, what = "updated", "new version of"
         w.update_client(client, last_seen=w.now())
+        w.history.begin(client.id, w.now())  # the client's backup run, if it has none under way
         w.file_changed(record, change)
         w.client_changed(client, "updated")
         w.record(
@@ -159,6 +160,8 @@ class Evolution:
         if client.status != "connected" or not w.server.running:
             why = "server stopped" if not w.server.running else f"client {client.status}"
             w.update_file(record, status="error")
+            w.history.failed(client.id, w.now(), record.size, record.id)
+            w.history.maybe_close(w, client)
             w.file_changed(record, "updated")
             w.record(
                 "backup_failed",
@@ -173,6 +176,7 @@ class Evolution:
         version = record.content_version + 1
         size = w.gen.next_size(record)
         modified = max(record.modified_at, now - timedelta(seconds=w.rng.randint(0, 3600)))
+        w.history.freeze(record)
         w.update_file(
             record,
             status="uploaded",
@@ -183,6 +187,8 @@ class Evolution:
             last_backup=now,
             backup_count=record.backup_count + 1,
         )
+        w.history.stored(record, now)
+        w.history.maybe_close(w, client)
         w.update_client(client, last_seen=now)
         w.file_changed(record, "updated")
         w.client_changed(client, "updated")

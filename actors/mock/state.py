@@ -19,7 +19,9 @@ import structlog
 
 from actors.backends.dbview import path_key
 from actors.backends.filters import fold
+from actors.mock import history_data
 from actors.mock.generator import MockDataGenerator
+from actors.mock.history import MockHistory
 from actors.mock.index import SortedIndex
 from actors.mock.records import ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, ServerState
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
@@ -81,6 +83,7 @@ class MockWorld:
         self.client_index = {k: SortedIndex(fn, self.clients.values) for k, fn in CLIENT_SORT_KEYS.items()}
         self.file_index = {k: SortedIndex(fn, self.files.values) for k, fn in FILE_SORT_KEYS.items()}
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=EVENT_LIMIT)
+        self.history = MockHistory()  # backup runs as snapshots, versions of files
         self._pinned: datetime | None = None
         self._overflowing = False
 
@@ -142,6 +145,7 @@ class MockWorld:
             index.discard(client)
         self._forget_name(client)
         self.client_status_counts[client.status] -= 1
+        self.history.forget_client(client.id)
         del self.clients[client.id]
         self.files_by_client.pop(client.id, None)
         return removed
@@ -195,6 +199,7 @@ class MockWorld:
         self.file_status_counts[record.status] -= 1
         self.uploading.pop(record.id, None)
         self.storage_used -= record.size
+        self.history.forget_file(record.id)
         client = self.clients[record.client_id]
         self.update_client(client, files_count=client.files_count - 1, total_size=client.total_size - record.size)
 
@@ -307,6 +312,7 @@ def generate_world(seed: int, clock: Clock, clients: int, files: int | None) -> 
         for record in gen.make_files(client, count, now, world.taken_paths):
             world.add_file(record)
     world.target_files = len(world.files)
+    history_data.seed(world)
     _seed_history(world)
     world.drain()
     log.info("mock.generated", seed=seed, clients=len(world.clients), files=len(world.files), bytes=world.storage_used)

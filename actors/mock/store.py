@@ -32,6 +32,7 @@ from typing import IO, Any, Generic, TypeVar
 import msgpack
 import structlog
 
+from actors.mock import history_data
 from actors.mock import journal as journal_format
 from actors.mock.records import (
     ACTIVITY_COLUMNS,
@@ -309,6 +310,7 @@ def encode_world(world: MockWorld, journal_seq: int) -> dict[str, Any]:
         "activity": {**_table(world.activity.values(), ACTIVITY_COLUMNS), "next_id": world.next_activity_id},
         "logs": {**_table(world.logs, LOG_COLUMNS), "next_id": world.next_log_id},
         "server": world.server.to_dict(),
+        "history": history_data.encode(world.history),
     }
 
 
@@ -351,6 +353,7 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
     )
     world.logs.extend(from_row(LogEntry, row, LOG_COLUMNS) for row in doc["logs"]["rows"])
     world.next_log_id = int(doc["logs"]["next_id"])
+    world.history = history_data.decode(doc.get("history"))  # absent in a state saved before runs were kept
     # Move a simulated clock up to where the stored world stopped (a system clock ignores it).
     behind = (doc["clock"] - clock.now()).total_seconds()
     if behind > 0:

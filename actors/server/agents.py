@@ -22,6 +22,7 @@ from actors.server.faults import describe, is_storage_full
 from actors.server.keys import KeyRing
 from actors.server.restores import Restores
 from actors.server.sessions import AgentOutbox, AgentSession, AgentSettings
+from actors.server.snapshots import Runs
 from actors.server.store import Store
 from actors.server.uploads import Uploads, decide_manifest, on_chunk, record_completed
 from protocol.agent_messages import (
@@ -70,6 +71,8 @@ class AgentGateway:
         self.backlog_since: float | None = None
         self.outbox = AgentOutbox()
         self.restores = Restores(store, blobs, self.outbox)
+        self.runs = Runs(store, clock)  # each backup run is a snapshot
+        self.runs.recover()
 
     # -- plumbing --
 
@@ -155,6 +158,7 @@ class AgentGateway:
         self.by_client[client_id] = session
         self._touched[route] = session
         self.store.set_client_status(client_id, "connected")
+        self.runs.session_started(client_id)
         self._send(
             route,
             "welcome",
@@ -223,6 +227,7 @@ class AgentGateway:
                 client_id=session.client_id,
                 logger="backup.transfer",
             )
+        self.runs.manifest(session.client_id, msg["batch"], msg["entries"], result)
         self.outbox.send(session.route, "manifest_result", batch=msg["batch"], **result)
         if result["linked"]:
             session.changed = True
@@ -255,6 +260,7 @@ class AgentGateway:
         reports.skipped(self.store, session, msg["skipped"])
 
     def _on_done(self, session: AgentSession, msg: Message) -> None:
+        self.runs.finish(session.client_id, msg["summary"])
         if reports.done(self.store, session, msg["summary"]):
             self.store.server_changed_soon()
 
@@ -321,6 +327,8 @@ class AgentGateway:
                 )
             return
         session.changed = True
+        stored = [(c.path, r["file_id"], r["version"]) for c, r in zip(done, replies, strict=True)]
+        self.runs.stored(session.client_id, stored)
         for reply in replies:
             self._send(session.route, "stored", **reply)
 
@@ -332,6 +340,7 @@ class AgentGateway:
     def tick(self) -> None:
         limit = self.settings.heartbeat_s * self.settings.liveness
         now = self.clock()
+        self.runs.tick()
         for session in self.sessions.values():
             if session.changed:  # the last changes of a run, held back by the throttle
                 self._client_changed(session, now)
@@ -367,6 +376,7 @@ class AgentGateway:
         if session is not None:
             self._send(session.route, "disconnect", reason="client deleted on the server")
             self._drop(session)
+        self.runs.forget(client_id)
 
     def _end(self, session: AgentSession, type_: str, level: str, message: str) -> None:
         self._drop(session)
@@ -383,3 +393,4 @@ class AgentGateway:
         self.sessions.pop(session.route, None)
         if self.by_client.get(session.client_id) is session:
             del self.by_client[session.client_id]
+            self.runs.session_ended(session.client_id)

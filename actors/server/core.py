@@ -25,7 +25,7 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
-from actors.server import content
+from actors.server import content, snapshot_queries
 from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
@@ -174,6 +174,7 @@ class BackupServer:
                 {"pong": True, "backend": self.name, "server_time": self.clock.now()},
                 "pong",
             ),
+            **snapshot_queries.handlers(self.conn),
         }
 
     # -- BackendCore --

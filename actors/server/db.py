@@ -113,6 +113,61 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX files_client_size ON files (client_id, size);
     """,
     ),
+    (
+        3,
+        "snapshots: each backup run with its tree of folders and files",
+        """
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial', 'interrupted')),
+            started_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP,
+            root TEXT NOT NULL DEFAULT '',
+            files_new INTEGER NOT NULL DEFAULT 0,
+            bytes_new INTEGER NOT NULL DEFAULT 0,
+            files_changed INTEGER NOT NULL DEFAULT 0,
+            bytes_changed INTEGER NOT NULL DEFAULT 0,
+            files_unchanged INTEGER NOT NULL DEFAULT 0,
+            bytes_unchanged INTEGER NOT NULL DEFAULT 0,
+            files_failed INTEGER NOT NULL DEFAULT 0,
+            bytes_failed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX snapshots_client ON snapshots (client_id, id);
+
+        -- A snapshot's tree. Browsing one folder is two index range scans whatever the snapshot's
+        -- size: its sub-folders by (parent_id, name), its files by the primary key (dir_id, name).
+        -- Folder sizes and counts (everything below) are summed once, when the run ends.
+        CREATE TABLE snapshot_dirs (
+            id INTEGER PRIMARY KEY,
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES snapshot_dirs (id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            name TEXT NOT NULL,
+            files INTEGER,
+            size INTEGER,
+            change TEXT CHECK (change IN ('new', 'changed', 'unchanged')),
+            UNIQUE (snapshot_id, path)
+        );
+        CREATE INDEX snapshot_dirs_parent ON snapshot_dirs (parent_id, name);
+
+        -- WITHOUT ROWID: the rows are stored in (dir_id, name) order, so a folder's files are
+        -- contiguous on disk and a page of them is one short scan. Deleting a version (its file
+        -- deleted) takes its entries with it: what is gone cannot be restored.
+        CREATE TABLE snapshot_files (
+            dir_id INTEGER NOT NULL REFERENCES snapshot_dirs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES file_versions (id) ON DELETE CASCADE,
+            change TEXT NOT NULL CHECK (change IN ('new', 'changed', 'unchanged')),
+            PRIMARY KEY (dir_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX snapshot_files_version ON snapshot_files (version_id);
+
+        -- The run that stored a version; NULL for versions stored before runs were recorded.
+        ALTER TABLE file_versions ADD COLUMN snapshot_id INTEGER REFERENCES snapshots (id) ON DELETE SET NULL;
+        CREATE INDEX file_versions_snapshot ON file_versions (snapshot_id);
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

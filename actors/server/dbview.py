@@ -31,7 +31,7 @@ from actors.backends.dbview import (
 from actors.server import queries as q
 from actors.server.store import Store
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.tables import TableColumn
+from protocol.tables import BACKEND_TABLES, TableColumn
 
 _TYPES = {"INTEGER": "integer", "TIMESTAMP": "datetime", "REAL": "number"}
 
@@ -94,7 +94,8 @@ class CatalogTables:
         self.store = store
         self.actions = actions
         self.path_label = path_label
-        self.tables = read_schema(conn)
+        # The declared tables only: a snapshot's tree is browsed with browse_snapshot, not row by row.
+        self.tables = {n: t for n, t in read_schema(conn).items() if n in BACKEND_TABLES["real"]}
 
     # -- reads --
 

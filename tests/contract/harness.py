@@ -123,6 +123,7 @@ class Backend:
     clients: dict[str, str] = field(default_factory=dict)  # name -> id
     files: dict[str, str] = field(default_factory=dict)  # path -> id
     corrupt: Callable[[str], None] = field(default=lambda file_id: None)  # stored bytes no longer match the hash
+    contents: dict[str, bytes] = field(default_factory=dict)  # path -> what a backup run last sent (runs.py)
 
     def run(self, op: str, args: dict[str, Any]) -> dict[str, Any] | StreamReply:
         """What BackendWorker._execute does before the core: the op must be offered, the args valid."""
