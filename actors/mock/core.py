@@ -281,10 +281,13 @@ class MockCore:
         record = find_file(self.world, args["file_id"])
         # Freeze what is streamed: a tick may start a new version while the stream runs.
         seed, file_id, version, size = self.world.seed, record.id, record.content_version, record.size
-        stored = StoredFile(file_id, record.name, record.path, record.sha256, args["destination_path"])
+        expected = record.sha256
+        if args.get("version") is not None:  # an older one (snapshots); NOT_FOUND when it is not retained
+            version, size, expected = mock_snapshots.version_to_download(self.world, record, args["version"])
+        stored = StoredFile(file_id, record.name, record.path, expected, args["destination_path"])
         # The mock's content is generated, so whether it still matches is known before streaming.
         actual = content_sha256(seed, file_id, version, size)
-        if actual != record.sha256 and not args["allow_damaged"]:
+        if actual != expected and not args["allow_damaged"]:
             raise damaged(stored, actual, DAMAGED)
 
         def read_at(offset: int, length: int) -> bytes:

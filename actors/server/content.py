@@ -8,6 +8,7 @@ from actors.backends.api import StreamReply
 from actors.backends.content_check import DAMAGED, MISSING, Reply, StoredFile, checked_stream, damaged
 from actors.backends.validation import check_destination_path
 from actors.server import queries as q
+from actors.server import snapshot_queries
 from actors.server.blobs import BlobStore
 from actors.server.store import Store
 
@@ -55,11 +56,14 @@ def download(
     destination_path: str,
     reply: Reply,
     allow_damaged: bool = False,
+    version: int | None = None,
 ) -> StreamReply:
     """A file's stored content as a stream, checked against its recorded hash (actors/backends/content_check.py)."""
     check_destination_path(destination_path)
     file = q.get_file(store.conn, file_id)
     sha, size = file["sha256"], file["size"]  # frozen: a new version may land while this streams
+    if version is not None:  # an older one (snapshots); NOT_FOUND when it is not retained
+        sha, size = snapshot_queries.version_content(store.conn, file_id, version)
     stored = StoredFile(file_id, file["name"], file["path"], sha, destination_path)
     stored_size = blobs.size(sha)
     if stored_size is None:

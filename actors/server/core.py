@@ -25,7 +25,7 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
-from actors.server import content, snapshot_queries
+from actors.server import content, counters, snapshot_queries
 from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
@@ -155,7 +155,9 @@ class BackupServer:
             "get_files": lambda a: (q.get_files(self.conn, a), "Files"),
             "get_client_files": lambda a: (_listing(self.get_client_files(a["client_id"])), "Client files"),
             "delete_file": lambda a: (self.delete_file(a["file_id"]), "File deleted"),
-            "download_file": lambda a: self.download_file(a["file_id"], a["destination_path"], a["allow_damaged"]),
+            "download_file": lambda a: self.download_file(
+                a["file_id"], a["destination_path"], a["allow_damaged"], a["version"]
+            ),
             "verify_file": self._verify_op,
             "scrub_storage": self._scrub_op,
             "get_database_info": lambda a: (self.dbview.database_info(), "Database info"),
@@ -328,8 +330,10 @@ class BackupServer:
             return report, "Storage scrub under way: call again for the rest"
         return report, f"Storage scrubbed: {report['damaged_total']} files with missing or damaged content"
 
-    def download_file(self, file_id: str, destination_path: str, allow_damaged: bool = False) -> StreamReply:
-        return content.download(self.store, self.blobs, file_id, destination_path, self._reply, allow_damaged)
+    def download_file(
+        self, file_id: str, destination_path: str, allow_damaged: bool = False, version: int | None = None
+    ) -> StreamReply:
+        return content.download(self.store, self.blobs, file_id, destination_path, self._reply, allow_damaged, version)
 
     def enrollment(self) -> dict[str, Any]:
         """What enrolling an agent takes: the token (a secret), where agents connect, the server's key."""
@@ -357,7 +361,7 @@ class BackupServer:
         return self.enrollment()
 
     def get_server_status(self) -> dict[str, Any]:
-        totals = q.totals(self.conn)
+        totals = counters.read(self.conn)
         started = self.started_at if self.running else None
         uptime = max(0.0, (self.clock.now() - started).total_seconds()) if started else 0.0
         return {

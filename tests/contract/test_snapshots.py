@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from protocol.shapes import SHAPE_BY_NAME
+from protocol.streaming import CHUNK_SIZE
 from tests.contract.harness import FILES, MODES, START, Backend, close, covers, make_backend
 from tests.contract.runs import ROOT, RunFile, backup_run, seeded
 
@@ -254,6 +255,20 @@ def test_find_files_refuses_unknown_ids(runs: Backend) -> None:
     assert runs.error("find_files", query="x", client_id="no-such-client") == "NOT_FOUND"
     assert runs.error("find_files", query="x", snapshot_id="424242") == "NOT_FOUND"
     assert runs.error("find_files", query="x", snapshot_id=first["id"], client_id=runs.clients["gamma"]) == "NOT_FOUND"
+
+
+@covers("download_file")
+def test_download_any_version(runs: Backend) -> None:
+    versions = runs.call("get_file_versions", file_id=runs.files[NOTES])["items"]
+    for v in versions:
+        stream = runs.stream("download_file", file_id=runs.files[NOTES], destination_path="n.txt", version=v["version"])
+        data = stream.read_at(0, CHUNK_SIZE)
+        assert (stream.total, len(data), hashlib.sha256(data).hexdigest()) == (v["size"], v["size"], v["sha256"])
+        assert stream.final()["data"]["sha256"] == v["sha256"]
+    newest = runs.stream("download_file", file_id=runs.files[NOTES], destination_path="n.txt")
+    assert newest.total == 20
+    assert runs.error("download_file", file_id=runs.files[NOTES], destination_path="n.txt", version=3) == "NOT_FOUND"
+    assert runs.error("download_file", file_id=runs.files[NOTES], destination_path="n.txt", version=0) == "BAD_REQUEST"
 
 
 def test_a_deleted_file_leaves_the_snapshots_that_held_it(tmp_path: Path) -> None:
