@@ -24,6 +24,7 @@ from actors.server.restores import Restores
 from actors.server.sessions import AgentOutbox, AgentSession, AgentSettings
 from actors.server.snapshots import Runs
 from actors.server.store import Store
+from actors.server.tally import Tally, TallyMap
 from actors.server.uploads import Uploads, decide_manifest, on_chunk, record_completed
 from protocol.agent_messages import (
     AGENT_TO_SERVER,
@@ -64,6 +65,7 @@ class AgentGateway:
         self.accepting = True
         self.sessions: dict[bytes, AgentSession] = {}
         self.by_client: dict[str, AgentSession] = {}
+        self.transfers = Tally()  # open uploads and restores of every session, kept as they open and close
         # Sessions that got a message in the current batch: the only ones end_of_batch has work for.
         self._touched: dict[bytes, AgentSession] = {}
         # Since when the agents' queue has been left with messages in it (None: drained). Heartbeats may
@@ -86,7 +88,7 @@ class AgentGateway:
         return self.outbox.drain()
 
     def active_transfers(self) -> int:
-        return sum(len(s.uploads.open) + len(s.fetches) for s in self.sessions.values())
+        return self.transfers.count
 
     def has_session(self, client_id: str) -> bool:
         return client_id in self.by_client
@@ -151,8 +153,10 @@ class AgentGateway:
         old = self.by_client.get(client_id)
         if old is not None:
             self._drop(old)  # the same agent reconnected before its old session timed out
+        uploads = Uploads(client_id, TallyMap(self.transfers))
+        ledger = CreditLedger(self.settings.window)
         session = AgentSession(
-            route, client_id, key, info["name"], arrived, CreditLedger(self.settings.window), Uploads(client_id)
+            route, client_id, key, info["name"], arrived, ledger, uploads, fetches=TallyMap(self.transfers)
         )
         self.sessions[route] = session
         self.by_client[client_id] = session

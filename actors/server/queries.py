@@ -180,20 +180,3 @@ def recent_activity(conn: sqlite3.Connection, limit: int) -> dict[str, Any]:
     ).fetchall()
     total = conn.execute("SELECT COUNT(*) FROM activity").fetchone()[0]
     return {"items": [activity_dict(r) for r in rows], "total": total}
-
-
-def totals(conn: sqlite3.Connection) -> dict[str, int]:
-    clients_total, connected = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(status = 'connected'), 0) FROM clients"
-    ).fetchone()
-    files_total = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
-    # What the blobs occupy: each distinct content once, old versions included.
-    stored = conn.execute(
-        "SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM file_versions GROUP BY sha256)"
-    ).fetchone()[0]
-    return {
-        "clients_total": clients_total,
-        "clients_connected": connected,
-        "files_total": files_total,
-        "storage_used": stored,
-    }

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from actors.server.tally import TallyMap
 from actors.server.uploads import Completed, Uploads
 from protocol.agent_messages import (
     CHUNK_SIZE,
@@ -48,7 +49,7 @@ class AgentSession:
     last_seen: float
     ledger: CreditLedger
     uploads: Uploads
-    fetches: dict[str, Fetch] = field(default_factory=dict)
+    fetches: TallyMap[str, Fetch] = field(default_factory=TallyMap)  # counted in the server's active transfers
     running_backup: bool = False  # a run that changed something is under way (activity recorded)
     changed: bool = False  # files stored or linked since the last client.changed event
     changed_at: float = 0.0  # when the last client.changed for this session's uploads went out

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from actors.server import counters
 from actors.server import queries as q
 from actors.server.blobs import BlobStore
 from actors.server.db import iso, transaction
@@ -52,6 +53,7 @@ class Store:
         status: Callable[[], dict[str, Any]],
     ) -> None:
         self.conn = conn
+        counters.install(conn)
         self.blobs = blobs
         self.now = now
         self._status = status  # the ServerStatus, for server.changed

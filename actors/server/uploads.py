@@ -19,6 +19,7 @@ import structlog
 from actors.server.blobs import SHA256_HEX, BlobStore, BlobWriter
 from actors.server.faults import describe, is_storage_full
 from actors.server.store import Store
+from actors.server.tally import TallyMap
 from protocol.agent_messages import (
     HASH_MISMATCH,
     MAX_BATCH,
@@ -76,7 +77,7 @@ class Uploads:
     """The open uploads of one session."""
 
     client_id: str
-    open: dict[str, Upload] = field(default_factory=dict)
+    open: TallyMap[str, Upload] = field(default_factory=TallyMap)  # counted in the server's active transfers
     failed: OrderedDict[str, None] = field(default_factory=OrderedDict)
     stored_files: int = 0
     stored_bytes: int = 0
