@@ -163,6 +163,7 @@ class MockHistory:
             self.open[client_id] = run
             self.runs[run.id] = run
             self.by_client.setdefault(client_id, []).append(run.id)
+            self._prune(client_id)
         return run
 
     def failed(self, client_id: str, at: datetime, size: int, file_id: str | None = None) -> None:
@@ -209,7 +210,6 @@ class MockHistory:
         run.ended_at = at
         run.stored, run.failed = {}, {}
         run.folders = self._folders(run, self._previous(run))
-        self._prune(client_id)
         return run
 
     def _previous(self, run: Run) -> Run | None:
