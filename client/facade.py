@@ -139,6 +139,7 @@ class ServerBridge(FacadeBase):
         file_id: str,
         destination_path: str,
         allow_damaged: bool = False,
+        version: int | None = None,
         *,
         progress: Progress | None = None,
         timeout: float | None = None,
@@ -146,7 +147,12 @@ class ServerBridge(FacadeBase):
         """Stream a file's content to the requester, which writes it atomically to `destination_path` on its own machine."""
         return self._run(
             "download_file",
-            {"file_id": file_id, "destination_path": destination_path, "allow_damaged": allow_damaged},
+            {
+                "file_id": file_id,
+                "destination_path": destination_path,
+                "allow_damaged": allow_damaged,
+                "version": version,
+            },
             timeout,
             progress,
         )
@@ -156,6 +162,7 @@ class ServerBridge(FacadeBase):
         file_id: str,
         destination_path: str,
         allow_damaged: bool = False,
+        version: int | None = None,
         *,
         progress: Progress | None = None,
         timeout: float | None = None,
@@ -163,7 +170,12 @@ class ServerBridge(FacadeBase):
         """Stream a file's content to the requester, which writes it atomically to `destination_path` on its own machine."""
         return await self._run_async(
             "download_file",
-            {"file_id": file_id, "destination_path": destination_path, "allow_damaged": allow_damaged},
+            {
+                "file_id": file_id,
+                "destination_path": destination_path,
+                "allow_damaged": allow_damaged,
+                "version": version,
+            },
             timeout,
             progress,
         )
@@ -183,6 +195,138 @@ class ServerBridge(FacadeBase):
     async def scrub_storage_async(self, *, timeout: float | None = None) -> Reply:
         """Re-hash every stored content now: files whose content is missing or damaged are marked `error` and sent again by their agent's next backup."""
         return await self._run_async("scrub_storage", {}, timeout)
+
+    def list_snapshots(
+        self,
+        client_id: str,
+        offset: int = 0,
+        limit: int = 50,
+        status: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """A client's backup runs, newest first."""
+        return self._run(
+            "list_snapshots",
+            {"client_id": client_id, "offset": offset, "limit": limit, "status": status},
+            timeout,
+        )
+
+    async def list_snapshots_async(
+        self,
+        client_id: str,
+        offset: int = 0,
+        limit: int = 50,
+        status: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """A client's backup runs, newest first."""
+        return await self._run_async(
+            "list_snapshots",
+            {"client_id": client_id, "offset": offset, "limit": limit, "status": status},
+            timeout,
+        )
+
+    def get_snapshot(self, snapshot_id: str, *, timeout: float | None = None) -> Reply:
+        """One backup run."""
+        return self._run("get_snapshot", {"snapshot_id": snapshot_id}, timeout)
+
+    async def get_snapshot_async(self, snapshot_id: str, *, timeout: float | None = None) -> Reply:
+        """One backup run."""
+        return await self._run_async("get_snapshot", {"snapshot_id": snapshot_id}, timeout)
+
+    def browse_snapshot(
+        self,
+        snapshot_id: str,
+        path: str = "/",
+        offset: int = 0,
+        limit: int = 1000,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """One folder of a snapshot's tree, one level: its folders first, then its files, each by name, with what changed since the client's previous run."""
+        return self._run(
+            "browse_snapshot",
+            {"snapshot_id": snapshot_id, "path": path, "offset": offset, "limit": limit},
+            timeout,
+        )
+
+    async def browse_snapshot_async(
+        self,
+        snapshot_id: str,
+        path: str = "/",
+        offset: int = 0,
+        limit: int = 1000,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """One folder of a snapshot's tree, one level: its folders first, then its files, each by name, with what changed since the client's previous run."""
+        return await self._run_async(
+            "browse_snapshot",
+            {"snapshot_id": snapshot_id, "path": path, "offset": offset, "limit": limit},
+            timeout,
+        )
+
+    def find_files(
+        self,
+        query: str,
+        client_id: str | None = None,
+        snapshot_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Search backed-up files by a case-insensitive substring of their path (ASCII letters fold): every client's, one client's, or in one snapshot."""
+        return self._run(
+            "find_files",
+            {"query": query, "client_id": client_id, "snapshot_id": snapshot_id, "offset": offset, "limit": limit},
+            timeout,
+        )
+
+    async def find_files_async(
+        self,
+        query: str,
+        client_id: str | None = None,
+        snapshot_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Search backed-up files by a case-insensitive substring of their path (ASCII letters fold): every client's, one client's, or in one snapshot."""
+        return await self._run_async(
+            "find_files",
+            {"query": query, "client_id": client_id, "snapshot_id": snapshot_id, "offset": offset, "limit": limit},
+            timeout,
+        )
+
+    def get_file_versions(
+        self,
+        file_id: str | None = None,
+        client_id: str | None = None,
+        path: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Every retained version of one file, newest first: by `file_id`, or by `client_id` and `path`."""
+        return self._run("get_file_versions", {"file_id": file_id, "client_id": client_id, "path": path}, timeout)
+
+    async def get_file_versions_async(
+        self,
+        file_id: str | None = None,
+        client_id: str | None = None,
+        path: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Every retained version of one file, newest first: by `file_id`, or by `client_id` and `path`."""
+        return await self._run_async(
+            "get_file_versions",
+            {"file_id": file_id, "client_id": client_id, "path": path},
+            timeout,
+        )
 
     def get_database_info(self, *, timeout: float | None = None) -> Reply:
         """Tables with row counts, sizes and columns."""
