@@ -13,9 +13,9 @@ from protocol.catalogue import OPERATIONS, Access, Arg, ArgType, Operation, get_
 from protocol.codec import decode
 from protocol.events import BRIDGE_WRITE
 from protocol.views import ViewKey
-from tests.test_bridge_core import MOCK, answer, make_core, ready, request, trust
+from tests.test_bridge_core import MOCK, answer, demo, make_core, ready, request
 
-__all__ = ["trust"]  # the fixture, imported for this module's tests
+__all__ = ["demo"]  # the fixture (a mock-only stack's trust: the mock executes writes), imported for this module
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -54,8 +54,8 @@ def _notice(authority: Authority, op: str, args: dict[str, Any]) -> dict[str, An
     return notice
 
 
-def test_the_bridge_write_notice_carries_the_catalogue_ids_only(trust: Authority) -> None:
-    notice = _notice(trust, "update_row", {"table_name": "files", "row_id": "f1", "updated_data": {"status": "error"}})
+def test_the_bridge_write_notice_carries_the_catalogue_ids_only(demo: Authority) -> None:
+    notice = _notice(demo, "update_row", {"table_name": "files", "row_id": "f1", "updated_data": {"status": "error"}})
     assert notice["ids"] == {"table_name": "files", "row_id": "f1"} and notice["op"] == "update_row"
     # A plugin operation is unknown to the catalogue: it declares no ids, whatever its arguments are named.
-    assert _notice(trust, "plugin_purge", {"client_id": "c1"})["ids"] == {}
+    assert _notice(demo, "plugin_purge", {"client_id": "c1"})["ids"] == {}
