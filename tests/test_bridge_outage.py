@@ -119,6 +119,16 @@ def test_a_write_during_an_outage_is_refused_saying_since_when_and_audited(real_
     assert audit and audit[0]["outcome"] == "BACKEND_UNAVAILABLE"
 
 
+def test_an_operation_only_the_mock_knows_is_not_answered_by_it_in_a_real_stack(tmp_path: Path) -> None:
+    authority, _ = make_authority(tmp_path)
+    core, out, _ = core_of(authority)
+    ready(core, REAL, "real", OPS)
+    ready(core, MOCK, "mock", [*OPS, "plugin_purge"])
+    request(core, "plugin_purge", {"client_id": "c1"}, rid="p")
+    assert last(out)["error_code"] == "BACKEND_UNAVAILABLE" and "no live real backend serves" in last(out)["message"]
+    assert out.requests_to(MOCK) == []
+
+
 def test_a_download_is_never_answered_from_memory(real_stack) -> None:
     core, out, clock = real_stack
     args = {"file_id": "f1", "destination_path": "/tmp/x"}

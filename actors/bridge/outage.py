@@ -29,7 +29,7 @@ from actors.bridge.config import BridgeConfig, Pending
 from actors.bridge.last_real import Known, LastReal, StaleKey, stale_key
 from actors.bridge.registry import Backend, Registry
 from protocol import responses
-from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE, Operation
+from protocol.catalogue import CATALOGUE, Operation
 from protocol.codec import decode
 from protocol.envelope import reply_frames
 from protocol.errors import RETRYABLE, ErrorCode, ProtocolError
@@ -39,7 +39,6 @@ from protocol.modes import Mode, OutageAnswer, Policy, default_policy, during_ou
 log = structlog.get_logger()
 
 Publish = Callable[[str, dict[str, Any]], None]
-SERVED_BY_A_REAL_BACKEND = frozenset(BACKEND_OPERATIONS)
 
 
 def _when(ts: float | None) -> datetime | None:
@@ -128,9 +127,11 @@ class Outage:
             self.publish(BRIDGE_MODE, {**state, "previous": previous["mode"]})
 
     # ------------------------------------------------------------------ requests
-    def _since_text(self) -> str:
+    def _unavailable(self, op: str) -> str:
         when = _when(self.since)
-        return f"since {when:%H:%M:%S} UTC" if when is not None else "now"
+        if when is None:  # a real backend is up, and does not implement this operation (a plugin's)
+            return f"no live real backend serves {op!r}"
+        return f"the real server is unavailable since {when:%H:%M:%S} UTC"
 
     def _key(self, operation: Operation, body: bytes, acting: Acting) -> StaleKey | None:
         role = acting.role.value if acting.role is not None else None
@@ -141,8 +142,9 @@ class Outage:
         policy = self.policy
         streaming = operation is not None and operation.streaming
         answer = during_outage(policy, is_write=is_write, streaming=streaming)
-        expected = self.real_expected and (op in SERVED_BY_A_REAL_BACKEND or self.registry.expected(Mode.REAL, op))
-        unavailable = f"the real server is unavailable {self._since_text()}"
+        # Expected for every operation: the mock never answers in a real stack but as a policy lets it.
+        expected = self.real_expected
+        unavailable = self._unavailable(op)
         if answer is OutageAnswer.LAST_REAL and expected and self.registry.serving(Mode.REAL, op) is None:
             key = self._key(operation, body, acting) if operation is not None else None
             known = self.last_real.get(key) if key is not None else None
