@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import flet as ft
 
 from gui.auth import Gate, gate
+from gui.navigation import Navigator
 from gui.outage import BridgeState
 from gui.session import GuiSession
 from protocol.views import ViewKey
@@ -38,6 +39,7 @@ class AppContext:
     page: ft.Page
     session: GuiSession
     notifier: SnackNotifier
+    navigator: Navigator | None = None  # set by the console: how a view opens another (a client's page...)
 
     def gate(self, op: str, label: str | None = None) -> Gate:
         """May the signed-in user run ``op`` now? (the catalogue's role for ``op``, and for a write the

@@ -21,10 +21,13 @@ from gui.outage import BridgeState, Shown, Tone, banner_text, mock_label, oldest
 from gui.views.activity import ActivityView
 from gui.views.audit import AuditView
 from gui.views.base import View
+from gui.views.client_page import ClientPage
 from gui.views.clients import ClientsView
 from gui.views.dashboard import DashboardView
 from gui.views.database import DatabaseView
 from gui.views.files import FilesView
+from gui.views.navigator import ConsoleNavigator
+from gui.views.restore import RestoreView
 from gui.views.settings import SettingsView
 from protocol.responses import Reply
 from protocol.views import ViewKey
@@ -184,6 +187,7 @@ class Console:
             DashboardView(app),
             ClientsView(app),
             FilesView(app),
+            RestoreView(app),
             DatabaseView(app),
             ActivityView(app, app.session.config.export_dir),
             AuditView(app),
@@ -192,6 +196,8 @@ class Console:
         # A view whose data the role may not read is not offered at all (not even disabled).
         self.views = [v for v in candidates if v.opens_for(app)]
         self.current = self.views[0]
+        # A client's page is not in the rail: the Clients view (and the navigator) open it.
+        app.navigator = ConsoleNavigator(self.views, ClientPage(app), self.go, app.notifier)
         self.data_source = DataSource(app)
         self.label = ft.Text("", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
         self.label_box = ft.Container(
@@ -238,9 +244,15 @@ class Console:
         await self.current.show()
 
     async def select(self, e: ft.Event[ft.NavigationRail]) -> None:
-        view = self.views[e.control.selected_index or 0]
+        await self.go(self.views[e.control.selected_index or 0])
+
+    async def go(self, view: View) -> None:
+        """Show ``view``: a rail destination (the rail follows) or a page outside the rail, such as a client's."""
         await self.current.hide()
         self.current = view
+        if view in self.views:
+            self.rail.selected_index = self.views.index(view)
+            self.rail.update()
         self.content.content = view.root
         self.render_label()
         self.content.update()

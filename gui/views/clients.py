@@ -151,55 +151,6 @@ class ClientsView(PagedListView):
             )
 
     async def details(self, c: dict[str, Any]) -> None:
-        reply = await self.bridge.get_client_details_async(client_id=c["id"])
-        if not reply["success"]:
-            await self.app.notifier.notify(
-                f"Details failed: {reply.get('message')} [{reply.get('error_code')}]",
-                error=True,
-                error_code=reply.get("error_code"),
-            )
-            return
-        data = reply["data"]
-        client, summary = data["client"], data["files_summary"]
-        facts = [
-            ("Status", client["status"]),
-            ("Hostname", client["hostname"]),
-            ("IP", client["ip_address"]),
-            ("Platform", client["platform"]),
-            ("Agent", client["agent_version"]),
-            ("Connected since", when(client["connected_at"])),
-            ("Last seen", when(client["last_seen"])),
-            ("Files", f"{number(summary['count'])} ({human_bytes(summary['total_size'])})"),
-            ("By status", ", ".join(f"{k}: {number(v)}" for k, v in sorted(summary["by_status"].items())) or "—"),
-        ]
-        if client.get("error_message"):
-            facts.append(("Error", client["error_message"]))
-        files = ft.Column(
-            [
-                ft.Text(f"{f['path']}  ·  {human_bytes(f['size'])}  ·  {f['status']}", size=12)
-                for f in data["recent_files"]
-            ],
-            scroll=ft.ScrollMode.AUTO,
-            height=180,
-        )
-        self.app.page.show_dialog(
-            ft.AlertDialog(
-                title=ft.Text(f"Client {client['name']}"),
-                content=ft.Column(
-                    [
-                        *[
-                            ft.Row(
-                                [ft.Text(k, width=130, weight=ft.FontWeight.W_500), ft.Text(str(v), selectable=True)]
-                            )
-                            for k, v in facts
-                        ],
-                        ft.Divider(),
-                        ft.Text("Recent files", weight=ft.FontWeight.W_500),
-                        files,
-                    ],
-                    tight=True,
-                    width=560,
-                ),
-                actions=[ft.TextButton("Close", on_click=lambda e: self.app.page.pop_dialog())],
-            )
-        )
+        # The client's own page (gui/views/client_page.py): its backups, whether it is overdue, its files, restore.
+        if self.app.navigator is not None:
+            await self.app.navigator.open_client(c["id"], c["name"])

@@ -27,9 +27,10 @@ WIDTH = 520
 
 
 class DownloadDialog:
-    def __init__(self, app: AppContext, file: dict[str, Any]) -> None:
+    def __init__(self, app: AppContext, file: dict[str, Any], version: int | None = None) -> None:
         self.app = app
         self.file = file
+        self.version = version  # None: the newest; else one of get_file_versions' versions
         self.links = app.session.config.links
         self.progress = ft.ProgressBar(value=0, width=WIDTH)
         self.status = ft.Text("starting…", width=WIDTH)
@@ -38,7 +39,7 @@ class DownloadDialog:
         self.task: asyncio.Task[None] | None = None
         self.dialog = ft.AlertDialog(
             modal=True,
-            title=ft.Text(f"Download {file['name']}"),
+            title=ft.Text(f"Download {file['name']}" + (f" (version {version})" if version is not None else "")),
             content=ft.Column(
                 [
                     ft.Text(f"{human_bytes(file['size'])} · sha256 {file['sha256'][:16]}…"),
@@ -59,7 +60,7 @@ class DownloadDialog:
         staged = self.links.staging_path(self.file["name"])
         try:
             reply = await self.app.session.bridge.download_file_async(
-                self.file["id"], str(staged), progress=self._on_progress
+                self.file["id"], str(staged), version=self.version, progress=self._on_progress
             )
         except asyncio.CancelledError:
             self.links.discard(staged)
