@@ -228,3 +228,37 @@ def _no_processes_on_the_fast_path(request: pytest.FixtureRequest, monkeypatch: 
         raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.processes")
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+GUI_FAILURES = Path(os.environ.get("GUI_FAILURE_DIR", "/tmp/gui-failures"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A failed browser test leaves, for every page still open, a screenshot and its accessibility
+    text under ``$GUI_FAILURE_DIR``: the only way to see what the browser showed in a CI run."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    chromium = getattr(item, "funcargs", {}).get("browser")
+    if chromium is None or not report.failed or call.when != "call":
+        return
+    GUI_FAILURES.mkdir(parents=True, exist_ok=True)
+    stem = item.nodeid.replace("/", "_").replace("::", "-")
+    for c, context in enumerate(chromium.contexts):
+        for p, page in enumerate(context.pages):
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(GUI_FAILURES / f"{stem}-{c}-{p}.png"), timeout=5_000)
+            with contextlib.suppress(Exception):
+                tree = page.locator("flt-semantics-host").inner_text(timeout=5_000)
+                (GUI_FAILURES / f"{stem}-{c}-{p}.txt").write_text(f"{page.url}\n{tree}\n")
+
+
+@pytest.fixture(autouse=True)
+def _close_browser_tabs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Close every tab a browser test left open (a failed test never reaches its own close): an open
+    tab keeps its GUI session polling and its page drawing, which slows every later browser test."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in list(request.getfixturevalue("browser").contexts):
+            with contextlib.suppress(Exception):
+                context.close()

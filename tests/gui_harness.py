@@ -225,6 +225,18 @@ def click_nav(page: Any, label: str, timeout: float = LOAD_TIMEOUT_MS) -> None:
     page.get_by_role("button", name=pattern).click(timeout=timeout)
 
 
+def click_nav_if_shown(page: Any, label: str, timeout: float = 5_000) -> bool:
+    """Click a rail destination if the console still shows one (False when the tab left the console
+    meanwhile, e.g. for its login page)."""
+    from playwright.sync_api import Error
+
+    try:
+        click_nav(page, label, timeout)
+    except Error:
+        return False
+    return True
+
+
 def click_icon_button(page: Any, tooltip: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
     """Click an ``IconButton`` by its tooltip (the tooltip labels a node around the unnamed button)."""
     page.get_by_label(tooltip, exact=True).get_by_role("button").first.click(timeout=timeout)

@@ -11,9 +11,7 @@ import pytest
 from tests.conftest import Stack
 from tests.gui_harness import FletServer, admin_password, click_button, click_nav, gui_args, open_signed_in, wait_text
 
-# Open defect: under a full-suite load the console sometimes renders without its navigation rail or
-# its user label (seen in 2 of 3 fresh-clone runs, never alone); a rerun starts a fresh browser tab.
-pytestmark = [pytest.mark.timeout(180), pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.timeout(180)]
 
 
 def test_pause_resume_and_export(browser: Any, tmp_path: Path) -> None:
