@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_backup.py
 	$(PY) bench/bench_floods.py
 	$(PY) bench/bench_agents.py
+	$(PY) bench/bench_snapshots.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
