@@ -203,6 +203,14 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
         connected = next((x for x in clients if x["status"] == "connected"), None)
         if connected is not None:  # first: stop_server disconnects every client
             calls = {"disconnect_client": {"client_id": connected["id"]}, **calls}
+        runs = ok(c.call("list_snapshots", {"client_id": other["id"]}))["items"]
+        for op, args in (
+            ("get_snapshot", {"snapshot_id": runs[0]["id"]}),
+            ("browse_snapshot", {"snapshot_id": runs[0]["id"], "path": "/"}),
+            ("find_files", {"query": file["name"], "snapshot_id": runs[0]["id"]}),
+            ("get_file_versions", {"file_id": file["id"]}),
+        ):
+            ok(c.call(op, args))
         for op, args in calls.items():
             ok(c.call(op, args))
         first = ok(c.call("get_files", {"limit": 1}))["items"][0]["id"]
