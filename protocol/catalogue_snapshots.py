@@ -106,7 +106,13 @@ SNAPSHOT_OPERATIONS: tuple[Operation, ...] = (
         (
             Arg("file_id", ArgType.STRING, "File id.", required=False, nullable=True, is_id=True),
             Arg("client_id", ArgType.STRING, "Client id (with `path`).", required=False, nullable=True, is_id=True),
-            Arg("path", ArgType.STRING, "The file's path on the client (with `client_id`).", required=False, nullable=True),
+            Arg(
+                "path",
+                ArgType.STRING,
+                "The file's path on the client (with `client_id`).",
+                required=False,
+                nullable=True,
+            ),
         ),
     ),
 )
