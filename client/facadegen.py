@@ -26,6 +26,7 @@ PY_TYPES: dict[ArgType, str] = {
     ArgType.BOOLEAN: "bool",
     ArgType.MAP: "dict[str, Any]",
     ArgType.ID: "str | int",
+    ArgType.STRINGS: "list[str]",
 }
 
 HEADER = '''"""ServerBridge: every catalogue operation as a typed method, blocking and asyncio.

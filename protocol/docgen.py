@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from protocol.catalogue import OPERATIONS, Arg, Operation
+from protocol.catalogue import OPERATIONS, Arg, ArgType, Operation
 from protocol.catalogue_trust import TRUST_SHAPES
 from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
 from protocol.events import TOPICS
@@ -38,10 +38,11 @@ def _arg_row(arg: Arg) -> str:
     else:
         default = f"`{arg.default!r}`".replace("None", "null")
     limits = []
+    items = " items" if arg.type is ArgType.STRINGS else ""  # a list's bounds count its items
     if arg.minimum is not None:
-        limits.append(f"≥ {arg.minimum}")
+        limits.append(f"≥ {arg.minimum}{items}")
     if arg.maximum is not None:
-        limits.append(f"≤ {arg.maximum}")
+        limits.append(f"≤ {arg.maximum}{items}")
     if arg.choices:
         limits.append("one of " + ", ".join(f"`{c}`" for c in arg.choices))
     doc = arg.doc + (f" ({'; '.join(limits)})" if limits else "")

@@ -27,6 +27,7 @@ class ArgType(StrEnum):
     BOOLEAN = "boolean"
     MAP = "map"
     ID = "string|integer"
+    STRINGS = "list of strings"  # minimum/maximum bound how many
 
 
 class HandledBy(StrEnum):
@@ -40,9 +41,11 @@ _PY_TYPES: dict[ArgType, tuple[type, ...]] = {
     ArgType.BOOLEAN: (bool,),
     ArgType.MAP: (dict,),
     ArgType.ID: (str, int),
+    ArgType.STRINGS: (list,),
 }
 
 MAX_STRING = 4096
+MAX_ITEMS = 10000  # a list argument with no declared maximum
 PAGE = "`{items: [...], total, offset, limit}`"
 
 
@@ -74,6 +77,9 @@ class Arg:
             )
         if isinstance(value, str) and len(value) > MAX_STRING:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} is longer than {MAX_STRING} characters")
+        if isinstance(value, list):
+            self._validate_items(value)
+            return value
         if isinstance(value, int) and not isinstance(value, bool):
             # Undeclared bounds are still 64 bits: what a backend's database can hold.
             minimum = INT64_MIN if self.minimum is None else self.minimum
@@ -87,6 +93,27 @@ class Arg:
                 ErrorCode.BAD_REQUEST, f"argument {self.name!r} must be one of {list(self.choices)}", argument=self.name
             )
         return value
+
+    def _validate_items(self, items: list[Any]) -> None:
+        fewest = self.minimum or 0
+        most = MAX_ITEMS if self.maximum is None else self.maximum
+        if not fewest <= len(items) <= most:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"argument {self.name!r} must hold {fewest} to {most} items, got {len(items)}",
+                argument=self.name,
+            )
+        for item in items:
+            if not isinstance(item, str):
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"argument {self.name!r} must hold strings, got {type(item).__name__}",
+                    argument=self.name,
+                )
+            if len(item) > MAX_STRING:
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST, f"an item of argument {self.name!r} is longer than {MAX_STRING} characters"
+                )
 
 
 @dataclass(frozen=True, slots=True)

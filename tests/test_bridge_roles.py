@@ -33,6 +33,7 @@ def sample(arg: Arg) -> Any:
         ArgType.BOOLEAN: False,
         ArgType.MAP: {},
         ArgType.ID: "x",
+        ArgType.STRINGS: ["x"] * (arg.minimum or 0),
     }[arg.type]
 
 

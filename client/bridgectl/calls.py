@@ -29,6 +29,8 @@ def parse_arg(op: str, item: str) -> tuple[str, Any]:
     arg = next((a for a in operation.args if a.name == key), None) if operation else None
     if arg is not None and arg.type is ArgType.STRING:
         return key, None if (raw == "null" and arg.nullable) else raw
+    if arg is not None and arg.type is ArgType.STRINGS and not raw.startswith("["):
+        return key, [raw]  # one item; repeat --arg for more (build_args joins them)
     try:
         if arg is not None and arg.type is ArgType.ID:
             value: Any = int(raw) if raw.lstrip("-").isdigit() else raw
@@ -68,7 +70,10 @@ def build_args(op: str, items: list[str], json_text: str | None) -> dict[str, An
         args.update(loaded)
     for item in items:
         key, value = parse_arg(op, item)
-        args[key] = value
+        if isinstance(value, list) and isinstance(args.get(key), list):
+            args[key] = [*args[key], *value]
+        else:
+            args[key] = value
     return args
 
 

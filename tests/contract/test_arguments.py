@@ -19,6 +19,7 @@ WRONG_TYPE: dict[ArgType, tuple[Any, ...]] = {
     ArgType.BOOLEAN: ("yes", 1),
     ArgType.MAP: ([1], "x", 5),
     ArgType.ID: (1.5, True, ["x"], {"x": 1}),
+    ArgType.STRINGS: ("x", 5, {"x": 1}, [5], ["x", None], ["x" * 4097]),
 }
 BACKEND_OPS = [op for op in OPERATIONS if op.handled_by == "backend"]
 
@@ -27,10 +28,16 @@ def bad_values(arg: Arg) -> list[Any]:
     values = [v for v in WRONG_TYPE[arg.type] if not (v is None and arg.nullable)]
     if not arg.nullable:
         values.append(None)
-    if arg.minimum is not None:
-        values.append(arg.minimum - 1)
-    if arg.maximum is not None:
-        values.append(arg.maximum + 1)
+    if arg.type is ArgType.STRINGS:  # its bounds count items
+        if arg.minimum:
+            values.append(["x"] * (arg.minimum - 1))
+        if arg.maximum is not None:
+            values.append(["x"] * (arg.maximum + 1))
+    else:
+        if arg.minimum is not None:
+            values.append(arg.minimum - 1)
+        if arg.maximum is not None:
+            values.append(arg.maximum + 1)
     if arg.choices is not None:
         values.append("not-a-choice")
     if arg.type is ArgType.STRING:
@@ -47,6 +54,7 @@ def valid_value(arg: Arg) -> Any:
         ArgType.BOOLEAN: True,
         ArgType.MAP: {},
         ArgType.ID: "x",
+        ArgType.STRINGS: ["x"] * (arg.minimum or 0),
     }[arg.type]
 
 
