@@ -9,6 +9,7 @@ of a declaration live in ``protocol.operation``.
 
 from __future__ import annotations
 
+from protocol.catalogue_restore import RESTORE_OPERATIONS
 from protocol.catalogue_snapshots import SNAPSHOT_OPERATIONS
 from protocol.catalogue_trust import TRUST_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
@@ -256,6 +257,7 @@ OPERATIONS: tuple[Operation, ...] = (
         role=Role.OPERATOR,
     ),
     *SNAPSHOT_OPERATIONS,
+    *RESTORE_OPERATIONS,
     # -- database --
     Operation(
         "get_database_info",

@@ -154,6 +154,7 @@ class _Planner:
         self.plan = ArchivePlan()
         self.problems: list[dict[str, Any]] = []  # known before streaming
         self.problems_total = 0
+        self.known: set[int] = set()  # members archived as stored, known damaged: reported once
 
     def add(self, item: Item, base: int) -> None:
         prefix = "/".join(item.parts[base:])
@@ -177,6 +178,7 @@ class _Planner:
                 self.problems.append(report(self.tree, entry.ref, entry.problem, entry.sha256, entry.actual_sha256))
             if entry.problem == MISSING:
                 return  # nothing to archive
+            self.known.add(len(self.plan))
         self.plan.add_file(name, entry.size, entry.mtime, entry.sha256, entry.ref)
 
 
@@ -217,6 +219,8 @@ def archive_stream(
     def final() -> dict[str, Any]:
         problems, total = list(planner.problems), planner.problems_total
         for found in reader.found:
+            if found.index in planner.known:
+                continue
             total += 1
             if len(problems) < DAMAGED_LISTED:
                 ref, expected = plan.refs[found.index], plan.sha256(found.index)

@@ -20,6 +20,7 @@ from actors.backends.api import RequestContext, StreamReply
 from actors.backends.content_check import DAMAGED, StoredFile, checked_stream, damaged
 from actors.backends.system_status import SystemStatusProbe
 from actors.backends.validation import check_destination_path
+from actors.mock import archive as mock_archive
 from actors.mock import database as mock_database
 from actors.mock import queries as mock_queries
 from actors.mock import snapshots as mock_snapshots
@@ -81,6 +82,7 @@ class MockCore:
             "get_logs": lambda a: (mock_queries.get_logs(world, a), "Logs"),
             "test_connection": lambda a: ({"pong": True, "backend": self.name, "server_time": world.now()}, "pong"),
             **mock_snapshots.handlers(world),
+            "download_archive": mock_archive.handler(world, self._reply),
         }
 
     @classmethod

@@ -25,7 +25,7 @@ import structlog
 
 from actors.backends.api import RequestContext, StreamReply
 from actors.backends.system_status import SystemStatusProbe
-from actors.server import content, counters, snapshot_queries
+from actors.server import archive, content, counters, snapshot_queries
 from actors.server import queries as q
 from actors.server.agents import AgentGateway
 from actors.server.blobs import BlobStore
@@ -177,6 +177,7 @@ class BackupServer:
                 "pong",
             ),
             **snapshot_queries.handlers(self.conn),
+            "download_archive": lambda a: archive.download_archive(self.conn, self.blobs, a, self._reply),
         }
 
     # -- BackendCore --
