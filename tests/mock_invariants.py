@@ -48,6 +48,8 @@ def assert_history_consistent(world: MockWorld) -> None:
         for change in ("new", "changed"):
             held = [run.entries[p][2] for p, c in run.changes.items() if c == change]
             assert (snapshot[f"files_{change}"], snapshot[f"bytes_{change}"]) == (len(held), sum(held))
+    assert all(f in world.files and f not in history.versions for f in history.origin)
+    assert all(run_id in history.runs or int(run_id) < history.next_id for run_id in history.origin.values())
     for file_id, kept in history.versions.items():
         record = world.files[file_id]  # a deleted file's versions go with it
         numbers = [v.number for v in kept]

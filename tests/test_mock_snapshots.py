@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from actors.backends.api import RequestContext
+from actors.mock import history_data
 from actors.mock.core import MockCore
+from actors.mock.history import COUNT_FIELDS
 from actors.mock.store import pack, unpack
 from protocol.streaming import CHUNK_SIZE
 from runtime.clock import SimulatedClock
@@ -128,3 +130,33 @@ def test_deleting_a_client_drops_its_runs() -> None:
     assert client_id not in core.world.history.by_client
     assert all(r.client_id != client_id for r in core.world.history.runs.values())
     assert_world_consistent(core.world)
+
+
+def test_the_history_rows_read_back_the_same_in_either_format() -> None:
+    core = open_core()
+    for _ in range(200):
+        core.tick()
+    history = core.world.history
+    doc = history_data.encode(history)
+    v1 = {**doc, "format": 1}
+    v1["runs"] = [
+        [
+            r.id,
+            r.client_id,
+            r.status,
+            r.started_at,
+            r.ended_at,
+            r.root,
+            [r.counts[k] for k in COUNT_FIELDS],
+            [[path, *entry] for path, entry in r.entries.items()],
+            r.changes,
+            [[path, f.files, f.size, f.change] for path, f in r.folders.items()],
+            list(r.stored),
+            list(r.failed),
+        ]
+        for r in (history.runs[i] for ids in history.by_client.values() for i in ids)
+    ]
+    for stored in (doc, v1):
+        again = history_data.decode(unpack(pack(stored)))
+        assert again.runs == history.runs and again.by_client == history.by_client
+        assert again.open == history.open and again.origin == history.origin and again.versions == history.versions

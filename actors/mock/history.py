@@ -86,7 +86,7 @@ class Run:
         }
 
 
-def _derived(record: FileRecord) -> list[Version]:
+def _derived(record: FileRecord, snapshot_id: str | None) -> list[Version]:
     """The one version a record describes (none while its first upload runs)."""
     if record.backup_count == 0:
         return []
@@ -98,7 +98,7 @@ def _derived(record: FileRecord) -> list[Version]:
             record.content_version,
             record.modified_at,
             record.last_backup,
-            None,
+            snapshot_id,
         )
     ]
 
@@ -109,13 +109,16 @@ class MockHistory:
         self.by_client: dict[str, list[str]] = {}  # oldest first
         self.open: dict[str, Run] = {}
         self.versions: dict[str, list[Version]] = {}  # oldest first; files with one version are not here
+        # The run that stored the one version of a file not in ``versions`` (a fresh dataset's files):
+        # a run id per file instead of a Version each keeps a large dataset's state small.
+        self.origin: dict[str, str] = {}
         self.next_id = 1
         self.generation = 0  # bumped when versions vanish: cached folder listings are stale
 
     # -- versions --
 
     def versions_of(self, record: FileRecord) -> list[Version]:
-        return self.versions.get(record.id) or _derived(record)
+        return self.versions.get(record.id) or _derived(record, self.origin.get(record.id))
 
     def version(self, record: FileRecord, number: int) -> Version | None:
         return next((v for v in self.versions_of(record) if v.number == number), None)
@@ -128,7 +131,7 @@ class MockHistory:
         """Call before a new version replaces the record's: its current one becomes history."""
         kept = self.versions.get(record.id)
         if kept is None:
-            self.versions[record.id] = _derived(record)
+            self.versions[record.id] = _derived(record, self.origin.pop(record.id, None))
         elif kept:
             kept[-1].content_version = record.content_version  # the bytes it has now (corrupted or not)
 
@@ -209,7 +212,7 @@ class MockHistory:
         run.status = "interrupted" if interrupted else "partial" if c["files_failed"] else "complete"
         run.ended_at = at
         run.stored, run.failed = {}, {}
-        run.folders = self._folders(run, self._previous(run))
+        run.folders = self.folders_for(run, self._previous(run))
         return run
 
     def _previous(self, run: Run) -> Run | None:
@@ -217,7 +220,9 @@ class MockHistory:
         before = [r for r in ids[: ids.index(run.id)] if self.runs[r].status != "running"]
         return self.runs[before[-1]] if before else None
 
-    def _folders(self, run: Run, previous: Run | None) -> dict[str, Folder]:
+    @staticmethod
+    def folders_for(run: Run, previous: Run | None) -> dict[str, Folder]:
+        """Every folder of a closed run's tree: files and bytes below it, and what changed since ``previous``."""
         sums: dict[str, list[int]] = {}
         for path, (_file_id, _number, size) in run.entries.items():
             touched = int(path in run.changes)
@@ -247,6 +252,7 @@ class MockHistory:
 
     def forget_file(self, file_id: str) -> None:
         self.versions.pop(file_id, None)
+        self.origin.pop(file_id, None)
         for run in self.open.values():
             run.stored.pop(file_id, None)
             run.failed.pop(file_id, None)

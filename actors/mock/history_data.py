@@ -15,29 +15,43 @@ from actors.mock.history import COUNT_FIELDS, Folder, MockHistory, Run, Version
 if TYPE_CHECKING:
     from actors.mock.state import MockWorld
 
-FORMAT = 1
+FORMAT = 2  # 1: each run's whole tree, [[path, file id, version, size], ...], still read
+_CODE = {"new": "n", "changed": "c", "unchanged": "u"}
+_CHANGE = {v: k for k, v in _CODE.items()}
 _FAILED_SHARE = 0.1  # generated runs that could not back up a few files
 
 
 def encode(history: MockHistory) -> dict[str, Any]:
+    """The history as rows. A run's tree is written as what changed since the client's run before it
+    (most files are the same from one run to the next), so the state stays near the size of the files."""
     runs = []
-    for run in history.runs.values():
-        runs.append(
-            [
-                run.id,
-                run.client_id,
-                run.status,
-                run.started_at,
-                run.ended_at,
-                run.root,
-                [run.counts[k] for k in COUNT_FIELDS],
-                [[path, *entry] for path, entry in run.entries.items()],
-                run.changes,
-                [[path, f.files, f.size, f.change] for path, f in run.folders.items()],
-                list(run.stored),
-                list(run.failed),
-            ]
-        )
+    for ids in history.by_client.values():
+        before: dict[str, tuple[str, int, int]] = {}
+        for run_id in ids:
+            run = history.runs[run_id]
+            added = {p: e for p, e in run.entries.items() if before.get(p) != e or p in run.changes}
+            removed = [p for p in before if p not in run.entries] if run.status != "running" else []
+            runs.append(
+                [
+                    run.id,
+                    run.client_id,
+                    run.status,
+                    run.started_at,
+                    run.ended_at,
+                    run.root,
+                    [run.counts[k] for k in COUNT_FIELDS],
+                    removed,
+                    list(added),
+                    [list(e) for e in added.values()],
+                    "".join(_CODE[run.changes.get(p, "unchanged")] for p in added),  # one letter per added entry
+                    # The first run kept of a client keeps its folders: the run they were compared with is gone.
+                    [[path, f.files, f.size, f.change] for path, f in run.folders.items()] if not before else None,
+                    list(run.stored),
+                    list(run.failed),
+                ]
+            )
+            if run.status != "running":
+                before = run.entries
     versions = [
         [
             file_id,
@@ -49,7 +63,14 @@ def encode(history: MockHistory) -> dict[str, Any]:
         for file_id, kept in history.versions.items()
     ]
     order = {client_id: list(ids) for client_id, ids in history.by_client.items()}
-    return {"format": FORMAT, "next_id": history.next_id, "runs": runs, "order": order, "versions": versions}
+    return {
+        "format": FORMAT,
+        "next_id": history.next_id,
+        "runs": runs,
+        "order": order,
+        "versions": versions,
+        "origin": history.origin,
+    }
 
 
 def decode(doc: dict[str, Any] | None) -> MockHistory:
@@ -57,16 +78,36 @@ def decode(doc: dict[str, Any] | None) -> MockHistory:
     history = MockHistory()
     if doc is None:
         return history
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"unsupported history format {doc.get('format')!r}")
+    fmt = doc.get("format")
+    if fmt not in (1, FORMAT):
+        raise ValueError(f"unsupported history format {fmt!r}")
     history.next_id = int(doc["next_id"])
+    before: dict[str, Run] = {}  # client -> its closed run decoded last
     for row in doc["runs"]:
-        run_id, client_id, status, started, ended, root, counts, entries, changes, folders, stored, failed = row
+        if fmt == 1:  # whole trees: the same as a tree changed from nothing
+            whole = row[7]
+            folders = [[path, f[0], f[1], f[2]] for path, *f in row[9]]
+            row = [*row[:7], None, [e[0] for e in whole], [e[1:] for e in whole], row[8], folders, *row[10:]]
+        run_id, client_id, status, started, ended, root, counts, removed, paths, entries, changes, folders, *rest = row
         run = Run(run_id, client_id, status, started, ended, root)
         run.counts = dict(zip(COUNT_FIELDS, counts, strict=True))
-        run.entries = {path: (file_id, number, size) for path, file_id, number, size in entries}
-        run.changes = dict(changes)
-        run.folders = {path: Folder(files, size, change) for path, files, size, change in folders}
+        if fmt == 1:
+            run.changes = dict(changes)
+        else:
+            run.changes = {p: _CHANGE[c] for p, c in zip(paths, changes, strict=True) if c != "u"}
+        if status != "running":
+            previous = before.get(client_id)
+            tree = dict(previous.entries) if previous is not None and removed is not None else {}
+            for path in removed or ():
+                del tree[path]
+            tree.update((path, (e[0], e[1], e[2])) for path, e in zip(paths, entries, strict=True))
+            run.entries = tree
+            if folders is None:  # they follow from the tree and the run before, by the rule that made them
+                run.folders = MockHistory.folders_for(run, previous)
+            else:
+                run.folders = {path: Folder(files, size, change) for path, files, size, change in folders}
+            before[client_id] = run
+        stored, failed = rest
         run.stored, run.failed = dict.fromkeys(stored), dict.fromkeys(failed)
         history.runs[run_id] = run
         if status == "running":
@@ -78,6 +119,7 @@ def decode(doc: dict[str, Any] | None) -> MockHistory:
         history.by_client[client_id] = list(ids)
     for file_id, kept in doc["versions"]:
         history.versions[file_id] = [Version(*v) for v in kept]
+    history.origin = dict(doc.get("origin", {}))
     return history
 
 
@@ -96,18 +138,8 @@ def seed(world: MockWorld) -> None:
                 continue
             run = history.begin(client.id, end - timedelta(minutes=rng.randint(2, 40)))
             for record in held:
-                if record.id not in history.versions:  # first held: this run stored it
-                    history.versions[record.id] = [
-                        Version(
-                            record.backup_count,
-                            record.size,
-                            record.sha256,
-                            record.content_version,
-                            record.modified_at,
-                            record.last_backup,
-                            run.id,
-                        )
-                    ]
+                if record.id not in history.origin:  # first held: this run stored its version
+                    history.origin[record.id] = run.id
                     run.stored[record.id] = None
             if rng.random() < _FAILED_SHARE:
                 for _ in range(rng.randint(1, 3)):
