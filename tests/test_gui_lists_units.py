@@ -8,12 +8,13 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
+import flet as ft
 import pytest
 
 from gui.format import cell, count, number
 from gui.views.files import NAME_LOOKUPS_AT_ONCE, ClientNames
 from gui.views.paged import Debounce, Latest, PagedListView, empty_message
-from gui.views.widgets import Pager
+from gui.views.widgets import Pager, RowCache
 from protocol.errors import ErrorCode
 from protocol.responses import Reply, as_reply
 from tests.conftest import run_async
@@ -283,3 +284,25 @@ def test_a_renamed_client_shows_its_new_name() -> None:
     names.learn([{"id": "c1", "name": "old"}])
     names.learn([{"id": "c1", "name": "new"}])
     assert names.name("c1") == "new"
+
+
+# ----------------------------------------------------------------------------- row reuse
+
+
+def test_a_row_is_reused_only_unchanged_and_in_place() -> None:
+    built: list[str] = []
+
+    def build(item: dict[str, Any]) -> ft.DataRow:
+        built.append(item["id"])
+        return ft.DataRow(cells=[ft.DataCell(ft.Text(item["id"]))])
+
+    cache = RowCache(build)
+    a, b, c = {"id": "a", "v": 1}, {"id": "b", "v": 1}, {"id": "c", "v": 1}
+    first = cache.rows([a, b, c])
+    second = cache.rows([a, {"id": "b", "v": 2}, c])  # b changed
+    assert second[0] is first[0] and second[2] is first[2] and second[1] is not first[1]
+    third = cache.rows([c, a])  # both moved: Flutter would lose their cells' accessibility nodes
+    assert third[0] is not second[2] and third[1] is not second[0]
+    cache.clear()
+    cache.rows([c, a])
+    assert built == ["a", "b", "c", "b", "c", "a", "c", "a"]

@@ -187,23 +187,28 @@ def error_text() -> ft.Text:
 
 
 class RowCache:
-    """Reuses the DataRow of an item that did not change, so a refresh patches only what changed
-    (rebuilding every row would replace every control under the operator's pointer)."""
+    """Reuses the DataRow of an item that did not change and stays where it was, so a refresh patches
+    only what changed (rebuilding every row would replace every control under the operator's pointer).
+
+    A row that moved is built anew: Flutter's table files the accessibility nodes of a moved row's
+    cells under the row's old index, so a reused row at a new place is drawn but loses its cells
+    from the accessibility tree (its actions can no longer be found)."""
 
     def __init__(self, build: Callable[[dict[str, Any]], ft.DataRow], key: str = "id") -> None:
         self._build = build
         self._key = key
-        self._rows: dict[Any, tuple[dict[str, Any], ft.DataRow]] = {}
-
-    def rows(self, items: list[dict[str, Any]]) -> list[ft.DataRow]:
-        fresh: dict[Any, tuple[dict[str, Any], ft.DataRow]] = {}
-        for item in items:
-            cached = self._rows.get(item[self._key])
-            row = cached[1] if cached is not None and cached[0] == item else self._build(item)
-            fresh[item[self._key]] = (item, row)
-        self._rows = fresh
-        return [row for _, row in fresh.values()]
+        self._rows: list[tuple[Any, dict[str, Any], ft.DataRow]] = []
 
     def clear(self) -> None:
-        """Build every row anew at the next ``rows`` (what the rows show beyond their item changed)."""
-        self._rows = {}
+        """Forget every row: the next render builds them all (what their actions allow has changed)."""
+        self._rows = []
+
+    def rows(self, items: list[dict[str, Any]]) -> list[ft.DataRow]:
+        fresh: list[tuple[Any, dict[str, Any], ft.DataRow]] = []
+        for index, item in enumerate(items):
+            key = item[self._key]
+            old = self._rows[index] if index < len(self._rows) else None
+            row = old[2] if old is not None and old[0] == key and old[1] == item else self._build(item)
+            fresh.append((key, item, row))
+        self._rows = fresh
+        return [row for _, _, row in fresh]
