@@ -13,6 +13,7 @@ import pytest
 
 from actors.server.core import BackupServer, ServerConfig
 from actors.server.db import MIGRATIONS, _statements, iso
+from actors.server.faults import SQLITE_FULL
 from actors.server.snapshots import ORPHAN_AFTER_S
 from runtime.clock import SimulatedClock
 from tests.test_server_core import FakeAgent, FakeClock, call, enrolled_agent, sha
@@ -201,3 +202,36 @@ def test_a_database_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path, 
         assert call(core, "find_files", query="old")["items"][0]["file_id"] == "f1"
     finally:
         core.close()
+
+
+class FullOnTreeRows:
+    """The server's connection, except that writing a snapshot's file rows finds the disk full."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        if sql.startswith("INSERT OR REPLACE INTO snapshot_files"):
+            error = sqlite3.OperationalError("database or disk is full")
+            error.sqlite_errorcode = SQLITE_FULL
+            raise error
+        return self._conn.executemany(sql, rows)
+
+
+def test_a_full_disk_costs_the_snapshot_its_rows_not_the_backup(core: BackupServer, tmp_path: Path) -> None:
+    agent = enrolled_agent(core, tmp_path)
+    agent.hello()
+    runs = core.agents.runs
+    runs.conn = FullOnTreeRows(core.conn)  # type: ignore[assignment]
+    manifest(agent, 1, {"/d/a": b"aaa"})  # stored, but its snapshot row cannot be written
+    runs.conn = core.conn
+    manifest(agent, 2, {"/d/e/b": b"bb"})
+    done(agent, files=2)
+    (run,) = snapshots(core)
+    assert (run["status"], run["files_new"], run["files_failed"], run["bytes_failed"]) == ("partial", 1, 1, 3)
+    assert names(core, run, "/d") == [("e", "new", 2)]
+    assert call(core, "get_files")["total"] == 2  # the backup itself lost nothing
+    assert "storage_full" in [a["type"] for a in call(core, "get_recent_activity")["items"]]

@@ -25,6 +25,7 @@ import structlog
 
 from actors.backends.snapshot_paths import folders_of, split
 from actors.server.db import iso, transaction
+from actors.server.faults import is_storage_full
 from actors.server.store import Store
 from protocol.agent_messages import MAX_PATH
 from protocol.catalogue_snapshots import CHANGES, ROOT
@@ -104,7 +105,14 @@ class Runs:
             ).fetchone()
             if found is not None:
                 rows.append((path, found[0], found[1], _change(version)))
-        self._add(run, rows)
+        try:
+            self._add(run, rows)
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            # The versions are stored (the agent was told so); only the snapshot misses them: they count
+            # as failed in it, honestly, when the run ends.
+            self.store.storage_alarm.report(f"recording {len(rows)} files in a snapshot", exc)
 
     def finish(self, client_id: str, summary: dict[str, Any]) -> None:
         """The agent's ``done``: the run ended; what it could not back up is what it failed."""
@@ -222,25 +230,32 @@ class Runs:
         """Write entries (path, version row id, size, change) into the run's tree, one transaction."""
         if not rows:
             return
-        with transaction(self.conn):
-            entries = []
-            for path, version_id, size, change in rows:
-                tally = self._folder(run, path)
-                tally.files += 1
-                tally.size += size
-                tally.touched += change != "unchanged"
-                run.counts[change][0] += 1
-                run.counts[change][1] += size
-                run.pending.pop(path, None)
-                entries.append((tally.id, split(path)[1], version_id, change))
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO snapshot_files (dir_id, name, version_id, change) VALUES (?, ?, ?, ?)", entries
-            )
-            self.conn.executemany(
-                "UPDATE file_versions SET snapshot_id = ? WHERE id = ?",
-                [(run.snapshot_id, e[2]) for e in entries if e[3] != "unchanged"],
-            )
-            self._write_counts(run)
+        try:
+            with transaction(self.conn):
+                entries = [(self._folder(run, p).id, split(p)[1], version_id, c) for p, version_id, _, c in rows]
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO snapshot_files (dir_id, name, version_id, change) VALUES (?, ?, ?, ?)",
+                    entries,
+                )
+                self.conn.executemany(
+                    "UPDATE file_versions SET snapshot_id = ? WHERE id = ?",
+                    [(run.snapshot_id, e[2]) for e in entries if e[3] != "unchanged"],
+                )
+        except BaseException:
+            # The folders made in the rolled-back transaction are gone, and the reloaded ones have lost
+            # their counts: the run is counted from its rows when it ends.
+            run.dirs = self._load_dirs(run.snapshot_id)
+            run.recount = True
+            raise
+        for path, _version_id, size, change in rows:
+            tally = run.dirs[split(path)[0]]
+            tally.files += 1
+            tally.size += size
+            tally.touched += change != "unchanged"
+            run.counts[change][0] += 1
+            run.counts[change][1] += size
+            run.pending.pop(path, None)
+        self._write_counts(run)
 
     def _write_counts(self, run: OpenRun) -> None:
         c = run.counts
