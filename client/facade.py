@@ -328,6 +328,124 @@ class ServerBridge(FacadeBase):
             timeout,
         )
 
+    def download_archive(
+        self,
+        snapshot_id: str,
+        paths: list[str],
+        destination_path: str,
+        allow_damaged: bool = False,
+        *,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Stream folders and files of one snapshot as a tar archive, which the requester writes atomically to `destination_path` on its own machine."""
+        return self._run(
+            "download_archive",
+            {
+                "snapshot_id": snapshot_id,
+                "paths": paths,
+                "destination_path": destination_path,
+                "allow_damaged": allow_damaged,
+            },
+            timeout,
+            progress,
+        )
+
+    async def download_archive_async(
+        self,
+        snapshot_id: str,
+        paths: list[str],
+        destination_path: str,
+        allow_damaged: bool = False,
+        *,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Stream folders and files of one snapshot as a tar archive, which the requester writes atomically to `destination_path` on its own machine."""
+        return await self._run_async(
+            "download_archive",
+            {
+                "snapshot_id": snapshot_id,
+                "paths": paths,
+                "destination_path": destination_path,
+                "allow_damaged": allow_damaged,
+            },
+            timeout,
+            progress,
+        )
+
+    def restore_to_agent(
+        self,
+        snapshot_id: str,
+        paths: list[str],
+        destination: str,
+        overwrite: str = "skip",
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
+        return self._run(
+            "restore_to_agent",
+            {"snapshot_id": snapshot_id, "paths": paths, "destination": destination, "overwrite": overwrite},
+            timeout,
+        )
+
+    async def restore_to_agent_async(
+        self,
+        snapshot_id: str,
+        paths: list[str],
+        destination: str,
+        overwrite: str = "skip",
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
+        return await self._run_async(
+            "restore_to_agent",
+            {"snapshot_id": snapshot_id, "paths": paths, "destination": destination, "overwrite": overwrite},
+            timeout,
+        )
+
+    def get_restore_job(self, job_id: str, *, timeout: float | None = None) -> Reply:
+        """One restore job: its progress while it runs, its result once it ended."""
+        return self._run("get_restore_job", {"job_id": job_id}, timeout)
+
+    async def get_restore_job_async(self, job_id: str, *, timeout: float | None = None) -> Reply:
+        """One restore job: its progress while it runs, its result once it ended."""
+        return await self._run_async("get_restore_job", {"job_id": job_id}, timeout)
+
+    def list_restore_jobs(
+        self,
+        client_id: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Restore jobs, newest first: every client's or one client's."""
+        return self._run(
+            "list_restore_jobs",
+            {"client_id": client_id, "status": status, "offset": offset, "limit": limit},
+            timeout,
+        )
+
+    async def list_restore_jobs_async(
+        self,
+        client_id: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Restore jobs, newest first: every client's or one client's."""
+        return await self._run_async(
+            "list_restore_jobs",
+            {"client_id": client_id, "status": status, "offset": offset, "limit": limit},
+            timeout,
+        )
+
     def get_database_info(self, *, timeout: float | None = None) -> Reply:
         """Tables with row counts, sizes and columns."""
         return self._run("get_database_info", {}, timeout)

@@ -47,6 +47,7 @@ _S = (str,)
 _I = (int,)
 _B = (bool,)
 _L = (list,)
+_D = (dict,)
 _OS = (str, type(None))
 
 # type -> required header fields and their types (exact match, bools are not ints).
@@ -62,6 +63,11 @@ AGENT_TO_SERVER: dict[str, dict[str, tuple[type, ...]]] = {
     "fetch": {"r": _S, "file_id": _S},
     "fetch_ack": {"r": _S, "i": _I},
     "bye": {},
+    # restore jobs (restore_to_agent): the agent drives them, see docs/agent-protocol.md
+    "job_next": {"job": _S, "cursor": _S},
+    "job_progress": {"job": _S, "files_done": _I, "bytes_done": _I},
+    "job_checkpoint": {"job": _S, "cursor": _S, "counts": _D, "problems": _L, "end": _B},
+    "job_failed": {"job": _S, "code": _S, "message": _S},
 }
 SERVER_TO_AGENT: dict[str, dict[str, tuple[type, ...]]] = {
     "welcome": {"client_id": _S, "heartbeat_s": (int, float), "window": _I, "chunk_size": _I, "max_batch": _I},
@@ -74,6 +80,16 @@ SERVER_TO_AGENT: dict[str, dict[str, tuple[type, ...]]] = {
     "fetch_meta": {"r": _S, "file_id": _S, "name": _S, "size": _I, "sha256": _S},
     "data": {"r": _S, "i": _I, "o": _I},
     "fetch_end": {"r": _S},
+    "restore_job": {
+        "job": _S,
+        "destination": _S,
+        "overwrite": _S,
+        "files_total": _I,
+        "bytes_total": _I,
+        "cursor": _S,
+        "counts": _D,
+    },
+    "job_items": {"job": _S, "items": _L, "cursor": _S, "end": _B},
     "error": {"code": _S, "message": _S},
     "disconnect": {"reason": _S},
 }
@@ -87,6 +103,7 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "server_version": _S,
     "pid": _I,
     "reason": _S,
+    "version": _I,  # fetch: a version of the file (restore jobs); absent: its newest
 }
 
 

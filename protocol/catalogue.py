@@ -10,6 +10,7 @@ of a declaration live in ``protocol.operation``.
 from __future__ import annotations
 
 from protocol.catalogue_restore import RESTORE_OPERATIONS
+from protocol.catalogue_restore_jobs import RESTORE_JOB_OPERATIONS
 from protocol.catalogue_snapshots import SNAPSHOT_OPERATIONS
 from protocol.catalogue_trust import TRUST_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
@@ -258,6 +259,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     *SNAPSHOT_OPERATIONS,
     *RESTORE_OPERATIONS,
+    *RESTORE_JOB_OPERATIONS,
     # -- database --
     Operation(
         "get_database_info",

@@ -42,9 +42,10 @@ RESTORE_JOB_OPERATIONS: tuple[Operation, ...] = (
         "restore_to_agent",
         "snapshots",
         "Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the "
-        "client's agent carries out when it is connected (queued until then). Each selected item keeps its name "
-        "and what is below it (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, "
-        "a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing "
+        "client's agent carries out when it is connected (queued until then). Files are named from the folder "
+        "holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives "
+        "`/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected "
+        "one is taken once. The agent writes nothing "
         "outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, "
         "checks its SHA-256 against the version's and only then renames it into place.",
         Access.WRITE,

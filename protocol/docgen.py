@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from protocol.catalogue import OPERATIONS, Arg, ArgType, Operation
+from protocol.catalogue_restore_jobs import RESTORE_JOB_SHAPES
 from protocol.catalogue_trust import TRUST_SHAPES
 from protocol.errors import ERROR_DESCRIPTIONS, ErrorCode
 from protocol.events import TOPICS
@@ -115,7 +116,8 @@ def topics() -> str:
 
 
 def shapes() -> str:
-    return "\n".join(line for s in (*SHAPES, *TRUST_SHAPES) for line in _field_section(s.name, s.summary, s.fields))
+    every = (*SHAPES, *RESTORE_JOB_SHAPES, *TRUST_SHAPES)
+    return "\n".join(line for s in every for line in _field_section(s.name, s.summary, s.fields))
 
 
 def tables() -> str:

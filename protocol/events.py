@@ -10,6 +10,7 @@ ACTIVITY = "activity"
 CLIENT_CHANGED = "client.changed"
 FILE_CHANGED = "file.changed"
 SERVER_CHANGED = "server.changed"
+RESTORE_JOB = "restore.job"
 BRIDGE_BACKEND = "bridge.backend"
 BRIDGE_MODE = "bridge.mode"
 BRIDGE_WRITE = "bridge.write"
@@ -68,6 +69,18 @@ TOPICS: tuple[Topic, ...] = (
         "backend",
         "The server was started or stopped, or its totals changed.",
         (("status", "ServerStatus"),),
+    ),
+    Topic(
+        RESTORE_JOB,
+        "backend",
+        "A restore job (restore_to_agent) was queued, taken by its agent, moved on (at most twice a second) or "
+        "ended; back to queued when its agent went away mid-job (it resumes where it stopped).",
+        (
+            ("job_id", "string"),
+            ("client_id", "string"),
+            ("change", "string: queued, started, progress, requeued or ended"),
+            ("job", "RestoreJob"),
+        ),
     ),
     Topic(
         BRIDGE_BACKEND,

@@ -1,9 +1,10 @@
 """What a restore job is and how its selection becomes files, the same in both backends.
 
 A job restores the selected folders and files of one snapshot under a destination on the
-client's machine. Each selected item keeps its own name (``/home/ada/docs`` gives
-``docs/…``, ``/`` gives ``home/…``, a drive ``C:`` gives ``C/…``); an item inside another
-selected one is taken once. Files go in one order in both backends: by selected item, then
+client's machine. Files are named from the folder holding the whole selection, as
+download_archive names its members (``/home/ada/docs`` gives ``docs/…``, ``/`` gives
+``home/…``, a drive ``C:`` gives ``C/…``; ``/home/ada/docs`` with ``/home/bob`` gives
+``ada/docs/…`` and ``bob/…``); an item inside another selected one is taken once. Files go in one order in both backends: by selected item, then
 folder path, then name (code points, SQLite's BINARY). The mock simulates the agent's part;
 the real server hands it to the agent, whose results come back in the same counters.
 """
@@ -74,10 +75,21 @@ def normalized(paths: list[str]) -> list[str]:
     return [p for p in unique if not any(contains(other, p) for other in unique if other != p)]
 
 
-def member_of(selected: str, path: str) -> str:
-    """Where a file of the selected item goes below the destination: the item's name and what follows."""
-    keep = max(0, len(components(selected)) - 1)
-    return MEMBER_SEPARATOR.join(components(path)[keep:])
+def member_base(selection: list[str]) -> int:
+    """How many leading names every file shares: those of the folder holding the whole selection."""
+    parents = [components(p)[:-1] for p in selection]
+    if not parents:
+        return 0
+    depth = min(len(p) for p in parents)
+    for n in range(depth):
+        if len({p[n] for p in parents}) > 1:
+            return n
+    return depth
+
+
+def member_of(path: str, base: int) -> str:
+    """Where a file goes below the destination: its names after the ``base`` the selection shares."""
+    return MEMBER_SEPARATOR.join(components(path)[base:])
 
 
 def not_in_snapshot(snapshot_id: str, path: str) -> ProtocolError:

@@ -23,6 +23,7 @@ from actors.backends.validation import check_destination_path
 from actors.mock import archive as mock_archive
 from actors.mock import database as mock_database
 from actors.mock import queries as mock_queries
+from actors.mock import restore_jobs as mock_restore_jobs
 from actors.mock import snapshots as mock_snapshots
 from actors.mock.actions import delete_client, delete_file, disconnect, find_client, find_file, set_running, verify_file
 from actors.mock.content import content_sha256, read_content
@@ -82,6 +83,7 @@ class MockCore:
             "get_logs": lambda a: (mock_queries.get_logs(world, a), "Logs"),
             "test_connection": lambda a: ({"pong": True, "backend": self.name, "server_time": world.now()}, "pong"),
             **mock_snapshots.handlers(world),
+            **mock_restore_jobs.handlers(world),
             "download_archive": mock_archive.handler(world, self._reply),
         }
 
@@ -185,6 +187,7 @@ class MockCore:
     def _evolve(self, seconds: float) -> None:
         self.world.clock.advance(seconds)
         self._evolution.step()
+        self.world.restore_jobs.advance(self.world, seconds)  # after the step: a client it disconnected waits
 
     def _journal(self, op: str, args: dict[str, Any], at: datetime, *, sync: bool) -> None:
         if self.store is None or self._replaying:

@@ -23,6 +23,7 @@ from actors.backends.restore_plan import (
     RestoreJob,
     checked_destination,
     contains,
+    member_base,
     member_of,
     normalized,
     not_in_snapshot,
@@ -240,13 +241,14 @@ def _items(world: MockWorld, run: Run, selection: list[str]) -> list[Item]:
     """The files of the selection in the order both backends use: selected item, folder, name."""
     listed = [(path, entry) for path, entry in run.entries.items() if _resolves(world, entry[0], entry[1])]
     items: list[Item] = []
+    base = member_base(selection)
     for selected in selection:
         if selected in run.entries and _resolves(world, *run.entries[selected][:2]):
             file_id, number, _size = run.entries[selected]
-            items.append(Item(selected, member_of(selected, selected), file_id, number))
+            items.append(Item(selected, member_of(selected, base), file_id, number))
         elif selected in run.folders:
             below = sorted((split(path), path, entry) for path, entry in listed if contains(selected, path))
-            items.extend(Item(path, member_of(selected, path), e[0], e[1]) for _key, path, e in below)
+            items.extend(Item(path, member_of(path, base), e[0], e[1]) for _key, path, e in below)
         else:
             raise not_in_snapshot(run.id, selected)
     return items

@@ -24,6 +24,7 @@ from actors.mock.generator import MockDataGenerator
 from actors.mock.history import MockHistory
 from actors.mock.index import SortedIndex
 from actors.mock.records import ACTIVITY_LIMIT, LOG_LIMIT, Activity, Client, FileRecord, LogEntry, ServerState
+from actors.mock.restore_jobs import MockRestoreJobs
 from protocol.catalogue import CLIENT_STATUSES, FILE_STATUSES
 from protocol.events import ACTIVITY, CLIENT_CHANGED, FILE_CHANGED, SERVER_CHANGED
 from runtime.clock import Clock
@@ -84,6 +85,7 @@ class MockWorld:
         self.file_index = {k: SortedIndex(fn, self.files.values) for k, fn in FILE_SORT_KEYS.items()}
         self.events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=EVENT_LIMIT)
         self.history = MockHistory()  # backup runs as snapshots, versions of files
+        self.restore_jobs = MockRestoreJobs()  # restore_to_agent, carried out over ticks
         self._pinned: datetime | None = None
         self._overflowing = False
 

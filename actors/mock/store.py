@@ -48,6 +48,7 @@ from actors.mock.records import (
     from_row,
     to_row,
 )
+from actors.mock.restore_jobs import MockRestoreJobs
 from actors.mock.state import MockWorld
 from runtime.clock import Clock
 from runtime.fsutil import AtomicFile, atomic_write_bytes, fsync_dir, remove_temporaries
@@ -311,6 +312,7 @@ def encode_world(world: MockWorld, journal_seq: int) -> dict[str, Any]:
         "logs": {**_table(world.logs, LOG_COLUMNS), "next_id": world.next_log_id},
         "server": world.server.to_dict(),
         "history": history_data.encode(world.history),
+        "restore_jobs": world.restore_jobs.encode(),
     }
 
 
@@ -354,6 +356,7 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
     world.logs.extend(from_row(LogEntry, row, LOG_COLUMNS) for row in doc["logs"]["rows"])
     world.next_log_id = int(doc["logs"]["next_id"])
     world.history = history_data.decode(doc.get("history"))  # absent in a state saved before runs were kept
+    world.restore_jobs = MockRestoreJobs.decode(doc.get("restore_jobs"))  # absent before jobs were kept
     # Move a simulated clock up to where the stored world stopped (a system clock ignores it).
     behind = (doc["clock"] - clock.now()).total_seconds()
     if behind > 0:

@@ -72,7 +72,7 @@ class AgentGateway:
         # wait there behind a burst, so liveness is not judged while it lasts (up to BACKLOG_GRACE_PERIODS).
         self.backlog_since: float | None = None
         self.outbox = AgentOutbox()
-        self.restores = Restores(store, blobs, self.outbox)
+        self.restores = Restores(store, blobs, self.outbox, self.by_client)
         self.runs = Runs(store, clock)  # each backup run is a snapshot
         self.runs.recover()
 
@@ -125,14 +125,14 @@ class AgentGateway:
             else:
                 self._in_session(route, msg, key, arrived)
         except AgentProtocolError as exc:
-            ref = msg.get("batch", msg.get("r", msg.get("u")))
+            ref = msg.get("batch", msg.get("r", msg.get("u", msg.get("job"))))
             self._error(route, exc.code, exc.message, ref)
         except Exception as exc:
             if not is_storage_full(exc):
                 raise
             # A row or activity entry could not be written: the agent hears it and stops its run.
             self.store.storage_alarm.report(f"handling an agent's {msg.type}", exc)
-            ref = msg.get("batch", msg.get("r", msg.get("u")))
+            ref = msg.get("batch", msg.get("r", msg.get("u", msg.get("job"))))
             self._error(route, STORAGE_FULL, f"server storage full: {describe(exc)}", ref)
 
     def _enrollment_connection(self, route: bytes, msg: Message, peer: str) -> None:
@@ -173,6 +173,7 @@ class AgentGateway:
             max_batch=MAX_BATCH,
             server_version=self.settings.server_version,
         )
+        self.restores.jobs.session_started(session)
         self.store.client_changed(client_id, "created" if created else "updated")
         where = f" from {peer}" if peer else ""
         self.store.record(
@@ -188,9 +189,8 @@ class AgentGateway:
         session = self.sessions.get(route)
         if session is None or session.key != key:
             if msg.type not in ("bye", "fetch_ack"):
-                self._error(
-                    route, NO_SESSION, "no session: say hello first", msg.get("batch", msg.get("r", msg.get("u")))
-                )
+                ref = msg.get("batch", msg.get("r", msg.get("u", msg.get("job"))))
+                self._error(route, NO_SESSION, "no session: say hello first", ref)
             return
         # max: a batch stamped earlier than a later one's hello must not move the session back in time.
         session.last_seen = max(session.last_seen, arrived)
@@ -207,6 +207,7 @@ class AgentGateway:
             "fetch": self._on_fetch,
             "fetch_ack": self._on_fetch_ack,
             "abort": self._on_abort,
+            **self.restores.handlers,
         }
         handler = handlers.get(msg.type)
         if handler is None:  # enroll on an already registered key
@@ -398,3 +399,4 @@ class AgentGateway:
         if self.by_client.get(session.client_id) is session:
             del self.by_client[session.client_id]
             self.runs.session_ended(session.client_id)
+            self.restores.jobs.session_ended(session.client_id)

@@ -177,6 +177,7 @@ class BackupServer:
                 "pong",
             ),
             **snapshot_queries.handlers(self.conn),
+            **self.agents.restores.jobs.handlers(),
             "download_archive": lambda a: archive.download_archive(self.conn, self.blobs, a, self._reply),
         }
 
@@ -209,6 +210,7 @@ class BackupServer:
 
     def tick(self) -> None:
         self.agents.tick()
+        self.agents.restores.jobs.flush()
         self.scrubber.tick()
         self.store.flush_server_changed()  # after the agents' tick, so its lost sessions count too
         keys, unreported = self.keyring.take_refusals()

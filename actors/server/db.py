@@ -168,6 +168,40 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX file_versions_snapshot ON file_versions (snapshot_id);
     """,
     ),
+    (
+        4,
+        "restore jobs: restores onto a client's machine, carried out by its agent",
+        """
+        -- A job outlives its snapshot (no foreign key there: what was asked and what became of it
+        -- stays readable); it goes with its client. checkpoint is where an interrupted job resumes
+        -- ({cursor, counts} as JSON); problems lists the first skipped or failed files (JSON).
+        CREATE TABLE restore_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            snapshot_id INTEGER NOT NULL,
+            paths TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            overwrite TEXT NOT NULL CHECK (overwrite IN ('skip', 'overwrite', 'rename')),
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'complete', 'partial', 'failed')),
+            created_at TIMESTAMP NOT NULL,
+            started_at TIMESTAMP,
+            ended_at TIMESTAMP,
+            files_total INTEGER NOT NULL,
+            bytes_total INTEGER NOT NULL,
+            files_done INTEGER NOT NULL DEFAULT 0,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            files_restored INTEGER NOT NULL DEFAULT 0,
+            bytes_restored INTEGER NOT NULL DEFAULT 0,
+            files_skipped INTEGER NOT NULL DEFAULT 0,
+            files_failed INTEGER NOT NULL DEFAULT 0,
+            checkpoint TEXT NOT NULL DEFAULT '',
+            problems TEXT NOT NULL DEFAULT '[]',
+            error TEXT
+        );
+        CREATE INDEX restore_jobs_client ON restore_jobs (client_id, id);
+        CREATE INDEX restore_jobs_status ON restore_jobs (status);
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from actors.backends.restore_plan import member_of, normalized, not_in_snapshot
+from actors.backends.restore_plan import member_base, member_of, normalized, not_in_snapshot
 from actors.backends.snapshot_paths import child_path, split
 from protocol.agent_messages import AgentProtocolError
 from protocol.catalogue_snapshots import ROOT
@@ -138,6 +138,7 @@ def _walk(
 ) -> Iterator[tuple[Position, list[Any]]]:
     """(position, item) of every file after ``start``: [path, member, file_id, version, size, sha256, mtime_ns]."""
     first, from_dir, from_name = start if start is not None else (0, "", "")
+    base = member_base([s.path for s in selection])
     for index in range(first, len(selection)):
         selected = selection[index]
         resume = index == first and start is not None
@@ -145,7 +146,7 @@ def _walk(
             after = from_name if resume and folder == from_dir else ""
             for name, *rest in _files(conn, dir_id, after, selected):
                 path = child_path(folder, name)
-                yield (index, folder, name), [path, member_of(selected.path, path), *rest]
+                yield (index, folder, name), [path, member_of(path, base), *rest]
 
 
 def _dirs(conn: sqlite3.Connection, snapshot: int, selected: Selected, at_least: str) -> Iterator[tuple[int, str]]:
