@@ -105,7 +105,7 @@ def files_view_timing(browser: Any, url: str, password: str, files: int, opens: 
         page, _, _ = signed_in_page(browser, url, password)
         t0 = time.perf_counter()
         click_nav(page, "Files")
-        wait_visible(page, f"of {files}")
+        wait_visible(page, f"of {files:,}")
         times.append(time.perf_counter() - t0)
         page.context.close()
     return {"files_view_render_p50_s": median(times), "files_in_mock": files}

@@ -155,6 +155,7 @@ class FilesView(PagedListView):
         """Show one client's files, or every client's with ``client_id`` None."""
         self.client_id, self.client_name = client_id, name
         self.client_label = f"files of {name}" if client_id else "all clients"
+        self.client_field.value = name  # the filter says what is shown, however the operator got here
         self.pager.reset()
         await self.reload()
 
@@ -164,7 +165,6 @@ class FilesView(PagedListView):
         await self.ctx.load_data_operation(ViewKey.FILES)
 
     async def all_clients(self, e: ft.Event[ft.TextButton] | ft.Event[ft.TextField]) -> None:
-        self.client_field.value = ""
         await self.show_client(None, "")
 
     async def on_client(self, e: ft.Event[ft.TextField]) -> None:
