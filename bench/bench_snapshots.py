@@ -118,6 +118,9 @@ def cases(snapshot_id: str, client_id: str, paths: list[str], wide: int) -> dict
         "list_snapshots": ("list_snapshots", {"client_id": client_id}),
         "get_file_versions": ("get_file_versions", {"client_id": client_id, "path": paths[len(paths) // 2]}),
         "test_connection": ("test_connection", {}),
+        # Substring searches scan: timed with --find-calls, reported, no target.
+        "find_files_in_snapshot": ("find_files", {"query": "f07.bin", "snapshot_id": snapshot_id, "limit": 100}),
+        "find_files_everywhere": ("find_files", {"query": "w0042", "limit": 100}),
     }
     if wide:
         out["browse_wide_first_1000"] = (browse, {"snapshot_id": snapshot_id, "path": "/data/wide", "limit": 1000})
@@ -153,16 +156,24 @@ def timed(
     return {"p50_ms": round(percentile(times, 50) * 1e3, 3), "p95_ms": round(percentile(times, 95) * 1e3, 3)}
 
 
-def through_core(core: BackupServer, todo: dict[str, tuple[str, dict[str, Any]]], n: int) -> dict[str, Any]:
+def calls_for(name: str, n: int, find_calls: int) -> int:
+    return find_calls if name.startswith("find_files") else n
+
+
+def through_core(
+    core: BackupServer, todo: dict[str, tuple[str, dict[str, Any]]], n: int, find_calls: int
+) -> dict[str, Any]:
     def call(op: str, args: dict[str, Any]) -> dict[str, Any]:
         reply = core.handle(op, args, CTX)
         assert isinstance(reply, dict)
         return reply
 
-    return {name: timed(call, op, args, n) for name, (op, args) in todo.items()}
+    return {name: timed(call, op, args, calls_for(name, n, find_calls)) for name, (op, args) in todo.items()}
 
 
-def through_bridge(work: Path, server_dir: Path, todo: dict[str, tuple[str, dict[str, Any]]], n: int) -> dict[str, Any]:
+def through_bridge(
+    work: Path, server_dir: Path, todo: dict[str, tuple[str, dict[str, Any]]], n: int, find_calls: int
+) -> dict[str, Any]:
     front, back, events = free_port(), free_port(), free_port()
     creds = stack_credentials(work / "stack", front, events, back, real=True)
     admin = admin_connection(creds)
@@ -200,7 +211,7 @@ def through_bridge(work: Path, server_dir: Path, todo: dict[str, tuple[str, dict
         wait_ready(admin, "server", timeout=300, proc=server, log=work / "server.log")
         with BridgeClient(connection=admin) as client:
             return {
-                name: timed(lambda o, a: client.call(o, a, timeout=30), op, args, n)
+                name: timed(lambda o, a: client.call(o, a, timeout=30), op, args, calls_for(name, n, find_calls))
                 for name, (op, args) in todo.items()
             }
     finally:
@@ -212,6 +223,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--wide", type=int, default=10_000, help="files in the one wide folder (part of --files)")
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--find-calls", type=int, default=5, help="calls of each find_files case (they scan)")
     parser.add_argument("--no-bridge", action="store_true", help="time through the core only")
     ns = parser.parse_args()
     install_cleanup()
@@ -226,14 +238,14 @@ def main() -> int:
             snapshot_id = str(core.conn.execute("SELECT MAX(id) FROM snapshots").fetchone()[0])
             folders = core.conn.execute("SELECT COUNT(*) FROM snapshot_dirs").fetchone()[0]
             todo = cases(snapshot_id, client_id, paths, ns.wide)
-            core_results = through_core(core, todo, ns.calls)
+            core_results = through_core(core, todo, ns.calls, ns.find_calls)
             snapshot = core.handle("get_snapshot", {"snapshot_id": snapshot_id}, CTX)
             assert isinstance(snapshot, dict) and snapshot["data"]["files_total"] == ns.files, snapshot
             tree_bytes = tree_size(core)
         finally:
             core.close()
         db_bytes = (server_dir / "server" / "backup.db").stat().st_size
-        bridge_results = {} if ns.no_bridge else through_bridge(work, server_dir, todo, ns.calls)
+        bridge_results = {} if ns.no_bridge else through_bridge(work, server_dir, todo, ns.calls, ns.find_calls)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     browses = [k for k in todo if k.startswith("browse")]

@@ -73,9 +73,9 @@ SNAPSHOT_OPERATIONS: tuple[Operation, ...] = (
         "find_files",
         "Search backed-up files by a case-insensitive substring of their path (ASCII letters fold): every "
         "client's, one client's, or in one snapshot.",
-        f"{PAGE} of FileVersion ordered by path: with `snapshot_id`, the version that snapshot holds; "
-        "otherwise each file's newest version. NOT_FOUND for an unknown client or snapshot, or a snapshot "
-        "of another client than `client_id`",
+        f"{PAGE} of FileVersion ordered by path: with `snapshot_id`, the version that snapshot holds, at the path "
+        "its tree holds it; otherwise each file's newest version. NOT_FOUND for an unknown client or snapshot, or "
+        "a snapshot of another client than `client_id`",
         (
             Arg("query", ArgType.STRING, "Substring of the path (the name is its end); empty matches all."),
             Arg(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from actors.backends.snapshot_paths import child_path, folder_to_browse, folders_of, parent_of, split
+from actors.server.snapshot_queries import TREE_PATH
 from protocol.errors import ProtocolError
 
 
@@ -41,3 +44,10 @@ def test_a_path_no_folder_could_have_is_a_bad_request(asked: str) -> None:
     with pytest.raises(ProtocolError) as info:
         folder_to_browse(asked)
     assert info.value.code.value == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("folder", ["/", "/home/ada", "C:\\", "C:\\Users", "D:/mixed", "/C:"])
+def test_the_servers_sql_names_a_file_as_child_path_does(folder: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    sql = f"SELECT {TREE_PATH} FROM (SELECT ? AS path) d, (SELECT ? AS name) s"
+    assert conn.execute(sql, (folder, "n.txt")).fetchone()[0] == child_path(folder, "n.txt")

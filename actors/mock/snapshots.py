@@ -40,12 +40,13 @@ def list_snapshots(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     return page([r.to_dict() for r in runs[offset : offset + limit]], len(runs), offset, limit)
 
 
-def version_dict(record: FileRecord, version: Version) -> dict[str, Any]:
+def version_dict(record: FileRecord, version: Version, path: str | None = None) -> dict[str, Any]:
+    """A version of a file; ``path``: where a snapshot's tree holds it (default: the file's path now)."""
     return {
         "file_id": record.id,
         "client_id": record.client_id,
-        "path": record.path,
-        "name": record.name,
+        "path": record.path if path is None else path,
+        "name": record.name if path is None else split(path)[1],
         "version": version.number,
         "size": version.size,
         "sha256": version.sha256,
@@ -154,7 +155,7 @@ def find_files(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     offset, limit = args["offset"], args["limit"]
     if not searchable(needle):
         return page([], 0, offset, limit)
-    found: list[tuple[FileRecord, Version]] = []
+    found: list[tuple[str, FileRecord, Version]] = []  # (path, file, version)
     if snapshot_id is not None:
         run = find_run(world, snapshot_id)
         if client_id is not None and run.client_id != client_id:
@@ -164,19 +165,20 @@ def find_files(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
                 client_id=client_id,
                 snapshot_id=snapshot_id,
             )
-        for file_id, number, _size in run.entries.values():
+        for path, (file_id, number, _size) in run.entries.items():
             record = world.files.get(file_id)
             version = world.history.version(record, number) if record is not None else None
-            if record is not None and version is not None and needle in fold(record.path):
-                found.append((record, version))
+            if record is not None and version is not None and needle in fold(path):
+                found.append((path, record, version))
     else:
         pool = world.files_by_client[client_id].values() if client_id is not None else world.files.values()
         for record in pool:
             versions = world.history.versions_of(record)
             if versions and needle in fold(record.path):
-                found.append((record, versions[-1]))
-    found.sort(key=lambda rv: (fold(rv[0].path), rv[0].id))
-    return page([version_dict(r, v) for r, v in found[offset : offset + limit]], len(found), offset, limit)
+                found.append((record.path, record, versions[-1]))
+    found.sort(key=lambda prv: (fold(prv[0]), prv[1].id))
+    items = [version_dict(r, v, p if snapshot_id is not None else None) for p, r, v in found[offset : offset + limit]]
+    return page(items, len(found), offset, limit)
 
 
 def file_versions(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:

@@ -169,10 +169,6 @@ def find_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]
     offset, limit = args["offset"], args["limit"]
     if not searchable(needle):
         return page([], 0, offset, limit)
-    where, params = ["instr(lower(f.path), ?) > 0"], [needle]
-    if client_id is not None:
-        where.append("f.client_id = ?")
-        params.append(client_id)
     if snapshot_id is not None:
         snapshot = _row(conn, snapshot_id)
         if client_id is not None and snapshot["client_id"] != client_id:
@@ -182,21 +178,59 @@ def find_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]
                 client_id=client_id,
                 snapshot_id=snapshot_id,
             )
-        source = (
-            "snapshot_dirs d JOIN snapshot_files s ON s.dir_id = d.id JOIN file_versions v ON v.id = s.version_id "
-            "JOIN files f ON f.id = v.file_id"
-        )
-        where.append("d.snapshot_id = ?")
-        params.append(snapshot["id"])
-    else:
-        source = f"files f JOIN file_versions v ON {NEWEST}"
-    clause = " AND ".join(where)
-    total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {clause}", params).fetchone()[0]
-    rows = conn.execute(
-        f"SELECT {VERSION_COLUMNS} FROM {source} WHERE {clause} ORDER BY f.path COLLATE NOCASE, f.id LIMIT ? OFFSET ?",
+        return _find_in_snapshot(conn, snapshot["id"], needle, offset, limit)
+    where, params = "instr(lower(f.path), ?) > 0", [needle]
+    if client_id is not None:
+        where += " AND f.client_id = ?"
+        params.append(client_id)
+    total = conn.execute(f"SELECT COUNT(*) FROM files f WHERE {where}", params).fetchone()[0]
+    # The page's files first (the path index gives them in order), then only their newest versions.
+    ids = conn.execute(
+        f"SELECT f.id FROM files f WHERE {where} ORDER BY f.path COLLATE NOCASE, f.id LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
-    return page([version_dict(r) for r in rows], total, offset, limit)
+    items = []
+    for (file_id,) in ids:
+        row = conn.execute(
+            f"SELECT {VERSION_COLUMNS} FROM files f JOIN file_versions v ON {NEWEST} WHERE f.id = ?", (file_id,)
+        ).fetchone()
+        items.append(version_dict(row))
+    return page(items, total, offset, limit)
+
+
+# The path a snapshot's tree gives a file: snapshot_paths.child_path, in SQL.
+TREE_PATH = (
+    "CASE WHEN substr(d.path, -1) IN ('/', '\\') THEN d.path || s.name "
+    "WHEN d.path GLOB '[A-Za-z]:[\\/]*' THEN d.path || substr(d.path, 3, 1) || s.name "
+    "ELSE d.path || '/' || s.name END"
+)
+
+
+def _find_in_snapshot(conn: sqlite3.Connection, snapshot: int, needle: str, offset: int, limit: int) -> dict[str, Any]:
+    """Matches among one snapshot's files, by the path its tree gives them, with the versions it holds.
+
+    One pass over the tree's rows (no join per row): the page and the count of all matches together.
+    """
+    tree = "snapshot_dirs d JOIN snapshot_files s ON s.dir_id = d.id"
+    match = f"d.snapshot_id = ? AND instr(lower({TREE_PATH}), ?) > 0"
+    rows = conn.execute(
+        f"SELECT s.version_id, {TREE_PATH} AS full, s.name, COUNT(*) OVER () FROM {tree} WHERE {match} "
+        "ORDER BY full COLLATE NOCASE LIMIT ? OFFSET ?",
+        (snapshot, needle, limit, offset),
+    ).fetchall()
+    if rows:
+        total = rows[0][3]
+    else:  # past the last match: count them apart
+        total = conn.execute(f"SELECT COUNT(*) FROM {tree} WHERE {match}", (snapshot, needle)).fetchone()[0]
+    items = []
+    for version_id, path, name, _ in rows:
+        file_id, client_id, *version = conn.execute(
+            "SELECT v.file_id, f.client_id, v.version, v.size, v.sha256, v.mtime_ns, v.backed_up_at, v.snapshot_id "
+            "FROM file_versions v JOIN files f ON f.id = v.file_id WHERE v.id = ?",
+            (version_id,),
+        ).fetchone()
+        items.append(version_dict((file_id, client_id, path, name, *version)))
+    return page(items, total, offset, limit)
 
 
 def file_versions(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
