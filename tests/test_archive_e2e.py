@@ -1,0 +1,98 @@
+"""download_archive end to end: the demo agent backs up its sample folder to the real server, and the folder
+comes back through the bridge as a tar (client library and bridgectl) that unpacks to the very same files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.agent.sample import ensure_sample
+from client.download import download
+from tests.conftest import ROOT, ok
+from tests.test_server_e2e import RealServer, bridge_stack, client_named, server
+
+__all__ = ["bridge_stack", "server"]  # the fixtures, imported for this module's tests
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def unpacked(archive: Path, into: Path) -> Path:
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")  # refuses anything that would land outside ``into``
+    return into
+
+
+def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealServer, tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    assert ensure_sample(sample)
+    server.agent("backup", str(sample), "--name", "demo-agent", config=tmp_path / "agent")
+    with server.stack.client() as c:
+        client = client_named(c, "demo-agent")
+        (snapshot,) = ok(c.call("list_snapshots", {"client_id": client["id"]}))["items"]
+        dest = tmp_path / "sample.tar"
+        args: dict[str, Any] = {"snapshot_id": snapshot["id"], "paths": [str(sample)], "destination_path": str(dest)}
+        data = ok(download(c, "download_archive", args))
+        assert data["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest() and data["size"] == dest.stat().st_size
+        assert (data["files"], data["bytes"], data["name"]) == (
+            snapshot["files_total"],
+            snapshot["bytes_total"],
+            "sample.tar",
+        )
+        assert tree(unpacked(dest, tmp_path / "out") / "sample") == tree(sample)
+
+        photos = sample / "photos" / "2025"
+        picked = [str(photos), str(sample / "todo.txt")]
+        partial = tmp_path / "partial.tar"
+        ok(download(c, "download_archive", {**args, "paths": picked, "destination_path": str(partial)}))
+        got = tree(unpacked(partial, tmp_path / "partial"))
+        assert got == {
+            "todo.txt": (sample / "todo.txt").read_bytes(),
+            **{f"photos/2025/{k}": v for k, v in tree(photos).items()},
+        }
+
+        hostile = {**args, "paths": [str(sample / ".." / "etc")], "destination_path": str(tmp_path / "x")}
+        refused = download(c, "download_archive", hostile)
+        assert refused["error_code"] == "BAD_REQUEST" and not (tmp_path / "x").exists()
+        missing = download(
+            c, "download_archive", {**args, "paths": [str(sample / "nope")], "destination_path": str(tmp_path / "y")}
+        )
+        assert missing["error_code"] == "NOT_FOUND" and not (tmp_path / "y").exists()
+
+    # bridgectl's convention for streamed operations: --arg destination_path=FILE, repeat --arg paths=
+    out = tmp_path / "ctl.tar"
+    ctl = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "client.bridgectl",
+            "call",
+            "download_archive",
+            "--arg",
+            f"snapshot_id={snapshot['id']}",
+            "--arg",
+            f"paths={sample / 'todo.txt'}",
+            "--arg",
+            f"paths={photos}",
+            "--arg",
+            f"destination_path={out}",
+        ],
+        cwd=ROOT,
+        env=server.stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ctl.returncode == 0, ctl.stderr
+    assert json.loads(ctl.stdout)["data"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert tree(unpacked(out, tmp_path / "ctl")) == got
