@@ -5,13 +5,17 @@ over the target, fsync the directory; remove the temporary on any failure". A re
 therefore sees either the old target or the complete new one, never a partial file.
 ``atomic_write`` (a context manager for streamed writes) and ``atomic_write_bytes``
 are the everyday forms; writers that receive their data over several calls, or learn
-the target's name only at the end (content-addressed blobs), hold an ``AtomicFile``.
+the target's name only at the end (content-addressed blobs), hold an ``AtomicFile``;
+``AtomicFileAt`` does the same inside an open folder without following any link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,3 +141,99 @@ def remove_temporaries(target: Path | str) -> int:
                 leftover.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+class AtomicFileAt:
+    """AtomicFile's steps inside an open folder (``dir_fd``), following no symbolic link anywhere.
+
+    For writers that must not be led out of a folder they hold open (restores onto a machine
+    whose local users may plant links): the temporary is created beside ``name`` with
+    ``O_CREAT | O_EXCL | O_NOFOLLOW``, read back through its own descriptor (``sha256``), and
+    placed by a rename that replaces whatever entry ``name`` is (never what a link points to)
+    or, with ``replace=False``, by a hard link that fails with FileExistsError when anything is
+    there by then. Filesystems without hard links get a check then a rename (a narrow race).
+    """
+
+    def __init__(self, dir_fd: int, name: str, mode: int = 0o600) -> None:
+        self.dir_fd = dir_fd
+        self.name = name
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            # Short: the target's own name may already be as long as a name can be.
+            tmp = f".{name[:32]}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+            try:
+                self.fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                continue
+        self.tmp_name: str | None = tmp
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def sha256(self, chunk: int = 1024 * 1024) -> tuple[int, str]:
+        """(size, SHA-256) of what the temporary holds, read back after an fsync."""
+        os.fsync(self.fd)
+        digest, offset = hashlib.sha256(), 0
+        while data := os.pread(self.fd, chunk, offset):
+            digest.update(data)
+            offset += len(data)
+        return offset, digest.hexdigest()
+
+    def set_mtime(self, mtime_ns: int) -> None:
+        os.utime(self.fd, ns=(mtime_ns, mtime_ns))
+
+    def commit(self, *, replace: bool, name: str | None = None) -> None:
+        """Make the bytes durable under ``name`` (default: the one given at first). On FileExistsError
+        (``replace=False`` and something is there) the temporary stays, to be committed under another
+        name or aborted; on any other failure it is gone, and the target is untouched either way."""
+        if self.tmp_name is None:
+            raise ValueError("this AtomicFileAt was already committed or aborted")
+        if name is not None:
+            self.name = name
+        tmp, fd = self.tmp_name, self.dir_fd
+        try:
+            if self.fd >= 0:
+                os.fsync(self.fd)
+                os.close(self.fd)
+                self.fd = -1
+            if replace:
+                os.replace(tmp, self.name, src_dir_fd=fd, dst_dir_fd=fd)
+            else:
+                self._link_no_clobber(tmp)
+        except FileExistsError:
+            raise
+        except BaseException:
+            self.abort()
+            raise
+        self.tmp_name = None
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+
+    def _link_no_clobber(self, tmp: str) -> None:
+        try:
+            os.link(tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP):
+                raise
+            # No hard links here: check, then rename (what appears in between is replaced).
+            try:
+                os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.rename(tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+                return
+            raise FileExistsError(errno.EEXIST, "already exists", self.name) from None
+        os.unlink(tmp, dir_fd=self.dir_fd)
+
+    def abort(self) -> None:
+        """Close and remove the temporary (a no-op after commit or a previous abort)."""
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+        if self.tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp_name, dir_fd=self.dir_fd)
+            self.tmp_name = None

@@ -26,6 +26,7 @@ import structlog
 from actors.agent.backup import Options, Summary, run_backup
 from actors.agent.progress import Progress, human
 from actors.agent.restore import check_destination, restore
+from actors.agent.restore_job import serve
 from actors.agent.session import (
     EXIT_DISCONNECTED,
     EXIT_FAILED,
@@ -190,7 +191,8 @@ class _Holder:
 
 
 def _watch(agent: Agent, options: Options, every: float, holder: _Holder) -> int:
-    """Back up every ``every`` seconds, staying connected (heartbeats) in between."""
+    """Back up every ``every`` seconds, staying connected (heartbeats) in between: the restore jobs the
+    server offers are carried out then, one at a time."""
     retry_after = min(WATCH_RETRY_S, every)
     while True:
         try:
@@ -198,7 +200,7 @@ def _watch(agent: Agent, options: Options, every: float, holder: _Holder) -> int
                 holder.session = agent.session()
             started = time.monotonic()
             _, holder.session = _backup_once(agent, options, holder.session)
-            holder.session.wait(max(0.0, every - (time.monotonic() - started)))
+            serve(holder.session, max(0.0, every - (time.monotonic() - started)))
             continue
         except SessionLost as exc:
             log.warning("agent.session_lost", reason=str(exc), retry_in_s=retry_after)

@@ -197,6 +197,7 @@ class Session:
         self.credit = Credit(1)
         self.last_heard = time.monotonic()
         self.next_beat = 0.0
+        self.jobs: list[Message] = []  # restore jobs offered, kept for when the agent is free (restore_job.serve)
 
     def open(self, timeout: float) -> None:
         """Say hello (after the handshake) and wait for the welcome."""
@@ -239,6 +240,10 @@ class Session:
                 self.last_heard = time.monotonic()
                 if msg.type == "pong":
                     continue
+                if msg.type == "restore_job":
+                    if all(j["job"] != msg["job"] for j in self.jobs):
+                        self.jobs.append(msg)
+                    continue
                 if msg.type == "credit":
                     self.credit.grant(msg["n"])
                     return msg
@@ -251,12 +256,6 @@ class Session:
                 return msg
             if time.monotonic() >= deadline:
                 return None
-
-    def wait(self, seconds: float) -> None:
-        """Stay responsive (heartbeats, orders) for ``seconds``; messages that arrive are dropped."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.recv(deadline - time.monotonic())
 
     def bye(self, reason: str = "agent finished") -> None:
         with contextlib.suppress(SessionLost):
