@@ -197,6 +197,13 @@ class AsyncBridgeClient:
         finally:
             self._waiting.pop(request_id, None)
 
+    async def send_frames(self, frames: list[bytes]) -> None:
+        """Send a chunk's ack (or a cancel) later than its handler returned: a handler that returns no ack
+        paces the stream itself, acknowledging each chunk once it consumed it (a relay to a slower peer)."""
+        if self.sock is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                await self.sock.send_multipart(frames)
+
     async def _cancel_stream(self, request_id: str) -> None:
         if self.sock is not None:
             with contextlib.suppress(zmq.ZMQError):

@@ -11,6 +11,10 @@ GUI's data directory (folders 0700), then published under a random one-time link
   streams it), so nothing stays on disk whatever the browser does next,
 * expires after ``LINK_TTL_S`` seconds, and with the tab's sign-in (``revoke``).
 
+A link may also serve content that is relayed while it streams instead of a file
+(``publish_stream``: an archive, gui/archive_relay.py), with the same rules; it expires
+within the stream's idle limit, since the stream waits for the browser meanwhile.
+
 Anything a crashed GUI process left behind is wiped when a GUI starts.
 """
 
@@ -22,13 +26,15 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote
 
 import structlog
 
+from protocol.streaming import STREAM_IDLE_TIMEOUT_S
 from runtime.credentials import private_dir
 
 log = structlog.get_logger()
@@ -48,15 +54,27 @@ class Requester:
     user_agent: str
 
 
+class StreamedContent(Protocol):
+    """What a link relays instead of a file: its size up front, then its bytes as they come."""
+
+    total: int
+    media_type: str
+
+    def body(self) -> AsyncIterator[bytes]: ...
+
+    def cancel(self) -> None: ...
+
+
 @dataclass(slots=True)
 class DownloadLink:
     token: str
-    path: Path  # the verified file, alone in its private folder
+    path: Path | None  # the verified file, alone in its private folder (None: a stream)
     filename: str  # the name the browser saves it under
     owner: str  # the GUI session (tab) it was made for
     requester: Requester
     expires_at: float  # time.monotonic()
     on_served: Callable[[], None] | None = None
+    stream: StreamedContent | None = None  # relayed instead of a file; it says itself how it ended
 
 
 def _wipe_dead_processes(area: Path) -> None:
@@ -117,13 +135,24 @@ class DownloadLinks:
         on_served: Callable[[], None] | None = None,
     ) -> str:
         """A one-time link to ``path`` for ``requester``; returns its URL path."""
-        token = secrets.token_urlsafe(32)
-        self._links[token] = DownloadLink(
-            token, path, safe_filename(filename), owner, requester, time.monotonic() + self.ttl_s, on_served
+        return self._publish(DownloadLink("", path, safe_filename(filename), owner, requester, 0.0, on_served))
+
+    def publish_stream(self, stream: StreamedContent, filename: str, owner: str, requester: Requester) -> str:
+        """A one-time link relaying ``stream`` to ``requester``; returns its URL path. Unserved, it is
+        cancelled when the link ends."""
+        link = DownloadLink("", None, safe_filename(filename), owner, requester, 0.0, stream=stream)
+        return self._publish(link, min(self.ttl_s, STREAM_IDLE_TIMEOUT_S))
+
+    def _publish(self, link: DownloadLink, ttl_s: float | None = None) -> str:
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        link.token = secrets.token_urlsafe(32)
+        link.expires_at = time.monotonic() + ttl
+        self._links[link.token] = link
+        asyncio.get_running_loop().call_later(ttl, self._expire, link.token)
+        log.info(
+            "gui.download_link", owner=link.owner[:8], filename=link.filename, ttl_s=ttl, streamed=bool(link.stream)
         )
-        asyncio.get_running_loop().call_later(self.ttl_s, self._expire, token)
-        log.info("gui.download_link", owner=owner[:8], filename=filename, ttl_s=self.ttl_s)
-        return f"{DOWNLOAD_PATH}/{token}"
+        return f"{DOWNLOAD_PATH}/{link.token}"
 
     def take(self, token: str, requester: Requester) -> DownloadLink | None:
         """The link if it may be served now to ``requester``; it is gone from the registry either way
@@ -141,8 +170,9 @@ class DownloadLinks:
         return link
 
     def served(self, link: DownloadLink) -> None:
-        """The response has its open handle: remove the file now and tell the tab."""
-        self.discard(link.path)
+        """The response has its open handle: remove the file now and tell the tab (a stream tells it itself)."""
+        if link.path is not None:
+            self.discard(link.path)
         if link.on_served is not None:
             try:
                 link.on_served()
@@ -153,13 +183,19 @@ class DownloadLinks:
         """End every link of one tab (sign-out, session end); returns how many."""
         tokens = [t for t, link in self._links.items() if link.owner == owner]
         for token in tokens:
-            self.discard(self._links.pop(token).path)
+            self._drop(self._links.pop(token))
         return len(tokens)
+
+    def _drop(self, link: DownloadLink) -> None:
+        if link.path is not None:
+            self.discard(link.path)
+        if link.stream is not None:
+            link.stream.cancel()
 
     def _expire(self, token: str) -> None:
         link = self._links.pop(token, None)
         if link is not None:
-            self.discard(link.path)
+            self._drop(link)
             log.info("gui.download_link_expired", owner=link.owner[:8], filename=link.filename)
 
     def __len__(self) -> int:

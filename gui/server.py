@@ -50,6 +50,12 @@ def build_app(main: AppCallable, links: DownloadLinks) -> Any:
                 "This download link has expired or was already used. Download the file again from the console.",
                 status_code=410,
             )
+        headers = {"Content-Disposition": content_disposition(link.filename), "Cache-Control": "no-store"}
+        if link.stream is not None:  # relayed as it streams (an archive): it checks itself, ending short if bad
+            links.served(link)
+            headers["Content-Length"] = str(link.stream.total)
+            return StreamingResponse(link.stream.body(), media_type=link.stream.media_type, headers=headers)
+        assert link.path is not None
         try:
             handle = link.path.open("rb")
             size = link.path.stat().st_size
@@ -57,8 +63,7 @@ def build_app(main: AppCallable, links: DownloadLinks) -> Any:
             log.error("gui.download_missing", error=str(exc))
             return PlainTextResponse("The downloaded file is no longer there.", status_code=410)
         links.served(link)  # unlinked now; the open handle still streams it
-        headers = {"Content-Disposition": content_disposition(link.filename), "Content-Length": str(size)}
-        headers["Cache-Control"] = "no-store"
+        headers["Content-Length"] = str(size)
         return StreamingResponse(_stream(handle), media_type="application/octet-stream", headers=headers)
 
     # After the route: the mount at "/" answers every other path (the SPA and its websocket).

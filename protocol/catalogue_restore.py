@@ -18,6 +18,18 @@ ARCHIVE_SUFFIX = ".tar"
 MEDIA_TYPE = "application/x-tar"
 DAMAGED_LISTED = 1000  # the final reply names at most this many damaged or missing files
 
+
+def archive_name(snapshot_id: str, paths: list[str]) -> str:
+    """The file name an archive of ``paths`` suggests: its one item's name, else the snapshot's."""
+    if len(paths) == 1:
+        path = paths[0].rstrip("/\\") if len(paths[0]) > 1 else ""
+        drive = len(path) >= 2 and path[0].isalpha() and path[1] == ":"
+        name = path[max(path.rfind("/"), path.rfind("\\") if drive else -1) + 1 :]
+        if name:
+            return (name[0] if drive and len(path) == 2 else name) + ARCHIVE_SUFFIX
+    return f"snapshot-{snapshot_id}{ARCHIVE_SUFFIX}"
+
+
 RESTORE_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "download_archive",

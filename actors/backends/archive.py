@@ -23,7 +23,7 @@ from actors.backends.api import StreamReply
 from actors.backends.content_check import Reply
 from actors.backends.snapshot_paths import child_path, folder_to_browse, folders_of, split
 from actors.backends.tar_stream import MISSING, ArchivePlan, TarReader
-from protocol.catalogue_restore import ARCHIVE_SUFFIX, DAMAGED_LISTED
+from protocol.catalogue_restore import DAMAGED_LISTED, archive_name
 from protocol.catalogue_snapshots import ROOT
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.streaming import CHUNK_SIZE
@@ -137,12 +137,6 @@ def _base(items: list[Item]) -> int:
     return depth
 
 
-def suggested_name(tree: SnapshotTree, items: list[Item]) -> str:
-    if len(items) == 1 and items[0].parts:
-        return items[0].parts[-1] + ARCHIVE_SUFFIX
-    return f"snapshot-{tree.snapshot_id}{ARCHIVE_SUFFIX}"
-
-
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
@@ -214,7 +208,7 @@ def archive_stream(
         raise damaged_error(tree, planner.problems, planner.problems_total)
     plan = planner.plan
     reader = TarReader(plan, tree.content)
-    name = suggested_name(tree, items)
+    name = archive_name(tree.snapshot_id, paths)
 
     def final() -> dict[str, Any]:
         problems, total = list(planner.problems), planner.problems_total
