@@ -211,6 +211,13 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
             ("get_file_versions", {"file_id": file["id"]}),
         ):
             ok(c.call(op, args))
+        ended = next(r for r in runs if r["status"] != "running")  # a running one cannot be restored from
+        one = ok(c.call("find_files", {"query": "", "snapshot_id": ended["id"], "limit": 1}))["items"][0]["path"]
+        archive = {"snapshot_id": ended["id"], "paths": [one], "destination_path": str(tmp_path / "a.tar")}
+        ok(download(c, "download_archive", archive))
+        job = ok(c.call("restore_to_agent", {"snapshot_id": ended["id"], "paths": ["/"], "destination": "/restored"}))
+        ok(c.call("get_restore_job", {"job_id": job["id"]}))
+        ok(c.call("list_restore_jobs", {"client_id": other["id"]}))
         for op, args in calls.items():
             ok(c.call(op, args))
         first = ok(c.call("get_files", {"limit": 1}))["items"][0]["id"]
