@@ -117,6 +117,7 @@ def test_a_gui_with_nobody_signed_in_may_only_sign_in(tmp_path: Path, operation:
 def test_the_matrix_is_the_one_trust_specifies() -> None:
     roles = {op.name: op.role for op in OPERATIONS}
     operator = {"disconnect_client", "verify_file", "scrub_storage", "download_file", "start_server", "stop_server"}
+    operator |= {"download_archive", "restore_to_agent"}  # getting files back, as download_file
     for op in OPERATIONS:
         if op.name in ("login", "logout", "whoami"):
             assert op.role is None
