@@ -45,10 +45,19 @@ def test_every_operation_end_to_end(shared_stack: Stack, tmp_path: Path) -> None
             "get_logs": {"level": "INFO", "limit": 5},
             "events_since": {"seq": 0},
             "login": {"username": "admin", "password": "not the password"},
+            "list_snapshots": {"client_id": client["id"]},
+            "find_files": {"query": file["name"]},
+            "get_file_versions": {"file_id": file["id"]},
+            "get_restore_job": {"job_id": "no-such-job"},
         }
+        snapshot = ok(c.call("list_snapshots", args["list_snapshots"]))["items"][0]
+        args["get_snapshot"] = args["browse_snapshot"] = {"snapshot_id": snapshot["id"]}
         # Writes and downloads have tests of their own; the real server's only operations have no
         # backend in a mock-only stack; a sign-in is the GUI's (an API key may not sign anyone in).
-        refused = dict.fromkeys(REAL_ONLY_OPERATIONS, "BACKEND_UNAVAILABLE") | {"login": "FORBIDDEN"}
+        refused = dict.fromkeys(REAL_ONLY_OPERATIONS, "BACKEND_UNAVAILABLE") | {
+            "login": "FORBIDDEN",
+            "get_restore_job": "NOT_FOUND",  # no job yet; restore jobs have tests of their own
+        }
         for op in OPERATIONS:
             if op.is_write or op.streaming:
                 continue
