@@ -21,15 +21,15 @@ from gui.auth import SignedIn
 from gui.config import GuiConfig
 from gui.downloads import DownloadLinks
 from gui.session import GuiSession
+from gui.views import restore_job
 from gui.views.base import View
 from gui.views.client_page import CLIENT_KEY, ClientPage
 from gui.views.clients import ClientsView
 from gui.views.files import FilesView
 from gui.views.navigator import ConsoleNavigator
 from gui.views.restore import FOLDER_KEY, SNAPSHOTS_KEY, RestoreView
-from gui.views.restore_browser import NOT_YET, NOT_YET_OPERATIONS
+from gui.views.restore_job import RestoreDialog, job_text
 from gui.views.runs import FALLBACK_LIMIT, OVERDUE_RULE, duration, run_result, run_size, schedule, usual_interval
-from protocol.catalogue import CATALOGUE
 from protocol.errors import ProtocolError
 from protocol.responses import Reply, as_reply, from_protocol_error
 from protocol.roles import Role
@@ -363,7 +363,7 @@ def test_suggestions_while_typing_and_a_typed_name_on_enter(app: AppContext, cor
         view.visible = True
         view.client_field.value = target["name"][:4]
         await view.suggest(target["name"][:4])
-        assert f"pick-client-{target['name']}" in ids(view.suggestions) and view.suggestions.visible
+        assert f"pick-client-{target['name']}" in ids(view.suggestions) and view.suggestion_box.visible
         view.client_field.value = "zz-no-such"
         await view.suggest(target["name"][:4])  # typed on meanwhile: this answer is dropped
         assert f"pick-client-{target['name']}" in ids(view.suggestions)
@@ -371,12 +371,12 @@ def test_suggestions_while_typing_and_a_typed_name_on_enter(app: AppContext, cor
         assert texts(view.suggestions) == ["No client matches “zz-no-such”."]
         view.client_field.value = target["name"]
         await view.on_client_submit(cast(ft.Event[ft.TextField], type("E", (), {"control": view.client_field})()))
-        assert view.client is not None and view.client.id == target["id"] and not view.suggestions.visible
+        assert view.client is not None and view.client.id == target["id"] and not view.suggestion_box.visible
 
     run_async(scenario)
 
 
-def test_downloads_follow_the_role_and_unbuilt_actions_say_not_yet(tmp_path: Path, core: MockCore) -> None:
+def test_downloads_archives_and_restores_follow_the_role(tmp_path: Path, core: MockCore) -> None:
     client, wanted, chain = changed_file(core)
     viewer, _ = make_app(tmp_path, core, Role.VIEWER)
 
@@ -390,14 +390,116 @@ def test_downloads_follow_the_role_and_unbuilt_actions_say_not_yet(tmp_path: Pat
         view.render()
         button = by_id(view.versions.rows, f"download-version-{chain[-1]['version']}").content
         assert button.disabled and button.tooltip.endswith("Needs role operator")
-        for unbuilt in (view.browser.archive_button, view.browser.restore_button):
-            assert unbuilt.disabled and unbuilt.tooltip == NOT_YET
+        for action in (view.browser.archive_button, view.browser.restore_button):
+            assert action.disabled and str(action.tooltip).endswith("Needs role operator")
         await viewer.session.close()
 
     run_async(scenario)
-    for op in NOT_YET_OPERATIONS:
-        # Once the catalogue has the operation, the Restore view must call it instead of saying "not yet".
-        assert op not in CATALOGUE, f"{op} exists now: wire the Restore view's button to it"
+
+
+def test_the_selection_is_what_an_archive_or_a_restore_takes(app: AppContext, core: MockCore) -> None:
+    client, wanted, chain = changed_file(core)
+
+    async def scenario() -> None:
+        view = RestoreView(app)
+        view.visible = True
+        await view.choose_client(client["id"], client["name"])
+        await view.choose_run(wanted)
+        view.render()
+        archive, restore = view.browser.archive_button, view.browser.restore_button
+        assert view.browser.targets == ["/"] and not archive.disabled
+        assert archive.tooltip == "Download the whole backup as a tar archive"
+        assert restore.tooltip == f"Restore the whole backup onto the machine of {client['name']}"
+        await view.open_entry(chain[0])
+        view.render()
+        assert (
+            view.browser.targets == [chain[0]["path"]]
+            and archive.tooltip == f"Download {chain[0]['path']} as a tar archive"
+        )
+        entries = app.session.store.get(FOLDER_KEY)["items"][:2]
+        for entry in entries:
+            await view.browser._toggle(entry)
+        view.render()
+        assert view.browser.targets == sorted(e["path"] for e in entries)
+        assert view.browser.target_text.value == "Takes 2 selected items" and view.browser.clear_button.visible
+        box = by_id(view.browser.entries, f"select-{entries[0]['name']}").content
+        assert isinstance(box, ft.Checkbox) and box.value is True
+        await view.browser._toggle(entries[0])
+        view.render()
+        assert view.browser.targets == [entries[1]["path"]]
+        # Another backup is another tree: the selection does not follow.
+        other = next(
+            r for r in call(core, "list_snapshots", client_id=client["id"])["items"] if r["id"] != wanted["id"]
+        )
+        await view.choose_run(other)
+        view.render()
+        assert view.browser.selection == {} and not view.browser.clear_button.visible
+        # A run still running (as the timeline lists it) cannot be restored yet.
+        page = app.session.store.get(SNAPSHOTS_KEY)
+        running = [{**r, "status": "running"} if r["id"] == other["id"] else r for r in page["items"]]
+        await app.session.store.set(SNAPSHOTS_KEY, {**page, "items": running})
+        view.render()
+        assert restore.disabled and restore.tooltip == "A backup still running cannot be restored yet"
+
+    run_async(scenario)
+
+
+def test_a_restore_job_is_followed_to_its_end_and_a_refusal_keeps_the_dialog(
+    app: AppContext, core: MockCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, wanted, chain = changed_file(core)
+    monkeypatch.setattr(restore_job, "POLL_S", 0.01)
+
+    async def agent_works(op: str, args: dict[str, Any]) -> None:
+        if op == "get_restore_job":
+            for _ in range(3):  # the mock's simulated agent moves on with its ticks
+                core.tick()
+
+    route(app.session.bridge, core, ("restore_to_agent", "get_restore_job"), agent_works)
+
+    async def scenario() -> None:
+        dialog = RestoreDialog(app, client["name"], wanted["id"], [chain[0]["path"]], chain[0]["path"])
+        await dialog.start(cast(Any, None))
+        assert dialog.destination.error and dialog.start_button.disabled is False  # nothing asked yet
+        dialog.destination.value = "relative/not/allowed"
+        await dialog.start(cast(Any, None))
+        assert dialog.status.value.startswith("Restore refused: ") and dialog.status.value.endswith("[BAD_REQUEST]")
+        assert dialog.destination.value == "relative/not/allowed" and not dialog.start_button.disabled
+        dialog.destination.value = "/tmp/restored"
+        dialog.overwrite.value = "rename"
+        await dialog.start(cast(Any, None))
+        assert dialog.task is not None and not dialog.start_button.visible and dialog.destination.read_only
+        await asyncio.wait_for(dialog.task, 10)
+        assert dialog.status.value.startswith("Done: ") and dialog.progress.value == 1
+        (job,) = call(core, "list_restore_jobs", client_id=client["id"])["items"]
+        assert (job["status"], job["destination"], job["overwrite"], job["paths"]) == (
+            "complete",
+            "/tmp/restored",
+            "rename",
+            [chain[0]["path"]],
+        )
+
+    run_async(scenario)
+
+
+def test_a_jobs_state_reads_as_what_it_means() -> None:
+    job = {
+        "status": "running",
+        "files_total": 1200,
+        "files_done": 3,
+        "bytes_done": 2048,
+        "bytes_total": 4096,
+        "files_restored": 1000,
+        "bytes_restored": 1024**2,
+        "files_skipped": 2,
+        "files_failed": 1,
+        "error": None,
+    }
+    assert job_text(job, "bob") == "Restoring: 3 of 1,200 files · 2.0 KB of 4.0 KB"
+    assert job_text({**job, "status": "queued"}, "bob").startswith("Queued: the agent of bob takes the job")
+    assert job_text({**job, "status": "partial"}, "bob") == "Partly done: 1,000 restored (1.0 MB), 2 skipped, 1 failed."
+    assert job_text({**job, "status": "complete"}, "bob").startswith("Done: 1,000 restored (1.0 MB), 2 skipped")
+    assert job_text({**job, "status": "failed", "error": "agent gone"}, "bob") == "Restore failed: agent gone"
 
 
 def test_the_client_page_shows_its_runs_its_rhythm_and_leads_on(app: AppContext, core: MockCore) -> None:
@@ -423,7 +525,7 @@ def test_the_client_page_shows_its_runs_its_rhythm_and_leads_on(app: AppContext,
         assert first[0] == runs["items"][0]["started_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         assert str(page.marker.tooltip).startswith(OVERDUE_RULE)
         # The mock's clock stands in 2025: by the wall clock every client is long overdue.
-        assert page.marker.visible and page.marker_text.value == "Overdue"
+        assert page.marker_box.visible and page.marker_text.value == "Overdue"
         assert page.files_button.content == f"Files of {client['name']}" and not page.files_button.disabled
 
         await page.show_files(cast(Any, None))

@@ -34,7 +34,12 @@ MARKER_COLORS = {"Overdue": ft.Colors.RED_700, "On schedule": ft.Colors.GREEN_70
 
 
 def fact(label: str, value: ft.Control) -> ft.Control:
-    return ft.Row([ft.Text(label, width=120, weight=ft.FontWeight.W_500), value], width=420)
+    """A label and its value; a long value wraps inside its own column instead of running into the next fact."""
+    return ft.Row(
+        [ft.Text(label, width=140, weight=ft.FontWeight.W_500), ft.Container(value, expand=True)],
+        width=480,
+        vertical_alignment=ft.CrossAxisAlignment.START,
+    )
 
 
 class ClientPage(View):
@@ -53,8 +58,9 @@ class ClientPage(View):
             self.marker_text,
             padding=ft.Padding.symmetric(horizontal=8, vertical=2),
             border_radius=10,
-            visible=False,
         )
+        # Shown and hidden as a whole: Flet refuses a Semantics whose content is hidden.
+        self.marker_box = ft.Semantics(identifier="client-overdue", content=self.marker, visible=False)
         self.files_button = ft.OutlinedButton("Files", icon=ft.Icons.DESCRIPTION, on_click=self.show_files)
         self.restore_button = ft.FilledButton("Restore…", icon=ft.Icons.RESTORE, on_click=self.restore)
         self.values = {
@@ -118,8 +124,7 @@ class ClientPage(View):
                         ft.TextButton("Clients", icon=ft.Icons.ARROW_BACK, on_click=self.back),
                         ft.Semantics(identifier="client-name", content=self.name),
                         self.status,
-                        ft.Semantics(identifier="client-overdue", content=self.marker),
-                        ft.Container(expand=True),
+                        self.marker_box,
                         self.files_button,
                         self.restore_button,
                     ],
@@ -226,7 +231,7 @@ class ClientPage(View):
 
     def _render_client(self, data: dict[str, Any] | None) -> None:
         if data is None:
-            self.status.controls, self.marker.visible = [], False
+            self.status.controls, self.marker_box.visible = [], False
             for value in self.values.values():
                 value.value = "—"
             return
@@ -253,7 +258,7 @@ class ClientPage(View):
         self.marker_text.value = rhythm.label
         self.marker.bgcolor = MARKER_COLORS.get(rhythm.label, ft.Colors.GREY_600)
         self.marker.tooltip = rhythm.tooltip
-        self.marker.visible = True
+        self.marker_box.visible = True
 
     def _render_history(self) -> None:
         entry = self.app.session.store.entry(RUNS_KEY)

@@ -1,6 +1,7 @@
-"""The download dialog: fetch a file through the bridge, then let the browser save it.
+"""The download dialogs: fetch a file (any version) or a backup's folders as an archive through the
+bridge, then let the browser save it.
 
-The file comes into the GUI's private download area (gui/downloads.py) with progress
+What is fetched comes into the GUI's private download area (gui/downloads.py) with progress
 shown, its SHA-256 checked by the client library; the browser is then sent to a
 one-time link for this tab. The link is opened in the page itself (``_self``): its
 response is an attachment, so the browser saves it and the console stays. "Save file"
@@ -11,6 +12,7 @@ a download. A failure keeps the dialog open and says why.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import flet as ft
@@ -18,7 +20,7 @@ import structlog
 
 from gui.app_context import AppContext
 from gui.downloads import Requester
-from gui.format import human_bytes
+from gui.format import count, human_bytes
 from protocol.responses import Reply
 
 log = structlog.get_logger()
@@ -26,11 +28,12 @@ log = structlog.get_logger()
 WIDTH = 520
 
 
-class DownloadDialog:
-    def __init__(self, app: AppContext, file: dict[str, Any], version: int | None = None) -> None:
+class BrowserDownload:
+    """The dialog; a subclass says what to fetch (``request``) and under which name the browser saves it."""
+
+    def __init__(self, app: AppContext, title: str, summary: str, filename: str) -> None:
         self.app = app
-        self.file = file
-        self.version = version  # None: the newest; else one of get_file_versions' versions
+        self.filename = filename
         self.links = app.session.config.links
         self.progress = ft.ProgressBar(value=0, width=WIDTH)
         self.status = ft.Text("starting…", width=WIDTH)
@@ -39,10 +42,10 @@ class DownloadDialog:
         self.task: asyncio.Task[None] | None = None
         self.dialog = ft.AlertDialog(
             modal=True,
-            title=ft.Text(f"Download {file['name']}" + (f" (version {version})" if version is not None else "")),
+            title=ft.Text(title),
             content=ft.Column(
                 [
-                    ft.Text(f"{human_bytes(file['size'])} · sha256 {file['sha256'][:16]}…"),
+                    ft.Text(summary),
                     self.progress,
                     ft.Semantics(identifier="download-status", content=self.status),
                 ],
@@ -52,16 +55,20 @@ class DownloadDialog:
             actions=[self.cancel_button, self.save_button],
         )
 
+    async def request(self, staged: Path) -> Reply:
+        raise NotImplementedError
+
+    def saved_name(self, reply: Reply) -> str:
+        return self.filename
+
     def open(self) -> None:
         self.app.page.show_dialog(self.dialog)
         self.task = self.app.session.tasks.spawn(self._fetch(), "download")
 
     async def _fetch(self) -> None:
-        staged = self.links.staging_path(self.file["name"])
+        staged = self.links.staging_path(self.filename)
         try:
-            reply = await self.app.session.bridge.download_file_async(
-                self.file["id"], str(staged), version=self.version, progress=self._on_progress
-            )
+            reply = await self.request(staged)
         except asyncio.CancelledError:
             self.links.discard(staged)
             raise
@@ -70,9 +77,10 @@ class DownloadDialog:
             self._failed(reply)
             return
         page = self.app.page
+        self.filename = self.saved_name(reply)
         url = self.links.publish(
             staged,
-            self.file["name"],
+            self.filename,
             self.app.session.key,
             Requester(page.client_ip or "", page.client_user_agent or ""),
             on_served=self._served,
@@ -99,10 +107,10 @@ class DownloadDialog:
     async def _done(self) -> None:
         if self.dialog.open:
             self.app.page.pop_dialog()
-        await self.app.notifier.notify(f"Downloaded {self.file['name']} to your browser (sha256 verified)")
+        await self.app.notifier.notify(f"Downloaded {self.filename} to your browser (sha256 verified)")
 
     def _failed(self, reply: Reply) -> None:
-        log.info("gui.download_failed", file_id=self.file["id"], error_code=reply.get("error_code"))
+        log.info("gui.download_failed", filename=self.filename, error_code=reply.get("error_code"))
         self.progress.value = 0
         self.status.value = f"Download failed: {reply.get('message')} [{reply.get('error_code')}]"
         self.status.color = ft.Colors.RED_700
@@ -118,3 +126,36 @@ class DownloadDialog:
             self.dialog.update()
         except RuntimeError:  # the dialog is gone (the tab closed): the download goes on unseen
             log.debug("gui.download_progress_unseen")
+
+
+class DownloadDialog(BrowserDownload):
+    """One file: its newest version, or ``version`` (one of get_file_versions')."""
+
+    def __init__(self, app: AppContext, file: dict[str, Any], version: int | None = None) -> None:
+        title = f"Download {file['name']}" + (f" (version {version})" if version is not None else "")
+        super().__init__(app, title, f"{human_bytes(file['size'])} · sha256 {file['sha256'][:16]}…", file["name"])
+        self.file = file
+        self.version = version
+
+    async def request(self, staged: Path) -> Reply:
+        return await self.app.session.bridge.download_file_async(
+            self.file["id"], str(staged), version=self.version, progress=self._on_progress
+        )
+
+
+class ArchiveDialog(BrowserDownload):
+    """Folders and files of one backup as a tar (download_archive), saved under the name the backend suggests."""
+
+    def __init__(self, app: AppContext, snapshot_id: str, paths: list[str], what: str) -> None:
+        names = ", ".join(paths[:3]) + (f" and {count(len(paths) - 3, 'more item')}" if len(paths) > 3 else "")
+        super().__init__(app, f"Download {what} as an archive", f"{names} · tar", "backup.tar")
+        self.snapshot_id = snapshot_id
+        self.paths = paths
+
+    async def request(self, staged: Path) -> Reply:
+        return await self.app.session.bridge.download_archive_async(
+            self.snapshot_id, self.paths, str(staged), progress=self._on_progress
+        )
+
+    def saved_name(self, reply: Reply) -> str:
+        return str(reply["data"].get("name") or self.filename)

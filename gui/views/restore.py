@@ -19,9 +19,10 @@ import structlog
 
 from gui.format import when
 from gui.views.base import View
-from gui.views.download import DownloadDialog
+from gui.views.download import ArchiveDialog, DownloadDialog
 from gui.views.paged import SEARCH_DEBOUNCE_S, Debounce, Latest
 from gui.views.restore_browser import FolderBrowser, VersionsPanel, pick_row
+from gui.views.restore_job import RestoreDialog
 from gui.views.runs import duration, latest_reply, run_badge, run_result, run_size
 from gui.views.widgets import Pager, error_text
 from protocol.errors import ErrorCode
@@ -63,7 +64,11 @@ class RestoreView(View):
             on_change=self.on_client_typed,
             on_submit=self.on_client_submit,
         )
-        self.suggestions = ft.Row([], wrap=True, visible=False)
+        self.suggestions = ft.Row([], wrap=True)
+        # Shown and hidden as a whole: Flet refuses a Semantics whose content is hidden.
+        self.suggestion_box = ft.Semantics(
+            identifier="restore-client-choices", container=True, content=self.suggestions, visible=False
+        )
         self.error = error_text()
         self.prompt = ft.Semantics(
             identifier="restore-prompt",
@@ -77,7 +82,9 @@ class RestoreView(View):
             visible=False,
         )
         self.timeline_pager = Pager(TIMELINE_PAGE, self._turn_timeline, "restore-snapshots", TIMELINE_SIZES)
-        self.browser = FolderBrowser(self, self._reload_folder, self.open_entry, self.go_up)
+        self.browser = FolderBrowser(
+            self, self._reload_folder, self.open_entry, self.go_up, self.archive, self.restore_to_client
+        )
         self.versions = VersionsPanel(self, self.download, self.close_versions)
         self._timeline_built: Hashable = None
         timeline = ft.Container(
@@ -111,7 +118,7 @@ class RestoreView(View):
                     wrap=True,
                     vertical_alignment=ft.CrossAxisAlignment.CENTER,
                 ),
-                ft.Semantics(identifier="restore-client-choices", container=True, content=self.suggestions),
+                self.suggestion_box,
                 self.error,
                 self.prompt,
                 self.body,
@@ -126,10 +133,11 @@ class RestoreView(View):
         self.client = Chosen(client_id, name)
         self.run = None
         self.browser.reset()
+        self.browser.deselect()
         self.versions.close()
         self.timeline_pager.reset()
         self.client_field.value = name
-        self.suggestions.visible = False
+        self.suggestion_box.visible = False
         for key in self.keys:  # nothing of the previous client stays on screen
             await self.app.session.store.set(key, None)
         self.redraw()
@@ -141,6 +149,8 @@ class RestoreView(View):
 
     async def choose_run(self, run: dict[str, Any]) -> None:
         """Open a backup on the folder shown now, or on its top when it does not hold that folder."""
+        if self.run is None or self.run["id"] != run["id"]:
+            self.browser.deselect()
         self.run = run
         self.browser.pager.reset()
         self.redraw()
@@ -172,6 +182,15 @@ class RestoreView(View):
         self.versions.close()
         self.redraw()
 
+    async def archive(self, _: None) -> None:
+        if self.run is not None:
+            ArchiveDialog(self.app, self.run["id"], self.browser.targets, self.browser.target_name).open()
+
+    async def restore_to_client(self, _: None) -> None:
+        if self.run is not None and self.client is not None:
+            targets, name = self.browser.targets, self.browser.target_name
+            RestoreDialog(self.app, self.client.name, self.run["id"], targets, name).open()
+
     async def download(self, version: dict[str, Any]) -> None:
         file = {"id": version["file_id"], "name": version["name"], "size": version["size"], "sha256": version["sha256"]}
         DownloadDialog(self.app, file, version["version"]).open()
@@ -185,8 +204,8 @@ class RestoreView(View):
     async def suggest(self, text: str) -> None:
         """Clients whose name holds ``text``, to pick from (dropped if the operator typed on meanwhile)."""
         if not text or (self.client is not None and text == self.client.name):
-            self.suggestions.visible = False
-            self._update(self.suggestions)
+            self.suggestion_box.visible = False
+            self._update(self.suggestion_box)
             return
         reply = await self.bridge.get_clients_async(offset=0, limit=SUGGESTIONS, search=text, sort="name")
         if (self.client_field.value or "").strip() != text:
@@ -206,8 +225,8 @@ class RestoreView(View):
                 )
                 for c in reply["data"]["items"]
             ] or [ft.Text(f"No client matches “{text}”.", italic=True)]
-        self.suggestions.controls, self.suggestions.visible = choices, True
-        self._update(self.suggestions)
+        self.suggestions.controls, self.suggestion_box.visible = choices, True
+        self._update(self.suggestion_box)
 
     async def _pick(self, client: dict[str, Any]) -> None:
         await self.choose_client(client["id"], client["name"])
@@ -314,6 +333,7 @@ class RestoreView(View):
         self.prompt.visible, self.body.visible = not chosen, chosen
         self.error.value = "\n".join(line for line in (self.error_line(k) for k in self.keys) if line)
         gates = (self.app.gate("download_file").allowed, self._writes_blocked)
+        self._render_actions()
         self._render_timeline()
         listing = store.get(FOLDER_KEY)
         self.browser.render(self.run, listing, store.entry(FOLDER_KEY).version, self.versions.file_id, gates)
@@ -321,6 +341,21 @@ class RestoreView(View):
         if listing and self.versions.file_id:
             held = next((e["version"] for e in listing["items"] if e["file_id"] == self.versions.file_id), None)
         self.versions.render(store.get(VERSIONS_KEY), store.entry(VERSIONS_KEY).version, held, gates)
+
+    def _render_actions(self) -> None:
+        """The archive and restore buttons, gated by role and outage like every action, and saying what they take."""
+        if self.run is None or self.client is None:
+            return
+        target = self.browser.target_name
+        self._gate(self.browser.archive_button, "download_archive", f"Download {target} as a tar archive")
+        running = "A backup still running cannot be restored yet" if self.run["status"] == "running" else None
+        label = f"Restore {target} onto the machine of {self.client.name}"
+        self._gate(self.browser.restore_button, "restore_to_agent", label, running)
+
+    def _gate(self, button: ft.Control, op: str, label: str, reason: str | None = None) -> None:
+        gate = self.app.gate(op, label)
+        button.disabled = not gate.allowed or reason is not None
+        button.tooltip = reason if gate.allowed and reason else gate.tooltip
 
     def _render_timeline(self) -> None:
         if self.client is None:

@@ -1,5 +1,6 @@
 """The Restore view's two right-hand panels: one folder of the chosen backup (browse_snapshot, one
-level at a time, with what changed since the run before), and the versions of the file picked there.
+level at a time, with what changed since the run before, folders and files to select for an archive
+or a restore to the client), and the versions of the file picked there.
 
 Rows are light (a few texts in a clickable box, not a DataTable), built again only when what they
 show changed: a folder can hold thousands of entries, paged.
@@ -20,9 +21,6 @@ from gui.views.widgets import PAGE_SIZES, Pager
 FOLDER_PAGE = 100
 VERSIONS_PAGE = 10
 TOP = "/"  # browse_snapshot's top folder (it holds `/home`, or a drive such as `C:`)
-NOT_YET = "Not available yet"
-# Operations the Restore view will offer once the catalogue has them; until then their buttons say so.
-NOT_YET_OPERATIONS = ("download_archive", "restore_to_agent")
 SELECTED = ft.Colors.SECONDARY_CONTAINER
 
 T = TypeVar("T")
@@ -68,12 +66,9 @@ def pick_row(identifier: str, content: ft.Control, on_click: Click, selected: bo
     return ft.Semantics(identifier=identifier, selected=selected, content=box)
 
 
-def not_yet(label: str, icon: ft.IconData) -> ft.OutlinedButton:
-    return ft.OutlinedButton(label, icon=icon, disabled=True, tooltip=NOT_YET)
-
-
 class FolderBrowser:
-    """Breadcrumbs, the folder's entries (folders first, as browse_snapshot lists them) and a pager."""
+    """Breadcrumbs, what to take (the selection, else the folder shown) with the archive and restore
+    buttons, the folder's entries (folders first, as browse_snapshot lists them) and a pager."""
 
     def __init__(
         self,
@@ -81,18 +76,27 @@ class FolderBrowser:
         load: Callable[[], Awaitable[None]],
         open_entry: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
         go_up: Callable[[int], Coroutine[Any, Any, None]],
+        archive: Callable[[None], Coroutine[Any, Any, None]],
+        restore: Callable[[None], Coroutine[Any, Any, None]],
     ) -> None:
         self.host = host
         self.open_entry = open_entry
         self.go_up = go_up
         self.crumbs: list[Crumb] = [Crumb(TOP, TOP)]
+        self.selection: dict[str, dict[str, Any]] = {}  # path -> entry, across the folders of one backup
+        self._picks = 0  # counts selection changes (the rows show their boxes)
         self.pager = Pager(FOLDER_PAGE, load, "restore-folder", PAGE_SIZES)
         self.heading = ft.Text("", weight=ft.FontWeight.W_500)
         self.status = ft.Row([], spacing=8)
         self.crumb_row = ft.Row([], wrap=True, spacing=0)
-        # Without download_archive / restore_to_agent in the catalogue there is nothing to call.
-        self.archive_button = not_yet("Download as archive", ft.Icons.ARCHIVE_OUTLINED)
-        self.restore_button = not_yet("Restore to client", ft.Icons.RESTORE)
+        self.archive_button = ft.OutlinedButton(
+            "Download as archive", icon=ft.Icons.ARCHIVE_OUTLINED, on_click=host.run_on_click(archive, None)
+        )
+        self.restore_button = ft.OutlinedButton(
+            "Restore to client…", icon=ft.Icons.RESTORE, on_click=host.run_on_click(restore, None)
+        )
+        self.target_text = ft.Text("", size=12, italic=True)
+        self.clear_button = ft.TextButton("Clear selection", on_click=host.run_on_click(self._clear, None))
         self.entries = ft.Column([], spacing=0, scroll=ft.ScrollMode.AUTO, expand=True)
         self.empty_text = ft.Text("", italic=True)
         self.empty = ft.Semantics(identifier="restore-folder-empty", content=self.empty_text, visible=False)
@@ -100,7 +104,16 @@ class FolderBrowser:
             [
                 ft.Row([ft.Semantics(identifier="restore-backup", content=self.heading), self.status], wrap=True),
                 ft.Semantics(identifier="restore-crumbs", container=True, content=self.crumb_row),
-                ft.Row([self.archive_button, self.restore_button], wrap=True),
+                ft.Row(
+                    [
+                        self.archive_button,
+                        self.restore_button,
+                        ft.Semantics(identifier="restore-target", content=self.target_text),
+                        self.clear_button,
+                    ],
+                    wrap=True,
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
+                ),
                 self.empty,
                 self.entries,
                 self.pager.control,
@@ -128,6 +141,32 @@ class FolderBrowser:
         del self.crumbs[depth + 1 :]
         self.pager.reset()
 
+    def deselect(self) -> None:
+        """Forget the selection (another backup: its paths are another tree's)."""
+        self.selection = {}
+        self._picks += 1
+
+    @property
+    def targets(self) -> list[str]:
+        """What the archive and restore buttons take: the selection, else the folder shown."""
+        return sorted(self.selection) or [self.path]
+
+    @property
+    def target_name(self) -> str:
+        if self.selection:
+            return count(len(self.selection), "selected item")
+        return "the whole backup" if self.path == TOP else self.path
+
+    async def _toggle(self, entry: dict[str, Any]) -> None:
+        if self.selection.pop(entry["path"], None) is None:
+            self.selection[entry["path"]] = entry
+        self._picks += 1
+        self.host.redraw()
+
+    async def _clear(self, _: None) -> None:
+        self.deselect()
+        self.host.redraw()
+
     def render(
         self,
         run: dict[str, Any] | None,
@@ -142,8 +181,19 @@ class FolderBrowser:
         if run is None:
             return
         self.heading.value = f"Backup of {when(run['started_at'])}"
+        self.target_text.value = f"Takes {self.target_name}"
+        self.clear_button.visible = bool(self.selection)
         shown = listing if listing and listing["snapshot_id"] == run["id"] and listing["path"] == self.path else None
-        signature = (run["id"], run["status"], tuple(self.crumbs), shown is not None, loaded, picked, gates)
+        signature = (
+            run["id"],
+            run["status"],
+            tuple(self.crumbs),
+            shown is not None,
+            loaded,
+            picked,
+            self._picks,
+            gates,
+        )
         if signature == self._built:
             return
         self._built = signature
@@ -176,17 +226,33 @@ class FolderBrowser:
             )
         else:
             detail = f"{human_bytes(entry['size'])} · version {entry['version']} · {when(entry['modified_at'])}"
+        # Name over detail: a narrow column (the versions panel open beside it) still shows whole names.
         line = ft.Row(
             [
                 ft.Icon(ft.Icons.FOLDER if folder else ft.Icons.INSERT_DRIVE_FILE_OUTLINED, size=18),
-                ft.Text(entry["name"], weight=ft.FontWeight.W_500, expand=True, tooltip=entry["path"]),
+                ft.Column(
+                    [
+                        ft.Text(entry["name"], weight=ft.FontWeight.W_500, tooltip=entry["path"]),
+                        ft.Text(detail, size=12),
+                    ],
+                    spacing=0,
+                    expand=True,
+                ),
                 change_badge(entry["change"]),
-                ft.Text(detail, size=12),
             ],
             spacing=10,
         )
         selected = not folder and entry["file_id"] == picked
-        return pick_row(f"entry-{entry['name']}", line, self.host.run_on_click(self.open_entry, entry), selected)
+        box = ft.Semantics(
+            identifier=f"select-{entry['name']}",
+            content=ft.Checkbox(
+                value=entry["path"] in self.selection,
+                on_change=self.host.run_on_click(self._toggle, entry),
+                tooltip=f"Select {entry['name']} for an archive or a restore",
+            ),
+        )
+        row = pick_row(f"entry-{entry['name']}", line, self.host.run_on_click(self.open_entry, entry), selected)
+        return ft.Row([box, ft.Container(row, expand=True)], spacing=0)
 
 
 class VersionsPanel:
