@@ -349,3 +349,23 @@ def test_console_banner_pill_and_mock_label_follow_the_state(app: AppContext) ->
         assert console.banner.source.value == "DEMO DATA" and not console.label_box.visible
 
     run_async(scenario)
+
+
+def test_dashboard_counts_use_the_one_number_format(app: AppContext) -> None:
+    async def scenario() -> None:
+        dashboard = DashboardView(app)
+        status = {
+            "running": True,
+            "uptime_seconds": 60,
+            "clients_connected": 5581,
+            "clients_total": 10000,
+            "files_total": 100010,
+            "storage_used": 4,
+            "active_transfers": 1200,
+        }
+        await app.session.store.set(ViewKey.STATUS, status)
+        dashboard.render()
+        figures = {key: dashboard.values[key].value for key in ("clients", "files", "transfers")}
+        assert figures == {"clients": "5,581 / 10,000", "files": "100,010", "transfers": "1,200"}
+
+    run_async(scenario)

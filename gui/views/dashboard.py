@@ -11,7 +11,7 @@ from typing import Any
 import flet as ft
 import flet_charts as fch
 
-from gui.format import human_bytes, human_duration, when
+from gui.format import human_bytes, human_duration, number, when
 from gui.outage import BridgeState
 from gui.views.base import View
 from gui.views.widgets import error_text
@@ -159,10 +159,10 @@ class DashboardView(View):
             v["state"].value = "running" if status["running"] else "stopped"
             v["state"].color = ft.Colors.GREEN_600 if status["running"] else ft.Colors.RED_600
             v["uptime"].value = human_duration(status["uptime_seconds"])
-            v["clients"].value = f"{status['clients_connected']} / {status['clients_total']}"
-            v["files"].value = f"{status['files_total']:,}"
+            v["clients"].value = f"{number(status['clients_connected'])} / {number(status['clients_total'])}"
+            v["files"].value = number(status["files_total"])
             v["storage"].value = human_bytes(status["storage_used"])
-            v["transfers"].value = str(status["active_transfers"])
+            v["transfers"].value = number(status["active_transfers"])
         # No status yet: neither button, for neither is known to apply.
         running = status["running"] if status else None
         self.guard(self.start_button, "start_server", disabled=running is not False)
