@@ -14,6 +14,9 @@ from protocol.operation import Access, Arg, ArgType, Operation
 from protocol.roles import Role
 
 MAX_ARCHIVE_PATHS = 1000
+# The archive's plan is made before its first byte, in the backend's one loop: this many files take
+# about a second there (bench/bench_archive.py --plan-files), well within the bridge's liveness limit.
+MAX_ARCHIVE_FILES = 100_000
 ARCHIVE_SUFFIX = ".tar"
 MEDIA_TYPE = "application/x-tar"
 DAMAGED_LISTED = 1000  # the final reply names at most this many damaged or missing files
@@ -44,7 +47,8 @@ RESTORE_OPERATIONS: tuple[Operation, ...] = (
         "`bytes` is the files' content, `size` and `sha256` are the archive's. Members are named from the "
         "folder holding the selection (`/home/ada` gives `ada/…`; `/` gives `home/…` and a drive `C:` gives `C/…`): "
         "each folder, then its files by name, then its sub-folders, depth first; an item inside another selected "
-        "one is taken once. BAD_REQUEST for a malformed path, NOT_FOUND for an unknown snapshot or a path the "
+        "one is taken once. BAD_REQUEST for a malformed path or a selection of more than "
+        f"{MAX_ARCHIVE_FILES:,} files (archive its folders apart, or restore to the client), NOT_FOUND for an unknown snapshot or a path the "
         "snapshot does not hold. Content missing or not matching its recorded hash is FILE_DAMAGED (before the "
         "first chunk when known, else as the final reply) unless `allow_damaged`: damaged content is then archived "
         "as stored, missing content left out, and both listed in `damaged`",

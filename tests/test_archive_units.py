@@ -203,3 +203,11 @@ def test_a_plans_size_is_what_streams() -> None:
     plan.add_folder("d", 0)
     plan.add_file("d/" + "é" * 200, 10, -5, "00" * 32, None)
     assert plan.total % RECORD == 0 and plan.files == 1 and plan.folders == 1 and plan.content_bytes == 10
+
+
+def test_a_selection_of_too_many_files_is_refused_before_streaming(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("actors.backends.archive.MAX_ARCHIVE_FILES", 4)
+    assert unpack(Tree(FILES), ["/home"])[1]["data"]["files"] == 4
+    with pytest.raises(ProtocolError) as info:
+        archive_stream(Tree(FILES), ["/"], False, "/tmp/out.tar", reply)
+    assert info.value.code is ErrorCode.BAD_REQUEST and info.value.details["limit"] == 4

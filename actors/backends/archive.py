@@ -23,7 +23,7 @@ from actors.backends.api import StreamReply
 from actors.backends.content_check import Reply
 from actors.backends.snapshot_paths import child_path, folder_to_browse, folders_of, split
 from actors.backends.tar_stream import MISSING, ArchivePlan, TarReader
-from protocol.catalogue_restore import DAMAGED_LISTED, archive_name
+from protocol.catalogue_restore import DAMAGED_LISTED, MAX_ARCHIVE_FILES, archive_name
 from protocol.catalogue_snapshots import ROOT
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.streaming import CHUNK_SIZE
@@ -166,6 +166,13 @@ class _Planner:
             todo.extend((sub, _join(name, _member_part(sub, sub_name))) for sub_name, sub in reversed(subs))
 
     def _file(self, name: str, entry: FileEntry) -> None:
+        if self.plan.files + self.problems_total >= MAX_ARCHIVE_FILES:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"the selection holds more than {MAX_ARCHIVE_FILES:,} files, more than one archive takes: "
+                "archive its folders apart, or restore it to the client",
+                limit=MAX_ARCHIVE_FILES,
+            )
         if entry.problem is not None:
             self.problems_total += 1
             if len(self.problems) < DAMAGED_LISTED:

@@ -9,6 +9,7 @@ else shows while streaming: every member is hashed against its recorded SHA-256.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,7 +22,7 @@ from actors.backends.snapshot_paths import split
 from actors.backends.tar_stream import DAMAGED, MISSING
 from actors.backends.validation import check_destination_path
 from actors.server import snapshot_queries
-from actors.server.blobs import BlobStore
+from actors.server.blobs import FANOUT_CHARS, SHA256_HEX, BlobStore
 from protocol.streaming import CHUNK_SIZE
 
 _FILES = (
@@ -37,6 +38,7 @@ class ServerTree:
         snapshot = snapshot_queries.get_snapshot(conn, snapshot_id)  # NOT_FOUND for an unknown one
         self.conn = conn
         self.blobs = blobs
+        self._blob_root = str(blobs.root)
         self.snapshot_id = snapshot["id"]
         self._key = int(snapshot["id"])
         started = snapshot["started_at"]
@@ -77,10 +79,23 @@ class ServerTree:
         assert row is not None  # kind() said the snapshot holds it
         return self._entry(row)
 
+    def _blob(self, sha: str) -> str | None:
+        """The blob's path as a string (BlobStore.path_for's, without a Path per file: planning reads thousands)."""
+        if not SHA256_HEX.fullmatch(sha):
+            return None  # a damaged row names no blob at all
+        return f"{self._blob_root}/{sha[:FANOUT_CHARS]}/{sha[FANOUT_CHARS:]}"
+
+    def _stored_size(self, sha: str) -> int | None:
+        path = self._blob(sha)
+        try:
+            return os.stat(path).st_size if path is not None else None
+        except FileNotFoundError:
+            return None
+
     def _entry(self, row: tuple[Any, ...]) -> FileEntry:
         name, version_id, size, mtime_ns, sha, current_sha, status = row
         entry = FileEntry(name, size, mtime_ns // 1_000_000_000, sha, version_id)
-        stored = self.blobs.size(sha)
+        stored = self._stored_size(sha)
         if stored is None:
             entry.problem = MISSING
         elif stored != size or (status == "error" and current_sha == sha):
@@ -94,8 +109,9 @@ class ServerTree:
         return entry
 
     def content(self, ref: Any, sha256: str, size: int) -> Iterator[bytes]:
+        path = self._blob(sha256)
         try:
-            blob = open(self.blobs.path_for(sha256), "rb", buffering=0)  # noqa: SIM115 (held across chunks)
+            blob = open(path or "", "rb", buffering=0)  # noqa: SIM115 (held across chunks)
         except FileNotFoundError:
             return  # deleted meanwhile: the archive says it is missing
         with blob:
