@@ -55,7 +55,9 @@ ERROR_DESCRIPTIONS: dict[ErrorCode, str] = {
     "bridge share). Nothing was written; download again.",
     ErrorCode.FILE_DAMAGED: "The file's stored content is missing or no longer hashes to its recorded SHA-256: "
     '`details` has `expected_sha256`, `actual_sha256` ("" when missing) and `problem` (missing or '
-    "damaged). `download_file` with `allow_damaged: true` fetches what is stored anyway.",
+    "damaged). `download_file` with `allow_damaged: true` fetches what is stored anyway. From `download_archive`, "
+    "they are the first such file's, with its `path` and `file_id`, `damaged` (every one found, up to 1000) and "
+    "`damaged_total`; `allow_damaged: true` archives what is stored and leaves missing content out.",
     ErrorCode.INTERNAL: "An unexpected fault inside a backend or the bridge; the peer keeps running.",
 }
 
