@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from actors.backends.archive import FileEntry, archive_stream
 from actors.backends.tar_stream import BLOCK, RECORD, ArchivePlan, _tarfile_header, header, header_size
+from client.bridgectl.calls import build_args
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.operation import MAX_STRING, Arg, ArgType
 from protocol.streaming import CHUNK_SIZE
@@ -28,6 +30,13 @@ def test_a_list_argument_takes_strings_within_its_item_bounds() -> None:
         with pytest.raises(ProtocolError) as info:
             arg.validate(bad)
         assert info.value.code is ErrorCode.BAD_REQUEST and "'paths'" in info.value.message, bad
+
+
+def test_bridgectl_takes_a_list_as_repeated_items_or_json() -> None:
+    repeated = build_args("download_archive", ["paths=/home/ada", "paths=C:\\Users", "snapshot_id=3"], None)
+    assert repeated == {"paths": ["/home/ada", "C:\\Users"], "snapshot_id": "3"}
+    assert build_args("download_archive", ['paths=["/a", "/b"]'], None) == {"paths": ["/a", "/b"]}
+    assert build_args("download_archive", ["paths=/a"], '{"paths": ["/z"]}') == {"paths": ["/z", "/a"]}
 
 
 # -- headers --
@@ -88,8 +97,6 @@ class Tree:
         return path[max(path.rfind("/"), path.rfind("\\")) + 1 :]
 
     def file(self, path: str) -> FileEntry:
-        import hashlib
-
         data = self.files[path]
         return FileEntry(self._name(path), len(data), 1_600_000_000, hashlib.sha256(data).hexdigest(), path)
 
