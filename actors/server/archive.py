@@ -112,12 +112,15 @@ class ServerTree:
         path = self._blob(sha256)
         try:
             blob = open(path or "", "rb", buffering=0)  # noqa: SIM115 (held across chunks)
-        except FileNotFoundError:
-            return  # deleted meanwhile: the archive says it is missing
+        except OSError:
+            return  # deleted meanwhile, or unreadable: the archive says it is missing
         with blob:
             left = size
             while left > 0:
-                piece = blob.read(min(CHUNK_SIZE, left))
+                try:
+                    piece = blob.read(min(CHUNK_SIZE, left))
+                except OSError:
+                    return  # a disk error: what could not be read is missing, as above
                 if not piece:
                     return
                 left -= len(piece)
