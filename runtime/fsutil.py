@@ -152,6 +152,7 @@ class AtomicFileAt:
     placed by a rename that replaces whatever entry ``name`` is (never what a link points to)
     or, with ``replace=False``, by a hard link that fails with FileExistsError when anything is
     there by then. Filesystems without hard links get a check then a rename (a narrow race).
+    A caller placing many files in a folder may sync the folder once itself (``sync_dir=False``).
     """
 
     def __init__(self, dir_fd: int, name: str, mode: int = 0o600) -> None:
@@ -167,15 +168,22 @@ class AtomicFileAt:
             except FileExistsError:
                 continue
         self.tmp_name: str | None = tmp
+        self._unsynced = False  # written since the last fsync
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data).cast("B")
+        self._unsynced = True
         while view:
             view = view[os.write(self.fd, view) :]
 
+    def _fsync(self) -> None:
+        if self._unsynced:
+            os.fsync(self.fd)
+            self._unsynced = False
+
     def sha256(self, chunk: int = 1024 * 1024) -> tuple[int, str]:
         """(size, SHA-256) of what the temporary holds, read back after an fsync."""
-        os.fsync(self.fd)
+        self._fsync()
         digest, offset = hashlib.sha256(), 0
         while data := os.pread(self.fd, chunk, offset):
             digest.update(data)
@@ -185,7 +193,7 @@ class AtomicFileAt:
     def set_mtime(self, mtime_ns: int) -> None:
         os.utime(self.fd, ns=(mtime_ns, mtime_ns))
 
-    def commit(self, *, replace: bool, name: str | None = None) -> None:
+    def commit(self, *, replace: bool, name: str | None = None, sync_dir: bool = True) -> None:
         """Make the bytes durable under ``name`` (default: the one given at first). On FileExistsError
         (``replace=False`` and something is there) the temporary stays, to be committed under another
         name or aborted; on any other failure it is gone, and the target is untouched either way."""
@@ -196,7 +204,7 @@ class AtomicFileAt:
         tmp, fd = self.tmp_name, self.dir_fd
         try:
             if self.fd >= 0:
-                os.fsync(self.fd)
+                self._fsync()
                 os.close(self.fd)
                 self.fd = -1
             if replace:
@@ -209,8 +217,9 @@ class AtomicFileAt:
             self.abort()
             raise
         self.tmp_name = None
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
+        if sync_dir:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
 
     def _link_no_clobber(self, tmp: str) -> None:
         try:

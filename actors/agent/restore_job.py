@@ -97,6 +97,7 @@ class JobRun:
             batch = self._next(("job_items",), None)
             for raw in batch["items"]:
                 self._one(tree, raw, policy)
+            tree.sync()  # what the checkpoint reports as restored is durable
             cursor = batch["cursor"]
             self.session.conn.send(
                 "job_checkpoint",
@@ -121,7 +122,7 @@ class JobRun:
             if target is None:
                 self._done(size, "skipped", EXISTS, f"{item.member} is already there (policy skip)", path)
                 return
-            if not self._fetch(item, folder, target.name, target.replace, policy):
+            if not self._fetch(tree, item, folder, target, policy):
                 self._done(size, "skipped", EXISTS, f"{item.member} appeared meanwhile (policy skip)", path)
                 return
         except Refused as exc:
@@ -140,13 +141,13 @@ class JobRun:
             self.problems.append([path, outcome, code, reason])
         self._progress()
 
-    def _fetch(self, item: Item, folder: int, name: str, replace: bool, policy: str) -> bool:
+    def _fetch(self, tree: Tree, item: Item, folder: int, target: Placement, policy: str) -> bool:
         """Fetch, write, verify and place one file; False when something appeared there first (policy skip)."""
         r = new_id()
         self.session.conn.send("fetch", r=r, file_id=item.file_id, version=item.version)
         self._next(("fetch_meta",), r)
         try:
-            out = AtomicFileAt(folder, name)
+            out = AtomicFileAt(folder, target.name)
         except OSError as exc:
             self._drain(r)
             raise Refused(WRITE_FAILED, f"cannot write in the folder of {item.member}: {exc.strerror}") from None
@@ -166,23 +167,26 @@ class JobRun:
                     f"expected {item.sha256[:16]}…: nothing was kept",
                 )
             out.set_mtime(item.mtime_ns)
-            return self._commit(out, folder, name, replace, policy, item.member)
+            placed = self._commit(out, folder, target, policy, item.member)
+            if placed:
+                tree.placed(folder)
+            return placed
         except OSError as exc:
             raise Refused(WRITE_FAILED, f"writing {item.member} failed: {exc.strerror or exc}") from None
         finally:
             out.abort()  # a no-op once committed
 
-    def _commit(self, out: AtomicFileAt, folder: int, name: str, replace: bool, policy: str, where: str) -> bool:
-        target: Placement | None = Placement(name, replace)
+    def _commit(self, out: AtomicFileAt, folder: int, target: Placement, policy: str, where: str) -> bool:
+        name = where.rsplit("/", 1)[-1]  # the file's own name, which the policy is about
         for _ in range(COMMIT_TRIES):
-            assert target is not None
             try:
-                out.commit(replace=target.replace, name=target.name)
+                out.commit(replace=target.replace, name=target.name, sync_dir=False)
                 return True
             except FileExistsError:  # something was made there since we looked: the policy again
-                target = place(folder, name, policy, where)
-                if target is None:
+                again = place(folder, name, policy, where)
+                if again is None:
                     return False
+                target = again
         raise Refused(WRITE_FAILED, f"{where}: the folder keeps changing under the restore")
 
     def _receive(self, r: str, out: AtomicFileAt, item: Item) -> tuple[int, str]:

@@ -13,6 +13,7 @@ written by ``runtime.fsutil.AtomicFileAt``: a temporary, fsync, read back, renam
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -117,8 +118,28 @@ class Tree:
         self.root = root_fd
         self.destination = destination
         self._open: dict[tuple[str, ...], int] = {}
+        self._unsynced: set[int] = set()  # folders a file was placed in since the last sync
+
+    def placed(self, folder: int) -> None:
+        """A file was renamed into ``folder``: it is synced by ``sync`` (once per batch, not once per file)."""
+        self._unsynced.add(folder)
+
+    def sync(self) -> None:
+        """Make the renames in every folder written since the last call durable."""
+        for fd in self._unsynced:
+            with contextlib.suppress(OSError):  # some platforms cannot sync a folder; the renames stand
+                os.fsync(fd)
+        self._unsynced.clear()
+
+    def _release(self, fd: int) -> None:
+        if fd in self._unsynced:
+            self._unsynced.discard(fd)
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        os.close(fd)
 
     def close(self) -> None:
+        self.sync()
         for fd in self._open.values():
             os.close(fd)
         self._open.clear()
@@ -149,7 +170,7 @@ class Tree:
             os.close(d)
         if opened:
             if len(self._open) >= _OPEN_FOLDERS:
-                os.close(self._open.pop(next(iter(self._open))))
+                self._release(self._open.pop(next(iter(self._open))))
             self._open[key] = fd
         return fd, name
 
