@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from client.bridgectl.calls import build_args
+from client.bridgectl.calls import build_args, real_server_line
 from client.bridgectl.cli import main
 from client.bridgectl.output import EXIT_USAGE, UsageError
 
@@ -35,3 +37,11 @@ def test_the_64_bit_limits_themselves_are_sent() -> None:
     assert args == {"offset": 9223372036854775807, "limit": 5}
     with pytest.raises(UsageError, match="64 bits"):
         build_args("get_clients", ["offset=9223372036854775808"], None)
+
+
+def test_status_says_whether_a_real_server_is_expected_and_since_when_it_is_away() -> None:
+    since = datetime(2026, 12, 1, 14, 2, 31, tzinfo=UTC)
+    assert real_server_line({"real_expected": False}).startswith("not expected")
+    assert real_server_line({"real_expected": True, "real_unavailable_since": None}) == "expected, serving"
+    away = {"real_expected": True, "real_unavailable_since": since, "policy": "stale"}
+    assert real_server_line(away) == "expected, UNAVAILABLE since 2026-12-01 14:02:31 UTC (policy stale)"

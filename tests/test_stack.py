@@ -268,5 +268,6 @@ def test_bridgectl_commands(shared_stack: Stack) -> None:
     assert events.returncode == 0 and len([json.loads(line) for line in events.stdout.splitlines()]) == 3
     status = ctl("status")
     assert status.returncode == 0 and "mock" in status.stdout and "alive" in status.stdout
+    assert "real     not expected" in status.stdout  # the shared stack is mock-only
     dead = ctl("--endpoint", "tcp://127.0.0.1:1", "--connect-timeout", "0.3", "call", "get_clients")
     assert dead.returncode == 2 and "cannot connect" in dead.stderr and "Traceback" not in dead.stderr

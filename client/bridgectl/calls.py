@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,17 @@ def cmd_events(client: BridgeClient, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def real_server_line(status: dict[str, Any]) -> str:
+    """Whether a real server is expected (from the bridge's persisted allow-list) and since when it is away."""
+    if not status.get("real_expected"):
+        return "not expected (a mock-only stack: every answer is demo data)"
+    since = status.get("real_unavailable_since")
+    if since is None:
+        return "expected, serving"
+    when = since.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(since, datetime) else str(since)
+    return f"expected, UNAVAILABLE since {when} (policy {status['policy']})"
+
+
 def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
     reply = client.call("bridge_status")
     if ns.json:
@@ -126,8 +138,9 @@ def cmd_status(client: BridgeClient, ns: argparse.Namespace) -> int:
     out.write(f"bridge   {data['frontend_endpoint']}  events {data['events_endpoint']}\n")
     out.write(
         f"mode     {data['mode']}   policy {data['policy']}   in flight {data['inflight']}   "
-        f"events seq {data['latest_seq']} (epoch {data['epoch']})   up {data['uptime_s']:.0f}s\n\n"
+        f"events seq {data['latest_seq']} (epoch {data['epoch']})   up {data['uptime_s']:.0f}s\n"
     )
+    out.write(f"real     {real_server_line(data)}\n\n")
     rows: list[tuple[str, ...]] = [("BACKEND", "MODE", "STATE", "LAST BEAT", "IN FLIGHT", "OPS")]
     for b in data["backends"]:
         state = "alive" if b["alive"] else f"down ({b['down_reason']})"
