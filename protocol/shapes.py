@@ -55,6 +55,7 @@ SHAPES: tuple[Shape, ...] = (
             ("backup_count", "integer: versions backed up"),
             ("last_backup", "datetime"),
             ("last_verified", "datetime or null"),
+            ("error_message", "string or null: why the file is in status error (set when status is error)"),
         ),
     ),
     Shape(

@@ -102,6 +102,7 @@ TABLES: tuple[TableSpec, ...] = (
             ("modified_at", "datetime"),
             ("last_backup", "datetime"),
             ("last_verified", "datetime|null"),
+            ("error_message", "string|null"),
         ),
     ),
     TableSpec(

@@ -25,6 +25,9 @@ def assert_world_consistent(world: MockWorld) -> None:
     for status in CLIENT_STATUSES:
         assert world.client_status_counts[status] == sum(1 for c in world.clients.values() if c.status == status)
     assert set(world.uploading) == {f.id for f in world.files.values() if f.status == "uploading"}
+    # A file in error says why; no other file carries a reason.
+    for f in world.files.values():
+        assert bool(f.error_message) if f.status == "error" else f.error_message is None, (f.status, f.error_message)
     assert_history_consistent(world)
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from actors.backends import validation
 from actors.backends.dbview import EDITABLE, path_key
+from actors.backends.file_errors import verify_failed
 from actors.backends.system_status import SystemStatusProbe
 from actors.mock.content import BLOCK_SIZE, EMPTY_SHA256, content_sha256, read_content
 from actors.mock.generator import MAX_FILE_SIZE, MockDataGenerator, category_of, platform_family
@@ -55,6 +56,7 @@ FILE_KEYS = {
     "backup_count",
     "last_backup",
     "last_verified",
+    "error_message",
 }
 
 
@@ -149,6 +151,10 @@ def test_files_have_platform_paths_and_honest_hashes() -> None:
         actual = content_sha256(w.seed, record.id, record.content_version, record.size)
         # Only files whose verification failed carry a hash their bytes no longer have.
         assert (actual == record.sha256) == (record.status != "error")
+        if record.status == "error":  # the failed verification's reason names what the bytes hash to
+            assert record.error_message == verify_failed(record.sha256, actual)
+        else:
+            assert record.error_message is None
         assert record.created_at <= record.modified_at <= START
         assert (record.last_verified is not None) == (record.status in ("verified", "error"))
         statuses.add(record.status)

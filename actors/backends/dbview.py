@@ -39,7 +39,12 @@ EDITABLE: dict[str, dict[str, v.Check]] = {
         "status": v.one_of(CLIENT_STATUSES),
         "error_message": v.optional_text,
     },
-    "files": {"name": v.file_name, "path": v.client_path, "status": v.one_of(FILE_EDIT_STATUSES)},
+    "files": {
+        "name": v.file_name,
+        "path": v.client_path,
+        "status": v.one_of(FILE_EDIT_STATUSES),
+        "error_message": v.optional_text,
+    },
 }
 # Settings are the server's own state (start/stop it instead); every other table's rows may go.
 DELETABLE = frozenset({"activity", "clients", "file_versions", "files"})
@@ -126,38 +131,56 @@ def check_deletable(table: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class StatusEdit:
-    """A client status set by hand, applied with its companion fields (connected_at, ...)."""
+    """A status set by hand (clients, files), applied with its companion fields (error_message, connected_at, ...)."""
 
     status: str
     error_message: str | None
 
 
-def client_status_edit(
-    status: str, error_message: str | None, changes: dict[str, Any], *, has_session: bool
-) -> StatusEdit | None:
-    """Check an edit of a client whose row has ``status``/``error_message``; None: no status change.
+def status_edit(table: str, status: str, error_message: str | None, changes: dict[str, Any]) -> StatusEdit | None:
+    """Check an edit of a row with ``status``/``error_message`` (clients, files); None: no status change.
 
-    "connected" means an agent has a session, so it cannot be set by hand on a client
-    without one; on a client with one it changes nothing (the session goes on).
+    One rule for both tables: a row in status error always says why (an administrator who
+    gives no reason gets the row's own, else DEFAULT_ERROR_MESSAGE), and only such a row has
+    an error_message (any other status clears it).
     """
     target = changes.get("status", status)
-    if changes.get("error_message") is not None and target != "error":
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST, "clients.error_message can only be set on a client in status 'error'"
-        )
-    if "status" not in changes:
-        return None
-    if target == "connected":
-        if not has_session:
+    if "error_message" in changes:
+        if changes["error_message"] is not None and target != "error":
             raise ProtocolError(
-                ErrorCode.CONFLICT,
-                "status 'connected' comes from a live agent session; this client's agent is not connected",
+                ErrorCode.BAD_REQUEST, f"{table}.error_message can only be set on a row in status 'error'"
             )
+        if changes["error_message"] is None and target == "error" and "status" not in changes:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{table}.error_message of a row in status 'error' cannot be cleared: give the reason, "
+                "or change the status",
+            )
+    if "status" not in changes:
         return None
     message = changes.get("error_message")
     if target == "error" and message is None:
         message = error_message or DEFAULT_ERROR_MESSAGE
     return StatusEdit(target, message if target == "error" else None)
+
+
+def client_status_edit(
+    status: str, error_message: str | None, changes: dict[str, Any], *, has_session: bool
+) -> StatusEdit | None:
+    """``status_edit`` of a client, whose status "connected" only a live agent session gives.
+
+    It cannot be set by hand on a client without a session; on a client with one it changes
+    nothing (the session goes on).
+    """
+    edit = status_edit("clients", status, error_message, changes)
+    if edit is None or edit.status != "connected":
+        return edit
+    if not has_session:
+        raise ProtocolError(
+            ErrorCode.CONFLICT,
+            "status 'connected' comes from a live agent session; this client's agent is not connected",
+        )
+    return None
 
 
 def fix_name_and_path(old_path: str, changes: dict[str, Any]) -> None:

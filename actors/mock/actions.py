@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from actors.backends.file_errors import verify_failed
 from actors.mock.content import content_sha256
 from actors.mock.records import Client, FileRecord
 from actors.mock.state import MockWorld
@@ -134,7 +135,8 @@ def verify_file(world: MockWorld, record: FileRecord) -> dict[str, Any]:
     ok = actual == record.sha256
     now = world.now()
     status = "verified" if ok else "error"
-    world.update_file(record, status=status, last_verified=now)
+    reason = None if ok else verify_failed(record.sha256, actual)
+    world.update_file(record, status=status, error_message=reason, last_verified=now)
     world.file_changed(record, "updated")
     client = world.clients[record.client_id]
     if ok:

@@ -29,6 +29,7 @@ from actors.backends.dbview import (
     path_key,
     path_taken,
     row_key,
+    status_edit,
 )
 from actors.mock.actions import delete_client, delete_file, disconnect, status_changes
 from actors.mock.records import Activity, Client, FileRecord
@@ -81,6 +82,7 @@ def file_row(f: FileRecord) -> dict[str, Any]:
         "modified_at": f.modified_at,
         "last_backup": f.last_backup,
         "last_verified": f.last_verified,
+        "error_message": f.error_message,
     }
 
 
@@ -181,6 +183,9 @@ def _edit_client(world: MockWorld, client: Client, changes: dict[str, Any]) -> N
 
 
 def _edit_file(world: MockWorld, record: FileRecord, changes: dict[str, Any]) -> None:
+    edit = status_edit("files", record.status, record.error_message, changes)
+    if edit is not None:  # a file's status has one companion field: why it is in error
+        changes = {**changes, "status": edit.status, "error_message": edit.error_message}
     fix_name_and_path(record.path, changes)
     if "path" in changes:
         key = path_key(changes["path"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from actors.backends.file_errors import upload_interrupted
 from actors.mock.actions import delete_file, set_client_status, verify_file
 from actors.mock.content import content_sha256
 from actors.mock.records import Client, FileRecord
@@ -159,7 +160,7 @@ class Evolution:
         client = w.clients[record.client_id]
         if client.status != "connected" or not w.server.running:
             why = "server stopped" if not w.server.running else f"client {client.status}"
-            w.update_file(record, status="error")
+            w.update_file(record, status="error", error_message=upload_interrupted(why))
             w.history.failed(client.id, w.now(), record.size, record.id)
             w.history.maybe_close(w, client)
             w.file_changed(record, "updated")

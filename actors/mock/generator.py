@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from actors.backends.dbview import path_key
+from actors.backends.file_errors import verify_failed
 from actors.mock.content import EMPTY_SHA256, content_sha256
 from actors.mock.records import Client, FileRecord
 from actors.mock.vocab import (
@@ -235,6 +236,7 @@ class MockDataGenerator:
         modified = self._between(created, now)
         last_backup = self._between(modified, min(now, modified + timedelta(days=2)))
         last_verified: datetime | None = None
+        error_message: str | None = None
         version = 0
         roll = rng.random()
         if client.status == "connected" and roll < 0.01:
@@ -247,19 +249,23 @@ class MockDataGenerator:
                 status, version = "error", 1
         else:
             status = "uploaded"
+        sha256 = content_sha256(self.seed, file_id, 0, size)
+        if status == "error":  # the verification that found it said what the stored bytes hash to
+            error_message = verify_failed(sha256, content_sha256(self.seed, file_id, version, size))
         return FileRecord(
             id=file_id,
             client_id=client.id,
             name=name,
             path=path,
             size=size,
-            sha256=content_sha256(self.seed, file_id, 0, size),
+            sha256=sha256,
             status=status,
             created_at=created,
             modified_at=modified,
             backup_count=1 + int(rng.expovariate(0.2)),
             last_backup=last_backup,
             last_verified=last_verified,
+            error_message=error_message,
             content_version=version,
         )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from actors.backends.file_errors import REASON_NOT_RECORDED
 from actors.backends.filters import fold
 
 SERVER_HOST = "0.0.0.0"
@@ -75,6 +76,7 @@ class FileRecord:
     backup_count: int
     last_backup: datetime
     last_verified: datetime | None
+    error_message: str | None = None  # why it is in status error (MockWorld.update_file keeps it so)
     # Which content the storage holds now; never on the wire. Bumping it without a new
     # sha256 is how the mock corrupts a file.
     content_version: int = 0
@@ -100,6 +102,7 @@ class FileRecord:
             "backup_count": self.backup_count,
             "last_backup": self.last_backup,
             "last_verified": self.last_verified,
+            "error_message": self.error_message,
         }
 
 
@@ -198,7 +201,10 @@ FILE_COLUMNS: tuple[str, ...] = (
     "last_backup",
     "last_verified",
     "content_version",
+    "error_message",
 )
+# A state saved before files had an error_message: its rows load with None there.
+FILE_COLUMNS_WITHOUT_ERROR_MESSAGE: tuple[str, ...] = FILE_COLUMNS[:-1]
 ACTIVITY_COLUMNS: tuple[str, ...] = ("id", "timestamp", "type", "level", "client_id", "file_id", "message")
 LOG_COLUMNS: tuple[str, ...] = ("id", "timestamp", "level", "logger", "event", "message", "client_id")
 
@@ -216,3 +222,19 @@ def from_row(cls: type, row: Any, columns: tuple[str, ...]) -> Any:
 def check_columns(found: Any, expected: tuple[str, ...], what: str) -> None:
     if list(found) != list(expected):
         raise ValueError(f"snapshot {what} columns {found!r} differ from {list(expected)!r}")
+
+
+def file_columns_of(found: Any) -> tuple[str, ...]:
+    """The file columns a snapshot was saved with: today's, or those of a state saved before error_message."""
+    if list(found) == list(FILE_COLUMNS_WITHOUT_ERROR_MESSAGE):
+        return FILE_COLUMNS_WITHOUT_ERROR_MESSAGE
+    check_columns(found, FILE_COLUMNS, "files")
+    return FILE_COLUMNS
+
+
+def file_from_row(row: Any, columns: tuple[str, ...]) -> FileRecord:
+    """A file of a snapshot saved with ``columns``; one in error from before reasons were kept gets a reason."""
+    record: FileRecord = from_row(FileRecord, row, columns)
+    if record.status == "error" and record.error_message is None:
+        record.error_message = REASON_NOT_RECORDED
+    return record

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.backends.file_errors import scrub_failed, scrub_problem
 from actors.mock.content import content_sha256
 from actors.mock.state import MockWorld
 
@@ -45,14 +46,19 @@ def scrub_storage(world: MockWorld) -> dict[str, Any]:
             )
         if record.status == "error":
             continue  # already known to be bad: no second event
-        world.update_file(record, status="error", last_verified=world.now())
+        world.update_file(
+            record,
+            status="error",
+            error_message=scrub_failed(record.sha256, "damaged", actual),
+            last_verified=world.now(),
+        )
         world.file_changed(record, "updated")
         newly_marked += 1
         if newly_marked <= ACTIVITY_ROWS_PER_PASS:
             world.record(
                 "scrub_damaged",
                 "ERROR",
-                f"{record.path}: stored content (sha256 {record.sha256[:12]}…) hashes to {actual[:12]}…; "
+                f"{record.path}: {scrub_problem(record.sha256, 'damaged', actual)}; "
                 "marked error, the agent's next backup sends it again",
                 logger="backup.verify",
                 client_id=record.client_id,

@@ -168,6 +168,12 @@ class MockWorld:
         self.update_client(client, files_count=client.files_count + 1, total_size=client.total_size + record.size)
 
     def update_file(self, record: FileRecord, **changes: Any) -> None:
+        """Apply ``changes``; a change of status to error must say why (error_message), any other clears it."""
+        if "status" in changes:
+            if changes["status"] != "error":
+                changes["error_message"] = None
+            elif not changes.get("error_message"):
+                raise ValueError(f"file {record.id} set to status error without an error_message")
         moved = [self.file_index[k] for k in changes if k in self.file_index]
         for index in moved:
             index.discard(record)

@@ -41,10 +41,11 @@ from actors.mock.records import (
     LOG_COLUMNS,
     Activity,
     Client,
-    FileRecord,
     LogEntry,
     ServerState,
     check_columns,
+    file_columns_of,
+    file_from_row,
     from_row,
     to_row,
 )
@@ -330,9 +331,9 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
         target_files=int(config.pop("target_files")),
         config=config,
     )
+    file_columns = file_columns_of(doc["files"]["columns"])  # also those of a state saved before error_message
     for name, columns in (
         ("clients", CLIENT_COLUMNS),
-        ("files", FILE_COLUMNS),
         ("activity", ACTIVITY_COLUMNS),
         ("logs", LOG_COLUMNS),
     ):
@@ -345,7 +346,7 @@ def decode_world(doc: dict[str, Any], clock: Clock) -> MockWorld:
         client.files_count, client.total_size = 0, 0
         world.add_client(client)
     for row in doc["files"]["rows"]:
-        world.add_file(from_row(FileRecord, row, FILE_COLUMNS))
+        world.add_file(file_from_row(row, file_columns))
     for cid, (count, size) in stored_totals.items():
         client = world.clients[cid]
         if (client.files_count, client.total_size) != (count, size):

@@ -6,6 +6,7 @@ from typing import Any
 
 from actors.backends.api import StreamReply
 from actors.backends.content_check import DAMAGED, MISSING, Reply, StoredFile, checked_stream, damaged
+from actors.backends.file_errors import verify_failed
 from actors.backends.validation import check_destination_path
 from actors.server import queries as q
 from actors.server import snapshot_queries
@@ -18,7 +19,7 @@ def verify(store: Store, blobs: BlobStore, file_id: str) -> dict[str, Any]:
     file = q.get_file(store.conn, file_id)
     actual = blobs.rehash(file["sha256"])
     ok = actual == file["sha256"]
-    at = store.set_verified(file_id, ok)
+    at = store.set_verified(file_id, None if ok else verify_failed(file["sha256"], actual))
     store.file_changed(file, "updated")
     if ok:
         store.record(

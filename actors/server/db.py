@@ -202,6 +202,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX restore_jobs_status ON restore_jobs (status);
     """,
     ),
+    (
+        5,
+        "files.error_message: why a file is in status error",
+        """
+        -- Set with every change of a file's status to error, cleared with every other change.
+        ALTER TABLE files ADD COLUMN error_message TEXT;
+        -- A file already in error takes the newest reason its history still holds (the activity
+        -- log is trimmed), else says how to find out: no file in error is left without a reason.
+        UPDATE files SET error_message = COALESCE(
+            (SELECT a.message FROM activity a WHERE a.file_id = files.id
+             AND a.type IN ('verify_failed', 'scrub_damaged') ORDER BY a.id DESC LIMIT 1),
+            'marked error before reasons were recorded: verify the file to see why'
+        ) WHERE status = 'error';
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

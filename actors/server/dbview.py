@@ -27,6 +27,7 @@ from actors.backends.dbview import (
     path_key,
     path_taken,
     row_key,
+    status_edit,
 )
 from actors.server import queries as q
 from actors.server.store import Store
@@ -170,6 +171,9 @@ class CatalogTables:
             if edit is not None and self.actions.has_session(row["id"]):
                 self.actions.disconnect_session(row["id"], f"marked {edit.status} by an administrator")
         elif table.name == "files":
+            file_edit = status_edit("files", row["status"], row["error_message"], changes)
+            if file_edit is not None:  # a file's status has one companion field: why it is in error
+                changes = {**changes, "status": file_edit.status, "error_message": file_edit.error_message}
             fix_name_and_path(row["path"], changes)
             self._check_path_free(row, changes)
         if changes:

@@ -24,7 +24,8 @@ CLIENT_COLUMNS = (
     "c.error_message"
 )
 FILE_COLUMNS = (
-    "id, client_id, name, path, size, sha256, status, created_at, modified_at, backup_count, last_backup, last_verified"
+    "id, client_id, name, path, size, sha256, status, created_at, modified_at, backup_count, last_backup, last_verified, "
+    "error_message"
 )
 CLIENT_ORDER = {
     "name": "c.name COLLATE NOCASE {d}, c.id {d}",

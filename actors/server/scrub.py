@@ -30,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from actors.backends.file_errors import scrub_failed, scrub_problem
 from actors.server.blobs import BlobStore
 from actors.server.db import iso, transaction
 from actors.server.faults import describe, is_storage_full
@@ -256,14 +257,14 @@ class Scrubber:
         if fresh:
             with transaction(conn):  # the only step that may fail: everything after it is told, not stored
                 conn.execute(
-                    "UPDATE files SET status = 'error', last_verified = ? WHERE sha256 = ? AND status != 'error'",
-                    (iso(self.store.now()), sha),
+                    "UPDATE files SET status = 'error', error_message = ?, last_verified = ? "
+                    "WHERE sha256 = ? AND status != 'error'",
+                    (scrub_failed(sha, problem, actual), iso(self.store.now()), sha),
                 )
         for r in rows:
             scrub.damaged_total += 1
             if len(scrub.problems) < LISTED_PROBLEMS:
                 scrub.problems.append(Problem(r["id"], r["client_id"], r["path"], sha, problem, actual))
-        what = {"missing": "is missing", "unreadable": "cannot be read"}.get(problem, f"hashes to {actual[:12]}…")
         for r in fresh:  # marked by this pass: watchers and the history hear it once
             self.store.file_changed(dict(r), "updated")
             scrub.activity_rows += 1
@@ -271,7 +272,7 @@ class Scrubber:
                 self._record(
                     "scrub_damaged",
                     "ERROR",
-                    f"{r['path']}: stored content (sha256 {sha[:12]}…) {what}; marked error, "
+                    f"{r['path']}: {scrub_problem(sha, problem, actual)}; marked error, "
                     "the agent's next backup sends it again",
                     client_id=r["client_id"],
                     file_id=r["id"],

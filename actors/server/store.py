@@ -282,8 +282,8 @@ class Store:
                     ).fetchone()[0]
                     self.conn.execute(
                         "UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, status = 'uploaded', "
-                        "backup_count = backup_count + 1, modified_at = ?, last_backup = ?, last_verified = NULL "
-                        "WHERE id = ?",
+                        "error_message = NULL, backup_count = backup_count + 1, modified_at = ?, last_backup = ?, "
+                        "last_verified = NULL WHERE id = ?",
                         (size, mtime_ns, sha256, modified, now, file_id),
                     )
                 self.conn.execute(
@@ -311,10 +311,11 @@ class Store:
             (mtime_ns, file_id, file_id),
         )
 
-    def set_verified(self, file_id: str, ok: bool) -> datetime:
+    def set_verified(self, file_id: str, failure: str | None) -> datetime:
+        """Record a verification: passed when ``failure`` is None, else failed for that reason (the file's error)."""
         at = self.now()
         self.conn.execute(
-            "UPDATE files SET status = ?, last_verified = ? WHERE id = ?",
-            ("verified" if ok else "error", iso(at), file_id),
+            "UPDATE files SET status = ?, error_message = ?, last_verified = ? WHERE id = ?",
+            ("verified" if failure is None else "error", failure, iso(at), file_id),
         )
         return at
