@@ -17,6 +17,7 @@ from gui.app_context import AppContext, SnackNotifier
 from gui.auth import SESSION_EXPIRED, SIGNED_OUT
 from gui.config import GuiConfig
 from gui.console import Console
+from gui.frames import send_backlog
 from gui.session import GuiSession
 from gui.views.login import LoginPage
 from gui.views.settings import apply_theme
@@ -34,6 +35,7 @@ class Tab:
 
     async def open_login(self, message: str = "", *, error: bool = False) -> None:
         session = GuiSession(self.config, self.notifier)
+        session.frames.backlog = lambda: send_backlog(self.page)
         session.on_expired = lambda: self.expired(session)
         self.session, self.console = session, None
         apply_theme(self.page, None)  # nobody's settings on the login page

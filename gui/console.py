@@ -257,6 +257,9 @@ class Console:
         self.render_label()
         self.content.update()
         self.label_box.update()
+        # Whatever the view's show() draws reaches the tab in the next frame, even when its loads
+        # bring nothing new (a view that shows itself without View.show does not ask for one).
+        view.invalidate()
         await view.show()
 
     def render_label(self) -> bool:

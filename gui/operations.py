@@ -8,6 +8,11 @@ place that knows). ``refresh`` reloads now; ``schedule`` reloads soon, debounced
 burst of events becomes one reload per key. A reload that starts covers every change
 notified before it, so it takes its keys off the schedule: a write followed by the
 backend's change events reloads each key once, not twice.
+
+Only what is shown is reloaded. A key a view draws is *claimed* by it and loaded only while
+one of its views is shown (``show`` / ``hide``); a change to a key no shown view draws marks
+it ``stale`` instead, and the view loads it when it is shown again. Keys no view claims (the
+bridge state the banner follows) are always loaded.
 """
 
 from __future__ import annotations
@@ -53,11 +58,46 @@ class ViewContext:
         self._fallbacks: dict[str, Any] = {}
         self._scheduled: set[str] = set()
         self._flush: asyncio.Task[None] | None = None
+        self._claimed: set[str] = set()  # keys some view draws: loaded only while one of them is shown
+        self._shown: dict[str, int] = {}  # key -> how many shown views draw it
+        self.stale: set[str] = set()  # claimed keys that changed while no view drawing them was shown
         self.tasks = TaskSet("view-context")
 
     def register_loader(self, state_key: str, loader: Loader, fallback_data: Any = None) -> None:
         self._loaders[state_key] = loader
         self._fallbacks[state_key] = fallback_data
+
+    def claim(self, keys: Iterable[str]) -> None:
+        """These keys are drawn by a view: load them only while a view drawing them is shown."""
+        self._claimed.update(keys)
+
+    async def show(self, keys: Iterable[str]) -> None:
+        """A view drawing ``keys`` is shown: they follow changes again, and are loaded now."""
+        wanted = list(dict.fromkeys(keys))
+        for key in wanted:
+            self._shown[key] = self._shown.get(key, 0) + 1
+        await self.refresh(wanted)
+
+    def hide(self, keys: Iterable[str]) -> None:
+        for key in dict.fromkeys(keys):
+            if self._shown.get(key, 0) > 0:
+                self._shown[key] -= 1
+
+    def shown(self, key: str) -> bool:
+        """Is ``key`` drawn on screen now (or drawn by no view at all, so always followed)?"""
+        return key not in self._claimed or self._shown.get(key, 0) > 0
+
+    def _due(self, keys: Iterable[str]) -> list[str]:
+        """Of ``keys`` with a loader, those to load now; the others are marked stale."""
+        due = []
+        for key in dict.fromkeys(keys):
+            if key not in self._loaders:
+                continue
+            if self.shown(key):
+                due.append(key)
+            else:
+                self.stale.add(key)
+        return due
 
     async def load_data_operation(
         self,
@@ -76,20 +116,20 @@ class ViewContext:
             raise KeyError(f"no loader for state key {state_key!r}")
         if fallback_data is None:
             fallback_data = self._fallbacks.get(state_key)
-        await self.store.set_loading(state_key, True)
+        self.store.set_loading(state_key, True)
+        self.stale.discard(state_key)  # this load sees every change notified so far
         try:
             reply = await self.store.server_mediated_update(state_key, None, loader)
             await self._observe(state_key, reply)
-            if not reply["success"] and self.store.get(state_key) is None and fallback_data is not None:
-                entry = self.store.entry(state_key)
-                entry.value = fallback_data
+            if not reply["success"] and fallback_data is not None:
+                await self.store.set_fallback(state_key, fallback_data)
             if not reply["success"] and notify_errors:
                 await self.notifier.notify(
                     f"Loading {state_key} failed: {failure_text(reply)}", error=True, error_code=reply.get("error_code")
                 )
             return reply
         finally:
-            await self.store.set_loading(state_key, False)
+            self.store.set_loading(state_key, False)
 
     async def _observe(self, state_key: str, reply: Reply) -> None:
         """Note where the key's value now comes from; a reply that contradicts the bridge state
@@ -114,11 +154,13 @@ class ViewContext:
         await asyncio.gather(*(self.load_data_operation(k) for k in wanted))
 
     async def refresh_all(self) -> None:
-        await self.refresh(list(self._loaders))
+        """Everything may have changed: reload what is shown now, mark the rest stale."""
+        await self.refresh(self._due(self._loaders))
 
     def schedule(self, keys: Iterable[str]) -> None:
-        """Reload these keys soon (after DEBOUNCE_S), once however often they are scheduled meanwhile."""
-        self._scheduled.update(keys)
+        """Reload these keys soon (after DEBOUNCE_S), once however often they are scheduled meanwhile;
+        those no shown view draws are only marked stale."""
+        self._scheduled.update(self._due(keys))
         if self._scheduled and (self._flush is None or self._flush.done()):
             self._flush = self.tasks.spawn(self._flush_later(), "scheduled-reload")
 
@@ -126,7 +168,7 @@ class ViewContext:
         while self._scheduled:
             await asyncio.sleep(DEBOUNCE_S)
             due, self._scheduled = self._scheduled, set()
-            await self.refresh(due)
+            await self.refresh(self._due(due))  # a view hidden meanwhile no longer wants its keys
 
     async def close(self) -> None:
         await self.tasks.close()
@@ -147,7 +189,7 @@ class ViewContext:
         if reply["success"]:
             # The writer's screen is reloaded here, at once; the bridge.write notice of this
             # same session is then ignored (gui/live.py), so each key is reloaded once.
-            await self.refresh(operation.refreshes)
+            await self.refresh(self._due(operation.refreshes))
         return reply
 
     async def action_operation(

@@ -27,6 +27,7 @@ from client.facade import ServerBridge
 from client.tasks import TaskSet
 from gui.auth import LoginOutcome, SignedIn, login_outcome
 from gui.config import GuiConfig
+from gui.frames import Frames
 from gui.live import LiveUpdates
 from gui.operations import Notifier, ViewContext
 from gui.state import StateStore
@@ -47,6 +48,8 @@ class GuiSession:
         self.store = StateStore()
         self.ctx = ViewContext(self.store, notifier)
         self.tasks = TaskSet("gui-session")
+        # How the views reach the tab: a frame at a time (the app tells it how to see the tab's backlog).
+        self.frames = Frames(self.tasks.spawn)
         self.live = LiveUpdates(self.ctx, lambda: self.bridge.session)
         self.user: SignedIn | None = None
         self.key = uuid.uuid4().hex  # this sign-in's id: what its download links are bound to
@@ -120,9 +123,11 @@ class GuiSession:
 
     async def browser_left(self) -> None:
         """The tab disconnected (closed, or reloading): stop rendering until it is back."""
+        self.frames.pause()
         await self.live.suspend()
 
     async def browser_back(self) -> None:
+        self.frames.resume()
         await self.live.resume()
 
     async def reconnect(self, endpoint: str) -> None:

@@ -2,6 +2,11 @@
 
 The keys views use are ``protocol.views.ViewKey`` (the catalogue names them in each
 write's ``refreshes``); a view may add its own.
+
+Subscribers hear of what a view draws: a new value, a new error, a fallback. The loading
+flag is kept for whoever asks but notifies nobody: no view draws it, and with many tabs
+open every notification is a render per tab (a load used to cost three: loading on, the
+value, loading off).
 """
 
 from __future__ import annotations
@@ -62,9 +67,15 @@ class StateStore:
         entry.version += 1
         await self._notify(key)
 
-    async def set_loading(self, key: str, loading: bool) -> None:
+    def set_loading(self, key: str, loading: bool) -> None:
         self.entry(key).loading = loading
-        await self._notify(key)
+
+    async def set_fallback(self, key: str, value: Any) -> None:
+        """Show ``value`` for a key that has none (its first load failed); its error stays."""
+        entry = self.entry(key)
+        if entry.value is None:
+            entry.value = value
+            await self._notify(key)
 
     async def set_error(self, key: str, reply: Reply) -> None:
         self.entry(key).error = reply

@@ -289,7 +289,7 @@ def test_a_renamed_client_shows_its_new_name() -> None:
 # ----------------------------------------------------------------------------- row reuse
 
 
-def test_a_row_is_reused_only_unchanged_and_in_place() -> None:
+def test_a_row_shows_new_cells_only_when_its_item_changed_and_rows_never_move() -> None:
     built: list[str] = []
 
     def build(item: dict[str, Any]) -> ft.DataRow:
@@ -299,10 +299,19 @@ def test_a_row_is_reused_only_unchanged_and_in_place() -> None:
     cache = RowCache(build)
     a, b, c = {"id": "a", "v": 1}, {"id": "b", "v": 1}, {"id": "c", "v": 1}
     first = cache.rows([a, b, c])
+    assert cache.take_changes() == ([], True)  # rows came: the table goes whole
+    cells = [row.cells for row in first]
     second = cache.rows([a, {"id": "b", "v": 2}, c])  # b changed
-    assert second[0] is first[0] and second[2] is first[2] and second[1] is not first[1]
-    third = cache.rows([c, a])  # both moved: Flutter would lose their cells' accessibility nodes
-    assert third[0] is not second[2] and third[1] is not second[0]
+    assert second == first and all(new is old for new, old in zip(second, first, strict=True))
+    assert second[0].cells is cells[0] and second[2].cells is cells[2] and second[1].cells is not cells[1]
+    assert cache.take_changes() == ([second[1]], False)  # that row alone is sent
+    assert cache.take_changes() == ([], False)
+    # Both moved: the rows stay in place and show them with new cells (a moved row would lose its
+    # cells' accessibility nodes in Flutter); the third row goes.
+    third = cache.rows([c, a])
+    assert third[0] is first[0] and third[1] is first[1] and [r.cells[0].content.value for r in third] == ["c", "a"]
+    changed, resized = cache.take_changes()
+    assert changed == [third[0], third[1]] and resized
     cache.clear()
     cache.rows([c, a])
     assert built == ["a", "b", "c", "b", "c", "a", "c", "a"]

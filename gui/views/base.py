@@ -1,11 +1,17 @@
 """A view: built once, rendered from the store, loaded when shown, updated live while visible.
 
+A change to what a shown view draws renders it at once (copying values into controls is cheap)
+and marks it for the tab's next frame (gui/frames.py), which sends what changed, once for any
+number of changes (``changed_controls``: the whole view unless the view knows better; Flet's
+diff of it is what costs). A hidden view renders, sends and loads nothing: its keys are marked
+stale, and showing it loads them.
+
 Every write control is gated by the signed-in role and by the bridge's state (no writes while
 the real server is unavailable): a view renders its gates anew whenever that state changes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import flet as ft
@@ -39,6 +45,7 @@ class View:
         self.visible = False
         self.root = self.build()
         self._writes_blocked = False
+        app.session.ctx.claim(self.keys)
         for key in self.keys:
             app.session.store.subscribe(key, self._on_change)
         # The bridge's state gates every write control (and the dashboard greys what is stale).
@@ -61,13 +68,38 @@ class View:
         """Copy the store's values into the controls (no update() here)."""
         raise NotImplementedError
 
+    def changed_controls(self) -> Sequence[ft.Control]:
+        """What ``render`` may have changed, to send: the whole view, unless the view knows better."""
+        return (self.root,)
+
+    def invalidate(self) -> None:
+        """Draw this view in the tab's next frame."""
+        self.app.session.frames.invalidate(self)
+
+    def flush(self) -> None:
+        """Send what the renders since the last frame changed (the frame calls it while the view is shown)."""
+        try:
+            for control in self.changed_controls():
+                control.update()
+        except Exception:  # a closed page or a detached control must not break the store
+            log.debug("gui.update_skipped", view=self.title)
+
+    def _draw(self) -> None:
+        """Render from the store now; the next frame sends it."""
+        try:
+            self.render()
+        except Exception:  # a bug in one view must not break the store's other subscribers
+            log.exception("gui.render_failed", view=self.title)
+        self.invalidate()
+
     async def show(self) -> None:
         self.visible = True
-        self.render()
-        await self.ctx.refresh(self.keys)
+        self._draw()
+        await self.ctx.show(self.keys)
 
     async def hide(self) -> None:
         self.visible = False
+        self.ctx.hide(self.keys)
 
     def action(
         self,
@@ -114,13 +146,8 @@ class View:
         await self._on_change(key, state)
 
     async def _on_change(self, key: str, value: Any) -> None:
-        if not self.visible:
-            return
-        try:
-            self.render()
-            self.root.update()
-        except Exception:  # a closed page or a detached control must not break the store
-            log.debug("gui.render_skipped", view=self.title, key=key)
+        if self.visible:
+            self._draw()
 
     def error_line(self, key: str) -> str:
         entry = self.app.session.store.entry(key)

@@ -1,6 +1,11 @@
 """A view of one server-side paged list: search as you type, a status filter, sortable columns,
 paging (jump to a page, rows per page) and a message when nothing matches.
 
+The rows are a ``RowList`` (gui/views/rowlist.py): slots built once, shown again for each page,
+in a list Flutter builds only where it is in sight. A change sends only what it changed: the rows
+whose item changed, each by itself (all of them as one patch for a new page), and the few
+controls around the list.
+
 Typing never waits for the list: a keystroke only notes the text, and the list is asked once
 the operator pauses (``SEARCH_DEBOUNCE_S``). A reply is shown only while it still answers what
 is asked: one that comes back after the operator asked something else, or after a reply to a
@@ -10,14 +15,15 @@ later request was shown, is dropped and the current question is asked instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from typing import Any
 
 import flet as ft
 import structlog
 
 from gui.views.base import View
-from gui.views.widgets import PAGE_SIZES, Pager, RowCache, scroll_table
+from gui.views.rowlist import Handler, Item, ListSpec, RowList
+from gui.views.widgets import PAGE_SIZES, Pager
 from protocol.responses import Reply
 
 log = structlog.get_logger()
@@ -82,22 +88,20 @@ def empty_message(noun: str, search: str = "", status: str = "all", scope: str =
 
 
 class PagedListView(View):
-    """Subclasses set ``list_key``, ``noun``, ``page_size``, ``sort_columns`` (column index -> sort
-    field), build ``self.table`` and ``self.error``, lay out ``list_controls()``, and implement
-    ``_row`` and ``fetch`` (which asks for ``offset=self.pager.offset, limit=self.pager.page_size``)."""
+    """Subclasses set ``list_key``, ``noun`` and ``page_size``, call ``init_list`` with their rows'
+    ``ListSpec`` and build ``self.error``, lay out ``list_controls()``, and implement ``fetch``
+    (which asks for ``offset=self.pager.offset, limit=self.pager.page_size``)."""
 
     list_key = ""
     noun = "rows"
     page_size = 100
-    sort_columns: ClassVar[dict[int, str]] = {}
-    table: ft.DataTable  # built by the subclass
     error: ft.Text
 
-    def init_list(self) -> None:
+    def init_list(self, spec: ListSpec) -> None:
         self.search = ""
         self.status = "all"
         self.sort = "name"
-        self.row_cache = RowCache(self._row)
+        self.rows = RowList(spec, self.list_key, self.run_action, self.app.gate, self.sort_by)
         self.pager = Pager(self.page_size, self.reload, self.list_key, PAGE_SIZES)
         self.latest = Latest()
         self.debounce = Debounce(SEARCH_DEBOUNCE_S, self.app.session.tasks.spawn)
@@ -106,12 +110,12 @@ class PagedListView(View):
         self.ctx.register_loader(self.list_key, self.load)
 
     def list_controls(self) -> list[ft.Control]:
-        """The error line, the message shown instead of an empty table, the table, the pager."""
-        self.table_area = scroll_table(self.table, f"{self.list_key}-table")
-        return [self.error, self.empty, self.table_area, self.pager.control]
+        """The error line, the message shown instead of an empty list, the list, the pager."""
+        return [self.error, self.empty, self.rows.control, self.pager.control]
 
-    def _row(self, item: dict[str, Any]) -> ft.DataRow:
-        raise NotImplementedError
+    def run_action(self, handler: Handler, item: Item) -> None:
+        """A row's action, as a task the session owns."""
+        self.app.session.tasks.spawn(handler(item), f"{self.title.lower()}-action")
 
     async def fetch(self) -> Reply:
         raise NotImplementedError
@@ -155,12 +159,10 @@ class PagedListView(View):
         self.pager.reset()
         await self.reload()
 
-    async def on_sort(self, e: ft.DataColumnSortEvent) -> None:
-        field = self.sort_columns.get(e.column_index)
-        if field is None:
-            return
-        self.sort = field if e.ascending else f"-{field}"
-        self.table.sort_column_index, self.table.sort_ascending = e.column_index, e.ascending
+    async def sort_by(self, field: str) -> None:
+        """A column title was clicked: sort by it, ascending first, then the other way; from page 1."""
+        self.sort = f"-{field}" if self.sort == field else field
+        self.pager.reset()
         await self.reload()
 
     def render(self) -> None:
@@ -172,5 +174,11 @@ class PagedListView(View):
         self.pager.update_from(data["total"])
         self.empty.visible = empty
         self.empty_text.value = empty_message(self.noun, self.search, self.status, self.scope()) if empty else ""
-        self.table_area.visible = not empty
-        self.table.rows = self.row_cache.rows(data["items"])
+        self.rows.control.visible = not empty
+        self.rows.show_sort(self.sort)
+        self.rows.show(data["items"])
+
+    def changed_controls(self) -> Sequence[ft.Control]:
+        """The view without its rows (their list is isolated: an update skips it), then the rows
+        that show something new, or the whole list when rows came or went or most changed."""
+        return (self.root, *self.rows.take_changes())

@@ -172,12 +172,14 @@ class Pager:
 TABLE_SCROLLBAR = ft.Scrollbar(thumb_visibility=True, track_visibility=True, thickness=10, interactive=True)
 
 
-def scroll_table(table: ft.DataTable, identifier: str | None = None) -> ft.Control:
+def scroll_table(table: ft.DataTable, identifier: str | None = None, *, own_updates: bool = False) -> ft.Control:
     """A table that scrolls both ways inside the space it is given.
 
     Sideways is the outer scroll, so its scrollbar sits at the bottom of the visible area; inside a
-    scrolling column it would sit under the last row, out of sight until the operator got there."""
-    rows = ft.Column([table], scroll=ft.ScrollMode.AUTO)
+    scrolling column it would sit under the last row, out of sight until the operator got there.
+    ``own_updates``: the view sends the table's changes itself (its rows, or the table), and an
+    update of the view skips the table."""
+    rows = (TableHolder if own_updates else ft.Column)([table], scroll=ft.ScrollMode.AUTO)
     sideways = ft.Row([rows], scroll=TABLE_SCROLLBAR, expand=True, vertical_alignment=ft.CrossAxisAlignment.START)
     return ft.Semantics(identifier=identifier, container=True, content=sideways, expand=True)
 
@@ -186,29 +188,71 @@ def error_text() -> ft.Text:
     return ft.Text("", color=ft.Colors.RED_600, selectable=True)
 
 
-class RowCache:
-    """Reuses the DataRow of an item that did not change and stays where it was, so a refresh patches
-    only what changed (rebuilding every row would replace every control under the operator's pointer).
+class LiveRow(ft.DataRow):
+    """A table row whose cells an update of its table (or of anything above) does not walk into.
 
-    A row that moved is built anew: Flutter's table files the accessibility nodes of a moved row's
-    cells under the row's old index, so a reused row at a new place is drawn but loses its cells
-    from the accessibility tree (its actions can no longer be found)."""
+    Flet diffs a control's whole subtree on ``update()``; a page of 100 rows is some 2,000 controls,
+    which made every live change cost every open tab a full diff. A row's cells are only ever
+    replaced, never changed in place, so the table's diff still sees a row's new cells; and a row
+    whose cells were replaced is sent by itself with ``row.update()``."""
+
+    def is_isolated(self) -> bool:
+        return True
+
+
+class TableHolder(ft.Column):
+    """What holds a table whose view sends the table's changes itself (``scroll_table(own_updates=True)``):
+    an update of the view around it skips the table entirely."""
+
+    def is_isolated(self) -> bool:
+        return True
+
+
+class RowCache:
+    """The rows of a table, one per place, each showing one item: a refresh that changes one item
+    replaces that row's cells and nothing else, so its patch is that row alone.
+
+    Rows never move: an item shown at another place than before gets new cells in the row at
+    its new place (Flutter's table files the accessibility nodes of a moved row's cells under
+    the row's old index, so a row moved to a new place would be drawn but lose its cells, and
+    their actions, from the accessibility tree). Only the cells of a built row are kept.
+
+    ``take_changes`` says what changed since it was last asked: the rows whose cells were
+    replaced, and whether rows were added or removed (then the table itself must be sent)."""
 
     def __init__(self, build: Callable[[dict[str, Any]], ft.DataRow], key: str = "id") -> None:
         self._build = build
         self._key = key
-        self._rows: list[tuple[Any, dict[str, Any], ft.DataRow]] = []
+        self._rows: list[LiveRow] = []
+        self._shown: list[tuple[Any, dict[str, Any]] | None] = []  # what each row shows
+        self._changed: dict[int, LiveRow] = {}  # by id(): rows whose cells were replaced
+        self._resized = False
 
     def clear(self) -> None:
-        """Forget every row: the next render builds them all (what their actions allow has changed)."""
-        self._rows = []
+        """Forget what every row shows: the next ``rows`` builds all their cells anew (what their
+        actions allow has changed)."""
+        self._shown = [None] * len(self._rows)
 
     def rows(self, items: list[dict[str, Any]]) -> list[ft.DataRow]:
-        fresh: list[tuple[Any, dict[str, Any], ft.DataRow]] = []
+        if len(items) != len(self._rows):
+            self._resized = True
+            del self._rows[len(items) :], self._shown[len(items) :]
         for index, item in enumerate(items):
-            key = item[self._key]
-            old = self._rows[index] if index < len(self._rows) else None
-            row = old[2] if old is not None and old[0] == key and old[1] == item else self._build(item)
-            fresh.append((key, item, row))
-        self._rows = fresh
-        return [row for _, _, row in fresh]
+            shows = (item[self._key], item)
+            if index == len(self._rows):
+                self._rows.append(LiveRow(cells=self._build(item).cells))
+                self._shown.append(shows)
+            elif self._shown[index] != shows:
+                row = self._rows[index]
+                row.cells = self._build(item).cells
+                self._shown[index] = shows
+                self._changed[id(row)] = row
+        rows: list[ft.DataRow] = list(self._rows)  # a copy: the table's diff compares it with the last one sent
+        return rows
+
+    def take_changes(self) -> tuple[list[LiveRow], bool]:
+        """(rows whose cells were replaced, whether rows were added or removed) since the last call."""
+        alive = {id(row) for row in self._rows}
+        changed = [row for key, row in self._changed.items() if key in alive]
+        resized, self._changed, self._resized = self._resized, {}, False
+        return changed, resized
