@@ -176,18 +176,22 @@ class AtomicFileAt:
         while view:
             view = view[os.write(self.fd, view) :]
 
-    def _fsync(self) -> None:
+    def sync(self) -> None:
+        """fsync what was written since the last one (a writer of a large file may spread the cost)."""
         if self._unsynced:
             os.fsync(self.fd)
             self._unsynced = False
 
-    def sha256(self, chunk: int = 1024 * 1024) -> tuple[int, str]:
-        """(size, SHA-256) of what the temporary holds, read back after an fsync."""
-        self._fsync()
+    def sha256(self, chunk: int = 1024 * 1024, between: Callable[[], object] | None = None) -> tuple[int, str]:
+        """(size, SHA-256) of what the temporary holds, read back after an fsync; ``between`` is called
+        after each chunk read (a caller with a connection to keep alive)."""
+        self.sync()
         digest, offset = hashlib.sha256(), 0
         while data := os.pread(self.fd, chunk, offset):
             digest.update(data)
             offset += len(data)
+            if between is not None:
+                between()
         return offset, digest.hexdigest()
 
     def set_mtime(self, mtime_ns: int) -> None:
@@ -204,7 +208,7 @@ class AtomicFileAt:
         tmp, fd = self.tmp_name, self.dir_fd
         try:
             if self.fd >= 0:
-                self._fsync()
+                self.sync()
                 os.close(self.fd)
                 self.fd = -1
             if replace:

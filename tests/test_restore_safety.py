@@ -105,6 +105,15 @@ def test_replacing_a_link_replaces_the_link_not_its_target(tmp_path: Path, folde
     assert not (tmp_path / "a.bin").is_symlink() and (tmp_path / "a.bin").read_bytes() == b"restored"
 
 
+def test_reading_back_lets_its_caller_keep_a_connection_alive(folder: int) -> None:
+    out = AtomicFileAt(folder, "a.bin")
+    out.write(b"x" * 10)
+    calls: list[int] = []
+    assert out.sha256(chunk=4, between=lambda: calls.append(1))[0] == 10
+    assert len(calls) == 3  # after each of the 3 reads
+    out.abort()
+
+
 def test_an_aborted_file_leaves_nothing(tmp_path: Path, folder: int) -> None:
     out = AtomicFileAt(folder, "a.bin")
     out.write(b"partial")

@@ -31,6 +31,7 @@ STALL_S = 30.0  # nothing from the server for this long while it owes us somethi
 PROGRESS_EVERY_S = 0.5
 SERVE_SLICE_S = 1.0
 COMMIT_TRIES = 10
+SYNC_EVERY = 64 * 1024 * 1024  # bytes of a file written between two fsyncs
 
 
 class JobGone(Exception):
@@ -159,7 +160,7 @@ class JobRun:
                     f"received {received} bytes hashing to {digest[:16]}…, the version has {item.size} bytes and "
                     f"{item.sha256[:16]}…: nothing was kept",
                 )
-            written = out.sha256()
+            written = out.sha256(between=lambda: self.session.recv(0))  # heartbeats go on meanwhile
             if written != (item.size, item.sha256):
                 raise Refused(
                     HASH_MISMATCH,
@@ -203,6 +204,8 @@ class JobRun:
             elif failure is None:
                 try:
                     out.write(msg.body)
+                    if (received + len(msg.body)) // SYNC_EVERY > received // SYNC_EVERY:
+                        out.sync()  # a little at a time: the last fsync of a large file stays short
                 except OSError as exc:
                     failure = exc  # keep acknowledging to the end: the server's transfer must finish
             h.update(msg.body)
