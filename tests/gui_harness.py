@@ -11,6 +11,9 @@ Flet 1.0 draws on a canvas; the helpers work on Flutter's accessibility tree (th
   For row actions prefer ``ft.Semantics(identifier="delete-<id>", content=ft.IconButton(...))`` and
   ``by_id(page, "delete-<id>").click()``.
 * ``ft.Semantics(identifier="x", ...)`` is the ``flt-semantics-identifier="x"`` attribute: ``by_id``.
+* The lists (gui/views/rowlist.py) keep a row's actions in its menu: the menu button is
+  ``actions-client-bob``, its entries ``delete-client-bob`` (role ``menuitem``, ``aria-disabled``,
+  a disabled one labelled with its tooltip first): ``row_action`` opens the menu and finds the entry.
   A control's ``key`` is NOT exposed in the DOM.
 * ``TextField(label="Name")`` is role ``textbox`` named by its label: ``fill_textbox``.
 * A non-editable ``Dropdown`` is an unnamed ``button`` unless wrapped in
@@ -240,6 +243,16 @@ def click_nav_if_shown(page: Any, label: str, timeout: float = 5_000) -> bool:
 def click_icon_button(page: Any, tooltip: str, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
     """Click an ``IconButton`` by its tooltip (the tooltip labels a node around the unnamed button)."""
     page.get_by_label(tooltip, exact=True).get_by_role("button").first.click(timeout=timeout)
+
+
+def row_action(page: Any, identifier: str, timeout: float = DEFAULT_TIMEOUT_MS) -> Any:
+    """The entry ``identifier`` (``delete-client-bob``) of a list row's menu, once its menu
+    (``actions-client-bob``) is open; ``page.keyboard.press("Escape")`` closes it unused."""
+    _, row = identifier.split("-", 1)
+    by_id(page, f"actions-{row}").click(timeout=timeout)
+    entry = by_id(page, identifier)
+    expect(entry).to_be_visible(timeout=timeout)
+    return entry
 
 
 def textbox(page: Any, label: str, exact: bool = True) -> Any:

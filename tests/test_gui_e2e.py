@@ -23,6 +23,7 @@ from tests.gui_harness import (
     fill_textbox,
     gui_args,
     open_signed_in,
+    row_action,
     screenshot,
     sign_in,
     wait_no_text,
@@ -107,7 +108,7 @@ def test_delete_in_one_browser_shows_in_another(browser, gui_stack) -> None:
         click_nav(page, "Clients")
         wait_text(page, victim["name"])
     deleter, watcher = pages
-    by_id(deleter, f"delete-client-{victim['name']}").click()
+    row_action(deleter, f"delete-client-{victim['name']}").click()
     wait_text(deleter, re.compile(rf"{victim['files_count']} files? \("), exact=False)  # the dialog says how many go
     click_button(deleter, "Delete")
     wait_no_text(watcher, victim["name"])
@@ -123,25 +124,25 @@ def test_disconnect_verify_download_and_edit(browser, gui_stack) -> None:
     connected = data(stack, "get_clients", status="connected", limit=1)["items"][0]
     click_nav(page, "Clients")
     fill_textbox(page, "Search clients", connected["name"])
-    by_id(page, f"disconnect-client-{connected['name']}").click()
+    row_action(page, f"disconnect-client-{connected['name']}").click()
     wait_text(page, f"Disconnected {connected['name']}")
     assert data(stack, "get_client_details", client_id=connected["id"])["client"]["status"] != "connected"
 
     file = data(stack, "get_files", limit=1, filters={"status": "verified", "sort": "-size"})["items"][0]
     click_nav(page, "Files")
     fill_textbox(page, "Search files", file["path"])
-    by_id(page, f"verify-file-{file['id']}").click()
+    row_action(page, f"verify-file-{file['id']}").click()
     wait_text(page, re.compile(rf"^Verify {re.escape(file['name'])}: intact"), exact=False)
 
     with page.expect_download(timeout=20_000) as started:
-        by_id(page, f"download-file-{file['id']}").click()
+        row_action(page, f"download-file-{file['id']}").click()
     assert hashlib.sha256(Path(started.value.path()).read_bytes()).hexdigest() == file["sha256"]
     wait_text(page, re.compile("^Downloaded "), exact=False)
 
     target = data(stack, "get_table_data", table_name="clients", limit=1)["rows"][0]
     click_nav(page, "Database")
     wait_text(page, "Table clients")
-    by_id(page, f"edit-row-{target['id']}").click()
+    row_action(page, f"edit-row-{target['id']}").click()
     fill_textbox(page, "name", "edited-in-the-gui")
     click_button(page, "Save")
     wait_text(page, f"Saved clients row {target['id']}")

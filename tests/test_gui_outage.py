@@ -36,6 +36,7 @@ from gui.session import GuiSession
 from gui.state import StateStore
 from gui.views.clients import ClientsView
 from gui.views.dashboard import STALE_OPACITY, DashboardView
+from gui.views.rowlist import EntryControls
 from protocol import responses
 from protocol.catalogue import CATALOGUE
 from protocol.errors import ErrorCode
@@ -251,13 +252,9 @@ def client(name: str) -> dict[str, Any]:
     }
 
 
-def row_actions(view: ClientsView) -> list[ft.IconButton]:
-    """The action buttons of the view's first row (the cell holding a row of icon buttons)."""
-    for cell in view.table.rows[0].cells:
-        if isinstance(cell.content, ft.Row):
-            wrapped = [c.content for c in cell.content.controls if isinstance(c, ft.Semantics)]
-            return [b for b in wrapped if isinstance(b, ft.IconButton)]
-    raise AssertionError("the row has no actions")
+def row_actions(view: ClientsView) -> list[EntryControls]:
+    """The entries of the menu of the view's first row (details, disconnect, delete)."""
+    return view.rows.slots[0].entries
 
 
 async def no_sign_out() -> None:
@@ -285,7 +282,9 @@ def test_views_disable_their_writes_while_down_and_enable_them_when_back(app: Ap
         assert not dashboard.stop_button.disabled and dashboard.start_button.disabled  # running
         assert dashboard.status_cards.opacity == 1.0
         delete = row_actions(clients)[2]
-        assert not delete.disabled and delete.tooltip == "Delete ann"
+        assert (
+            not delete.entry.disabled and delete.text.tooltip is None and delete.box.identifier == "delete-client-ann"
+        )
 
         await store.set(ViewKey.BRIDGE_STATE, DOWN)
         dashboard.render()
@@ -293,14 +292,14 @@ def test_views_disable_their_writes_while_down_and_enable_them_when_back(app: Ap
         assert dashboard.stop_button.disabled and dashboard.stop_button.tooltip == UNAVAILABLE
         assert dashboard.status_cards.opacity == dashboard.system_cards.opacity == STALE_OPACITY
         details, _, delete = row_actions(clients)
-        assert delete.disabled and delete.tooltip == f"Delete ann · {UNAVAILABLE}"
-        assert not details.disabled  # reading goes on, from what the bridge remembers
+        assert delete.entry.disabled and delete.text.tooltip == f"Delete ann · {UNAVAILABLE}"
+        assert not details.entry.disabled  # reading goes on, from what the bridge remembers
 
         await store.set(ViewKey.BRIDGE_STATE, LIVE)
         dashboard.render()
         clients.render()
         assert not dashboard.stop_button.disabled and dashboard.status_cards.opacity == 1.0
-        assert not row_actions(clients)[2].disabled
+        assert not row_actions(clients)[2].entry.disabled
 
     run_async(scenario)
 

@@ -27,6 +27,7 @@ from tests.gui_harness import (
     fill_textbox,
     gui_args,
     open_signed_in,
+    row_action,
     screenshot,
     wait_text,
 )
@@ -196,7 +197,7 @@ def test_the_client_page_shows_its_backups_and_opens_restore(
     page = open_signed_in(browser, server.url, "admin", admin_password(stack.data_dir), "admin")
     click_nav(page, "Clients")
     fill_textbox(page, "Search clients", client["name"])
-    by_id(page, f"details-client-{client['name']}").click()
+    row_action(page, f"details-client-{client['name']}").click()
     expect(by_id(page, "client-name")).to_have_text(client["name"], timeout=15_000)
     wait_text(page, "History of backups")
     # The marker, with its tooltip (the rule in full) as part of its accessible text.
@@ -211,7 +212,7 @@ def test_the_client_page_shows_its_backups_and_opens_restore(
     click_button(page, f"Files of {client['name']}")
     wait_text(page, f"Showing files of {client['name']}")
     click_nav(page, "Clients")
-    by_id(page, f"details-client-{client['name']}").click()
+    row_action(page, f"details-client-{client['name']}").click()
     click_button(page, "Restore…")
     wait_text(page, f"Backups of {client['name']}")
     screenshot(page, SCREENSHOTS / "restore-from-client-page.png")

@@ -8,13 +8,13 @@ import flet as ft
 
 from gui.format import count, human_bytes, number, when
 from gui.views.paged import PagedListView
-from gui.views.widgets import dropdown, error_text, status_badge
+from gui.views.rowlist import Cell, Column, ListSpec, RowAction
+from gui.views.widgets import dropdown, error_text
 from protocol.catalogue import CLIENT_STATUSES
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 PAGE_SIZE = 100
-SORT_COLUMNS = {0: "name", 2: "status", 6: "total_size", 7: "last_seen"}
 
 
 class ClientsView(PagedListView):
@@ -24,27 +24,9 @@ class ClientsView(PagedListView):
     keys = (list_key,)
     noun = "clients"
     page_size = PAGE_SIZE
-    sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
-        self.init_list()
-        # Actions come right after the name, so a narrow window still shows them.
-        self.table = ft.DataTable(
-            columns=[
-                ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Actions")),
-                ft.DataColumn(label=ft.Text("Status"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("IP")),
-                ft.DataColumn(label=ft.Text("Platform")),
-                ft.DataColumn(label=ft.Text("Files"), numeric=True),
-                ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Last seen"), on_sort=self.on_sort),
-            ],
-            rows=[],
-            sort_column_index=0,
-            sort_ascending=True,
-            column_spacing=24,
-        )
+        self.init_list(self.spec())
         self.error = error_text()
         self.search_field = ft.TextField(
             label="Search clients", width=260, on_change=self.on_search, prefix_icon=ft.Icons.SEARCH, dense=True
@@ -73,6 +55,50 @@ class ClientsView(PagedListView):
             expand=True,
         )
 
+    def spec(self) -> ListSpec:
+        """A client's row: its menu (details, disconnect, delete) first, so a narrow window shows it."""
+        return ListSpec(
+            noun="client",
+            columns=(
+                Column("Name", 220, lambda c: c["name"], Cell.NAME, sort="name"),
+                Column("Status", 110, lambda c: c["status"], Cell.BADGE, sort="status"),
+                Column("IP", 130, lambda c: c["ip_address"]),
+                Column("Platform", 110, lambda c: c["platform"]),
+                Column("Files", 80, lambda c: number(c["files_count"]), numeric=True),
+                Column("Size", 90, lambda c: human_bytes(c["total_size"]), numeric=True, sort="total_size"),
+                Column("Last seen", 150, lambda c: when(c["last_seen"]), sort="last_seen"),
+            ),
+            actions=(
+                RowAction(
+                    "get_client_details",
+                    "Details",
+                    ft.Icons.INFO_OUTLINE,
+                    "details",
+                    lambda c: f"Details of {c['name']}",
+                    self.details,
+                ),
+                RowAction(
+                    "disconnect_client",
+                    "Disconnect",
+                    ft.Icons.LINK_OFF,
+                    "disconnect",
+                    lambda c: f"Disconnect {c['name']}",
+                    self.disconnect,
+                    unavailable=lambda c: None if c["status"] == "connected" else "not connected",
+                ),
+                RowAction(
+                    "delete_client",
+                    "Delete",
+                    ft.Icons.DELETE_OUTLINE,
+                    "delete",
+                    lambda c: f"Delete {c['name']}",
+                    self.delete,
+                ),
+            ),
+            ref=lambda c: c["name"],
+            title=lambda c: c["name"],
+        )
+
     async def fetch(self) -> Reply:
         return await self.bridge.get_clients_async(
             offset=self.pager.offset,
@@ -80,52 +106,6 @@ class ClientsView(PagedListView):
             search=self.search or None,
             status=None if self.status == "all" else self.status,
             sort=self.sort,
-        )
-
-    def _row(self, c: dict[str, Any]) -> ft.DataRow:
-        name = c["name"]
-        return ft.DataRow(
-            cells=[
-                ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-                ft.DataCell(
-                    ft.Row(
-                        [
-                            self.action(
-                                ft.Icons.INFO_OUTLINE,
-                                "get_client_details",
-                                f"Details of {name}",
-                                f"details-client-{name}",
-                                self.details,
-                                c,
-                            ),
-                            self.action(
-                                ft.Icons.LINK_OFF,
-                                "disconnect_client",
-                                f"Disconnect {name}",
-                                f"disconnect-client-{name}",
-                                self.disconnect,
-                                c,
-                                disabled=c["status"] != "connected",
-                            ),
-                            self.action(
-                                ft.Icons.DELETE_OUTLINE,
-                                "delete_client",
-                                f"Delete {name}",
-                                f"delete-client-{name}",
-                                self.delete,
-                                c,
-                            ),
-                        ],
-                        spacing=0,
-                    )
-                ),
-                ft.DataCell(status_badge(c["status"])),
-                ft.DataCell(ft.Text(c["ip_address"])),
-                ft.DataCell(ft.Text(c["platform"])),
-                ft.DataCell(ft.Text(number(c["files_count"]))),
-                ft.DataCell(ft.Text(human_bytes(c["total_size"]))),
-                ft.DataCell(ft.Text(when(c["last_seen"]))),
-            ]
         )
 
     async def disconnect(self, c: dict[str, Any]) -> None:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import flet as ft
 
 from gui.format import cell, count, human_bytes
 from gui.views.base import View
-from gui.views.widgets import PAGE_SIZES, Pager, RowCache, error_text, scroll_table
+from gui.views.rowlist import Column, Handler, Item, ListSpec, RowAction, RowList
+from gui.views.widgets import PAGE_SIZES, Pager, error_text
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 PAGE_SIZE = 50
+CHAR_PX = 8  # about the width of a character of a table's cells
+CELL_PX = (60, 320)  # a column is at least as wide as a short number, at most as a long path
+
+
+def column_widths(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Each column as wide as its name or its widest cell on the page (as ``cell`` writes it), within
+    ``CELL_PX``: what is longer is cut short on screen and shown whole by the edit dialog."""
+    widths = []
+    for name in names:
+        chars = max([len(name), *(len(cell(row.get(name))) for row in rows)])
+        widths.append(min(max(chars * CHAR_PX, CELL_PX[0]), CELL_PX[1]))
+    return widths
 
 
 def parse_value(text: str, column_type: str) -> Any:
@@ -41,14 +55,15 @@ class DatabaseView(View):
     def build(self) -> ft.Control:
         self.table_name = "clients"
         self._columns: list[dict[str, Any]] = []
-        self.row_cache = RowCache(self._row)
         self._tiles: dict[str, tuple[ft.Semantics, ft.ListTile, ft.Text]] = {}
         self.pager = Pager(PAGE_SIZE, self.reload_table, "table", PAGE_SIZES)
         self.ctx.register_loader(ViewKey.DATABASE, lambda: self.bridge.get_database_info_async())
         self.ctx.register_loader(ViewKey.TABLE, self.load_table)
         self.tables = ft.Column([], spacing=4)
         self.info = ft.Text("")
-        self.table = ft.DataTable(columns=[ft.DataColumn(label=ft.Text("…"))], rows=[])
+        self.rows = RowList(self.spec([], []), "db", self.run_action, self.app.gate)
+        # Holds the rows' list, which is made anew for a table with other columns.
+        self.rows_box = ft.Semantics(identifier="db-table-rows", container=True, content=self.rows.control, expand=True)
         self.title_text = ft.Text("", size=18, weight=ft.FontWeight.W_500)
         self.error = error_text()
         return ft.Row(
@@ -68,7 +83,7 @@ class DatabaseView(View):
                             ]
                         ),
                         self.error,
-                        scroll_table(self.table, "db-table-rows"),
+                        self.rows_box,
                         self.pager.control,
                     ],
                     expand=True,
@@ -107,13 +122,50 @@ class DatabaseView(View):
         self.pager.update_from(data["total"])
         if data["columns"] != self._columns:
             self._columns = data["columns"]
-            self.row_cache = RowCache(self._row)
-            # Actions come first so they stay on screen however wide the table is; every column
-            # is shown, and the table scrolls sideways when they do not fit.
-            self.table.columns = [ft.DataColumn(label=ft.Text("Actions"))] + [
-                ft.DataColumn(label=ft.Text(c["name"])) for c in self._columns
-            ]
-        self.table.rows = self.row_cache.rows(data["rows"])
+            self.rows = RowList(self.spec(self._columns, data["rows"]), "db", self.run_action, self.app.gate)
+            self.rows_box.content = self.rows.control
+        self.rows.show(data["rows"])
+
+    def changed_controls(self) -> Sequence[ft.Control]:
+        """The view without its rows (their list is isolated: an update skips it), then the rows
+        that show something new, or the whole list when rows came or went or most changed."""
+        return (self.root, *self.rows.take_changes())
+
+    def spec(self, columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> ListSpec:
+        """A row of the table: its menu (edit, delete) first, so it stays on screen however wide the
+        table is; then every column, the list scrolling sideways when they do not fit (a column's
+        width is set by the first page shown, so paging does not make the columns jump)."""
+        names = [c["name"] for c in columns]
+
+        def value(name: str) -> Any:
+            return lambda row: cell(row.get(name))
+
+        return ListSpec(
+            noun="row",
+            columns=tuple(
+                Column(name, width, value(name)) for name, width in zip(names, column_widths(names, rows), strict=True)
+            ),
+            actions=(
+                RowAction(
+                    "update_row", "Edit", ft.Icons.EDIT_OUTLINED, "edit", lambda r: f"Edit row {r['id']}", self.edit
+                ),
+                RowAction(
+                    "delete_row",
+                    "Delete",
+                    ft.Icons.DELETE_OUTLINE,
+                    "delete",
+                    lambda r: f"Delete row {r['id']}",
+                    self.delete,
+                ),
+            ),
+            ref=lambda r: str(r["id"]),
+            title=lambda r: f"row {r['id']}",
+            row_name="db-row",
+        )
+
+    def run_action(self, handler: Handler, item: Item) -> None:
+        """A row's action, as a task the session owns."""
+        self.app.session.tasks.spawn(handler(item), "database-action")
 
     def _table_tile(self, table: dict[str, Any]) -> ft.Control:
         """The entry of one table in the list: the same control each time, only its figures change
@@ -129,36 +181,6 @@ class DatabaseView(View):
         figures.value = f"{count(table['rows'], 'row')} · {human_bytes(table['size_bytes'])}"
         tile.selected = name == self.table_name
         return wrapper
-
-    def _row(self, row: dict[str, Any]) -> ft.DataRow:
-        return ft.DataRow(
-            cells=[
-                ft.DataCell(
-                    ft.Row(
-                        [
-                            self.action(
-                                ft.Icons.EDIT_OUTLINED,
-                                "update_row",
-                                f"Edit row {row['id']}",
-                                f"edit-row-{row['id']}",
-                                self.edit,
-                                row,
-                            ),
-                            self.action(
-                                ft.Icons.DELETE_OUTLINE,
-                                "delete_row",
-                                f"Delete row {row['id']}",
-                                f"delete-row-{row['id']}",
-                                self.delete,
-                                row,
-                            ),
-                        ],
-                        spacing=0,
-                    )
-                )
-            ]
-            + [ft.DataCell(ft.Text(cell(row.get(c["name"])), size=12)) for c in self._columns]
-        )
 
     async def edit(self, row: dict[str, Any]) -> None:
         page = self.app.page

@@ -12,7 +12,8 @@ import structlog
 from gui.format import human_bytes, number, when
 from gui.views.download import DownloadDialog
 from gui.views.paged import PagedListView
-from gui.views.widgets import dropdown, error_text, status_badge
+from gui.views.rowlist import Cell, Column, ListSpec, RowAction
+from gui.views.widgets import dropdown, error_text
 from protocol.catalogue import FILE_STATUSES
 from protocol.errors import ErrorCode
 from protocol.responses import Reply
@@ -21,7 +22,6 @@ from protocol.views import ViewKey
 log = structlog.get_logger()
 
 PAGE_SIZE = 100
-SORT_COLUMNS = {0: "name", 4: "size", 6: "path", 7: "modified_at"}
 NAME_LOOKUPS_AT_ONCE = 8
 
 
@@ -65,32 +65,14 @@ class FilesView(PagedListView):
     keys = (list_key,)
     noun = "files"
     page_size = PAGE_SIZE
-    sort_columns = SORT_COLUMNS
 
     def build(self) -> ft.Control:
         self.client_id: str | None = None
         self.client_label = "all clients"
         self.client_name = ""
         self.names = ClientNames()
-        self.init_list()
+        self.init_list(self.spec())
         self.app.session.store.subscribe(ViewKey.CLIENTS, self._learn_names)
-        # Actions come right after the name, so a narrow window still shows them.
-        self.table = ft.DataTable(
-            columns=[
-                ft.DataColumn(label=ft.Text("Name"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Actions")),
-                ft.DataColumn(label=ft.Text("Client")),
-                ft.DataColumn(label=ft.Text("Status")),
-                ft.DataColumn(label=ft.Text("Size"), numeric=True, on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Versions"), numeric=True),
-                ft.DataColumn(label=ft.Text("Path"), on_sort=self.on_sort),
-                ft.DataColumn(label=ft.Text("Modified"), on_sort=self.on_sort),
-            ],
-            rows=[],
-            sort_column_index=0,
-            sort_ascending=True,
-            column_spacing=24,
-        )
         self.error = error_text()
         self.scope_text = ft.Text("Showing all clients", italic=True)
         self.all_button = ft.TextButton("Show all clients", on_click=self.all_clients, visible=False)
@@ -123,6 +105,49 @@ class FilesView(PagedListView):
                 *self.list_controls(),
             ],
             expand=True,
+        )
+
+    def spec(self) -> ListSpec:
+        """A file's row: its menu (verify, download, delete) first, so a narrow window shows it."""
+        return ListSpec(
+            noun="file",
+            columns=(
+                Column("Name", 200, lambda f: f["name"], Cell.NAME, sort="name"),
+                Column("Client", 140, lambda f: self.names.name(f["client_id"])),
+                Column("Status", 90, lambda f: f["status"], Cell.BADGE),
+                Column("Size", 80, lambda f: human_bytes(f["size"]), numeric=True, sort="size"),
+                Column("Versions", 70, lambda f: number(f["backup_count"]), numeric=True),
+                Column("Path", 280, lambda f: f["path"], Cell.DETAIL, sort="path"),
+                Column("Modified", 150, lambda f: when(f["modified_at"]), sort="modified_at"),
+            ),
+            actions=(
+                RowAction(
+                    "verify_file",
+                    "Verify",
+                    ft.Icons.VERIFIED_OUTLINED,
+                    "verify",
+                    lambda f: f"Verify {f['name']}",
+                    self.verify,
+                ),
+                RowAction(
+                    "download_file",
+                    "Download",
+                    ft.Icons.DOWNLOAD,
+                    "download",
+                    lambda f: f"Download {f['name']}",
+                    self.download,
+                ),
+                RowAction(
+                    "delete_file",
+                    "Delete",
+                    ft.Icons.DELETE_OUTLINE,
+                    "delete",
+                    lambda f: f"Delete {f['name']}",
+                    self.delete,
+                ),
+            ),
+            ref=lambda f: f["id"],
+            title=lambda f: f["name"],
         )
 
     def query(self) -> tuple[Hashable, ...]:
@@ -182,51 +207,6 @@ class FilesView(PagedListView):
             return
         self.names.learn([reply["data"]])
         await self.show_client(reply["data"]["id"], reply["data"]["name"])
-
-    def _row(self, f: dict[str, Any]) -> ft.DataRow:
-        name = f["name"]
-        return ft.DataRow(
-            cells=[
-                ft.DataCell(ft.Text(name, weight=ft.FontWeight.W_500)),
-                ft.DataCell(
-                    ft.Row(
-                        [
-                            self.action(
-                                ft.Icons.VERIFIED_OUTLINED,
-                                "verify_file",
-                                f"Verify {name}",
-                                f"verify-file-{f['id']}",
-                                self.verify,
-                                f,
-                            ),
-                            self.action(
-                                ft.Icons.DOWNLOAD,
-                                "download_file",
-                                f"Download {name}",
-                                f"download-file-{f['id']}",
-                                self.download,
-                                f,
-                            ),
-                            self.action(
-                                ft.Icons.DELETE_OUTLINE,
-                                "delete_file",
-                                f"Delete {name}",
-                                f"delete-file-{f['id']}",
-                                self.delete,
-                                f,
-                            ),
-                        ],
-                        spacing=0,
-                    )
-                ),
-                ft.DataCell(ft.Text(self.names.name(f["client_id"]))),
-                ft.DataCell(status_badge(f["status"])),
-                ft.DataCell(ft.Text(human_bytes(f["size"]))),
-                ft.DataCell(ft.Text(number(f["backup_count"]))),
-                ft.DataCell(ft.Text(f["path"], size=12, tooltip=f["path"])),
-                ft.DataCell(ft.Text(when(f["modified_at"]))),
-            ]
-        )
 
     async def verify(self, f: dict[str, Any]) -> None:
         async def verdict(reply: Reply) -> None:

@@ -1,0 +1,320 @@
+"""Long lists that stay fast at any size: a page of rows drawn by a fixed set of row slots.
+
+A DataTable page of 100 rows with three buttons each was some 2,700 new controls per page: Flet
+built, configured and diffed every one of them in Python (0.5-1 s on a busy 2-core machine) and
+Flutter laid out every row and cell, on screen or not (another second). Here:
+
+* a row is a handful of controls: texts of fixed widths, a status badge, and one menu button
+  whose entries are the row's actions (Flutter builds those only when the menu opens);
+* the rows are *slots*, built once: a new page sets new values into them, so its patch is the
+  values that changed, never new controls;
+* the slots sit in a ListView with a fixed item extent, which Flutter builds lazily: only the
+  rows on screen, and a little around them, are laid out, drawn and put in the accessibility tree;
+* that ListView is isolated: an update of the view around it skips the rows, and the view sends
+  the rows that changed itself (``take_changes``).
+
+Every action keeps its identifier (``delete-client-bob``) on its menu entry, and its gate: an
+entry the signed-in role may not use, or that the bridge would refuse now, is disabled and says
+why in its tooltip ("Delete bob · Needs role admin").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import flet as ft
+
+from gui.auth import Gate
+from gui.views.widgets import STATUS_COLORS, TABLE_SCROLLBAR
+
+Item = dict[str, Any]
+Handler = Callable[[Item], Coroutine[Any, Any, None]]
+Run = Callable[[Handler, Item], None]  # runs a row action as a task the session owns
+GateFor = Callable[[str, str], Gate]  # (operation, label) -> may the signed-in user run it now
+
+ROW_HEIGHT = 44  # every row has this height: the ListView lays rows out without measuring them
+MENU_WIDTH = 48
+CELL_GAP = 12
+ROWS_ONE_BY_ONE = 20  # more changed rows than this (a new page): the rows go as one patch
+# A sortable title is a button that reads like the other titles (no padding to push it off its column).
+HEADER_BUTTON = ft.ButtonStyle(padding=0)
+
+
+class Cell(Enum):
+    TEXT = "text"
+    NAME = "name"  # bold, and its own accessibility node: read (and found by tests) as text of its own
+    BADGE = "badge"  # a status, in its colour
+    DETAIL = "detail"  # small, the whole text in its tooltip (paths)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    width: int
+    text: Callable[[Item], str]
+    cell: Cell = Cell.TEXT
+    sort: str | None = None  # the list's sort field; None: not sortable
+    numeric: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowAction:
+    """One entry of a row's menu: runs ``handler(item)``, gated by ``op``'s role and the bridge."""
+
+    op: str
+    text: str  # the entry's text: "Delete"
+    icon: ft.IconData
+    verb: str  # its identifier is "<verb>-<list noun>-<row ref>": delete-client-bob
+    label: Callable[[Item], str]  # what it does to this item, in words: "Delete bob"
+    handler: Handler
+    unavailable: Callable[[Item], str | None] | None = None  # the view's own reason it cannot run now
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    noun: str  # in identifiers: actions-client-<ref>, delete-client-<ref>
+    columns: tuple[Column, ...]
+    actions: tuple[RowAction, ...]
+    ref: Callable[[Item], str]  # what names a row in identifiers (a client's name, a file's id)
+    title: Callable[[Item], str]  # what names it to the operator ("Actions for bob")
+    key: str = "id"
+    row_name: str = ""  # a row's own identifier is "<row_name>-<ref>"; by default "<noun>-row"
+
+    @property
+    def width(self) -> int:
+        return MENU_WIDTH + sum(c.width for c in self.columns) + CELL_GAP * len(self.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A menu entry as shown for one item."""
+
+    identifier: str
+    disabled: bool
+    tooltip: str | None  # why it is disabled; none while it may be used
+
+
+@dataclass(frozen=True, slots=True)
+class RowModel:
+    """Everything one row shows for one item (two equal models draw the same row)."""
+
+    key: Any
+    identifier: str
+    menu: str
+    menu_tooltip: str
+    cells: tuple[str, ...]
+    entries: tuple[Entry, ...]
+
+
+def row_model(spec: ListSpec, item: Item, gate: GateFor) -> RowModel:
+    ref = spec.ref(item)
+    entries = []
+    for action in spec.actions:
+        label = action.label(item)
+        allowed = gate(action.op, label)
+        reason = action.unavailable(item) if action.unavailable is not None else None
+        if not allowed.allowed:
+            entries.append(Entry(f"{action.verb}-{spec.noun}-{ref}", True, allowed.tooltip))
+        elif reason is not None:
+            entries.append(Entry(f"{action.verb}-{spec.noun}-{ref}", True, f"{label} · {reason}"))
+        else:
+            entries.append(Entry(f"{action.verb}-{spec.noun}-{ref}", False, None))
+    return RowModel(
+        key=item[spec.key],
+        identifier=f"{spec.row_name or spec.noun + '-row'}-{ref}",
+        menu=f"actions-{spec.noun}-{ref}",
+        menu_tooltip=f"Actions for {spec.title(item)}",
+        cells=tuple(c.text(item) for c in spec.columns),
+        entries=tuple(entries),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryControls:
+    """The controls of one menu entry: the entry, the node carrying its identifier, its text."""
+
+    entry: ft.PopupMenuItem
+    box: ft.Semantics
+    text: ft.Text
+
+
+class RowsBody(ft.ListView):
+    """The ListView of a list's rows. Isolated: an update of anything around it does not walk the
+    rows (their owner sends what changed), and Flutter builds only the rows in sight."""
+
+    def is_isolated(self) -> bool:
+        return True
+
+
+class RowSlot:
+    """One row of the list, built once and shown again for each item that comes to its place."""
+
+    def __init__(self, spec: ListSpec, run: Run) -> None:
+        self.spec = spec
+        self.model: RowModel | None = None
+        self.item: Item | None = None
+        self._menu_item: Item | None = None  # the item whose menu was opened: what its entries act on
+        self._run = run
+        self._texts: list[ft.Text] = []
+        self._badges: list[tuple[int, ft.Container]] = []
+        self._detail_cells: list[int] = []
+        cells = [self._cell(index, column) for index, column in enumerate(spec.columns)]
+        self.entries: list[EntryControls] = []
+        for action in spec.actions:
+            text = ft.Text(action.text)
+            box = ft.Semantics(content=text)
+            entry = ft.PopupMenuItem(content=box, icon=action.icon, on_click=self._on_entry(action))
+            self.entries.append(EntryControls(entry, box, text))
+        self.menu = ft.PopupMenuButton(
+            icon=ft.Icons.MORE_VERT, items=[e.entry for e in self.entries], on_open=self._opened, width=MENU_WIDTH
+        )
+        self._menu_box = ft.Semantics(content=self.menu)
+        line = ft.Row(
+            [self._menu_box, *cells],
+            spacing=CELL_GAP,
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+        # A container node: the row's plain texts are read together as its label.
+        self.control = ft.Semantics(container=True, content=ft.Container(line, height=ROW_HEIGHT))
+
+    def _cell(self, index: int, column: Column) -> ft.Control:
+        align = ft.TextAlign.RIGHT if column.numeric else ft.TextAlign.START
+        text = ft.Text("", width=column.width, no_wrap=True, overflow=ft.TextOverflow.ELLIPSIS, text_align=align)
+        self._texts.append(text)
+        if column.cell is Cell.NAME:
+            text.weight = ft.FontWeight.W_500
+            return ft.Semantics(container=True, content=text)
+        if column.cell is Cell.BADGE:
+            text.width, text.size, text.color = None, 12, ft.Colors.WHITE
+            badge = ft.Container(text, padding=ft.Padding.symmetric(horizontal=8, vertical=2), border_radius=10)
+            self._badges.append((index, badge))
+            return ft.Container(badge, width=column.width, alignment=ft.Alignment.CENTER_LEFT)
+        if column.cell is Cell.DETAIL:
+            text.size = 12
+            self._detail_cells.append(index)
+        return text
+
+    def show(self, model: RowModel, item: Item) -> bool:
+        """Show ``item`` (as ``model`` says); False when the row already showed exactly that."""
+        self.item = item
+        if model == self.model:
+            return False
+        self.model = model
+        self.control.identifier = model.identifier
+        self._menu_box.identifier = model.menu
+        self.menu.tooltip = model.menu_tooltip
+        for text, value in zip(self._texts, model.cells, strict=True):
+            text.value = value
+        for index, badge in self._badges:
+            badge.bgcolor = STATUS_COLORS.get(model.cells[index], ft.Colors.GREY_500)
+        for index in self._detail_cells:
+            self._texts[index].tooltip = model.cells[index]
+        for controls, shown in zip(self.entries, model.entries, strict=True):
+            controls.box.identifier = shown.identifier
+            controls.entry.disabled = shown.disabled
+            controls.text.tooltip = shown.tooltip
+        return True
+
+    def _opened(self, e: ft.Event[ft.PopupMenuButton]) -> None:
+        self._menu_item = self.item
+
+    def _on_entry(self, action: RowAction) -> Callable[[ft.Event[ft.PopupMenuItem]], None]:
+        def click(e: ft.Event[ft.PopupMenuItem]) -> None:
+            # The row may show another item since its menu opened (a live change, a new page):
+            # the entry acts on the item the operator opened it for.
+            item = self._menu_item or self.item
+            if item is not None:
+                self._run(action.handler, item)
+
+        return click
+
+
+class RowList:
+    """A page of rows under a header of column titles (a sortable title sorts on click), scrolling
+    both ways in the space it is given. ``show`` puts a page in; ``take_changes`` says what to send."""
+
+    def __init__(
+        self,
+        spec: ListSpec,
+        name: str,
+        run: Run,
+        gate: GateFor,
+        on_sort: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self._run = run
+        self._gate = gate
+        self._on_sort = on_sort
+        self.slots: list[RowSlot] = []
+        self.shown = 0  # slots in use: the others are hidden
+        self._changed: dict[int, RowSlot] = {}  # by id(): slots showing something new since last sent
+        self._resized = False
+        self._arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
+        self.body = RowsBody(controls=[], item_extent=ROW_HEIGHT, expand=True)
+        self.header = ft.Row([ft.Container(width=MENU_WIDTH), *map(self._title, spec.columns)], spacing=CELL_GAP)
+        table = ft.Column(
+            [ft.Container(self.header, height=ROW_HEIGHT), ft.Divider(height=1), self.body],
+            width=spec.width,
+            spacing=0,
+        )
+        # Sideways is the outer scroll, so its scrollbar sits at the bottom of the visible area.
+        sideways = ft.Row(
+            [table], scroll=TABLE_SCROLLBAR, expand=True, vertical_alignment=ft.CrossAxisAlignment.STRETCH
+        )
+        self.control = ft.Semantics(identifier=f"{name}-table", container=True, content=sideways, expand=True)
+
+    def _title(self, column: Column) -> ft.Control:
+        slug = column.title.lower().replace(" ", "-")
+        title = ft.Text(column.title, weight=ft.FontWeight.BOLD, no_wrap=True)
+        cell: ft.Control = title
+        if column.sort is not None and self._on_sort is not None:
+            arrow = ft.Icon(ft.Icons.ARROW_UPWARD, size=14, visible=False)
+            self._arrows[column.sort] = arrow
+            title_row = ft.Row([title, arrow], spacing=2, tight=True)
+            cell = ft.TextButton(content=title_row, on_click=self._sort_click(column.sort), style=HEADER_BUTTON)
+        align = ft.Alignment.CENTER_RIGHT if column.numeric else ft.Alignment.CENTER_LEFT
+        box = ft.Container(cell, width=column.width, alignment=align)
+        return ft.Semantics(identifier=f"{self.name}-col-{slug}", container=True, content=box)
+
+    def _sort_click(self, field: str) -> Callable[[ft.Event[ft.TextButton]], Coroutine[Any, Any, None]]:
+        async def click(e: ft.Event[ft.TextButton]) -> None:
+            if self._on_sort is not None:
+                await self._on_sort(field)
+
+        return click
+
+    def show_sort(self, sort: str) -> None:
+        """Mark the column the list is sorted by ("-size": by size, descending)."""
+        field, descending = sort.lstrip("-"), sort.startswith("-")
+        for name, arrow in self._arrows.items():
+            arrow.visible = name == field
+            arrow.icon = ft.Icons.ARROW_DOWNWARD if descending else ft.Icons.ARROW_UPWARD
+
+    def show(self, items: Sequence[Item]) -> None:
+        """Show ``items``, one per slot from the top; slots are added when the page is longer than
+        ever before, and hidden when it is shorter."""
+        while len(self.slots) < len(items):
+            self.slots.append(RowSlot(self.spec, self._run))
+            self.body.controls.append(self.slots[-1].control)
+            self._resized = True
+        for slot, item in zip(self.slots, items, strict=False):
+            if slot.show(row_model(self.spec, item, self._gate), item):
+                self._changed[id(slot)] = slot
+        if len(items) != self.shown:
+            self._resized = True  # the ListView counts its visible rows when it is built
+            for index, slot in enumerate(self.slots):
+                slot.control.visible = index < len(items)
+            self.shown = len(items)
+
+    def take_changes(self) -> list[ft.Control]:
+        """What to send since the last call: the rows showing something new one by one, or the
+        whole body when rows came or went or most of them changed (a new page)."""
+        changed, resized = list(self._changed.values()), self._resized
+        self._changed, self._resized = {}, False
+        if resized or len(changed) > ROWS_ONE_BY_ONE:
+            return [self.body]
+        return [slot.control for slot in changed]
