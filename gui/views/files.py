@@ -114,7 +114,9 @@ class FilesView(PagedListView):
             columns=(
                 Column("Name", 200, lambda f: f["name"], Cell.NAME, sort="name"),
                 Column("Client", 140, lambda f: self.names.name(f["client_id"])),
-                Column("Status", 90, lambda f: f["status"], Cell.BADGE),
+                Column("Status", 90, lambda f: f["status"], Cell.BADGE, tooltip=lambda f: f.get("error_message")),
+                # Why a file is in error, readable without hovering; empty for every other file.
+                Column("Error", 220, lambda f: f.get("error_message") or "", Cell.DETAIL),
                 Column("Size", 80, lambda f: human_bytes(f["size"]), numeric=True, sort="size"),
                 Column("Versions", 70, lambda f: number(f["backup_count"]), numeric=True),
                 Column("Path", 280, lambda f: f["path"], Cell.DETAIL, sort="path"),

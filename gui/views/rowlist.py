@@ -58,6 +58,7 @@ class Column:
     cell: Cell = Cell.TEXT
     sort: str | None = None  # the list's sort field; None: not sortable
     numeric: bool = False
+    tooltip: Callable[[Item], str | None] | None = None  # a badge's, e.g. why a file is in error
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class RowModel:
     menu: str
     menu_tooltip: str
     cells: tuple[str, ...]
+    tooltips: tuple[str | None, ...]  # per column: what hovering its cell says (badges; DETAIL cells say their text)
     entries: tuple[Entry, ...]
 
 
@@ -128,6 +130,7 @@ def row_model(spec: ListSpec, item: Item, gate: GateFor) -> RowModel:
         menu=f"actions-{spec.noun}-{ref}",
         menu_tooltip=f"Actions for {spec.title(item)}",
         cells=tuple(c.text(item) for c in spec.columns),
+        tooltips=tuple(c.tooltip(item) if c.tooltip is not None else None for c in spec.columns),
         entries=tuple(entries),
     )
 
@@ -210,8 +213,9 @@ class RowSlot:
             text.value = value
         for index, badge in self._badges:
             badge.bgcolor = STATUS_COLORS.get(model.cells[index], ft.Colors.GREY_500)
+            badge.tooltip = model.tooltips[index]
         for index in self._detail_cells:
-            self._texts[index].tooltip = model.cells[index]
+            self._texts[index].tooltip = model.cells[index] or None  # an empty cell has nothing to say
         for controls, shown in zip(self.entries, model.entries, strict=True):
             controls.box.identifier = shown.identifier
             controls.entry.disabled = shown.disabled
