@@ -2,10 +2,12 @@
 tab keeps up.
 
 A change in the store sends nothing by itself: the shown views that draw it render it into their
-controls and mark themselves (``invalidate``). The next frame, at most ``FRAME_S`` later, sends
-each marked view's changes once (Flet's diff, the costly part, and one patch), so a burst of
-changes (a live patch, then the reload that settles it) becomes one patch of the latest state,
-and a state superseded before its frame is never diffed nor sent.
+controls and mark themselves (``invalidate``). The next frame sends each marked view's changes
+once (Flet's diff, the costly part, and one patch). Frames are at least ``FRAME_S`` apart: after
+a quiet spell the first change goes out at once (in the event loop's next turn, so the changes
+made in the same turn go with it), and changes that come while frames are busy wait for the next
+one, so a burst becomes one patch of the latest state, and a state superseded before its frame
+is never diffed nor sent.
 
 Flet queues what a session sends without bound, and a patch once made can never be dropped
 (the next one is a diff against it). So the bound is put before the diff: while the tab has not
@@ -67,9 +69,15 @@ class Frames:
         self._due: dict[int, Drawable] = {}  # by id(), in the order they were marked
         self._since = 0.0  # when the oldest mark still due was made
         self._task: asyncio.Task[None] | None = None
+        self._last = -FRAME_S  # when the last frame was sent (monotonic)
         self.paused = False
         self.drawn = 0  # frames sent (tests and diagnostics)
         self.held = 0  # frame periods spent waiting for a slow or absent tab
+
+    @property
+    def idle(self) -> bool:
+        """Nothing due and no frame on its way."""
+        return not self._due and (self._task is None or self._task.done())
 
     def invalidate(self, view: Drawable) -> None:
         """Draw ``view`` in the next frame (once, however often it is marked meanwhile)."""
@@ -94,7 +102,7 @@ class Frames:
                 self._due.clear()
 
     async def _next_frame(self) -> None:
-        await asyncio.sleep(FRAME_S)
+        await asyncio.sleep(max(0.0, self._last + FRAME_S - time.monotonic()))
         while not self._tab_keeps_up():
             if self.paused:
                 return  # resume() starts the frame again
@@ -118,6 +126,7 @@ class Frames:
             except Exception:  # one view's bug must not keep the others off the screen
                 log.exception("gui.flush_failed", view=type(view).__name__)
         self.drawn += 1
+        self._last = time.monotonic()
         log.debug(
             "gui.frame",
             views=len(due),

@@ -144,6 +144,11 @@ class ViewContext:
             self.schedule([ViewKey.BRIDGE_STATE])
 
     @property
+    def idle(self) -> bool:
+        """No reload scheduled or on its way."""
+        return not self._scheduled and (self._flush is None or self._flush.done())
+
+    @property
     def loaded_keys(self) -> list[str]:
         return list(self._loaders)
 

@@ -1,0 +1,402 @@
+"""Many operators at once: T tabs of the console on one GUI process, one write per second. Prints JSON.
+
+    python bench/bench_tabs.py [--tabs 1,5,10,20] [--writes 30] [--baseline REV]
+
+Tabs are opened one after another in headless Chromium, each signed in as admin and left on the
+Clients view. For each T, a client's name is rewritten once a second (``update_row``, through
+the bridge, as another console would) and the benchmark reports, per write and tab:
+
+* patch sent: write sent -> the GUI process hands the websocket a message holding the new name
+  (timed inside the GUI process by bench/gui_probe.py, after Flet's send queue);
+* to screen: write sent -> the name is in the tab's accessibility tree (a MutationObserver in
+  the page stamps it, so the tabs are not polled one after another);
+* never shown: (write, tab) pairs whose name never reached that tab's screen;
+* the GUI process's CPU (cores: CPU seconds per second) and RSS during the writes (psutil);
+* a new tab opened while the writes go on: ``GET /``, page open -> login page, "Sign in" ->
+  first data (typing the credentials left out); and the write's own round trip, as a baseline.
+
+``--baseline REV`` also runs the GUI code of commit REV (exported with ``git archive``) the same
+way, in the same run, against the same stack, first; ratios compare the current code with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import emit, install_cleanup, median, percentile
+from tests.conftest import Stack
+from tests.gui_harness import (
+    CHROMIUM_FLAGS,
+    FletServer,
+    admin_password,
+    chromium_path,
+    click_button,
+    click_nav,
+    fill_textbox,
+    gui_args,
+    open_login,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = ROOT / "bench" / "gui_probe.py"
+# Every tab is an operator looking at it: none is throttled as a background tab would be.
+BROWSER_FLAGS = [
+    *CHROMIUM_FLAGS,
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+]
+OPEN_TIMEOUT_MS = 60_000
+SETTLE_S = 30.0  # how long every tab may take to show the warm-up write
+GRACE_S = 10.0  # after the last write, for the slowest tab
+VISIBLE_JS = "t => (document.querySelector('flt-semantics-host')?.textContent || '').includes(t)"
+# Stamps the first moment each benchmark name is in the accessibility tree (epoch ms).
+OBSERVE_JS = """() => {
+  if (window.__benchSeen) return;
+  window.__benchSeen = {};
+  const host = document.querySelector('flt-semantics-host');
+  const scan = () => {
+    const found = (host.textContent || '').match(/bench-\\d{4}/g) || [];
+    const now = Date.now();
+    for (const t of found) if (!(t in window.__benchSeen)) window.__benchSeen[t] = now;
+  };
+  new MutationObserver(scan).observe(host, {subtree: true, childList: true, characterData: true, attributes: true});
+  scan();
+}"""
+
+
+def wait_visible(page: Any, text: str, timeout_ms: float = OPEN_TIMEOUT_MS) -> None:
+    page.wait_for_function(VISIBLE_JS, arg=text, polling="raf", timeout=timeout_ms)
+
+
+def stats_ms(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 1),
+        "p95": round(percentile(values, 95), 1),
+        "max": round(max(values), 1),
+    }
+
+
+@dataclass
+class Target:
+    """The client renamed by every write: ``<its name>-bench-NNNN`` keeps it first on the page."""
+
+    stack: Stack
+    id: str
+    base: str
+    count: int = 0
+    current: str = ""  # the name it has now
+
+    def __post_init__(self) -> None:
+        self.current = self.base
+
+    def next_name(self) -> tuple[str, str]:
+        token = f"bench-{self.count:04d}"
+        self.count += 1
+        return f"{self.base}-{token}", token
+
+    def rename(self, client: Any, name: str) -> float:
+        t0 = time.time()
+        reply = client.call("update_row", {"table_name": "clients", "row_id": self.id, "updated_data": {"name": name}})
+        assert reply["success"], reply
+        self.current = name
+        return t0
+
+
+@dataclass
+class Writes:
+    """One write a second in a thread of its own, while the main thread drives the browser."""
+
+    target: Target
+    count: int
+    gui: psutil.Process
+    done: list[tuple[str, float, float]] = field(default_factory=list)  # token, sent at, round trip
+    rss: list[int] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with self.target.stack.client() as client:
+            start = time.monotonic()
+            for i in range(self.count):
+                time.sleep(max(0.0, start + i - time.monotonic()))
+                name, token = self.target.next_name()
+                t0 = self.target.rename(client, name)
+                self.done.append((token, t0, time.time() - t0))
+                self.rss.append(self.gui.memory_info().rss)
+
+    def join(self) -> None:
+        assert self.thread is not None
+        self.thread.join()
+
+
+def sends(trace: Path) -> list[dict[str, Any]]:
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return [json.loads(line) for line in lines if line.startswith('{"t"')]
+
+
+def first_sent(trace: Path, conns: set[int]) -> dict[tuple[int, str], float]:
+    """(connection, token) -> when the GUI first sent that token to that tab."""
+    first: dict[tuple[int, str], float] = {}
+    for line in sends(trace):
+        if line["conn"] in conns:
+            for token in line["tokens"]:
+                first.setdefault((line["conn"], token), line["t"])
+    return first
+
+
+def open_tab(browser: Any, url: str, password: str) -> tuple[Any, float, float]:
+    """A new tab signed in as admin on its first data: (page, s to the login page, s from "Sign in" to data)."""
+    t0 = time.perf_counter()
+    page = open_login(browser, url, timeout=OPEN_TIMEOUT_MS)
+    to_login = time.perf_counter() - t0
+    fill_textbox(page, "Username", "admin", timeout=OPEN_TIMEOUT_MS)
+    fill_textbox(page, "Password", password, timeout=OPEN_TIMEOUT_MS)
+    t1 = time.perf_counter()
+    click_button(page, "Sign in", timeout=OPEN_TIMEOUT_MS)
+    wait_visible(page, "running")
+    return page, to_login, time.perf_counter() - t1
+
+
+def operator_tab(browser: Any, url: str, password: str, shown_name: str) -> Any:
+    """A tab on the Clients view, watching for the benchmark's names."""
+    page, _, _ = open_tab(browser, url, password)
+    click_nav(page, "Clients", timeout=OPEN_TIMEOUT_MS)
+    wait_visible(page, shown_name)
+    page.evaluate(OBSERVE_JS)
+    return page
+
+
+def new_tab_under_load(browser: Any, url: str, password: str) -> dict[str, float]:
+    get_root = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=60) as reply:
+            reply.read()
+        get_root.append(time.perf_counter() - t0)
+    page, to_login, to_data = open_tab(browser, url, password)
+    page.context.close()
+    return {
+        "get_root_p50_ms": round(median(get_root) * 1e3, 1),
+        "open_to_login_page_s": round(to_login, 2),
+        "sign_in_to_first_data_s": round(to_data, 2),
+        "open_to_first_data_s": round(to_login + to_data, 2),
+    }
+
+
+def seen_on(pages: list[Any]) -> list[dict[str, float]]:
+    return [page.evaluate("() => window.__benchSeen || {}") for page in pages]
+
+
+def wait_all_seen(pages: list[Any], token: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(token in seen for seen in seen_on(pages)):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def phase(
+    browser: Any, pages: list[Any], target: Target, url: str, password: str, trace: Path, gui: Any, writes: int
+) -> dict[str, Any]:
+    """T tabs open: a warm-up write every tab must show, then ``writes`` writes, a new tab opened midway."""
+    with target.stack.client() as client:
+        name, warm = target.next_name()
+        target.rename(client, name)
+    settled = wait_all_seen(pages, warm, SETTLE_S)
+    conns = {line["conn"] for line in sends(trace) if warm in line["tokens"]}  # the T tabs' websockets
+    writer = Writes(target, writes, gui)
+    cpu0, wall0 = gui.cpu_times(), time.monotonic()
+    writer.start()
+    time.sleep(writes / 3)
+    try:
+        new_tab: dict[str, Any] = new_tab_under_load(browser, url, password)
+    except Exception as exc:  # a tab that never opens is a result, not a crash of the benchmark
+        new_tab = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    writer.join()
+    cpu1, wall1 = gui.cpu_times(), time.monotonic()
+    last = writer.done[-1][0]
+    wait_all_seen(pages, last, GRACE_S)
+    seen = seen_on(pages)
+    sent = first_sent(trace, conns)
+    sent_ms, screen_ms, never_shown, never_sent = [], [], 0, 0
+    for token, t0, _ in writer.done:
+        for conn in conns:
+            if (conn, token) in sent:
+                sent_ms.append((sent[(conn, token)] - t0) * 1e3)
+            else:
+                never_sent += 1
+        for tab in seen:
+            if token in tab:
+                screen_ms.append(tab[token] - t0 * 1e3)
+            else:
+                never_shown += 1
+    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return {
+        "tabs": len(pages),
+        "writes": len(writer.done),
+        "warm_up_shown_everywhere": settled,
+        "tabs_traced": len(conns),
+        "patch_sent_ms": stats_ms(sent_ms),
+        "patch_never_sent": never_sent,
+        "to_screen_ms": stats_ms(screen_ms),
+        "never_shown": never_shown,
+        "gui_cpu_cores": round(cpu / (wall1 - wall0), 3),
+        "gui_rss_mib_max": round(max(writer.rss) / 2**20, 1),
+        "gui_rss_mib_end": round(writer.rss[-1] / 2**20, 1),
+        "write_round_trip_ms": stats_ms([rtt * 1e3 for _, _, rtt in writer.done]),
+        "new_tab": new_tab,
+    }
+
+
+def run_code(
+    label: str, code_root: Path, stack: Stack, browser: Any, target: Target, tabs: list[int], writes: int, work: Path
+) -> dict[str, Any]:
+    trace = work / f"trace-{label}.jsonl"
+    server = FletServer(
+        script=PROBE,
+        args=["--code-root", str(code_root), "--trace", str(trace), *gui_args(stack.data_dir, stack.endpoint)],
+        cwd=code_root,
+        log_path=work / f"gui-{label}.log",
+    )
+    password = admin_password(stack.data_dir)
+    result: dict[str, Any] = {"code": str(code_root), "per_tabs": {}}
+    pages: list[Any] = []
+    with server:
+        assert server.proc is not None
+        gui = psutil.Process(server.proc.pid)
+        result["gui_rss_mib_idle"] = round(gui.memory_info().rss / 2**20, 1)
+        opened: list[float] = []
+        try:
+            for t in tabs:
+                while len(pages) < t:
+                    t0 = time.perf_counter()
+                    try:
+                        pages.append(operator_tab(browser, server.url, password, target.current))
+                    except Exception as exc:
+                        result["per_tabs"][str(t)] = {"error": f"tab {len(pages) + 1} did not open: {str(exc)[:300]}"}
+                        return result
+                    opened.append(time.perf_counter() - t0)
+                result["per_tabs"][str(t)] = phase(browser, pages, target, server.url, password, trace, gui, writes)
+                sys.stderr.write(f"bench_tabs: {label} T={t}: {json.dumps(result['per_tabs'][str(t)])}\n")
+        finally:
+            result["tab_open_with_typing_s"] = stats_ms([s * 1e3 for s in opened])
+            for page in pages:
+                with suppress(Exception):
+                    page.context.close()
+    return result
+
+
+@contextmanager
+def exported(rev: str, work: Path) -> Iterator[Path]:
+    """The tree of commit ``rev``, as a checkout of it would have it (``git archive``; nothing in .git changes)."""
+    root = work / f"code-{rev}"
+    root.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    yield root
+
+
+def ratios(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t, now in new["per_tabs"].items():
+        before = base["per_tabs"].get(t)
+        if not before or "error" in before or "error" in now:
+            out[t] = {"baseline": "did not run" if not before else before.get("error", "ran")}
+            continue
+        pairs = {
+            "patch_sent_p95": (before["patch_sent_ms"]["p95"], now["patch_sent_ms"]["p95"]),
+            "to_screen_p95": (before["to_screen_ms"]["p95"], now["to_screen_ms"]["p95"]),
+            "gui_cpu_cores": (before["gui_cpu_cores"], now["gui_cpu_cores"]),
+        }
+        out[t] = {k: round(b / n, 2) if b and n else None for k, (b, n) in pairs.items()}  # baseline / now
+    return out
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    at = result["per_tabs"].get("20")
+    if not at or "error" in at:
+        return {"reached_20_tabs": False}
+    new_tab = at["new_tab"]
+    return {
+        "reached_20_tabs": True,
+        "zero_lost": at["never_shown"] == 0,
+        "patch_sent_p95_le_250ms": (at["patch_sent_ms"]["p95"] or 1e9) <= 250,
+        "gui_under_half_a_core": at["gui_cpu_cores"] < 0.5,
+        "new_tab_data_within_3s": "error" not in new_tab and new_tab["open_to_first_data_s"] <= 3.0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tabs", default="1,5,10,20", help="tab counts, increasing (tabs stay open)")
+    parser.add_argument("--writes", type=int, default=30, help="writes (one a second) per tab count")
+    parser.add_argument("--baseline", help="also run the GUI of this commit first (e.g. the one before a change)")
+    ns = parser.parse_args()
+    install_cleanup()
+    if chromium_path() is None:
+        sys.stderr.write("bench_tabs: Chromium is not installed (apt-get install chromium)\n")
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    tabs = sorted(int(t) for t in ns.tabs.split(","))
+    work = Path(tempfile.mkdtemp(prefix="bench-tabs-"))
+    result: dict[str, Any] = {"benchmark": "tabs", "tabs": tabs, "writes_per_tab_count": ns.writes, "work": str(work)}
+    stack = Stack(work / "stack", "--tick", "3600").start()
+    try:
+        with stack.client() as c:
+            first = c.call("get_clients", {"limit": 1, "sort": "name"})["data"]["items"][0]
+        target = Target(stack, first["id"], first["name"])
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=BROWSER_FLAGS)
+            runs: dict[str, Any] = {}
+            if ns.baseline:
+                with exported(ns.baseline, work) as old:
+                    runs["baseline"] = {
+                        "rev": ns.baseline,
+                        **run_code("baseline", old, stack, browser, target, tabs, ns.writes, work),
+                    }
+            runs["current"] = run_code("current", ROOT, stack, browser, target, tabs, ns.writes, work)
+            browser.close()
+    finally:
+        stack.stop()
+    result.update(runs)
+    if "baseline" in runs:
+        result["baseline_over_current"] = ratios(runs["baseline"], runs["current"])
+    result["targets"] = {
+        "tabs": 20,
+        "never_shown": 0,
+        "patch_sent_p95_ms_max": 250,
+        "gui_cpu_cores_max": 0.5,
+        "new_tab_open_to_first_data_s_max": 3.0,
+    }
+    result["targets_met"] = targets(runs["current"])
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
