@@ -12,6 +12,7 @@ from __future__ import annotations
 from protocol.catalogue_restore import RESTORE_OPERATIONS
 from protocol.catalogue_restore_jobs import RESTORE_JOB_OPERATIONS
 from protocol.catalogue_snapshots import SNAPSHOT_OPERATIONS
+from protocol.catalogue_system import LOG_LEVELS, SYSTEM_OPERATIONS
 from protocol.catalogue_trust import TRUST_OPERATIONS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.operation import PAGE, Access, Arg, ArgType, HandledBy, Operation, limit_arg, offset_arg
@@ -58,7 +59,6 @@ def _row_id() -> Arg:
 
 CLIENT_STATUSES = ("connected", "disconnected", "error")
 FILE_STATUSES = ("uploading", "uploaded", "verified", "error")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CLIENT_SORTS = ("name", "-name", "last_seen", "-last_seen", "status", "-status", "total_size", "-total_size")
 FILE_FILTER_KEYS = ("status", "search", "min_size", "max_size", "sort")
 FILE_SORTS = ("name", "-name", "size", "-size", "modified_at", "-modified_at", "path", "-path")
@@ -355,80 +355,7 @@ OPERATIONS: tuple[Operation, ...] = (
         refreshes=(K.STATUS, K.AUDIT),
         role=Role.OPERATOR,
     ),
-    # -- logs --
-    Operation(
-        "get_logs",
-        "logs",
-        "Server log entries, newest first, filtered and paged.",
-        Access.READ,
-        5.0,
-        f"{PAGE} of LogEntry",
-        (
-            Arg("level", ArgType.STRING, "Minimum level.", required=False, nullable=True, choices=LOG_LEVELS),
-            Arg(
-                "text",
-                ArgType.STRING,
-                "Case-insensitive substring of the event or message.",
-                required=False,
-                nullable=True,
-            ),
-            offset_arg(),
-            limit_arg(100, 1000),
-        ),
-        role=Role.VIEWER,
-    ),
-    Operation(
-        "test_connection",
-        "logs",
-        "Round trip to a backend.",
-        Access.READ,
-        5.0,
-        "`{pong: true, backend, server_time}`",
-        role=Role.VIEWER,
-    ),
-    # -- agents' enrollment (the real server only) --
-    Operation(
-        "get_enrollment_token",
-        "enrollment",
-        "The token backup agents enroll with, where they connect and the server's public key.",
-        Access.READ,
-        5.0,
-        "`{token, agents_endpoint, server_public_key}`",
-        secret_results=("token",),
-    ),
-    Operation(
-        "rotate_enrollment_token",
-        "enrollment",
-        "Replace the enrollment token: the old one enrolls nobody from now on; enrolled agents keep working.",
-        Access.WRITE,
-        10.0,
-        "`{token, agents_endpoint, server_public_key}` with the new token",
-        refreshes=(K.ACTIVITY, K.AUDIT),
-        secret_results=("token",),
-    ),
-    # -- the bridge's own --
-    Operation(
-        "events_since",
-        "bridge",
-        "Events with a sequence number greater than `seq` (at most 1000 per call).",
-        Access.READ,
-        5.0,
-        "`{events: [Event], latest_seq, oldest_seq, gap_too_old, more, epoch}` "
-        "(epoch: this bridge run; a new one means the bridge restarted and its seq restarted)",
-        (Arg("seq", ArgType.INTEGER, "Last sequence number the caller has seen (0 for none).", minimum=0),),
-        handled_by=HandledBy.BRIDGE,
-        role=Role.VIEWER,
-    ),
-    Operation(
-        "bridge_status",
-        "bridge",
-        "Backends, their liveness and operations, current mode and fallback policy.",
-        Access.READ,
-        5.0,
-        "`BridgeStatus`",
-        handled_by=HandledBy.BRIDGE,
-        role=Role.VIEWER,
-    ),
+    *SYSTEM_OPERATIONS,
     *TRUST_OPERATIONS,
 )
 
