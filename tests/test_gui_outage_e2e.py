@@ -196,8 +196,9 @@ def test_under_policy_reads_the_mock_answers_and_every_view_says_so(
                 with stack.client() as c:
                     mock = c.call("get_clients", {"limit": 1})
                 assert mock["mode"] == "mock", mock
-                wait_text(page, mock["data"]["items"][0]["name"], timeout=15_000)
-                expect(page.get_by_label(re.compile(rf"^Delete .* · {UNAVAILABLE}$")).first).to_be_visible()
+                first = mock["data"]["items"][0]["name"]
+                wait_text(page, first, timeout=15_000)
+                delete_entry_is(page, first, rf"^Delete {re.escape(first)} · {UNAVAILABLE}\n")
                 screenshot(page, SCREENSHOTS / "outage-reads-clients.png")
             stack.wait_backend_alive("server", 60)
             expect(pill(page, LIVE)).to_be_visible(timeout=15_000)
