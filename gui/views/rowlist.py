@@ -161,8 +161,8 @@ class RowSlot:
         self.item: Item | None = None
         self._menu_item: Item | None = None  # the item whose menu was opened: what its entries act on
         self._run = run
-        self._texts: list[ft.Text] = []
-        self._badges: list[tuple[int, ft.Container]] = []
+        self.texts: list[ft.Text] = []  # one per column, in order
+        self.badges: list[tuple[int, ft.Container]] = []  # (column, its coloured box)
         self._detail_cells: list[int] = []
         cells = [self._cell(index, column) for index, column in enumerate(spec.columns)]
         self.entries: list[EntryControls] = []
@@ -186,14 +186,14 @@ class RowSlot:
     def _cell(self, index: int, column: Column) -> ft.Control:
         align = ft.TextAlign.RIGHT if column.numeric else ft.TextAlign.START
         text = ft.Text("", width=column.width, no_wrap=True, overflow=ft.TextOverflow.ELLIPSIS, text_align=align)
-        self._texts.append(text)
+        self.texts.append(text)
         if column.cell is Cell.NAME:
             text.weight = ft.FontWeight.W_500
             return ft.Semantics(container=True, content=text)
         if column.cell is Cell.BADGE:
             text.width, text.size, text.color = None, 12, ft.Colors.WHITE
             badge = ft.Container(text, padding=ft.Padding.symmetric(horizontal=8, vertical=2), border_radius=10)
-            self._badges.append((index, badge))
+            self.badges.append((index, badge))
             return ft.Container(badge, width=column.width, alignment=ft.Alignment.CENTER_LEFT)
         if column.cell is Cell.DETAIL:
             text.size = 12
@@ -209,13 +209,13 @@ class RowSlot:
         self.control.identifier = model.identifier
         self._menu_box.identifier = model.menu
         self.menu.tooltip = model.menu_tooltip
-        for text, value in zip(self._texts, model.cells, strict=True):
+        for text, value in zip(self.texts, model.cells, strict=True):
             text.value = value
-        for index, badge in self._badges:
+        for index, badge in self.badges:
             badge.bgcolor = STATUS_COLORS.get(model.cells[index], ft.Colors.GREY_500)
             badge.tooltip = model.tooltips[index]
         for index in self._detail_cells:
-            self._texts[index].tooltip = model.cells[index] or None  # an empty cell has nothing to say
+            self.texts[index].tooltip = model.cells[index] or None  # an empty cell has nothing to say
         for controls, shown in zip(self.entries, model.entries, strict=True):
             controls.box.identifier = shown.identifier
             controls.entry.disabled = shown.disabled
@@ -257,7 +257,7 @@ class RowList:
         self.shown = 0  # slots in use: the others are hidden
         self._changed: dict[int, RowSlot] = {}  # by id(): slots showing something new since last sent
         self._resized = False
-        self._arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
+        self.arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
         self.body = RowsBody(controls=[], item_extent=ROW_HEIGHT, expand=True)
         self.header = ft.Row([ft.Container(width=MENU_WIDTH), *map(self._title, spec.columns)], spacing=CELL_GAP)
         table = ft.Column(
@@ -277,7 +277,7 @@ class RowList:
         cell: ft.Control = title
         if column.sort is not None and self._on_sort is not None:
             arrow = ft.Icon(ft.Icons.ARROW_UPWARD, size=14, visible=False)
-            self._arrows[column.sort] = arrow
+            self.arrows[column.sort] = arrow
             title_row = ft.Row([title, arrow], spacing=2, tight=True)
             cell = ft.TextButton(content=title_row, on_click=self._sort_click(column.sort), style=HEADER_BUTTON)
         align = ft.Alignment.CENTER_RIGHT if column.numeric else ft.Alignment.CENTER_LEFT
@@ -294,7 +294,7 @@ class RowList:
     def show_sort(self, sort: str) -> None:
         """Mark the column the list is sorted by ("-size": by size, descending)."""
         field, descending = sort.lstrip("-"), sort.startswith("-")
-        for name, arrow in self._arrows.items():
+        for name, arrow in self.arrows.items():
             arrow.visible = name == field
             arrow.icon = ft.Icons.ARROW_DOWNWARD if descending else ft.Icons.ARROW_UPWARD
 
