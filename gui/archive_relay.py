@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ class ArchiveOffer:
     filename: str
     total: int  # bytes the browser receives
     done: asyncio.Future[Reply]  # the verified final reply, or why the download failed or was dropped
+    cancel: Callable[[], None]  # drop it (the operator cancelled): an opened download fails, an unopened link is void
 
 
 class ArchiveRelay:
@@ -98,6 +99,8 @@ class ArchiveRelay:
         """The archive for the browser's response; raises RelayFailed when it must not complete."""
         sent = 0
         try:
+            if self.done.done():  # dropped before the browser came: nothing of it may complete
+                raise RelayFailed(f"{self.done.result().get('error_code')}: the archive download was dropped")
             while True:
                 data, ack = await self._next()
                 sent += len(data)
@@ -126,13 +129,14 @@ class ArchiveRelay:
         if got.done():
             return got.result()
         got.cancel()
-        reply = self._call.result()  # ended before its last chunk: an error (STREAM_ABANDONED, ...)
+        reply = self._ended()  # ended before its last chunk: an error (STREAM_ABANDONED, ...), or cancelled
         self._finish(reply)
         raise RelayFailed(f"{reply.get('error_code')}: {reply.get('message')}")
 
     async def _verified(self) -> Reply:
         assert self._call is not None and self.receiver is not None
-        reply = await self._call
+        await asyncio.wait({self._call})
+        reply = self._ended()
         if not reply["success"]:
             return reply
         got, size = self.receiver.sha256, self.receiver.received
@@ -143,6 +147,12 @@ class ArchiveRelay:
                 f"{reply['data']['sha256']} ({reply['data']['size']} bytes)",
             )
         return reply
+
+    def _ended(self) -> Reply:
+        assert self._call is not None and self._call.done()
+        if self._call.cancelled():  # cancel() already said so in ``done``
+            return local_error(ErrorCode.CANCELLED, "the archive download was cancelled")
+        return self._call.result()
 
     def _finish(self, reply: Reply) -> None:
         if not self.done.done():
@@ -184,4 +194,4 @@ async def offer_archive(
         return refused
     filename = archive_name(snapshot_id, paths)
     url = links.publish_stream(relay, filename, owner, requester)
-    return ArchiveOffer(url, filename, relay.total, relay.done)
+    return ArchiveOffer(url, filename, relay.total, relay.done, relay.cancel)

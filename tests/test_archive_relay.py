@@ -175,3 +175,37 @@ def test_an_unopened_link_ends_its_stream_with_the_tab(alpha: Backend, tmp_path:
         assert client.cancelled
 
     run_async(body)
+
+
+def test_a_cancelled_offer_never_completes_the_browsers_download(alpha: Backend, tmp_path: Path) -> None:
+    links = DownloadLinks(tmp_path / "area")
+
+    async def body() -> None:
+        transport = httpx.ASGITransport(app=build_app(never_called, links), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gui") as http:
+            # Cancelled before the browser came: the link gives nothing that could pass for the archive.
+            client = CoreClient(alpha)
+            made = await offer(links, client, alpha, [BIG])
+            assert isinstance(made, ArchiveOffer)
+            made.cancel()
+            assert (await made.done)["error_code"] == "CANCELLED"
+            with pytest.raises(RelayFailed, match="CANCELLED"):
+                await http.get(made.url, headers={"user-agent": BROWSER.user_agent})
+            await asyncio.sleep(0)
+            assert client.cancelled
+        # Cancelled while the browser takes it (the response's body, as the route relays it; httpx's
+        # ASGI transport would take it whole first): it ends short, the backend lets the stream go.
+        client = CoreClient(alpha)
+        made = await offer(links, client, alpha, [BIG])
+        assert isinstance(made, ArchiveOffer)
+        link = links.take(made.url.rsplit("/", 1)[1], BROWSER)
+        assert link is not None and link.stream is not None
+        taken = 0
+        with pytest.raises(RelayFailed, match="CANCELLED"):
+            async for chunk in link.stream.body():
+                taken += len(chunk)
+                made.cancel()
+        assert 0 < taken < made.total
+        assert (await made.done)["error_code"] == "CANCELLED" and client.cancelled
+
+    run_async(body)

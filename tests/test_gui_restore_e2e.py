@@ -1,6 +1,7 @@
 """Restoring in a real headless Chromium against a real stack (bridge + evolving mock): the Restore
 view from a client to a backup, a folder, a file's versions and an older version downloaded by the
-browser (its SHA-256 checked); and a client's page leading to it."""
+browser (its SHA-256 checked), the folder as an archive relayed to the browser as it streams (each
+member's bytes checked, nothing of it on the GUI's disk); and a client's page leading to it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import os
 import re
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,31 @@ def restore_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[St
     finally:
         server.stop()
         stack.stop()
+
+
+class DiskWatch:
+    """Every file that appears under a folder while it watches (polled every few ms from a thread)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.002):
+            try:
+                self.seen |= {path.name for path in self.root.rglob("*") if path.is_file()}
+            except OSError:  # a download's folder went while being walked
+                continue
+
+    def __enter__(self) -> DiskWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def below(folder: str, path: str) -> bool:
@@ -145,8 +172,11 @@ def test_restore_a_files_older_version_to_the_browser(
     expect(by_id(page, f"version-{file['version']}")).to_have_attribute("aria-label", re.compile("in this backup"))
     screenshot(page, SCREENSHOTS / "restore-versions.png")
 
-    with page.expect_download(timeout=30_000) as download:
+    staged = stack.data_dir / "gui-downloads"
+    with DiskWatch(staged) as file_watch, page.expect_download(timeout=30_000) as download:
         by_id(page, f"download-version-{older['version']}").click()
+    # A file is fetched whole (and checked) before the browser gets it: the watch does see staging.
+    assert file["name"] in file_watch.seen
     received = Path(download.value.path()).read_bytes()
     assert hashlib.sha256(received).hexdigest() == older["sha256"] and len(received) == older["size"]
     assert download.value.suggested_filename == file["name"]
@@ -161,11 +191,16 @@ def test_restore_a_files_older_version_to_the_browser(
             for path, sha in files_below(c, run["id"], folder["path"]).items()
         }
     expect(by_id(page, "restore-target")).to_have_text(f"Takes {folder['path']}")
-    with page.expect_download(timeout=30_000) as archive:
-        click_button(page, "Download as archive")
-    members = member_hashes(Path(archive.value.path()).read_bytes())
-    assert members == expected and archive.value.suggested_filename.endswith(".tar")
-    wait_text(page, re.compile("^Downloaded .*\\.tar to your browser"), exact=False)
+    with DiskWatch(staged) as archive_watch:  # from the click until the browser has it all
+        with page.expect_download(timeout=30_000) as archive:
+            click_button(page, "Download as archive")
+        tar_bytes = Path(archive.value.path()).read_bytes()
+        wait_text(page, re.compile("^Downloaded .*\\.tar to your browser"), exact=False)
+    assert member_hashes(tar_bytes) == expected and archive.value.suggested_filename == f"{folder['name']}.tar"
+    # Relayed as it streamed, verified whole by the GUI, and never written to the GUI's disk.
+    assert not archive_watch.seen and not [p for p in staged.rglob("*") if p.is_file()]
+    relayed = re.findall(r"gui\.archive_relayed\s.*bytes=(\d+).*ok=True", server.log(tail=1_000_000))
+    assert relayed and int(relayed[-1]) == len(tar_bytes)
     screenshot(page, SCREENSHOTS / "restore-archived.png")
 
     # The file alone, restored onto the client's machine (the mock's agent carries the job out).
