@@ -135,10 +135,23 @@ class ViewContext:
         """Note where the key's value now comes from; a reply that contradicts the bridge state
         the console follows (its event not here yet, or lost) has that state read again."""
         shown: dict[str, Shown] = self.store.get(ViewKey.PROVENANCE) or {}
-        now = shown_after(reply, shown.get(state_key))
-        if now != shown.get(state_key):
+        before = shown.get(state_key)
+        now = shown_after(reply, before)
+        if now != before:
             changed = {k: v for k, v in shown.items() if k != state_key}
-            await self.store.set(ViewKey.PROVENANCE, changed if now is None else {**changed, state_key: now})
+            provenance = changed if now is None else {**changed, state_key: now}
+            if (
+                now is not None
+                and before is not None
+                and not now.stale
+                and not before.stale
+                and now.mode == before.mode
+            ):
+                # Only the time of a current answer moved: nothing on screen says it (an outage would,
+                # from the time kept here), so no tab redraws its banner for every reload.
+                self.store.keep(ViewKey.PROVENANCE, provenance)
+            else:
+                await self.store.set(ViewKey.PROVENANCE, provenance)
         state = self.store.get(ViewKey.BRIDGE_STATE)
         if isinstance(state, BridgeState) and state_key != ViewKey.BRIDGE_STATE and disagrees(state, reply):
             self.schedule([ViewKey.BRIDGE_STATE])

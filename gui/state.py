@@ -67,6 +67,12 @@ class StateStore:
         entry.version += 1
         await self._notify(key)
 
+    def keep(self, key: str, value: Any) -> None:
+        """Hold ``value`` without telling subscribers: for a change nothing on screen draws."""
+        entry = self.entry(key)
+        entry.value = value
+        entry.version += 1
+
     def set_loading(self, key: str, loading: bool) -> None:
         self.entry(key).loading = loading
 

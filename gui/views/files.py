@@ -187,6 +187,7 @@ class FilesView(PagedListView):
         await self.reload()
 
     async def reload(self) -> None:
+        self.changed_outside()  # the scope line and the client filter go with the next frame
         self.scope_text.value = f"Showing {self.client_label}"
         self.all_button.visible = self.client_id is not None
         await self.ctx.load_data_operation(ViewKey.FILES)

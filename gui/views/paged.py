@@ -108,6 +108,16 @@ class PagedListView(View):
         self.empty_text = ft.Text("", italic=True, size=16)
         self.empty = ft.Semantics(identifier=f"{self.list_key}-empty", content=self.empty_text, visible=False)
         self.ctx.register_loader(self.list_key, self.load)
+        self._whole = True  # the next frame sends the whole view (see changed_outside)
+        self._list_state: tuple[bool, str] | None = None  # the list's visibility and sort, as last sent
+
+    def changed_outside(self) -> None:
+        """The operator asked for something that changes the view beyond what a live change touches
+        (a filter, a scope, a page): drawn now and sent whole in the next frame (a load that brings
+        the same rows changes nothing in the store, and would draw nothing)."""
+        self._whole = True
+        if self.visible:
+            self._draw()
 
     def list_controls(self) -> list[ft.Control]:
         """The error line, the message shown instead of an empty list, the list, the pager."""
@@ -137,7 +147,12 @@ class PagedListView(View):
                 return reply
             log.debug("gui.stale_reply_dropped", view=self.title, ticket=ticket)
 
+    async def show(self) -> None:
+        self._whole = True  # it may have changed in any way while hidden
+        await super().show()
+
     async def reload(self) -> None:
+        self.changed_outside()
         await self.ctx.load_data_operation(self.list_key)
 
     async def reload_click(self, e: ft.Event[ft.IconButton]) -> None:
@@ -179,6 +194,13 @@ class PagedListView(View):
         self.rows.show(data["items"])
 
     def changed_controls(self) -> Sequence[ft.Control]:
-        """The view without its rows (their list is isolated: an update skips it), then the rows
-        that show something new, or the whole list when rows came or went or most changed."""
-        return (self.root, *self.rows.take_changes())
+        """What a live change can touch: the error line, the empty message, the pager, and the rows
+        that show something new (each by itself, or the whole list when rows came or went or most
+        changed). After anything else (see ``changed_outside``), or when the list shows or hides or
+        its sort changed, the whole view (the rows' list is isolated: an update of the view skips it)."""
+        rows = self.rows.take_changes()
+        state = (bool(self.rows.control.visible), self.sort)
+        if self._whole or state != self._list_state:
+            self._whole, self._list_state = False, state
+            return (self.root, *rows)
+        return (self.error, self.empty, self.pager.control, *rows)
