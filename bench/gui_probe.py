@@ -3,17 +3,22 @@
     python bench/gui_probe.py --code-root DIR --trace FILE [python -m gui arguments...]
 
 Imports ``gui`` from ``--code-root`` (this checkout, or an older commit exported by the benchmark),
-so any version of the GUI is timed the same way, in its own process: every websocket message
-that carries a benchmark token (``bench-NNNN``, the names bench_tabs writes) is recorded when
-Flet hands it to the websocket, after its send queue, as one JSON line: the time (epoch seconds),
-the connection (one per tab), the tokens and the message's size.
+so any version of the GUI is timed the same way, in its own process. Two kinds of JSON lines:
+
+* every websocket message that carries a benchmark token (``bench-NNNN``, the names bench_tabs
+  writes), when Flet hands it to the websocket, after its send queue: the time (epoch seconds),
+  the connection (one per tab), the tokens and the message's size;
+* every live event that carries one, when a tab's session is handed it (``"event": true``): so
+  write -> event delivered and event delivered -> patch sent can be told apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import re
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +42,18 @@ def traced_send(send: Callable[[bytes], Awaitable[None]], connection: int, out: 
 def install(out: IO[str]) -> None:
     from flet_web.fastapi.flet_app import FletApp
 
+    from gui.live import LiveUpdates
+
+    on_delivery = LiveUpdates.on_delivery
+
+    async def delivered(self: Any, delivery: Any) -> None:
+        tokens = sorted({t.decode() for t in TOKEN.findall(repr(delivery).encode())})
+        if tokens:
+            out.write(json.dumps({"t": time.time(), "session": id(self), "tokens": tokens, "event": True}) + "\n")
+        await on_delivery(self, delivery)
+
+    LiveUpdates.on_delivery = delivered  # type: ignore[method-assign]
+
     original = FletApp.handle
 
     async def handle(self: Any, websocket: Any) -> None:
@@ -46,19 +63,45 @@ def install(out: IO[str]) -> None:
     FletApp.handle = handle
 
 
+class Profiling:
+    """cProfile of the GUI's event loop thread, on demand: SIGUSR2 starts afresh, SIGUSR1 writes what
+    was seen since (signal handlers run in the main thread, the one the loop runs in)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.profile: cProfile.Profile | None = None
+
+    def restart(self) -> None:
+        if self.profile is not None:
+            self.profile.disable()
+        self.profile = cProfile.Profile()
+        self.profile.enable()
+
+    def dump(self) -> None:
+        if self.profile is not None:
+            self.profile.disable()
+            self.profile.dump_stats(self.path)
+            self.profile = None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--code-root", type=Path, required=True)
     parser.add_argument("--trace", type=Path, required=True)
+    parser.add_argument("--profile", type=Path, help="cProfile the GUI from SIGUSR2 to SIGUSR1, which writes it here")
     ns, gui_argv = parser.parse_known_args()
     sys.path.insert(0, str(ns.code_root.resolve()))
     out = ns.trace.open("a", buffering=1)  # line-buffered: the benchmark reads it while the GUI runs
-    install(out)
     import gui
     from gui.__main__ import main as gui_main
 
+    install(out)
     out.write(json.dumps({"code": gui.__file__}) + "\n")  # which GUI this process runs
 
+    if ns.profile is not None:
+        profiling = Profiling(ns.profile)
+        signal.signal(signal.SIGUSR2, lambda signum, frame: profiling.restart())
+        signal.signal(signal.SIGUSR1, lambda signum, frame: profiling.dump())
     try:
         return gui_main(gui_argv)
     finally:
