@@ -65,8 +65,8 @@ def shown(view: FilesView, row: int) -> tuple[Any, str, Any]:
     status = next(i for i, c in enumerate(columns) if c.title == "Status" and c.cell is Cell.BADGE)
     error = next(i for i, c in enumerate(columns) if c.title == "Error")
     slot = view.rows.slots[row]
-    (badge,) = [b for i, b in slot._badges if i == status]
-    text = slot._texts[error]
+    (badge,) = [b for i, b in slot.badges if i == status]
+    text = slot.texts[error]
     return badge.tooltip, str(text.value), text.tooltip
 
 
