@@ -10,9 +10,9 @@ on another backup drops the folder listing of the previous one), and typing neve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import flet as ft
 import structlog
@@ -22,6 +22,7 @@ from gui.views.base import View
 from gui.views.download import ArchiveDialog, DownloadDialog
 from gui.views.paged import SEARCH_DEBOUNCE_S, Debounce, Latest
 from gui.views.restore_browser import FolderBrowser, VersionsPanel, pick_row
+from gui.views.restore_entries import IsolatedColumn
 from gui.views.restore_job import RestoreDialog
 from gui.views.runs import duration, latest_reply, run_badge, run_result, run_size
 from gui.views.widgets import Pager, error_text
@@ -37,6 +38,9 @@ TIMELINE_PAGE = 20
 TIMELINE_SIZES = (10, 20, 50, 100)
 SUGGESTIONS = 8
 TIMELINE_WIDTH = 340
+QUICK_S = 0.1
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ class RestoreView(View):
             content=ft.Text("Choose a client to see its backups: type part of its name.", italic=True, size=16),
         )
         self.timeline_heading = ft.Text("", weight=ft.FontWeight.W_500, size=16)
-        self.timeline = ft.Column([], spacing=2, scroll=ft.ScrollMode.AUTO, expand=True)
+        self.timeline = IsolatedColumn([], spacing=2, scroll=ft.ScrollMode.AUTO, expand=True)
         self.no_backups = ft.Semantics(
             identifier="restore-no-backups",
             content=ft.Text("No backups yet for this client", italic=True),
@@ -153,8 +157,7 @@ class RestoreView(View):
             self.browser.deselect()
         self.run = run
         self.browser.pager.reset()
-        self.redraw()
-        reply = await self.load_folder()
+        reply = await self.shown_after(self.load_folder())
         if not reply["success"] and reply.get("error_code") == ErrorCode.NOT_FOUND and len(self.browser.crumbs) > 1:
             missing = self.browser.path
             self.browser.reset()
@@ -166,17 +169,27 @@ class RestoreView(View):
     async def open_entry(self, entry: dict[str, Any]) -> None:
         if entry["type"] == "dir":
             self.browser.enter(entry)
-            self.redraw()
-            await self.load_folder()
+            await self.shown_after(self.load_folder())
         else:
             self.versions.open(entry)
-            self.redraw()
-            await self.load_versions()
+            await self.shown_after(self.load_versions())
 
     async def go_up(self, depth: int) -> None:
         self.browser.cut(depth)
-        self.redraw()
-        await self.load_folder()
+        await self.shown_after(self.load_folder())
+
+    async def shown_after(self, load: Awaitable[Reply]) -> Reply:
+        """Load what a choice asks for. An answer within ``QUICK_S`` is drawn with the choice, in one
+        patch (a folder's listing comes in a few ms); only a slower one has the choice drawn first."""
+        task = asyncio.ensure_future(load)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=QUICK_S)
+            if not done:
+                self.redraw()
+            return await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
 
     async def close_versions(self, _: None) -> None:
         self.versions.close()
@@ -319,7 +332,18 @@ class RestoreView(View):
         """Render and send now (after a choice: the selection shows before its data comes)."""
         if self.visible:
             self.render()
-            self._update(self.root)
+            for control in self.changed_controls():
+                self._update(control)
+
+    def changed_controls(self) -> Sequence[ft.Control]:
+        # The folder's rows are isolated (an update of the view skips them): they go on their own.
+        rows = self.browser.rows
+        if rows.scroll_pending:  # after this patch (the task runs once it is sent)
+            self.app.session.tasks.spawn(rows.scroll_top(), "restore-scroll")
+        return (self.root, *rows.take_changes())
+
+    def spawn_action(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> None:
+        self.app.session.tasks.spawn(handler(item), "restore-action")
 
     def _update(self, control: ft.Control) -> None:
         try:

@@ -2,8 +2,8 @@
 level at a time, with what changed since the run before, folders and files to select for an archive
 or a restore to the client), and the versions of the file picked there.
 
-Rows are light (a few texts in a clickable box, not a DataTable), built again only when what they
-show changed: a folder can hold thousands of entries, paged.
+A folder's entries are row slots in a lazily built list (gui/views/restore_entries.py): a folder
+can hold thousands of entries, paged, and another folder only patches the values of the rows.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, Protocol, TypeVar
 import flet as ft
 
 from gui.format import count, human_bytes, when
-from gui.views.runs import badge, change_badge, run_badge
+from gui.views.restore_entries import SELECTED, EntryRows, IsolatedColumn
+from gui.views.runs import badge, run_badge
 from gui.views.widgets import PAGE_SIZES, Pager
 
 FOLDER_PAGE = 100
 VERSIONS_PAGE = 10
 TOP = "/"  # browse_snapshot's top folder (it holds `/home`, or a drive such as `C:`)
-SELECTED = ft.Colors.SECONDARY_CONTAINER
 
 T = TypeVar("T")
 Click = Callable[[ft.Event[Any]], None]
@@ -43,6 +43,8 @@ class Host(Protocol):
     ) -> ft.Control: ...
 
     def run_on_click(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> Click: ...
+
+    def spawn_action(self, handler: Callable[[T], Coroutine[Any, Any, None]], item: T) -> None: ...
 
     def redraw(self) -> None: ...
 
@@ -97,7 +99,8 @@ class FolderBrowser:
         )
         self.target_text = ft.Text("", size=12, italic=True)
         self.clear_button = ft.TextButton("Clear selection", on_click=host.run_on_click(self._clear, None))
-        self.entries = ft.Column([], spacing=0, scroll=ft.ScrollMode.AUTO, expand=True)
+        self.rows = EntryRows(lambda entry: host.spawn_action(open_entry, entry), self._toggled)
+        self.entries = self.rows.control
         self.empty_text = ft.Text("", italic=True)
         self.empty = ft.Semantics(identifier="restore-folder-empty", content=self.empty_text, visible=False)
         self.control = ft.Column(
@@ -157,6 +160,9 @@ class FolderBrowser:
             return count(len(self.selection), "selected item")
         return "the whole backup" if self.path == TOP else self.path
 
+    def _toggled(self, entry: dict[str, Any]) -> None:
+        self.host.spawn_action(self._toggle, entry)
+
     async def _toggle(self, entry: dict[str, Any]) -> None:
         if self.selection.pop(entry["path"], None) is None:
             self.selection[entry["path"]] = entry
@@ -200,13 +206,14 @@ class FolderBrowser:
         self.status.controls = [run_badge(run["status"])]
         self.crumb_row.controls = [self._crumb(i, c) for i, c in enumerate(self.crumbs)]
         if shown is None:  # asked, not answered yet (or the answer failed: the error line says why)
-            self.entries.controls, self.empty.visible = [], False
+            self.rows.show(None, (), picked)
+            self.empty.visible = False
             self.pager.control.visible = False
             return
         self.pager.update_from(shown["total"])
         self.empty.visible = shown["total"] == 0
         self.empty_text.value = "This folder is empty in this backup." if self.empty.visible else ""
-        self.entries.controls = [self._entry(e, picked) for e in shown["items"]]
+        self.rows.show(shown["items"], list(self.selection), picked, (run["id"], self.path, shown["offset"]))
 
     def _crumb(self, depth: int, crumb: Crumb) -> ft.Control:
         last = depth == len(self.crumbs) - 1
@@ -217,42 +224,6 @@ class FolderBrowser:
         if not last:
             parts.append(ft.Icon(ft.Icons.CHEVRON_RIGHT, size=16))
         return ft.Row(parts, spacing=0, tight=True)
-
-    def _entry(self, entry: dict[str, Any], picked: str | None) -> ft.Control:
-        folder = entry["type"] == "dir"
-        if folder:
-            detail = (
-                f"{count(entry['files'], 'file') if entry['files'] is not None else '—'} · {human_bytes(entry['size'])}"
-            )
-        else:
-            detail = f"{human_bytes(entry['size'])} · version {entry['version']} · {when(entry['modified_at'])}"
-        # Name over detail: a narrow column (the versions panel open beside it) still shows whole names.
-        line = ft.Row(
-            [
-                ft.Icon(ft.Icons.FOLDER if folder else ft.Icons.INSERT_DRIVE_FILE_OUTLINED, size=18),
-                ft.Column(
-                    [
-                        ft.Text(entry["name"], weight=ft.FontWeight.W_500, tooltip=entry["path"]),
-                        ft.Text(detail, size=12),
-                    ],
-                    spacing=0,
-                    expand=True,
-                ),
-                change_badge(entry["change"]),
-            ],
-            spacing=10,
-        )
-        selected = not folder and entry["file_id"] == picked
-        box = ft.Semantics(
-            identifier=f"select-{entry['name']}",
-            content=ft.Checkbox(
-                value=entry["path"] in self.selection,
-                on_change=self.host.run_on_click(self._toggle, entry),
-                tooltip=f"Select {entry['name']} for an archive or a restore",
-            ),
-        )
-        row = pick_row(f"entry-{entry['name']}", line, self.host.run_on_click(self.open_entry, entry), selected)
-        return ft.Row([box, ft.Container(row, expand=True)], spacing=0)
 
 
 class VersionsPanel:
@@ -271,7 +242,7 @@ class VersionsPanel:
         self.pager = Pager(VERSIONS_PAGE, self._turned, "restore-versions")
         self.heading = ft.Text("", weight=ft.FontWeight.W_500, size=16)
         self.path = ft.Text("", size=12, selectable=True)
-        self.rows = ft.Column([], spacing=4, scroll=ft.ScrollMode.AUTO, expand=True)
+        self.rows = IsolatedColumn([], spacing=4, scroll=ft.ScrollMode.AUTO, expand=True)
         close_button = ft.IconButton(ft.Icons.CLOSE, tooltip="Close versions", on_click=host.run_on_click(close, None))
         self.control = ft.Container(
             ft.Column(
