@@ -16,12 +16,13 @@ Target (issue 11): browse_snapshot p50 <= 100 ms at the bridge.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from bench.common import (
 )
 from client.connection import BridgeClient
 from protocol.agent_messages import MAX_BATCH
+from runtime.bootstrap import Bootstrap
 
 CTX = RequestContext("bench", None)
 PER_FOLDER = 100
@@ -171,12 +173,12 @@ def through_core(
     return {name: timed(call, op, args, calls_for(name, n, find_calls)) for name, (op, args) in todo.items()}
 
 
-def through_bridge(
-    work: Path, server_dir: Path, todo: dict[str, tuple[str, dict[str, Any]]], n: int, find_calls: int
-) -> dict[str, Any]:
+@contextlib.contextmanager
+def real_stack(work: Path, server_dir: Path) -> Iterator[Bootstrap]:
+    """A bridge and the real server on ``server_dir`` as processes (credentials under ``work/stack``),
+    once the server has registered; stopped afterwards."""
     front, back, events = free_port(), free_port(), free_port()
     creds = stack_credentials(work / "stack", front, events, back, real=True)
-    admin = admin_connection(creds)
     bridge = spawn(
         "-m",
         "actors.bridge",
@@ -208,14 +210,20 @@ def through_bridge(
         log=work / "server.log",
     )
     try:
-        wait_ready(admin, "server", timeout=300, proc=server, log=work / "server.log")
-        with BridgeClient(connection=admin) as client:
-            return {
-                name: timed(lambda o, a: client.call(o, a, timeout=30), op, args, calls_for(name, n, find_calls))
-                for name, (op, args) in todo.items()
-            }
+        wait_ready(admin_connection(creds), "server", timeout=300, proc=server, log=work / "server.log")
+        yield creds
     finally:
         stop(server, bridge)
+
+
+def through_bridge(
+    work: Path, server_dir: Path, todo: dict[str, tuple[str, dict[str, Any]]], n: int, find_calls: int
+) -> dict[str, Any]:
+    with real_stack(work, server_dir) as creds, BridgeClient(connection=admin_connection(creds)) as client:
+        return {
+            name: timed(lambda o, a: client.call(o, a, timeout=30), op, args, calls_for(name, n, find_calls))
+            for name, (op, args) in todo.items()
+        }
 
 
 def main() -> int:
