@@ -50,9 +50,12 @@ from tests.gui_harness import (
     chromium_path,
     click_button,
     click_nav,
+    enable_semantics,
+    expect,
     fill_textbox,
     gui_args,
     open_login,
+    textbox,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,12 +173,25 @@ def first_seen(lines: list[dict[str, Any]], kind: str, among: set[int]) -> dict[
     return first
 
 
-def open_tab(browser: Any, url: str, password: str, then: str | None = None) -> tuple[Any, float, float]:
+def open_tab(
+    browser: Any, url: str, password: str, then: str | None = None, context: Any = None
+) -> tuple[Any, float, float]:
     """A new tab signed in as admin on its first data: (page, s to the login page, s from "Sign in" to data).
-    ``then``: go on to the Clients view and wait for this name there. A tab that fails is closed."""
+    ``then``: go on to the Clients view and wait for this name there. ``context``: a tab of that
+    browser context (whose cache holds the app already), else a browser context of its own.
+    A tab that fails is closed."""
     t0 = time.perf_counter()
-    page = open_login(browser, url, timeout=OPEN_TIMEOUT_MS)
+    if context is None:
+        page = open_login(browser, url, timeout=OPEN_TIMEOUT_MS)
+        close = page.context.close
+    else:
+        page = context.new_page()
+        close = page.close
     try:
+        if context is not None:
+            page.goto(url, wait_until="load", timeout=OPEN_TIMEOUT_MS)
+            enable_semantics(page, OPEN_TIMEOUT_MS)
+            expect(textbox(page, "Username")).to_be_visible(timeout=OPEN_TIMEOUT_MS)
         to_login = time.perf_counter() - t0
         fill_textbox(page, "Username", "admin", timeout=OPEN_TIMEOUT_MS)
         fill_textbox(page, "Password", password, timeout=OPEN_TIMEOUT_MS)
@@ -188,7 +204,7 @@ def open_tab(browser: Any, url: str, password: str, then: str | None = None) -> 
             wait_visible(page, then)
             page.evaluate(OBSERVE_JS)
     except BaseException:
-        page.context.close()
+        close()
         raise
     return page, to_login, to_data
 
@@ -198,21 +214,29 @@ def operator_tab(browser: Any, url: str, password: str, shown_name: str) -> Any:
     return open_tab(browser, url, password, then=shown_name)[0]
 
 
-def new_tab_under_load(browser: Any, url: str, password: str) -> dict[str, float]:
+def new_tab_under_load(browser: Any, url: str, password: str, warm: Any) -> dict[str, Any]:
+    """``GET /``, then a new operator's tab (a browser context of its own: nothing cached), then a new
+    tab in ``warm``, a browser context that has the console open already (its cache holds the app)."""
     get_root = []
     for _ in range(3):
         t0 = time.perf_counter()
         with urllib.request.urlopen(url, timeout=60) as reply:
             reply.read()
         get_root.append(time.perf_counter() - t0)
-    page, to_login, to_data = open_tab(browser, url, password)
-    page.context.close()
-    return {
-        "get_root_p50_ms": round(median(get_root) * 1e3, 1),
-        "open_to_login_page_s": round(to_login, 2),
-        "sign_in_to_first_data_s": round(to_data, 2),
-        "open_to_first_data_s": round(to_login + to_data, 2),
-    }
+    result: dict[str, Any] = {"get_root_p50_ms": round(median(get_root) * 1e3, 1)}
+    for kind, context in (("cold", None), ("warm", warm)):
+        try:
+            page, to_login, to_data = open_tab(browser, url, password, context=context)
+        except Exception as exc:  # a tab that never opens is a result, not a crash of the benchmark
+            result[kind] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            continue
+        (page.context.close if context is None else page.close)()
+        result[kind] = {
+            "open_to_login_page_s": round(to_login, 2),
+            "sign_in_to_first_data_s": round(to_data, 2),
+            "open_to_first_data_s": round(to_login + to_data, 2),
+        }
+    return result
 
 
 def seen_on(pages: list[Any]) -> list[dict[str, float]]:
@@ -243,10 +267,7 @@ def phase(
     cpu0, wall0 = gui.cpu_times(), time.monotonic()
     writer.start()
     time.sleep(writes / 3)
-    try:
-        new_tab: dict[str, Any] = new_tab_under_load(browser, url, password)
-    except Exception as exc:  # a tab that never opens is a result, not a crash of the benchmark
-        new_tab = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    new_tab = new_tab_under_load(browser, url, password, pages[0].context)
     writer.join()
     cpu1, wall1 = gui.cpu_times(), time.monotonic()
     last = writer.done[-1][0]
@@ -381,12 +402,18 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     if not at or "error" in at:
         return {"reached_20_tabs": False}
     new_tab = at["new_tab"]
+
+    def within_3s(kind: str) -> bool:
+        tab = new_tab.get(kind, {})
+        return "error" not in tab and tab["open_to_first_data_s"] <= 3.0
+
     return {
         "reached_20_tabs": True,
         "zero_lost": at["never_shown"] == 0,
         "patch_sent_p95_le_250ms": (at["patch_sent_ms"]["p95"] or 1e9) <= 250,
         "gui_under_half_a_core": at["gui_cpu_cores"] < 0.5,
-        "new_tab_data_within_3s": "error" not in new_tab and new_tab["open_to_first_data_s"] <= 3.0,
+        "new_tab_data_within_3s_cold": within_3s("cold"),
+        "new_tab_data_within_3s_warm": within_3s("warm"),
     }
 
 
