@@ -5,9 +5,9 @@
 Imports ``gui`` from ``--code-root`` (this checkout, or an older commit exported by the benchmark),
 so any version of the GUI is timed the same way, in its own process. Two kinds of JSON lines:
 
-* every websocket message that carries a benchmark token (``bench-NNNN``, the names bench_tabs
-  writes), when Flet hands it to the websocket, after its send queue: the time (epoch seconds),
-  the connection (one per tab), the tokens and the message's size;
+* every websocket message, when Flet hands it to the websocket, after its send queue: the time
+  (epoch seconds), the connection (one per tab), the benchmark tokens it carries (``bench-NNNN``,
+  the names bench_tabs writes) and its size;
 * every live event that carries one, when a tab's session is handed it (``"event": true``): so
   write -> event delivered and event delivered -> patch sent can be told apart.
 """
@@ -32,9 +32,7 @@ def traced_send(send: Callable[[bytes], Awaitable[None]], connection: int, out: 
     async def send_bytes(data: bytes) -> None:
         await send(data)
         tokens = sorted({t.decode() for t in TOKEN.findall(data)})
-        if tokens:
-            line = {"t": time.time(), "conn": connection, "tokens": tokens, "bytes": len(data)}
-            out.write(json.dumps(line) + "\n")
+        out.write(json.dumps({"t": time.time(), "conn": connection, "tokens": tokens, "bytes": len(data)}) + "\n")
 
     return send_bytes
 
