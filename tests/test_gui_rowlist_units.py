@@ -13,7 +13,8 @@ from gui.auth import Gate, gate
 from gui.views.database import CELL_PX, CHAR_PX, column_widths
 from gui.views.paged import PagedListView
 from gui.views.rowlist import (
-    ROWS_ONE_BY_ONE,
+    ROW_HEIGHT,
+    ROWS_IN_SIGHT,
     Cell,
     Column,
     Entry,
@@ -151,8 +152,11 @@ def test_a_new_page_is_shown_by_the_same_controls_as_the_last() -> None:
     assert texts(rows, 0)[0] == "b-000" and texts(rows, 99)[0] == "b-099"
     assert rows.slots[0].control.identifier == "client-row-b-000"
     assert rows.slots[0].entries[2].box.identifier == "delete-client-b-000"
-    assert rows.take_changes() == [rows.body]  # most rows changed: one patch for all of them
+    # Each row by itself (the list walks none of them): those in sight now, the others next.
+    assert rows.take_changes() == [s.control for s in rows.slots[:ROWS_IN_SIGHT]] and rows.pending
+    assert rows.take_changes() == [s.control for s in rows.slots[ROWS_IN_SIGHT:]] and not rows.pending
     assert rows.take_changes() == []
+    assert all(s.control.is_isolated() for s in rows.slots) and rows.body.is_isolated()
 
 
 def test_a_live_change_sends_the_changed_rows_alone() -> None:
@@ -170,13 +174,19 @@ def test_a_live_change_sends_the_changed_rows_alone() -> None:
     assert rows.take_changes() == []
 
 
-def test_many_changed_rows_go_as_one_patch() -> None:
+def test_the_rows_in_sight_go_first_wherever_the_list_is_scrolled() -> None:
     rows = rows_for()
-    items = page("a", 50)
-    rows.show(items)
+    rows.show(page("a", 100))
     rows.take_changes()
-    rows.show([{**item, "size": 5} if i <= ROWS_ONE_BY_ONE else item for i, item in enumerate(items)])
-    assert rows.take_changes() == [rows.body]
+    scroll(rows, 60 * ROW_HEIGHT + ROW_HEIGHT // 2)  # row 60 at the top, half hidden
+    assert rows.first_in_sight == 60
+    rows.show(page("b", 100))
+    first = rows.take_changes()
+    assert first == [s.control for s in rows.slots[60:85]]
+    assert rows.take_changes() == [s.control for s in rows.slots[:60] + rows.slots[85:]]
+    scroll(rows, 0)
+    rows.show([*page("b", 100)[:30], *page("c", 100)[30:]])  # none of the changed rows in sight: all at once
+    assert rows.take_changes() == [s.control for s in rows.slots[30:]] and not rows.pending
 
 
 def test_a_shorter_page_hides_the_slots_it_does_not_need_and_a_longer_one_shows_them_again() -> None:
@@ -185,10 +195,13 @@ def test_a_shorter_page_hides_the_slots_it_does_not_need_and_a_longer_one_shows_
     rows.take_changes()
     rows.show(page("found", 3))
     assert [s.control.visible for s in rows.slots].count(True) == 3 and len(rows.slots) == 100
-    assert rows.take_changes() == [rows.body]  # the ListView counts its rows anew
+    # The list (which rows show, and how many to a screen reader), then the rows.
+    assert rows.take_changes() == [rows.body, *(s.control for s in rows.slots[:3])]
+    assert rows.body.semantic_child_count == 3
     rows.show(page("c", 100))
     assert all(s.control.visible for s in rows.slots) and len(rows.body.controls) == 100
-    assert rows.take_changes() == [rows.body]
+    assert rows.take_changes() == [rows.body, *(s.control for s in rows.slots[:ROWS_IN_SIGHT])]
+    assert rows.body.semantic_child_count == 100
 
 
 def test_a_gate_that_changes_redraws_the_rows_it_concerns() -> None:
@@ -292,6 +305,21 @@ def test_a_database_column_is_at_least_as_wide_as_its_name() -> None:
 def event(control: ft.Control) -> Any:
     """What a handler is given, for handlers that only need to be called."""
     return ft.Event(name="test", control=control)
+
+
+def scroll(rows: RowList, pixels: float) -> None:
+    """What the browser reports while the list scrolls."""
+    assert rows.body.on_scroll is not None
+    reported = ft.OnScrollEvent(
+        name="onScroll",
+        control=rows.body,
+        event_type=ft.ScrollType.UPDATE,
+        pixels=pixels,
+        min_scroll_extent=0,
+        max_scroll_extent=100 * ROW_HEIGHT,
+        viewport_dimension=600,
+    )
+    assert not isinstance(cast(Any, rows.body.on_scroll)(reported), Coroutine)
 
 
 def open_menu(menu: ft.PopupMenuButton) -> None:

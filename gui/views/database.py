@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import flet as ft
 
 from gui.format import cell, count, human_bytes
 from gui.views.base import View
-from gui.views.rowlist import Column, Handler, Item, ListSpec, RowAction, RowList
+from gui.views.rowlist import REST_AFTER_S, Column, Handler, Item, ListSpec, RowAction, RowList
 from gui.views.widgets import PAGE_SIZES, Pager, error_text
 from protocol.responses import Reply
 from protocol.views import ViewKey
@@ -128,8 +129,17 @@ class DatabaseView(View):
 
     def changed_controls(self) -> Sequence[ft.Control]:
         """The view without its rows (their list is isolated: an update skips it), then the rows
-        that show something new, or the whole list when rows came or went or most changed."""
-        return (self.root, *self.rows.take_changes())
+        that show something new, those in sight first: the others go in the next frame."""
+        changes = (self.root, *self.rows.take_changes())
+        if self.rows.pending:
+            self.app.session.tasks.spawn(self._draw_again(), "rows-left")
+        return changes
+
+    async def _draw_again(self) -> None:
+        # Once this frame is out (marked while it is drawn, the view would wait for another
+        # change) and the browser has drawn the rows in sight.
+        await asyncio.sleep(REST_AFTER_S)
+        self.invalidate()
 
     def spec(self, columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> ListSpec:
         """A row of the table: its menu (edit, delete) first, so it stays on screen however wide the

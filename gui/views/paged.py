@@ -22,7 +22,7 @@ import flet as ft
 import structlog
 
 from gui.views.base import View
-from gui.views.rowlist import Handler, Item, ListSpec, RowList
+from gui.views.rowlist import REST_AFTER_S, Handler, Item, ListSpec, RowList
 from gui.views.widgets import PAGE_SIZES, Pager
 from protocol.responses import Reply
 
@@ -193,12 +193,20 @@ class PagedListView(View):
         self.rows.show_sort(self.sort)
         self.rows.show(data["items"])
 
+    async def _draw_again(self) -> None:
+        # Once this frame is out (marked while it is drawn, the view would wait for another
+        # change) and the browser has drawn the rows in sight.
+        await asyncio.sleep(REST_AFTER_S)
+        self.invalidate()
+
     def changed_controls(self) -> Sequence[ft.Control]:
         """What a live change can touch: the error line, the empty message, the pager, and the rows
-        that show something new (each by itself, or the whole list when rows came or went or most
-        changed). After anything else (see ``changed_outside``), or when the list shows or hides or
+        that show something new (each by itself, those in sight first and the others in a later
+        frame; the list itself too when rows came or went). After anything else (see ``changed_outside``), or when the list shows or hides or
         its sort changed, the whole view (the rows' list is isolated: an update of the view skips it)."""
         rows = self.rows.take_changes()
+        if self.rows.pending:  # rows out of sight are left for the next frame
+            self.app.session.tasks.spawn(self._draw_again(), "rows-left")
         state = (bool(self.rows.control.visible), self.sort)
         if self._whole or state != self._list_state:
             self._whole, self._list_state = False, state

@@ -10,8 +10,11 @@ Flutter laid out every row and cell, on screen or not (another second). Here:
   values that changed, never new controls;
 * the slots sit in a ListView with a fixed item extent, which Flutter builds lazily: only the
   rows on screen, and a little around them, are laid out, drawn and put in the accessibility tree;
-* that ListView is isolated: an update of the view around it skips the rows, and the view sends
-  the rows that changed itself (``take_changes``).
+* the ListView and each row are isolated: an update of the view around them walks neither, and
+  the view sends the rows that changed itself (``take_changes``), one patch each: first those in
+  sight (the list notes how far it is scrolled), the others in the next frame. Flet diffs every
+  control of what it updates (some 20 per row), so a page of 100 rows costs ~100 ms of the GUI's
+  event loop; what is in sight is on its way after a quarter of that.
 
 Every action keeps its identifier (``delete-client-bob``) on its menu entry, and its gate: an
 entry the signed-in role may not use, or that the bridge would refuse now, is disabled and says
@@ -38,7 +41,11 @@ GateFor = Callable[[str, str], Gate]  # (operation, label) -> may the signed-in 
 ROW_HEIGHT = 44  # every row has this height: the ListView lays rows out without measuring them
 MENU_WIDTH = 48
 CELL_GAP = 12
-ROWS_ONE_BY_ONE = 20  # more changed rows than this (a new page): the rows go as one patch
+ROWS_IN_SIGHT = 25  # rows a tall window shows at once: sent first, the rest in a later frame
+# The rows out of sight wait this long after those in sight: the browser draws what it was sent
+# first (on a shared machine it would compete with the GUI diffing rows no one sees yet).
+REST_AFTER_S = 0.15
+SCROLL_REPORT_MS = 150  # how often the browser says how far the list is scrolled, while it scrolls
 # A sortable title is a button that reads like the other titles (no padding to push it off its column).
 HEADER_BUTTON = ft.ButtonStyle(padding=0)
 
@@ -152,6 +159,25 @@ class RowsBody(ft.ListView):
         return True
 
 
+class RowNode(ft.Semantics):
+    """A row: a node of its own in the accessibility tree, and isolated, so that an update of the
+    list walks the row itself (is it shown?) but not its cells (the row is sent by itself)."""
+
+    def is_isolated(self) -> bool:
+        return True
+
+
+def no_auto_update() -> None:
+    """In a handler of a control inside a list: no automatic update after it. Flet would update the
+    nearest isolated ancestor, a row or the whole list, though the handler changed nothing there
+    (what it starts sends its own changes). Outside a session's event (a unit test) nothing to do."""
+    try:
+        ft.context.page  # noqa: B018 - raises outside a session
+    except RuntimeError:
+        return
+    ft.context.disable_auto_update()
+
+
 class RowSlot:
     """One row of the list, built once and shown again for each item that comes to its place."""
 
@@ -178,10 +204,11 @@ class RowSlot:
         line = ft.Row(
             [self._menu_box, *cells],
             spacing=CELL_GAP,
+            height=ROW_HEIGHT,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
         # A container node: the row's plain texts are read together as its label.
-        self.control = ft.Semantics(container=True, content=ft.Container(line, height=ROW_HEIGHT))
+        self.control = RowNode(container=True, content=line)
 
     def _cell(self, index: int, column: Column) -> ft.Control:
         align = ft.TextAlign.RIGHT if column.numeric else ft.TextAlign.START
@@ -223,10 +250,12 @@ class RowSlot:
         return True
 
     def _opened(self, e: ft.Event[ft.PopupMenuButton]) -> None:
+        no_auto_update()
         self._menu_item = self.item
 
     def _on_entry(self, action: RowAction) -> Callable[[ft.Event[ft.PopupMenuItem]], None]:
         def click(e: ft.Event[ft.PopupMenuItem]) -> None:
+            no_auto_update()
             # The row may show another item since its menu opened (a live change, a new page):
             # the entry acts on the item the operator opened it for.
             item = self._menu_item or self.item
@@ -255,10 +284,17 @@ class RowList:
         self._on_sort = on_sort
         self.slots: list[RowSlot] = []
         self.shown = 0  # slots in use: the others are hidden
-        self._changed: dict[int, RowSlot] = {}  # by id(): slots showing something new since last sent
+        self._changed: set[int] = set()  # slots (by place) showing something new since last sent
         self._resized = False
+        self.first_in_sight = 0  # the row at the top of the list's window, as last reported
         self.arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
-        self.body = RowsBody(controls=[], item_extent=ROW_HEIGHT, expand=True)
+        self.body = RowsBody(
+            controls=[],
+            item_extent=ROW_HEIGHT,
+            expand=True,
+            on_scroll=self._scrolled,
+            scroll_interval=SCROLL_REPORT_MS,
+        )
         self.header = ft.Row([ft.Container(width=MENU_WIDTH), *map(self._title, spec.columns)], spacing=CELL_GAP)
         table = ft.Column(
             [ft.Container(self.header, height=ROW_HEIGHT), ft.Divider(height=1), self.body],
@@ -298,27 +334,43 @@ class RowList:
             arrow.visible = name == field
             arrow.icon = ft.Icons.ARROW_DOWNWARD if descending else ft.Icons.ARROW_UPWARD
 
+    def _scrolled(self, e: ft.OnScrollEvent) -> None:
+        no_auto_update()
+        self.first_in_sight = max(0, int(e.pixels // ROW_HEIGHT))
+
     def show(self, items: Sequence[Item]) -> None:
         """Show ``items``, one per slot from the top; slots are added when the page is longer than
-        ever before, and hidden when it is shorter."""
-        while len(self.slots) < len(items):
-            self.slots.append(RowSlot(self.spec, self._run))
-            self.body.controls.append(self.slots[-1].control)
-            self._resized = True
-        for slot, item in zip(self.slots, items, strict=False):
-            if slot.show(row_model(self.spec, item, self._gate), item):
-                self._changed[id(slot)] = slot
+        ever before (built showing their item: they go whole with the list), and hidden when it
+        is shorter."""
+        for index, item in enumerate(items):
+            model = row_model(self.spec, item, self._gate)
+            if index == len(self.slots):
+                self.slots.append(RowSlot(self.spec, self._run))
+                self.slots[-1].show(model, item)
+                self.body.controls.append(self.slots[-1].control)
+                self._resized = True
+            elif self.slots[index].show(model, item):
+                self._changed.add(index)
         if len(items) != self.shown:
-            self._resized = True  # the ListView counts its visible rows when it is built
             for index, slot in enumerate(self.slots):
                 slot.control.visible = index < len(items)
             self.shown = len(items)
+            self.body.semantic_child_count = self.shown  # a screen reader hears of the rows, not the slots
+            self._resized = True
+
+    @property
+    def pending(self) -> bool:
+        """Rows showing something new are left for the next frame."""
+        return bool(self._changed)
 
     def take_changes(self) -> list[ft.Control]:
-        """What to send since the last call: the rows showing something new one by one, or the
-        whole body when rows came or went or most of them changed (a new page)."""
-        changed, resized = list(self._changed.values()), self._resized
-        self._changed, self._resized = {}, False
-        if resized or len(changed) > ROWS_ONE_BY_ONE:
-            return [self.body]
-        return [slot.control for slot in changed]
+        """What to send now: the list when rows came or went (its rows' own visibility, new rows
+        whole), then the rows showing something new, each by itself: those in sight only, when
+        others changed too (``pending`` then says more are due)."""
+        sending: list[ft.Control] = [self.body] if self._resized else []
+        self._resized = False
+        sight = range(self.first_in_sight, self.first_in_sight + ROWS_IN_SIGHT)
+        in_sight = {index for index in self._changed if index in sight}
+        now = in_sight if in_sight else self._changed
+        self._changed = self._changed - now
+        return sending + [self.slots[index].control for index in sorted(now)]
