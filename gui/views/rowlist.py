@@ -287,6 +287,7 @@ class RowList:
         self._changed: set[int] = set()  # slots (by place) showing something new since last sent
         self._resized = False
         self.first_in_sight = 0  # the row at the top of the list's window, as last reported
+        self._gates: tuple[Gate, ...] = ()  # what the actions' gates said at the last show
         self.arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
         self.body = RowsBody(
             controls=[],
@@ -342,7 +343,14 @@ class RowList:
         """Show ``items``, one per slot from the top; slots are added when the page is longer than
         ever before (built showing their item: they go whole with the list), and hidden when it
         is shorter."""
+        # A row is worked out from its item and what its actions' gates say: a slot that still holds
+        # the very same item (a live change of another row keeps the others' objects) under the same
+        # gates shows it already, and is not worked out again (100 rows, in every open tab).
+        gates = tuple(self._gate(action.op, "") for action in self.spec.actions)
+        regate, self._gates = gates != self._gates, gates
         for index, item in enumerate(items):
+            if not regate and index < len(self.slots) and self.slots[index].item is item:
+                continue
             model = row_model(self.spec, item, self._gate)
             if index == len(self.slots):
                 self.slots.append(RowSlot(self.spec, self._run))
