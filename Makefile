@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_floods.py
 	$(PY) bench/bench_agents.py
 	$(PY) bench/bench_snapshots.py
+	$(PY) bench/bench_restore_browser.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -99,7 +99,7 @@ class FolderBrowser:
         )
         self.target_text = ft.Text("", size=12, italic=True)
         self.clear_button = ft.TextButton("Clear selection", on_click=host.run_on_click(self._clear, None))
-        self.rows = EntryRows(lambda entry: host.spawn_action(open_entry, entry), self._toggled)
+        self.rows = EntryRows(self._opened, self._toggled)
         self.entries = self.rows.control
         self.empty_text = ft.Text("", italic=True)
         self.empty = ft.Semantics(identifier="restore-folder-empty", content=self.empty_text, visible=False)
@@ -159,6 +159,9 @@ class FolderBrowser:
         if self.selection:
             return count(len(self.selection), "selected item")
         return "the whole backup" if self.path == TOP else self.path
+
+    def _opened(self, entry: dict[str, Any]) -> None:
+        self.host.spawn_action(self.open_entry, entry)
 
     def _toggled(self, entry: dict[str, Any]) -> None:
         self.host.spawn_action(self._toggle, entry)
