@@ -267,3 +267,40 @@ def test_the_backlog_is_flet_webs_send_queue() -> None:
         assert send_backlog(gone) is None
 
     run_async(scenario)
+
+
+def test_a_dashboard_poll_sends_its_new_point_and_an_activity_leaves_the_chart_alone(
+    tmp_path: Path, world: World
+) -> None:
+    gib = 1024**3
+
+    def system(cpu: float) -> dict[str, Any]:
+        memory = {"total": 8 * gib, "available": 6 * gib, "used": gib, "percent": 25.0}
+        return {"cpu_percent": cpu, "cpu_count": 2, "memory": memory, "disk": {**memory, "free": gib}}
+
+    async def scenario() -> None:
+        tab = Tab(tmp_path, world)
+        dashboard = DashboardView(tab.app)
+        tab.flet.page.controls = [dashboard.root]
+        tab.flet.page.update()
+        dashboard.visible = True
+        store = tab.session.store
+        for k in range(60):  # two minutes of samples on the chart
+            await store.set(ViewKey.SYSTEM, system(float(k)))
+            tab.session.frames.draw()
+        assert len(dashboard.cpu_series.points) == 60
+        before = len(tab.connection.patches())
+        await store.set(ViewKey.SYSTEM, system(99.5))
+        tab.session.frames.draw()
+        chart = [data for target, data in tab.connection.patches()[before:] if target == dashboard.chart._i]
+        assert len(chart) == 1 and len(chart[0]) < 2_000  # the new points and the axis, not 61 points each
+        assert len(dashboard.cpu_series.points) == 61 and dashboard.cpu_series.points[-1].y == 99.5
+        before = len(tab.connection.patches())
+        await store.set(ViewKey.ACTIVITY, [{"timestamp": None, "level": "INFO", "message": "renamed bob"}])
+        tab.session.frames.draw()
+        patches = tab.connection.patches()[before:]
+        assert [target for target, _ in patches] == [dashboard.root._i] and b"renamed bob" in patches[0][1]
+        assert len(patches[0][1]) < 1_500  # the lines' texts; no chart, no rebuilt lines
+        await tab.session.close()
+
+    run_async(scenario)

@@ -4,27 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import flet as ft
 import flet_charts as fch
 
 from gui.format import human_bytes, human_duration, number, when
-from gui.outage import BridgeState
+from gui.outage import BridgeState, hhmm
 from gui.views.base import View
-from gui.views.widgets import error_text
+from gui.views.widgets import Isolated, error_text
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 SYSTEM_POLL_S = 2.0
 HISTORY_S = 300  # the chart shows the last five minutes
+AXIS_STEP_S = 60
+LEVEL_COLORS = {"ERROR": ft.Colors.RED_600, "WARNING": ft.Colors.AMBER_800}
 RECENT = 12
 
 
 CARD_WIDTH, CARD_HEIGHT = 200, 92
 STALE_OPACITY = 0.4  # greyed: the figures are not the real server's of now
+
+
+class Series(fch.LineChartData):
+    """A line of the host chart. Its points never change once added (they come and go), so a diff of
+    the chart need not walk into each of them: only the list of points is compared."""
+
+    def is_isolated(self) -> bool:
+        return True
 
 
 def card(label: str, value: ft.Text, identifier: str, detail: ft.Text | None = None) -> ft.Control:
@@ -48,7 +61,13 @@ class DashboardView(View):
         self.ctx.register_loader(ViewKey.STATUS, lambda: self.bridge.get_server_status_async())
         self.ctx.register_loader(ViewKey.SYSTEM, lambda: self.bridge.get_system_status_async())
         self.ctx.register_loader(ViewKey.ACTIVITY, self.load_activity)
-        self.history: deque[tuple[float, float, float]] = deque()
+        # Points are placed on a fixed time axis (seconds since a whole minute before the view was
+        # built, so the axis' steps fall on the clock's minutes) and kept: a new sample adds one point
+        # and the window slides, so a poll's patch is that point and the axis, not 300 points
+        # redrawn (every tab on the dashboard polls every SYSTEM_POLL_S).
+        self._origin = time.time() // AXIS_STEP_S * AXIS_STEP_S
+        self._chart_moved = False
+        self.history: deque[tuple[float, fch.LineChartDataPoint, fch.LineChartDataPoint]] = deque()
         self._last_system: dict[str, Any] | None = None
         self._poller: asyncio.Task[None] | None = None
         self.values = {
@@ -58,21 +77,24 @@ class DashboardView(View):
         self.details = {name: detail_text() for name in ("cpu", "memory", "disk")}
         self.start_button = ft.FilledButton("Start server", icon=ft.Icons.PLAY_ARROW, on_click=self.start_server)
         self.stop_button = ft.OutlinedButton("Stop server", icon=ft.Icons.STOP, on_click=self.stop_server)
-        self.cpu_series = fch.LineChartData(points=[], color=ft.Colors.BLUE, stroke_width=2)
-        self.mem_series = fch.LineChartData(points=[], color=ft.Colors.PURPLE, stroke_width=2)
+        self.cpu_series = Series(points=[], color=ft.Colors.BLUE, stroke_width=2)
+        self.mem_series = Series(points=[], color=ft.Colors.PURPLE, stroke_width=2)
         self.chart = fch.LineChart(
             data_series=[self.cpu_series, self.mem_series],
             min_y=0,
             max_y=100,
             min_x=-HISTORY_S,
-            max_x=0,
+            max_x=0,  # both follow the newest sample (_record)
             height=200,
             expand=True,
             interactive=False,
             left_axis=fch.ChartAxis(label_size=36, label_spacing=25),
-            bottom_axis=fch.ChartAxis(label_size=24, label_spacing=60),
+            # The clock's minutes (set with each sample); the window's ends fall between them.
+            bottom_axis=fch.ChartAxis(label_size=24, label_spacing=AXIS_STEP_S, show_min=False, show_max=False),
         )
-        self.activity = ft.Column([], spacing=2)
+        # The same RECENT lines, refilled: a new entry changes their texts, not the controls.
+        self.activity_lines = [ft.Text("", size=12, visible=False) for _ in range(RECENT)]
+        self.activity = ft.Column(list(self.activity_lines), spacing=2)
         self.error = error_text()
         self.status_cards = ft.Row(
             [
@@ -107,7 +129,7 @@ class DashboardView(View):
                 self.status_cards,
                 ft.Text("Host (last 5 minutes: CPU blue, memory purple, %)", weight=ft.FontWeight.W_500),
                 self.system_cards,
-                self.chart,
+                Isolated([self.chart]),
                 ft.Text("Recent activity", weight=ft.FontWeight.W_500),
                 ft.Semantics(identifier="recent-activity", content=self.activity),
             ],
@@ -174,18 +196,13 @@ class DashboardView(View):
         if system:
             self._record(system)
             self._render_system(system)
-        self.activity.controls = [
-            ft.Text(
-                f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}",
-                size=12,
-                color=ft.Colors.RED_600
-                if a["level"] == "ERROR"
-                else ft.Colors.AMBER_800
-                if a["level"] == "WARNING"
-                else None,
-            )
-            for a in (store.get(ViewKey.ACTIVITY) or [])[:RECENT]
-        ]
+        entries = (store.get(ViewKey.ACTIVITY) or [])[:RECENT]
+        for line, a in zip(self.activity_lines, entries, strict=False):
+            line.value = f"{when(a['timestamp'])}  {a['level']:<7}  {a['message']}"
+            line.color = LEVEL_COLORS.get(a["level"])
+            line.visible = True
+        for line in self.activity_lines[len(entries) :]:
+            line.value, line.visible = "", False
 
     def _render_system(self, system: dict[str, Any]) -> None:
         v, d = self.values, self.details
@@ -202,12 +219,29 @@ class DashboardView(View):
         d["disk"].value = f"{human_bytes(disk['free'])} free of {human_bytes(disk['total'])}"
 
     def _record(self, system: dict[str, Any]) -> None:
-        """Add a sample to the chart once per fresh system reading (render runs for other keys too)."""
-        now = time.monotonic()
+        """Add a point per fresh system reading (render runs for other keys too); slide the window."""
+        now = time.time() - self._origin
         if system is not self._last_system:
             self._last_system = system
-            self.history.append((now, system["cpu_percent"], system["memory"]["percent"]))
-        while self.history and now - self.history[0][0] > HISTORY_S:
-            self.history.popleft()
-        self.cpu_series.points = [fch.LineChartDataPoint(round(t - now, 1), cpu) for t, cpu, _ in self.history]
-        self.mem_series.points = [fch.LineChartDataPoint(round(t - now, 1), mem) for t, _, mem in self.history]
+            cpu = fch.LineChartDataPoint(round(now, 1), system["cpu_percent"])
+            mem = fch.LineChartDataPoint(round(now, 1), system["memory"]["percent"])
+            self.history.append((now, cpu, mem))
+            self.cpu_series.points.append(cpu)
+            self.mem_series.points.append(mem)
+            while now - self.history[0][0] > HISTORY_S:
+                _, old_cpu, old_mem = self.history.popleft()
+                self.cpu_series.points.remove(old_cpu)
+                self.mem_series.points.remove(old_mem)
+            # The window ends at the newest sample, so it moves only with one (it is sent then).
+            self.chart.min_x, self.chart.max_x = round(now - HISTORY_S, 1), round(now, 1)
+            first = math.ceil((now - HISTORY_S) / AXIS_STEP_S) * AXIS_STEP_S
+            self.chart.bottom_axis.labels = [
+                fch.ChartAxisLabel(mark, hhmm(datetime.fromtimestamp(self._origin + mark, UTC)))
+                for mark in range(first, int(now) + 1, AXIS_STEP_S)
+            ]
+            self._chart_moved = True
+
+    def changed_controls(self) -> Sequence[ft.Control]:
+        """The view (its chart is isolated: an update skips it), and the chart when a sample came."""
+        moved, self._chart_moved = self._chart_moved, False
+        return (self.root, self.chart) if moved else (self.root,)

@@ -172,14 +172,12 @@ class Pager:
 TABLE_SCROLLBAR = ft.Scrollbar(thumb_visibility=True, track_visibility=True, thickness=10, interactive=True)
 
 
-def scroll_table(table: ft.DataTable, identifier: str | None = None, *, own_updates: bool = False) -> ft.Control:
+def scroll_table(table: ft.DataTable, identifier: str | None = None) -> ft.Control:
     """A table that scrolls both ways inside the space it is given.
 
     Sideways is the outer scroll, so its scrollbar sits at the bottom of the visible area; inside a
-    scrolling column it would sit under the last row, out of sight until the operator got there.
-    ``own_updates``: the view sends the table's changes itself (its rows, or the table), and an
-    update of the view skips the table."""
-    rows = (TableHolder if own_updates else ft.Column)([table], scroll=ft.ScrollMode.AUTO)
+    scrolling column it would sit under the last row, out of sight until the operator got there."""
+    rows = ft.Column([table], scroll=ft.ScrollMode.AUTO)
     sideways = ft.Row([rows], scroll=TABLE_SCROLLBAR, expand=True, vertical_alignment=ft.CrossAxisAlignment.START)
     return ft.Semantics(identifier=identifier, container=True, content=sideways, expand=True)
 
@@ -200,9 +198,9 @@ class LiveRow(ft.DataRow):
         return True
 
 
-class TableHolder(ft.Column):
-    """What holds a table whose view sends the table's changes itself (``scroll_table(own_updates=True)``):
-    an update of the view around it skips the table entirely."""
+class Isolated(ft.Column):
+    """What a view sends by itself: an update of anything around it skips what this holds (a chart of
+    hundreds of points, sent only when it moved)."""
 
     def is_isolated(self) -> bool:
         return True
