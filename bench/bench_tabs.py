@@ -1,9 +1,10 @@
 """Many operators at once: T tabs of the console on one GUI process, one write per second. Prints JSON.
 
-    python bench/bench_tabs.py [--tabs 1,5,10,20] [--writes 30] [--baseline REV]
+    python bench/bench_tabs.py [--tabs 1,5,10,20] [--writes 30] [--view clients|dashboard] [--baseline REV]
 
 Tabs are opened one after another in headless Chromium, each signed in as admin and left on the
-Clients view. For each T, a client's name is rewritten once a second (``update_row``, through
+Clients view (``--view dashboard``: on the dashboard, where a tab lands, polling the host every 2 s
+and showing each rename in its recent activity). For each T, a client's name is rewritten once a second (``update_row``, through
 the bridge, as another console would) and the benchmark reports, per write and tab:
 
 * patch sent: write sent -> the GUI process hands the websocket a message holding the new name
@@ -195,7 +196,8 @@ def open_tab(
     browser: Any, url: str, password: str, then: str | None = None, context: Any = None
 ) -> tuple[Any, float, float]:
     """A new tab signed in as admin on its first data: (page, s to the login page, s from "Sign in" to data).
-    ``then``: go on to the Clients view and wait for this name there. ``context``: a tab of that
+    ``then``: an operator's tab: go on to the Clients view and wait for this name there (``""``:
+    stay on the dashboard), and watch for the benchmark's names. ``context``: a tab of that
     browser context (whose cache holds the app already), else a browser context of its own.
     A tab that fails is closed."""
     t0 = time.perf_counter()
@@ -217,9 +219,10 @@ def open_tab(
         click_button(page, "Sign in", timeout=OPEN_TIMEOUT_MS)
         wait_visible(page, "running")
         to_data = time.perf_counter() - t1
-        if then is not None:
+        if then:
             click_nav(page, "Clients", timeout=OPEN_TIMEOUT_MS)
             wait_visible(page, then)
+        if then is not None:
             page.evaluate(OBSERVE_JS)
     except BaseException:
         close()
@@ -227,9 +230,10 @@ def open_tab(
     return page, to_login, to_data
 
 
-def operator_tab(browser: Any, url: str, password: str, shown_name: str) -> Any:
-    """A tab on the Clients view, watching for the benchmark's names."""
-    return open_tab(browser, url, password, then=shown_name)[0]
+def operator_tab(browser: Any, url: str, password: str, view: str, shown_name: str) -> Any:
+    """A tab on ``view`` (the Clients view, showing ``shown_name``, or the dashboard, whose recent
+    activity names each renamed client), watching for the benchmark's names."""
+    return open_tab(browser, url, password, then=shown_name if view == "clients" else "")[0]
 
 
 def new_tab_under_load(browser: Any, url: str, password: str, warm: Any) -> dict[str, Any]:
@@ -340,6 +344,7 @@ def run_code(
     tabs: list[int],
     writes: int,
     work: Path,
+    view: str,
     profile: bool = False,
 ) -> dict[str, Any]:
     trace = work / f"trace-{label}.jsonl"
@@ -366,12 +371,12 @@ def run_code(
                 while len(pages) < t:
                     t0 = time.perf_counter()
                     try:
-                        pages.append(operator_tab(browser, server.url, password, target.current))
+                        pages.append(operator_tab(browser, server.url, password, view, target.current))
                     except Exception as first:  # a click lost under load: once more, then it is a result
                         result["tab_open_retries"] = result.get("tab_open_retries", 0) + 1
                         sys.stderr.write(f"bench_tabs: tab {len(pages) + 1} did not open, again: {str(first)[:200]}\n")
                         try:
-                            pages.append(operator_tab(browser, server.url, password, target.current))
+                            pages.append(operator_tab(browser, server.url, password, view, target.current))
                         except Exception as exc:
                             error = f"tab {len(pages) + 1} did not open: {str(exc)[:300]}"
                             result["per_tabs"][str(t)] = {"error": error}
@@ -447,6 +452,7 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=30, help="writes (one a second) per tab count")
     parser.add_argument("--baseline", help="also run the GUI of this commit first (e.g. the one before a change)")
     parser.add_argument("--profile", action="store_true", help="cProfile each GUI process (stats in the work dir)")
+    parser.add_argument("--view", choices=("clients", "dashboard"), default="clients", help="where the tabs stay")
     parser.add_argument("--browser-nice", type=int, default=10, help="the browser's niceness (0: as the GUI's)")
     ns = parser.parse_args()
     install_cleanup()
@@ -461,6 +467,7 @@ def main() -> int:
         "benchmark": "tabs",
         "tabs": tabs,
         "writes_per_tab_count": ns.writes,
+        "view": ns.view,
         "browser_nice": ns.browser_nice,
         "work": str(work),
     }
@@ -478,9 +485,11 @@ def main() -> int:
                 with exported(ns.baseline, work) as old:
                     runs["baseline"] = {
                         "rev": ns.baseline,
-                        **run_code("baseline", old, stack, browser, target, tabs, ns.writes, work, ns.profile),
+                        **run_code("baseline", old, stack, browser, target, tabs, ns.writes, work, ns.view, ns.profile),
                     }
-            runs["current"] = run_code("current", ROOT, stack, browser, target, tabs, ns.writes, work, ns.profile)
+            runs["current"] = run_code(
+                "current", ROOT, stack, browser, target, tabs, ns.writes, work, ns.view, ns.profile
+            )
             browser.close()
     finally:
         stack.stop()
