@@ -267,7 +267,10 @@ def main() -> int:
         pw = cleanup.enter_context(sync_playwright())
         browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         cleanup.callback(browser.close)
-        measure(guis, Pages(stack), browser, ns.clicks, ns.opens, ns.type, ns.key_gap_ms / 1e3)
+        try:
+            measure(guis, Pages(stack), browser, ns.clicks, ns.opens, ns.type, ns.key_gap_ms / 1e3)
+        except Exception as exc:  # what was measured before it is still worth printing, with the failure
+            result["failed"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     result["guis"] = {
         gui.label: {**{what: figures(values) for what, values in gui.times.items()}, **gui.checks} for gui in guis
     }
@@ -281,9 +284,13 @@ def main() -> int:
         for ref in ns.baseline
     }
     result["target"] = {"next_page_p50_ms_max": 500}
-    result["target_met"] = {view: current[f"{view}_next_page"]["p50_ms"] <= 500 for view in ("clients", "files")}
+    result["target_met"] = {
+        view: current[f"{view}_next_page"]["p50_ms"] <= 500
+        for view in ("clients", "files")
+        if f"{view}_next_page" in current
+    }
     emit(result)
-    return 0
+    return 1 if "failed" in result else 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import flet as ft
 import structlog
 
 from gui.views.base import View
-from gui.views.rowlist import REST_AFTER_S, Handler, Item, ListSpec, RowList
+from gui.views.rowlist import REST_AFTER_S, Handler, Item, ListSpec, RowList, no_auto_update
 from gui.views.widgets import PAGE_SIZES, Pager
 from protocol.responses import Reply
 
@@ -159,6 +159,7 @@ class PagedListView(View):
         await self.reload()
 
     async def on_search(self, e: ft.Event[ft.TextField]) -> None:
+        no_auto_update()  # a keystroke changes nothing on screen: no diff of the page after each
         text = (e.control.value or "").strip()
         self.debounce(lambda: self.search_for(text))
 
