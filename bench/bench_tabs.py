@@ -179,6 +179,8 @@ class Writes:
 def traced(trace: Path, kind: str) -> list[dict[str, Any]]:
     """The probe's lines of one kind: "conn" (a message sent to a tab) or "session" (an event handed to one)."""
     lines = trace.read_text().splitlines() if trace.exists() else []
+    if kind == "conn":
+        return [line for line in map(json.loads, lines) if "conn" in line and "event" not in line]
     return [line for line in map(json.loads, lines) if kind in line]
 
 
@@ -299,10 +301,16 @@ def phase(
     messages = traced(trace, "conn")
     sent = first_seen(messages, "conn", conns)
     during = [m for m in messages if m["conn"] in conns and writer.done[0][1] <= m["t"] <= end]
-    delivered = first_seen(traced(trace, "session"), "session", sessions)
-    sent_ms, screen_ms, delivered_ms, never_shown, never_sent = [], [], [], 0, 0
+    events = traced(trace, "session")
+    delivered = first_seen(events, "session", sessions)
+    # The same event handed to a tab's session, by the tab's connection (None where the probe could not tell).
+    handed = first_seen([e for e in events if e.get("conn") is not None], "conn", conns)
+    sent_ms, screen_ms, delivered_ms, gui_ms, never_shown, never_sent = [], [], [], [], 0, 0
     for token, t0, _ in writer.done:
         delivered_ms += [(delivered[(s, token)] - t0) * 1e3 for s in sessions if (s, token) in delivered]
+        gui_ms += [
+            (sent[(c, token)] - handed[(c, token)]) * 1e3 for c in conns if {(c, token)} <= sent.keys() & handed.keys()
+        ]
         for conn in conns:
             if (conn, token) in sent:
                 sent_ms.append((sent[(conn, token)] - t0) * 1e3)
@@ -321,6 +329,7 @@ def phase(
         "tabs_traced": len(conns),
         "event_delivered_ms": stats_ms(delivered_ms),
         "patch_sent_ms": stats_ms(sent_ms),
+        "event_delivered_to_patch_sent_ms": stats_ms(gui_ms),  # the GUI's own share, tab by tab
         "patch_never_sent": never_sent,
         # Everything the T tabs were sent during the writes (the new tab's traffic is not theirs).
         "messages_per_write_per_tab": round(len(during) / (len(writer.done) * len(conns)), 2),

@@ -8,8 +8,9 @@ so any version of the GUI is timed the same way, in its own process. Two kinds o
 * every websocket message, when Flet hands it to the websocket, after its send queue: the time
   (epoch seconds), the connection (one per tab), the benchmark tokens it carries (``bench-NNNN``,
   the names bench_tabs writes) and its size;
-* every live event that carries one, when a tab's session is handed it (``"event": true``): so
-  write -> event delivered and event delivered -> patch sent can be told apart.
+* every live event that carries one, when a tab's session is handed it (``"event": true``, with
+  the tab's connection): so write -> event delivered and event delivered -> patch sent, tab by
+  tab, can be told apart.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def traced_send(send: Callable[[bytes], Awaitable[None]], connection: int, out: 
     return send_bytes
 
 
+def tab_connection() -> int | None:
+    """The websocket (as traced for sends) of the tab whose task this is: a session's event follower
+    is started from its tab's sign-in, whose context holds that tab's page."""
+    from flet.controls.context import _context_page
+
+    page = _context_page.get(None)
+    try:
+        return id(page.session.connection) if page is not None and page.session.connection is not None else None
+    except RuntimeError:  # the tab's session is gone
+        return None
+
+
 def install(out: IO[str]) -> None:
     from flet_web.fastapi.flet_app import FletApp
 
@@ -47,7 +60,8 @@ def install(out: IO[str]) -> None:
     async def delivered(self: Any, delivery: Any) -> None:
         tokens = sorted({t.decode() for t in TOKEN.findall(repr(delivery).encode())})
         if tokens:
-            out.write(json.dumps({"t": time.time(), "session": id(self), "tokens": tokens, "event": True}) + "\n")
+            line = {"t": time.time(), "session": id(self), "conn": tab_connection(), "tokens": tokens, "event": True}
+            out.write(json.dumps(line) + "\n")
         await on_delivery(self, delivery)
 
     LiveUpdates.on_delivery = delivered  # type: ignore[method-assign]
