@@ -178,12 +178,12 @@ def test_the_rows_in_sight_go_first_wherever_the_list_is_scrolled() -> None:
     rows = rows_for()
     rows.show(page("a", 100))
     rows.take_changes()
-    scroll(rows, 60 * ROW_HEIGHT + ROW_HEIGHT // 2)  # row 60 at the top, half hidden
-    assert rows.first_in_sight == 60
+    scroll(rows, 60 * ROW_HEIGHT + ROW_HEIGHT // 2, window=10 * ROW_HEIGHT)  # row 60 at the top, half hidden
+    assert (rows.first_in_sight, rows.rows_in_sight) == (60, 11)  # rows 60-70: 61 to 69 whole, 60 and 70 in part
     rows.show(page("b", 100))
     first = rows.take_changes()
-    assert first == [s.control for s in rows.slots[60:85]]
-    assert rows.take_changes() == [s.control for s in rows.slots[:60] + rows.slots[85:]]
+    assert first == [s.control for s in rows.slots[60:71]]
+    assert rows.take_changes() == [s.control for s in rows.slots[:60] + rows.slots[71:]]
     scroll(rows, 0)
     rows.show([*page("b", 100)[:30], *page("c", 100)[30:]])  # none of the changed rows in sight: all at once
     assert rows.take_changes() == [s.control for s in rows.slots[30:]] and not rows.pending
@@ -307,8 +307,8 @@ def event(control: ft.Control) -> Any:
     return ft.Event(name="test", control=control)
 
 
-def scroll(rows: RowList, pixels: float) -> None:
-    """What the browser reports while the list scrolls."""
+def scroll(rows: RowList, pixels: float, window: float = 600) -> None:
+    """What the browser reports while the list scrolls (``window``: the list's visible height)."""
     assert rows.body.on_scroll is not None
     reported = ft.OnScrollEvent(
         name="onScroll",
@@ -317,7 +317,7 @@ def scroll(rows: RowList, pixels: float) -> None:
         pixels=pixels,
         min_scroll_extent=0,
         max_scroll_extent=100 * ROW_HEIGHT,
-        viewport_dimension=600,
+        viewport_dimension=window,
     )
     assert not isinstance(cast(Any, rows.body.on_scroll)(reported), Coroutine)
 

@@ -12,9 +12,9 @@ Flutter laid out every row and cell, on screen or not (another second). Here:
   rows on screen, and a little around them, are laid out, drawn and put in the accessibility tree;
 * the ListView and each row are isolated: an update of the view around them walks neither, and
   the view sends the rows that changed itself (``take_changes``), one patch each: first those in
-  sight (the list notes how far it is scrolled), the others in the next frame. Flet diffs every
-  control of what it updates (some 20 per row), so a page of 100 rows costs ~100 ms of the GUI's
-  event loop; what is in sight is on its way after a quarter of that.
+  sight (the list notes how far it is scrolled), the others in a frame ``REST_AFTER_S`` later.
+  Flet diffs every control of what it updates (some 20 per row), so a page of 100 rows costs
+  ~100 ms of the GUI's event loop; what is in sight is on its way after a quarter of that.
 
 Every action keeps its identifier (``delete-client-bob``) on its menu entry, and its gate: an
 entry the signed-in role may not use, or that the bridge would refuse now, is disabled and says
@@ -23,6 +23,7 @@ why in its tooltip ("Delete bob · Needs role admin").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -41,7 +42,9 @@ GateFor = Callable[[str, str], Gate]  # (operation, label) -> may the signed-in 
 ROW_HEIGHT = 44  # every row has this height: the ListView lays rows out without measuring them
 MENU_WIDTH = 48
 CELL_GAP = 12
-ROWS_IN_SIGHT = 25  # rows a tall window shows at once: sent first, the rest in a later frame
+# Rows the list's window shows, sent first (the rest in a later frame): until the browser says how
+# tall the window is (it does as the list scrolls), as many as a tall browser window shows.
+ROWS_IN_SIGHT = 20
 # The rows out of sight wait this long after those in sight: the browser draws what it was sent
 # first (on a shared machine it would compete with the GUI diffing rows no one sees yet).
 REST_AFTER_S = 0.15
@@ -287,6 +290,7 @@ class RowList:
         self._changed: set[int] = set()  # slots (by place) showing something new since last sent
         self._resized = False
         self.first_in_sight = 0  # the row at the top of the list's window, as last reported
+        self.rows_in_sight = ROWS_IN_SIGHT
         self._gates: tuple[Gate, ...] = ()  # what the actions' gates said at the last show
         self.arrows: dict[str, ft.Icon] = {}  # sort field -> the arrow beside its column's title
         self.body = RowsBody(
@@ -338,6 +342,8 @@ class RowList:
     def _scrolled(self, e: ft.OnScrollEvent) -> None:
         no_auto_update()
         self.first_in_sight = max(0, int(e.pixels // ROW_HEIGHT))
+        # The rows cut at either edge of the window count too.
+        self.rows_in_sight = max(1, math.ceil(e.viewport_dimension / ROW_HEIGHT) + 1)
 
     def show(self, items: Sequence[Item]) -> None:
         """Show ``items``, one per slot from the top; slots are added when the page is longer than
@@ -377,7 +383,7 @@ class RowList:
         others changed too (``pending`` then says more are due)."""
         sending: list[ft.Control] = [self.body] if self._resized else []
         self._resized = False
-        sight = range(self.first_in_sight, self.first_in_sight + ROWS_IN_SIGHT)
+        sight = range(self.first_in_sight, self.first_in_sight + self.rows_in_sight)
         in_sight = {index for index in self._changed if index in sight}
         now = in_sight if in_sight else self._changed
         self._changed = self._changed - now
