@@ -17,6 +17,7 @@ from gui.auth import SignedIn
 from gui.config import GuiConfig
 from gui.downloads import DownloadLinks
 from gui.session import GuiSession
+from gui.views.clients import ClientsView
 from gui.views.files import FilesView
 from gui.views.rowlist import Cell
 from protocol.roles import Role
@@ -83,5 +84,20 @@ def test_a_file_in_error_shows_why_and_a_healed_one_does_not(app: AppContext) ->
         await store.set(ViewKey.FILES, {"items": healed, "total": 2, "offset": 0, "limit": 100})
         view.render()
         assert shown(view, 0) == (None, "", None)
+
+    run_async(scenario)
+
+
+def test_a_client_in_error_shows_why_on_its_status_badge(app: AppContext) -> None:
+    async def scenario() -> None:
+        view = ClientsView(app)
+        base = {"ip_address": "10.0.0.1", "platform": "linux", "files_count": 3, "total_size": 1024, "last_seen": AT}
+        broken = {**base, "id": "c1", "name": "ann", "status": "error", "error_message": "disk full on the agent"}
+        fine = {**base, "id": "c2", "name": "bob", "status": "connected", "error_message": None}
+        await app.session.store.set(ViewKey.CLIENTS, {"items": [broken, fine], "total": 2, "offset": 0, "limit": 100})
+        view.render()
+        status = next(i for i, c in enumerate(view.rows.spec.columns) if c.title == "Status")
+        tips = [next(b for i, b in slot.badges if i == status).tooltip for slot in view.rows.slots[:2]]
+        assert tips == ["disk full on the agent", None]
 
     run_async(scenario)

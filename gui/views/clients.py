@@ -61,7 +61,14 @@ class ClientsView(PagedListView):
             noun="client",
             columns=(
                 Column("Name", 220, lambda c: c["name"], Cell.NAME, sort="name"),
-                Column("Status", 110, lambda c: c["status"], Cell.BADGE, sort="status"),
+                Column(
+                    "Status",
+                    110,
+                    lambda c: c["status"],
+                    Cell.BADGE,
+                    sort="status",
+                    tooltip=lambda c: c.get("error_message"),
+                ),
                 Column("IP", 130, lambda c: c["ip_address"]),
                 Column("Platform", 110, lambda c: c["platform"]),
                 Column("Files", 80, lambda c: number(c["files_count"]), numeric=True),
