@@ -22,28 +22,19 @@ from tests.gui_harness import (
     expect,
     fill_textbox,
     gui_args,
-    open_signed_in,
     row_action,
     screenshot,
     sign_in,
     wait_no_text,
     wait_text,
 )
+from tests.gui_stack import SCREENSHOTS, admin_console, data, stack_with_gui
 
 pytestmark = [pytest.mark.timeout(180)]
-
-SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
 
 
 def banner(page: Any, identifier: str) -> Any:
     return by_id(page, identifier)
-
-
-def data(stack: Stack, op: str, **args: Any) -> Any:
-    with stack.client() as c:
-        reply = c.call(op, args)
-    assert reply["success"], reply
-    return reply["data"]
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +43,13 @@ def gui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
     # The mock's world stands still here (a tick of an hour): these tests act on rows they picked, and
     # with the world evolving every second a picked client could disconnect, or a verified file start
     # uploading, before the click landed (under a full suite's load, about one run in three).
-    stack = Stack(root / "stack", "--tick", "3600").start()
-    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
-    try:
-        yield stack, server.start()
-    finally:
-        server.stop()
-        stack.stop()
-
-
-def console(browser: Any, stack: Stack, server: FletServer) -> Any:
-    """A new tab signed in as the stack's admin, on the dashboard."""
-    page = open_signed_in(browser, server.url, "admin", admin_password(stack.data_dir), "admin")
-    wait_text(page, "Dashboard")
-    return page
+    with stack_with_gui(root, "--tick", "3600") as both:
+        yield both
 
 
 def test_every_view_opens_and_the_pill_says_demo_data(browser, gui_stack) -> None:
     stack, server = gui_stack
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
     expect(banner(page, "data-source")).to_have_text("DEMO DATA", timeout=15_000)
     expect(by_id(page, "server-state")).to_have_text("running")
@@ -103,7 +82,7 @@ def test_delete_in_one_browser_shows_in_another(browser, gui_stack) -> None:
     # failed on a loaded machine, not on behaviour.
     stack, server = gui_stack
     victim = data(stack, "get_clients", limit=3)["items"][2]
-    pages = [console(browser, stack, server) for _ in range(2)]
+    pages = [admin_console(browser, stack, server) for _ in range(2)]
     for page in pages:
         click_nav(page, "Clients")
         wait_text(page, victim["name"])
@@ -120,7 +99,7 @@ def test_delete_in_one_browser_shows_in_another(browser, gui_stack) -> None:
 
 def test_disconnect_verify_download_and_edit(browser, gui_stack) -> None:
     stack, server = gui_stack
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     connected = data(stack, "get_clients", status="connected", limit=1)["items"][0]
     click_nav(page, "Clients")
     fill_textbox(page, "Search clients", connected["name"])
@@ -157,7 +136,7 @@ def test_bridge_killed_then_back_signs_in_again_without_reload(browser, make_sta
     with FletServer(
         module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=tmp_path / "gui.log"
     ) as server:
-        page = console(browser, stack, server)
+        page = admin_console(browser, stack, server)
         expect(banner(page, "connection-state")).to_have_text("connected", timeout=15_000)
         click_nav(page, "Clients")
         name = data(stack, "get_clients", limit=1)["items"][0]["name"]

@@ -7,7 +7,6 @@ from one look to the next; no test writes, so a rerun on the same stack sees the
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -21,14 +20,11 @@ from tests.conftest import Stack
 from tests.gui_harness import (
     FOCUS_SETTLE_MS,
     FletServer,
-    admin_password,
     by_id,
     click_button,
     click_nav,
     expect,
     fill_textbox,
-    gui_args,
-    open_signed_in,
     row_action,
     screenshot,
     select_dropdown,
@@ -36,39 +32,21 @@ from tests.gui_harness import (
     wait_no_text,
     wait_text,
 )
+from tests.gui_stack import SCREENSHOTS, admin_console, data, stack_with_gui
 
 pytestmark = [pytest.mark.timeout(180)]
 
-SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
 FILES = 2_500  # more than 1,000, so the thousands separator shows
 NARROW = (800, 800)
 # What a list takes to show after a click or a search on a machine busy with other tests.
 SHOWN_MS = 20_000
 
 
-def data(stack: Stack, op: str, **args: Any) -> Any:
-    with stack.client() as c:
-        reply = c.call(op, args)
-    assert reply["success"], reply
-    return reply["data"]
-
-
 @pytest.fixture(scope="module")
 def lists_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
     root = tmp_path_factory.mktemp("gui-lists")
-    stack = Stack(root / "stack", "--files", str(FILES), "--tick", "3600").start()
-    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
-    try:
-        yield stack, server.start()
-    finally:
-        server.stop()
-        stack.stop()
-
-
-def console(browser: Any, stack: Stack, server: FletServer, viewport: tuple[int, int] = (1280, 900)) -> Any:
-    page = open_signed_in(browser, server.url, "admin", admin_password(stack.data_dir), "admin", viewport=viewport)
-    wait_text(page, "Dashboard")
-    return page
+    with stack_with_gui(root, "--files", str(FILES), "--tick", "3600") as both:
+        yield both
 
 
 def assert_within_window(page: Any, locator: Any) -> None:
@@ -81,7 +59,7 @@ def assert_within_window(page: Any, locator: Any) -> None:
 
 def test_a_narrow_window_keeps_the_row_actions_reachable(browser, lists_stack) -> None:
     stack, server = lists_stack
-    page = console(browser, stack, server, NARROW)
+    page = admin_console(browser, stack, server, NARROW)
     client = data(stack, "get_clients", limit=1)["items"][0]
     click_nav(page, "Clients")
     wait_text(page, client["name"])
@@ -113,7 +91,7 @@ def test_a_narrow_window_keeps_the_row_actions_reachable(browser, lists_stack) -
 def test_a_wide_database_table_scrolls_sideways_with_its_scrollbar(browser, lists_stack) -> None:
     stack, server = lists_stack
     columns = [c["name"] for c in data(stack, "get_table_data", table_name="files", limit=1)["columns"]]
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     click_nav(page, "Database")
     wait_text(page, "Table clients")
     by_id(page, "db-table-files").click()
@@ -141,7 +119,7 @@ def test_files_show_their_client_and_page_by_size_and_number(browser, lists_stac
     total = data(stack, "get_files", limit=1)["total"]
     third_page = data(stack, "get_files", offset=50, limit=25, filters={"sort": "name"})["items"]
     owner = data(stack, "resolve_client", client_id_or_name=third_page[0]["client_id"])
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     click_nav(page, "Files")
     expect(by_id(page, "files-page")).to_have_text(f"1–100 of {total:,}", timeout=SHOWN_MS)
     select_dropdown(page, "files-page-size", "25")
@@ -166,7 +144,7 @@ def test_search_follows_typing_and_an_empty_result_says_so(browser, lists_stack)
     stack, server = lists_stack
     file = data(stack, "get_files", limit=1, filters={"sort": "-size"})["items"][0]
     matches = data(stack, "get_files", limit=1, filters={"search": file["path"]})["total"]
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     click_nav(page, "Files")
     expect(by_id(page, "files-page")).to_have_text(re.compile(r"^1–100 of "), timeout=SHOWN_MS)
     box = textbox(page, "Search files")
@@ -192,7 +170,7 @@ def test_search_follows_typing_and_an_empty_result_says_so(browser, lists_stack)
 def test_counts_read_in_words_with_separators(browser, lists_stack) -> None:
     stack, server = lists_stack
     files = data(stack, "get_files", limit=1)["total"]
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     click_nav(page, "Database")
     expect(by_id(page, "db-table-files")).to_have_text(re.compile(rf"^files\s+{files:,} rows · "), timeout=SHOWN_MS)
     for table in data(stack, "get_database_info")["tables"]:  # the activity table grows as we look
@@ -212,7 +190,7 @@ def test_a_failed_download_keeps_its_dialog(browser, lists_stack, tmp_path: Path
                 break
     assert damaged is not None, "the mock's dataset holds damaged files (about 4 % of verified ones)"
     matches = data(stack, "get_files", limit=1, filters={"search": damaged["path"]})["total"]
-    page = console(browser, stack, server)
+    page = admin_console(browser, stack, server)
     click_nav(page, "Files")
     expect(by_id(page, "files-page")).to_have_text(re.compile(r"^1–100 of "), timeout=SHOWN_MS)
     fill_textbox(page, "Search files", damaged["path"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import tarfile
 import threading
@@ -27,29 +26,23 @@ from tests.gui_harness import (
     click_nav,
     expect,
     fill_textbox,
-    gui_args,
     open_signed_in,
     row_action,
     screenshot,
     wait_text,
 )
+from tests.gui_stack import SCREENSHOTS, stack_with_gui
 
 pytestmark = pytest.mark.timeout(240)
 
-SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
 SEPARATORS = ("/", "\\")
 
 
 @pytest.fixture(scope="module")
 def restore_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
     root = tmp_path_factory.mktemp("gui-restore")
-    stack = Stack(root / "stack", "--tick", "1").start()
-    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
-    try:
-        yield stack, server.start()
-    finally:
-        server.stop()
-        stack.stop()
+    with stack_with_gui(root, "--tick", "1") as both:
+        yield both
 
 
 class DiskWatch:
