@@ -20,6 +20,7 @@ from client.facade import ServerBridge
 from runtime.credentials import ConnectionFile
 from tests.conftest import Stack, ok, wait_until
 from tests.gui_harness import (
+    LOAD_TIMEOUT_MS,
     FletServer,
     button,
     by_id,
@@ -186,8 +187,8 @@ def test_a_session_the_bridge_ended_returns_the_tab_to_the_login_page(browser: A
     # The tab learns it at its next request: the click below, or a background reload that got there
     # first, in which case the rail is already gone (on a loaded machine it often is).
     expired = by_id(page, "login-message")
-    click_nav_if_shown(page, "Clients")
-    expect(expired).to_have_text("Your session expired; sign in again", timeout=15_000)
+    click_nav_if_shown(page, "Clients", timeout=LOAD_TIMEOUT_MS)  # a full suite's load: seen past 5 s
+    expect(expired).to_have_text("Your session expired; sign in again", timeout=LOAD_TIMEOUT_MS)
     sign_in(page, name, "another-password-2", "viewer")
     page.context.close()
 
