@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_agents.py
 	$(PY) bench/bench_snapshots.py
 	$(PY) bench/bench_restore_browser.py
+	$(PY) bench/bench_tabs.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
