@@ -128,6 +128,9 @@ def test_kill_9_of_the_server_again_and_again_never_gets_a_mock_reply(real_stack
                 lambda: any(s.at > kills[-1] and s.reply and s.reply.get("stale") for s in seen), 15, 0.02, "stale"
             )
         stack.wait_backend_alive("server", 60)
+        # The figures below need a fresh answer after the last return too (the reader could be stopped first).
+        back = time.time()
+        wait_until(partial(answered_fresh, seen, back), 30, 0.05, "fresh real answers after the last return")
     finally:
         stop.set()
         reader.join(20)
