@@ -9,9 +9,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.gui_harness import FletServer, admin_password, click_button, click_nav, gui_args, open_signed_in, wait_text
+from tests.gui_harness import (
+    RERUN_OPEN_DEFECT,
+    FletServer,
+    admin_password,
+    click_button,
+    click_nav,
+    gui_args,
+    open_signed_in,
+    wait_text,
+)
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), RERUN_OPEN_DEFECT]
 
 
 def test_pause_resume_and_export(browser: Any, tmp_path: Path) -> None:

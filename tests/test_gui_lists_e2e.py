@@ -19,6 +19,7 @@ from client.download import download
 from tests.conftest import Stack
 from tests.gui_harness import (
     FOCUS_SETTLE_MS,
+    RERUN_OPEN_DEFECT,
     FletServer,
     by_id,
     click_button,
@@ -34,7 +35,7 @@ from tests.gui_harness import (
 )
 from tests.gui_stack import SCREENSHOTS, admin_console, data, stack_with_gui
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), RERUN_OPEN_DEFECT]
 
 FILES = 2_500  # more than 1,000, so the thousands separator shows
 NARROW = (800, 800)

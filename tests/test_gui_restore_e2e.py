@@ -19,6 +19,7 @@ import pytest
 from client.download import download
 from tests.conftest import Stack, ok, wait_until
 from tests.gui_harness import (
+    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     by_id,
@@ -33,7 +34,7 @@ from tests.gui_harness import (
 )
 from tests.gui_stack import SCREENSHOTS, stack_with_gui
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
 
 SEPARATORS = ("/", "\\")
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.gui_harness import (
+    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     by_id,
@@ -28,7 +29,7 @@ from tests.gui_harness import (
     wait_text,
 )
 
-pytestmark = [pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
 
 TABS = 3
 WRITES = 4

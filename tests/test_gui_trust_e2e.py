@@ -21,6 +21,7 @@ from runtime.credentials import ConnectionFile
 from tests.conftest import Stack, ok, wait_until
 from tests.gui_harness import (
     LOAD_TIMEOUT_MS,
+    RERUN_OPEN_DEFECT,
     FletServer,
     button,
     by_id,
@@ -39,7 +40,7 @@ from tests.gui_harness import (
     wait_text,
 )
 
-pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
 
 SCREENSHOTS = Path("/tmp/gui-trust")
 VIEWER, VIEWER_PASSWORD = "vera", "viewer-password-1"
