@@ -101,6 +101,19 @@ class View:
         self.visible = False
         self.ctx.hide(self.keys)
 
+    async def resolve_typed_client(self, text: str) -> dict[str, Any] | None:
+        """The client an operator typed (an id or a name); None, after saying so, when there is none."""
+        reply = await self.bridge.resolve_client_async(client_id_or_name=text)
+        if not reply["success"]:
+            await self.app.notifier.notify(
+                f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
+                error=True,
+                error_code=reply.get("error_code"),
+            )
+            return None
+        client: dict[str, Any] = reply["data"]
+        return client
+
     def action(
         self,
         icon: ft.IconData,

@@ -200,16 +200,10 @@ class FilesView(PagedListView):
         if not text:
             await self.all_clients(e)
             return
-        reply = await self.bridge.resolve_client_async(client_id_or_name=text)
-        if not reply["success"]:
-            await self.app.notifier.notify(
-                f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
-                error=True,
-                error_code=reply.get("error_code"),
-            )
-            return
-        self.names.learn([reply["data"]])
-        await self.show_client(reply["data"]["id"], reply["data"]["name"])
+        client = await self.resolve_typed_client(text)
+        if client is not None:
+            self.names.learn([client])
+            await self.show_client(client["id"], client["name"])
 
     async def verify(self, f: dict[str, Any]) -> None:
         async def verdict(reply: Reply) -> None:

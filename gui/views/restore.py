@@ -248,15 +248,9 @@ class RestoreView(View):
         text = (e.control.value or "").strip()
         if not text:
             return
-        reply = await self.bridge.resolve_client_async(client_id_or_name=text)
-        if not reply["success"]:
-            await self.app.notifier.notify(
-                f"No such client: {reply.get('message')} [{reply.get('error_code')}]",
-                error=True,
-                error_code=reply.get("error_code"),
-            )
-            return
-        await self.choose_client(reply["data"]["id"], reply["data"]["name"])
+        client = await self.resolve_typed_client(text)
+        if client is not None:
+            await self.choose_client(client["id"], client["name"])
 
     # ------------------------------------------------------------------ loading
 
