@@ -8,7 +8,6 @@ no event, so the first page is also polled while shown.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import flet as ft
 
 from gui.format import cell, when
 from gui.views.base import View
+from gui.views.polling import PollWhileShown
 from gui.views.widgets import Pager, RowCache, dropdown, error_text, scroll_table
 from protocol.errors import ErrorCode
 from protocol.responses import Reply
@@ -62,7 +62,7 @@ class AuditView(View):
         self.user = ""
         self.op = ""
         self.outcome = "all"
-        self._poller: asyncio.Task[None] | None = None
+        self.poller = PollWhileShown(self.app.session.tasks, "poll-audit", POLL_S, lambda: self.visible, self._poll)
         self.row_cache = RowCache(self._row, key="_key")
         self.pager = Pager(PAGE_SIZE, self.reload, "audit")
         self.ctx.register_loader(ViewKey.AUDIT, self.load)
@@ -135,21 +135,15 @@ class AuditView(View):
 
     async def show(self) -> None:
         await super().show()
-        if self._poller is None or self._poller.done():
-            self._poller = self.app.session.tasks.spawn(self._poll(), "poll-audit")
+        self.poller.start()
 
     async def hide(self) -> None:
         await super().hide()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await self.poller.stop()
 
     async def _poll(self) -> None:
-        while self.visible:
-            await asyncio.sleep(POLL_S)
-            if self.pager.offset == 0:  # a later page stays put while the operator reads it
-                await self.ctx.load_data_operation(ViewKey.AUDIT)
+        if self.pager.offset == 0:  # a later page stays put while the operator reads it
+            await self.ctx.load_data_operation(ViewKey.AUDIT)
 
     def render(self) -> None:
         data = self.app.session.store.get(ViewKey.AUDIT) or {"items": [], "total": 0}

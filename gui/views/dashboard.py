@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import time
 from collections import deque
@@ -17,6 +15,7 @@ import flet_charts as fch
 from gui.format import human_bytes, human_duration, number, when
 from gui.outage import BridgeState, hhmm
 from gui.views.base import View
+from gui.views.polling import PollWhileShown
 from gui.views.widgets import Isolated, error_text
 from protocol.responses import Reply
 from protocol.views import ViewKey
@@ -69,7 +68,10 @@ class DashboardView(View):
         self._chart_moved = False
         self.history: deque[tuple[float, fch.LineChartDataPoint, fch.LineChartDataPoint]] = deque()
         self._last_system: dict[str, Any] | None = None
-        self._poller: asyncio.Task[None] | None = None
+        # Owned by the session, so a closed tab stops polling even while this view is shown.
+        self.poller = PollWhileShown(
+            self.app.session.tasks, "poll-system", SYSTEM_POLL_S, lambda: self.visible, self._poll_system
+        )
         self.values = {
             name: ft.Text("—", size=20, weight=ft.FontWeight.BOLD, max_lines=1)
             for name in ("state", "uptime", "clients", "files", "storage", "transfers", "cpu", "memory", "disk")
@@ -145,21 +147,14 @@ class DashboardView(View):
 
     async def show(self) -> None:
         await super().show()
-        if self._poller is None or self._poller.done():
-            # Owned by the session, so a closed tab stops polling even while this view is shown.
-            self._poller = self.app.session.tasks.spawn(self._poll_system(), "poll-system")
+        self.poller.start()
 
     async def hide(self) -> None:
         await super().hide()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await self.poller.stop()
 
     async def _poll_system(self) -> None:
-        while self.visible:
-            await asyncio.sleep(SYSTEM_POLL_S)
-            await self.ctx.load_data_operation(ViewKey.SYSTEM)
+        await self.ctx.load_data_operation(ViewKey.SYSTEM)
 
     async def start_server(self, e: ft.Event[ft.Button]) -> None:
         await self.ctx.action_operation(
