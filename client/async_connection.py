@@ -150,7 +150,7 @@ class AsyncBridgeClient:
     ) -> Reply:
         """Run the streaming operation ``op`` into its ``destination_path`` on this machine;
         cancelling the calling task cancels the stream and leaves nothing behind."""
-        writer = open_writer(args, progress)
+        writer = open_writer(op, args, progress)
         if not isinstance(writer, DownloadWriter):
             return writer
         try:

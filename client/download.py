@@ -22,7 +22,7 @@ from protocol.envelope import CANCEL, Header, encode_header
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import Reply
-from protocol.streaming import StreamReceiver
+from protocol.streaming import UNHASHED_STREAMS, StreamReceiver
 from runtime.fsutil import AtomicFile
 
 Progress = Callable[[int, int | None], None]
@@ -30,11 +30,15 @@ Progress = Callable[[int, int | None], None]
 
 class DownloadWriter:
     """Bytes go to a temporary file beside the destination and are renamed into place only
-    when complete and their SHA-256 matches the backend's; otherwise nothing is left behind."""
+    when complete and their SHA-256 matches the backend's; otherwise nothing is left behind.
 
-    def __init__(self, destination_path: str, progress: Progress | None = None) -> None:
+    ``hashed`` False: a stream whose reply carries no SHA-256 (``UNHASHED_STREAMS``), checked
+    by its size, order and the backend's own verification instead."""
+
+    def __init__(self, destination_path: str, progress: Progress | None = None, *, hashed: bool = True) -> None:
         self.destination = Path(destination_path).expanduser().absolute()
         self.progress = progress
+        self.hashed = hashed
         self.receiver: StreamReceiver | None = None
         self._check_destination()
         self._out = AtomicFile(self.destination)
@@ -53,7 +57,7 @@ class DownloadWriter:
     def on_chunk(self, header: Header, data: bytes) -> list[bytes]:
         """Write one chunk; returns the frames to send back (an ack, or a cancel when out of order)."""
         if self.receiver is None:
-            self.receiver = StreamReceiver(header.reply_to or "")
+            self.receiver = StreamReceiver(header.reply_to or "", self.hashed)
         try:
             ack = self.receiver.on_chunk(
                 header.fields["index"], header.fields["offset"], header.get("total") or 0, data
@@ -70,14 +74,14 @@ class DownloadWriter:
         try:
             if not reply.get("success"):
                 return reply
-            expected, expected_size = reply["data"]["sha256"], reply["data"]["size"]
+            expected, expected_size = reply["data"].get("sha256") if self.hashed else None, reply["data"]["size"]
             got = self.receiver.sha256 if self.receiver is not None else hashlib.sha256(b"").hexdigest()
             size = self.receiver.received if self.receiver is not None else 0
-            if got != expected or size != expected_size:
+            if (self.hashed and got != expected) or size != expected_size:
                 return local_error(
                     ErrorCode.INTERNAL,
-                    f"downloaded content does not match: sha256 {got} ({size} bytes), expected {expected} "
-                    f"({expected_size} bytes); nothing was written",
+                    f"downloaded content does not match: sha256 {got if self.hashed else '-'} ({size} bytes), "
+                    f"expected {expected or '-'} ({expected_size} bytes); nothing was written",
                 )
             self._out.commit()
             reply["data"]["destination_path"] = str(self.destination)
@@ -94,10 +98,10 @@ class DownloadWriter:
         self._out.abort()
 
 
-def open_writer(args: dict[str, Any], progress: Progress | None) -> DownloadWriter | Reply:
+def open_writer(op: str, args: dict[str, Any], progress: Progress | None) -> DownloadWriter | Reply:
     """A writer for the request's ``destination_path``, or the error reply saying why it cannot be used."""
     try:
-        return DownloadWriter(str(args.get("destination_path") or ""), progress)
+        return DownloadWriter(str(args.get("destination_path") or ""), progress, hashed=op not in UNHASHED_STREAMS)
     except ProtocolError as exc:
         return responses.as_reply(responses.from_protocol_error(exc, mode=Mode.LOCAL))
 
@@ -116,7 +120,7 @@ def download(
     timeout: float | None = None,
 ) -> Reply:
     """Run the streaming operation ``op`` into its ``destination_path``; returns the standard reply."""
-    writer = open_writer(args, progress)
+    writer = open_writer(op, args, progress)
     if not isinstance(writer, DownloadWriter):
         return writer
     try:

@@ -42,9 +42,11 @@ RESTORE_OPERATIONS: tuple[Operation, ...] = (
         Access.READ,
         60.0,
         "chunks (raw bytes: an uncompressed POSIX tar, pax format) then `{snapshot_id, name, files, folders, bytes, "
-        "size, sha256, chunks, damaged: [{path, file_id, problem (missing, damaged), expected_sha256, "
+        "size, chunks, damaged: [{path, file_id, problem (missing, damaged), expected_sha256, "
         f"actual_sha256}}] (≤ {DAMAGED_LISTED}), damaged_total, destination_path}}`: `name` suggests a file name, "
-        "`bytes` is the files' content, `size` and `sha256` are the archive's. Members are named from the "
+        "`bytes` is the files' content, `size` the archive's. The archive as a whole has no hash: every member is "
+        "checked against the SHA-256 recorded at backup while it streams, every message is authenticated "
+        "(CURVE) and each chunk's index and offset prove their order. Members are named from the "
         "folder holding the selection (`/home/ada` gives `ada/…`; `/` gives `home/…` and a drive `C:` gives `C/…`): "
         "each folder, then its files by name, then its sub-folders, depth first; an item inside another selected "
         "one is taken once. BAD_REQUEST for a malformed path or a selection of more than "

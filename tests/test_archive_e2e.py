@@ -3,7 +3,6 @@ comes back through the bridge as a tar (client library and bridgectl) that unpac
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -43,7 +42,7 @@ def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealS
         dest = tmp_path / "sample.tar"
         args: dict[str, Any] = {"snapshot_id": snapshot["id"], "paths": [str(sample)], "destination_path": str(dest)}
         data = ok(download(c, "download_archive", args))
-        assert data["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest() and data["size"] == dest.stat().st_size
+        assert data["size"] == dest.stat().st_size and "sha256" not in data  # each member is checked instead
         assert (data["files"], data["bytes"], data["name"]) == (
             snapshot["files_total"],
             snapshot["bytes_total"],
@@ -94,5 +93,5 @@ def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealS
         timeout=60,
     )
     assert ctl.returncode == 0, ctl.stderr
-    assert json.loads(ctl.stdout)["data"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert json.loads(ctl.stdout)["data"]["size"] == out.stat().st_size
     assert tree(unpacked(out, tmp_path / "ctl")) == got

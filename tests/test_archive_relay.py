@@ -4,7 +4,6 @@ as it streams, over the real HTTP route, from a real backend core driven with th
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import tarfile
 from collections.abc import Iterator
@@ -113,7 +112,7 @@ def test_the_browser_gets_the_archive_as_it_streams_verified(alpha: Backend, tmp
             assert got.headers["content-disposition"].startswith('attachment; filename="alpha.tar"')
             assert (await http.get(made.url, headers={"user-agent": BROWSER.user_agent})).status_code == 410
         final = await made.done
-        assert final["success"] and final["data"]["sha256"] == hashlib.sha256(got.content).hexdigest()
+        assert final["success"] and final["data"]["size"] == len(got.content)
         with tarfile.open(fileobj=io.BytesIO(got.content)) as tar:
             assert sorted(m.name for m in tar.getmembers() if m.isfile()) == [
                 "alpha/Report.pdf",

@@ -235,7 +235,6 @@ def archive_stream(
             "folders": plan.folders,
             "bytes": plan.content_bytes,
             "size": reader.sent,
-            "sha256": reader.digest.hexdigest(),
             "chunks": -(-reader.sent // CHUNK_SIZE),
             "damaged": problems,
             "damaged_total": total,
