@@ -13,6 +13,7 @@ from gui.auth import Gate, gate
 from gui.views.database import CELL_PX, CHAR_PX, column_widths
 from gui.views.paged import PagedListView
 from gui.views.rowlist import (
+    GROW_AT_ONCE,
     ROW_HEIGHT,
     ROWS_IN_SIGHT,
     Cell,
@@ -139,10 +140,56 @@ def slot_controls(rows: RowList) -> list[ft.Control]:
     return [c for s in rows.slots for c in (s.control, *s.texts, s.menu, *(e.entry for e in s.entries))]
 
 
+def settle(rows: RowList) -> list[list[ft.Control]]:
+    """Every frame's changes until nothing is left for later."""
+    frames = [rows.take_changes()]
+    while rows.pending:
+        frames.append(rows.take_changes())
+    return frames
+
+
+def test_a_long_first_page_sends_the_rows_in_sight_then_the_rest_a_few_at_a_time() -> None:
+    rows = rows_for()
+    rows.show(page("a", 100))
+    # Only the rows in sight are built and go with the list's first frame.
+    assert len(rows.slots) == ROWS_IN_SIGHT and rows.pending
+    assert rows.take_changes() == [rows.body] and rows.body.semantic_child_count == ROWS_IN_SIGHT
+    counts = []
+    while rows.pending:
+        assert rows.take_changes() == [rows.body]  # new rows go whole, with the list
+        counts.append(len(rows.body.controls))
+    assert counts == [ROWS_IN_SIGHT + GROW_AT_ONCE * n for n in range(1, len(counts))] + [100]
+    assert [s.control.identifier for s in rows.slots] == [f"client-row-a-{i:03d}" for i in range(100)]
+    assert rows.body.semantic_child_count == 100 and all(s.control.visible for s in rows.slots)
+    assert rows.take_changes() == []
+
+
+def test_a_page_that_changes_while_its_rows_are_built_is_built_as_it_is_now() -> None:
+    rows = rows_for()
+    rows.show(page("a", 100))
+    rows.take_changes()
+    rows.show(page("b", 30))  # a search narrowed it before the rest had slots
+    frames = settle(rows)
+    assert len(rows.slots) == 30 and texts(rows, 29)[0] == "b-029" and texts(rows, 0)[0] == "b-000"
+    assert all(s.control.visible for s in rows.slots) and rows.body.semantic_child_count == 30
+    assert frames[-1] and frames[-1][0] is rows.body
+
+
+def scrolled_into(rows: RowList, top: int) -> None:
+    scroll(rows, top * ROW_HEIGHT, window=10 * ROW_HEIGHT)
+
+
+def test_a_first_page_shown_while_scrolled_down_builds_the_rows_down_to_the_window() -> None:
+    rows = rows_for()
+    scrolled_into(rows, 40)  # the browser kept the list scrolled (a view shown again)
+    rows.show(page("a", 100))
+    assert len(rows.slots) == 40 + 11
+
+
 def test_a_new_page_is_shown_by_the_same_controls_as_the_last() -> None:
     rows = rows_for()
     rows.show(page("a", 100))
-    assert rows.take_changes() == [rows.body]  # rows came: the list goes whole
+    assert settle(rows)[0] == [rows.body]  # rows came: the list goes whole
     before = slot_controls(rows)
     assert len(rows.body.controls) == 100
 
@@ -163,7 +210,7 @@ def test_a_live_change_sends_the_changed_rows_alone() -> None:
     rows = rows_for()
     items = page("a", 50)
     rows.show(items)
-    rows.take_changes()
+    settle(rows)
     items[3] = {**items[3], "size": 99}
     items[7] = {**items[7], "status": "disconnected"}
     rows.show(items)
@@ -177,7 +224,7 @@ def test_a_live_change_sends_the_changed_rows_alone() -> None:
 def test_the_rows_in_sight_go_first_wherever_the_list_is_scrolled() -> None:
     rows = rows_for()
     rows.show(page("a", 100))
-    rows.take_changes()
+    settle(rows)
     scroll(rows, 60 * ROW_HEIGHT + ROW_HEIGHT // 2, window=10 * ROW_HEIGHT)  # row 60 at the top, half hidden
     assert (rows.first_in_sight, rows.rows_in_sight) == (60, 11)  # rows 60-70: 61 to 69 whole, 60 and 70 in part
     rows.show(page("b", 100))
@@ -192,7 +239,7 @@ def test_the_rows_in_sight_go_first_wherever_the_list_is_scrolled() -> None:
 def test_a_shorter_page_hides_the_slots_it_does_not_need_and_a_longer_one_shows_them_again() -> None:
     rows = rows_for()
     rows.show(page("a", 100))
-    rows.take_changes()
+    settle(rows)
     rows.show(page("found", 3))
     assert [s.control.visible for s in rows.slots].count(True) == 3 and len(rows.slots) == 100
     # The list (which rows show, and how many to a screen reader), then the rows.

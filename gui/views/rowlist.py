@@ -48,6 +48,8 @@ ROWS_IN_SIGHT = 20
 # The rows out of sight wait this long after those in sight: the browser draws what it was sent
 # first (on a shared machine it would compete with the GUI diffing rows no one sees yet).
 REST_AFTER_S = 0.15
+# Rows given a slot in each frame after the first of a list longer than ever before (see RowList._grow).
+GROW_AT_ONCE = 25
 SCROLL_REPORT_MS = 150  # how often the browser says how far the list is scrolled, while it scrolls
 # A sortable title is a button that reads like the other titles (no padding to push it off its column).
 HEADER_BUTTON = ft.ButtonStyle(padding=0)
@@ -287,6 +289,7 @@ class RowList:
         self._on_sort = on_sort
         self.slots: list[RowSlot] = []
         self.shown = 0  # slots in use: the others are hidden
+        self._items: Sequence[Item] = ()  # the page shown (its last rows may have no slot yet)
         self._changed: set[int] = set()  # slots (by place) showing something new since last sent
         self._resized = False
         self.first_in_sight = 0  # the row at the top of the list's window, as last reported
@@ -346,41 +349,57 @@ class RowList:
         self.rows_in_sight = max(1, math.ceil(e.viewport_dimension / ROW_HEIGHT) + 1)
 
     def show(self, items: Sequence[Item]) -> None:
-        """Show ``items``, one per slot from the top; slots are added when the page is longer than
-        ever before (built showing their item: they go whole with the list), and hidden when it
-        is shorter."""
+        """Show ``items``, one per slot from the top. A page longer than ever before gets new slots
+        for the rows in sight now (built showing their item: they go whole with the list) and for
+        the others in later frames (``take_changes``); slots beyond a shorter page are hidden."""
         # A row is worked out from its item and what its actions' gates say: a slot that still holds
         # the very same item (a live change of another row keeps the others' objects) under the same
         # gates shows it already, and is not worked out again (100 rows, in every open tab).
         gates = tuple(self._gate(action.op, "") for action in self.spec.actions)
         regate, self._gates = gates != self._gates, gates
-        for index, item in enumerate(items):
-            if not regate and index < len(self.slots) and self.slots[index].item is item:
+        self._items = items
+        for index, (slot, item) in enumerate(zip(self.slots, items, strict=False)):
+            if not regate and slot.item is item:
                 continue
-            model = row_model(self.spec, item, self._gate)
-            if index == len(self.slots):
-                self.slots.append(RowSlot(self.spec, self._run))
-                self.slots[-1].show(model, item)
-                self.body.controls.append(self.slots[-1].control)
-                self._resized = True
-            elif self.slots[index].show(model, item):
+            if slot.show(row_model(self.spec, item, self._gate), item):
                 self._changed.add(index)
-        if len(items) != self.shown:
+        self._grow(self.first_in_sight + self.rows_in_sight)
+        self._fit()
+
+    def _grow(self, rows: int) -> None:
+        """Slots for the items up to ``rows`` that have none yet. Flet builds, diffs and sends a new
+        control whole (some 20 a row: ~10 ms a row on a busy machine, and the browser builds each
+        one too), so the first frame of a list takes those in sight and later ones the rest."""
+        for item in self._items[len(self.slots) : rows]:
+            slot = RowSlot(self.spec, self._run)
+            slot.show(row_model(self.spec, item, self._gate), item)
+            self.slots.append(slot)
+            self.body.controls.append(slot.control)
+            self._resized = True
+
+    def _fit(self) -> None:
+        """Hide the slots beyond the page; a screen reader hears of the rows shown, not the slots."""
+        shown = min(len(self._items), len(self.slots))
+        if shown != self.shown:
             for index, slot in enumerate(self.slots):
-                slot.control.visible = index < len(items)
-            self.shown = len(items)
-            self.body.semantic_child_count = self.shown  # a screen reader hears of the rows, not the slots
+                slot.control.visible = index < shown
+            self.shown = shown
+            self.body.semantic_child_count = shown
             self._resized = True
 
     @property
     def pending(self) -> bool:
-        """Rows showing something new are left for the next frame."""
-        return bool(self._changed)
+        """Rows showing something new, or still without a slot, are left for the next frames."""
+        return bool(self._changed) or len(self.slots) < len(self._items)
 
     def take_changes(self) -> list[ft.Control]:
         """What to send now: the list when rows came or went (its rows' own visibility, new rows
         whole), then the rows showing something new, each by itself: those in sight only, when
-        others changed too (``pending`` then says more are due)."""
+        others changed too (``pending`` then says more are due). A frame with nothing else to send
+        builds the next ``GROW_AT_ONCE`` rows still without a slot."""
+        if not self._resized and not self._changed:
+            self._grow(len(self.slots) + GROW_AT_ONCE)
+            self._fit()
         sending: list[ft.Control] = [self.body] if self._resized else []
         self._resized = False
         sight = range(self.first_in_sight, self.first_in_sight + self.rows_in_sight)
