@@ -151,7 +151,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "List files of all clients or of one, filtered, sorted and paged.",
         Access.READ,
         5.0,
-        f"{PAGE} of File; NOT_FOUND for an unknown `client_id` (not an empty page)",
+        f"{PAGE} of File, and `client_names`: `{{client_id: name}}` of the clients of those files; "
+        "NOT_FOUND for an unknown `client_id` (not an empty page)",
         (
             Arg(
                 "client_id",

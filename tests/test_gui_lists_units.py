@@ -12,7 +12,7 @@ import flet as ft
 import pytest
 
 from gui.format import cell, count, number
-from gui.views.files import NAME_LOOKUPS_AT_ONCE, ClientNames
+from gui.views.files import ClientNames
 from gui.views.paged import Debounce, Latest, PagedListView, empty_message
 from gui.views.widgets import Pager, RowCache
 from protocol.errors import ErrorCode
@@ -252,43 +252,19 @@ def test_an_older_answer_to_the_same_query_is_asked_again() -> None:
 # ----------------------------------------------------------------------------- client names
 
 
-def test_client_names_are_looked_up_once_a_few_at_a_time() -> None:
-    async def body() -> tuple[ClientNames, list[str], int]:
-        names = ClientNames()
-        names.learn([{"id": "c-known", "name": "known-host"}])
-        asked: list[str] = []
-        running = 0
-        most = 0
-
-        async def resolve(client_id: str) -> Reply:
-            nonlocal running, most
-            asked.append(client_id)
-            running += 1
-            most = max(most, running)
-            await asyncio.sleep(0)  # let the other lookups start, so concurrency shows
-            running -= 1
-            if client_id == "c-gone":
-                return reply(False, code=ErrorCode.NOT_FOUND)
-            if client_id == "c-slow":
-                return reply(False, code=ErrorCode.TIMEOUT)
-            return reply(True, {"id": client_id, "name": f"host-{client_id}"})
-
-        ids = [f"c{i}" for i in range(30)] + ["c-known", "c-gone", "c-slow", "c1", "c1"]
-        await names.fill(ids, resolve)
-        await names.fill(ids, resolve)  # only the one that timed out is asked again
-        return names, asked, most
-
-    names, asked, most = run_async(body)
-    assert names.name("c1") == "host-c1" and names.name("c-known") == "known-host"
-    assert names.name("c-gone") == "c-gone" and names.name("c-slow") == "c-slow"
-    assert sorted(asked) == sorted([f"c{i}" for i in range(30)] + ["c-gone", "c-slow", "c-slow"])
-    assert 1 < most <= NAME_LOOKUPS_AT_ONCE
+def test_a_page_of_files_names_its_clients_and_a_client_list_renames_them() -> None:
+    names = ClientNames()
+    names.learn({"c1": "alpha", "c2": "beta"})  # a page of files' client_names
+    assert (names.name("c1"), names.name("c2")) == ("alpha", "beta")
+    names.learn_clients([{"id": "c1", "name": "alpha-2", "status": "connected"}])  # a client list loaded
+    assert names.name("c1") == "alpha-2"
+    assert names.name("c-gone") == "c-gone"  # a client no page or list names shows its id
 
 
 def test_a_renamed_client_shows_its_new_name() -> None:
     names = ClientNames()
-    names.learn([{"id": "c1", "name": "old"}])
-    names.learn([{"id": "c1", "name": "new"}])
+    names.learn_clients([{"id": "c1", "name": "old"}])
+    names.learn({"c1": "new"})
     assert names.name("c1") == "new"
 
 

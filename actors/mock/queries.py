@@ -77,6 +77,12 @@ def _filtered(source: Iterable[FileRecord], filters: FileFilters) -> list[FileRe
 
 
 def get_files(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
+    listed = _files_page(world, args)
+    ids = dict.fromkeys(f["client_id"] for f in listed["items"])
+    return {**listed, "client_names": {i: world.clients[i].name for i in ids if i in world.clients}}
+
+
+def _files_page(world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
     filters = parse_file_filters(args.get("filters"))
     offset, limit = args["offset"], args["limit"]
     client_id = args.get("client_id")

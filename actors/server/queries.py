@@ -147,7 +147,10 @@ def get_files(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
         f"SELECT {FILE_COLUMNS} FROM files{clause} ORDER BY {_order(FILE_ORDER, filters.sort)} LIMIT ? OFFSET ?",
         [*params, args["limit"], args["offset"]],
     ).fetchall()
-    return page([dict(r) for r in rows], total, args["offset"], args["limit"])
+    ids = list(dict.fromkeys(r["client_id"] for r in rows))
+    names = conn.execute(f"SELECT id, name FROM clients WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+    listed = page([dict(r) for r in rows], total, args["offset"], args["limit"])
+    return {**listed, "client_names": {r["id"]: r["name"] for r in names}}
 
 
 def files_of(conn: sqlite3.Connection, client_id: str | None) -> list[dict[str, Any]]:

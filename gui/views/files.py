@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import flet as ft
@@ -15,22 +14,20 @@ from gui.views.paged import PagedListView
 from gui.views.rowlist import Cell, Column, ListSpec, RowAction
 from gui.views.widgets import dropdown, error_text
 from protocol.catalogue import FILE_STATUSES
-from protocol.errors import ErrorCode
 from protocol.responses import Reply
 from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
 PAGE_SIZE = 100
-NAME_LOOKUPS_AT_ONCE = 8
 
 
 class ClientNames:
     """Client id -> name for the Client column (a File carries only its ``client_id``).
 
-    Names are learnt from every client list the console loads; those a page still lacks are looked
-    up (resolve_client, a few at a time) before the page is shown, so a row never appears with a
-    bare id that changes a moment later. A client that no longer exists shows its id."""
+    A page of files names the clients of its files (``client_names``), so its rows never appear
+    with a bare id that changes a moment later; the names of every client list the console loads
+    are kept too. A client no longer known (deleted) shows its id."""
 
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
@@ -38,24 +35,11 @@ class ClientNames:
     def name(self, client_id: str) -> str:
         return self._names.get(client_id, client_id)
 
-    def learn(self, clients: Iterable[Mapping[str, Any]]) -> None:
-        for client in clients:
-            self._names[client["id"]] = client["name"]
+    def learn(self, names: Mapping[str, str]) -> None:
+        self._names.update(names)
 
-    async def fill(self, client_ids: Iterable[str], resolve: Callable[[str], Awaitable[Reply]]) -> None:
-        wanted = [i for i in dict.fromkeys(client_ids) if i not in self._names]
-        gate = asyncio.Semaphore(NAME_LOOKUPS_AT_ONCE)
-
-        async def look_up(client_id: str) -> None:
-            async with gate:
-                reply = await resolve(client_id)
-            if reply["success"]:
-                self._names[client_id] = reply["data"]["name"]
-            elif reply.get("error_code") == ErrorCode.NOT_FOUND:
-                self._names[client_id] = client_id  # deleted: its id is all there is; not asked again
-            # Any other failure (a timeout, an outage) shows the id now and asks again next time.
-
-        await asyncio.gather(*(look_up(i) for i in wanted))
+    def learn_clients(self, clients: Iterable[Mapping[str, Any]]) -> None:
+        self.learn({client["id"]: client["name"] for client in clients})
 
 
 class FilesView(PagedListView):
@@ -168,15 +152,12 @@ class FilesView(PagedListView):
             client_id=self.client_id, offset=self.pager.offset, limit=self.pager.page_size, filters=filters
         )
         if reply["success"]:
-            await self.names.fill(
-                (f["client_id"] for f in reply["data"]["items"]),
-                lambda client_id: self.bridge.resolve_client_async(client_id_or_name=client_id),
-            )
+            self.names.learn(reply["data"]["client_names"])
         return reply
 
     async def _learn_names(self, key: str, page: Any) -> None:
         if page:
-            self.names.learn(page["items"])
+            self.names.learn_clients(page["items"])
 
     async def show_client(self, client_id: str | None, name: str) -> None:
         """Show one client's files, or every client's with ``client_id`` None."""
@@ -202,7 +183,7 @@ class FilesView(PagedListView):
             return
         client = await self.resolve_typed_client(text)
         if client is not None:
-            self.names.learn([client])
+            self.names.learn_clients([client])
             await self.show_client(client["id"], client["name"])
 
     async def verify(self, f: dict[str, Any]) -> None:

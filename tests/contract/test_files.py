@@ -44,6 +44,17 @@ def test_files_have_the_declared_shape(reader: Backend) -> None:
 
 
 @covers("get_files")
+def test_a_page_of_files_names_the_clients_of_its_files(reader: Backend) -> None:
+    by_id = {client_id: name for name, client_id in reader.clients.items()}
+    every = reader.call("get_files")
+    assert every["client_names"] == {f["client_id"]: by_id[f["client_id"]] for f in every["items"]}
+    assert len(set(every["client_names"])) > 1  # files of several clients: each named once
+    one = reader.call("get_files", offset=0, limit=1)
+    assert one["client_names"] == {one["items"][0]["client_id"]: by_id[one["items"][0]["client_id"]]}
+    assert reader.call("get_files", client_id=reader.clients["Émile"])["client_names"] == {}
+
+
+@covers("get_files")
 @pytest.mark.parametrize("sort", FILE_SORTS)
 def test_file_sorts(reader: Backend, sort: str) -> None:
     expected = {
