@@ -383,7 +383,7 @@ class ServerBridge(FacadeBase):
         *,
         timeout: float | None = None,
     ) -> Reply:
-        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
+        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then; a job still queued 24 h after it was queued ends `expired`, a time the real server's configuration may change). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
         return self._run(
             "restore_to_agent",
             {"snapshot_id": snapshot_id, "paths": paths, "destination": destination, "overwrite": overwrite},
@@ -399,12 +399,20 @@ class ServerBridge(FacadeBase):
         *,
         timeout: float | None = None,
     ) -> Reply:
-        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
+        """Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the client's agent carries out when it is connected (queued until then; a job still queued 24 h after it was queued ends `expired`, a time the real server's configuration may change). Files are named from the folder holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives `/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected one is taken once. The agent writes nothing outside `destination`, follows no symbolic link there, writes each file to a temporary, fsyncs it, checks its SHA-256 against the version's and only then renames it into place."""
         return await self._run_async(
             "restore_to_agent",
             {"snapshot_id": snapshot_id, "paths": paths, "destination": destination, "overwrite": overwrite},
             timeout,
         )
+
+    def cancel_restore_job(self, job_id: str, *, timeout: float | None = None) -> Reply:
+        """Cancel a restore job. A queued one ends at once as `cancelled`; a running one becomes `cancelling`: its agent is told, stops between two files (what it already wrote and verified stays where it is) and the job ends `cancelled` with the counts so far (also if the agent goes away meanwhile). Calling it again on a job being cancelled tells the agent again."""
+        return self._run("cancel_restore_job", {"job_id": job_id}, timeout)
+
+    async def cancel_restore_job_async(self, job_id: str, *, timeout: float | None = None) -> Reply:
+        """Cancel a restore job. A queued one ends at once as `cancelled`; a running one becomes `cancelling`: its agent is told, stops between two files (what it already wrote and verified stays where it is) and the job ends `cancelled` with the counts so far (also if the agent goes away meanwhile). Calling it again on a job being cancelled tells the agent again."""
+        return await self._run_async("cancel_restore_job", {"job_id": job_id}, timeout)
 
     def get_restore_job(self, job_id: str, *, timeout: float | None = None) -> Reply:
         """One restore job: its progress while it runs, its result once it ended."""

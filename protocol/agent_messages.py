@@ -68,6 +68,7 @@ AGENT_TO_SERVER: dict[str, dict[str, tuple[type, ...]]] = {
     "job_progress": {"job": _S, "files_done": _I, "bytes_done": _I},
     "job_checkpoint": {"job": _S, "cursor": _S, "counts": _D, "problems": _L, "end": _B},
     "job_failed": {"job": _S, "code": _S, "message": _S},
+    "job_stopped": {"job": _S, "counts": _D, "problems": _L},
 }
 SERVER_TO_AGENT: dict[str, dict[str, tuple[type, ...]]] = {
     "welcome": {"client_id": _S, "heartbeat_s": (int, float), "window": _I, "chunk_size": _I, "max_batch": _I},
@@ -90,6 +91,7 @@ SERVER_TO_AGENT: dict[str, dict[str, tuple[type, ...]]] = {
         "counts": _D,
     },
     "job_items": {"job": _S, "items": _L, "cursor": _S, "end": _B},
+    "job_cancel": {"job": _S},
     "error": {"code": _S, "message": _S},
     "disconnect": {"reason": _S},
 }

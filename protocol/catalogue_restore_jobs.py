@@ -18,8 +18,12 @@ from protocol.views import ViewKey as K
 # What happens to a file that already exists where a restored one goes. The first is the
 # default: nothing on the client's machine is ever replaced unless the operator says so.
 OVERWRITE_POLICIES = ("skip", "overwrite", "rename")
-JOB_STATUSES = ("queued", "running", "complete", "partial", "failed")
-ENDED_STATUSES = frozenset({"complete", "partial", "failed"})
+JOB_STATUSES = ("queued", "running", "cancelling", "complete", "partial", "failed", "cancelled", "expired")
+ENDED_STATUSES = frozenset({"complete", "partial", "failed", "cancelled", "expired"})
+# A job nobody came for must not wait forever (an agent uninstalled, a laptop that never comes back):
+# after this long queued it ends ``expired``. A day covers a machine off overnight or over a long
+# meeting-filled day; the real server takes another value from its configuration.
+QUEUED_EXPIRY_S = 24 * 3600.0
 MAX_RESTORE_PATHS = 1000
 PROBLEMS_LISTED = 1000  # a job lists at most this many skipped or failed files (the counts are complete)
 
@@ -42,7 +46,9 @@ RESTORE_JOB_OPERATIONS: tuple[Operation, ...] = (
         "restore_to_agent",
         "snapshots",
         "Restore folders and files of a snapshot onto the client's own machine, under `destination`: a job the "
-        "client's agent carries out when it is connected (queued until then). Files are named from the folder "
+        "client's agent carries out when it is connected (queued until then; a job still queued "
+        f"{QUEUED_EXPIRY_S / 3600:.0f} h after it was queued ends `expired`, a time the real server's configuration "
+        "may change). Files are named from the folder "
         "holding the whole selection, as download_archive names its members (`/home/ada/docs` into `/tmp/r` gives "
         "`/tmp/r/docs/…`; `/` gives `/tmp/r/home/…`, a drive `C:` gives `C/…`); an item inside another selected "
         "one is taken once. The agent writes nothing "
@@ -78,6 +84,21 @@ RESTORE_JOB_OPERATIONS: tuple[Operation, ...] = (
                 choices=OVERWRITE_POLICIES,
             ),
         ),
+        refreshes=(K.ACTIVITY, K.AUDIT),
+        role=Role.OPERATOR,
+    ),
+    Operation(
+        "cancel_restore_job",
+        "snapshots",
+        "Cancel a restore job. A queued one ends at once as `cancelled`; a running one becomes `cancelling`: its "
+        "agent is told, stops between two files (what it already wrote and verified stays where it is) and the job "
+        "ends `cancelled` with the counts so far (also if the agent goes away meanwhile). Calling it again on a "
+        "job being cancelled tells the agent again.",
+        Access.WRITE,
+        5.0,
+        "`RestoreJob` (cancelled, or cancelling while its agent stops); NOT_FOUND for an unknown id, CONFLICT for a "
+        "job that already ended (the message says how)",
+        (_job_id(),),
         refreshes=(K.ACTIVITY, K.AUDIT),
         role=Role.OPERATOR,
     ),
@@ -136,8 +157,10 @@ RESTORE_JOB_SHAPES: tuple[Shape, ...] = (
             ("overwrite", "string: skip, overwrite or rename"),
             (
                 "status",
-                "string: queued (waiting for the agent: not connected, or busy), running, complete (every file "
-                "restored or skipped), partial (some failed) or failed (the job could not run: see `error`)",
+                "string: queued (waiting for the agent: not connected, or busy), running, cancelling (its agent "
+                "was told to stop), complete (every file restored or skipped), partial (some failed), failed (the "
+                "job could not run: see `error`), cancelled (cancel_restore_job: the counts say what was done "
+                "before) or expired (its agent never came for it: see `error`)",
             ),
             ("created_at", "datetime"),
             ("started_at", "datetime or null: when the agent first took it"),
@@ -155,7 +178,7 @@ RESTORE_JOB_SHAPES: tuple[Shape, ...] = (
                 f"[{{path, outcome (skipped or failed), code, reason}}]: the first {PROBLEMS_LISTED} skipped or "
                 f"failed files; `code` is one of {', '.join(PROBLEM_CODES)}",
             ),
-            ("error", "string or null: why a failed job could not run"),
+            ("error", "string or null: why a failed job could not run, or why an expired one ended"),
         ),
     ),
 )

@@ -11,6 +11,7 @@ CLIENT_CHANGED = "client.changed"
 FILE_CHANGED = "file.changed"
 SERVER_CHANGED = "server.changed"
 RESTORE_JOB = "restore.job"
+SNAPSHOT_ENDED = "snapshot.ended"
 BRIDGE_BACKEND = "bridge.backend"
 BRIDGE_MODE = "bridge.mode"
 BRIDGE_WRITE = "bridge.write"
@@ -73,13 +74,26 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         RESTORE_JOB,
         "backend",
-        "A restore job (restore_to_agent) was queued, taken by its agent, moved on (at most twice a second) or "
-        "ended; back to queued when its agent went away mid-job (it resumes where it stopped).",
+        "A restore job (restore_to_agent) was queued, taken by its agent, moved on (at most twice a second), "
+        "asked to stop (cancel_restore_job on a running job) or ended (also cancelled or expired); back to queued "
+        "when its agent went away mid-job (it resumes where it stopped).",
         (
             ("job_id", "string"),
             ("client_id", "string"),
-            ("change", "string: queued, started, progress, requeued or ended"),
+            ("change", "string: queued, started, progress, requeued, cancelling or ended"),
             ("job", "RestoreJob"),
+        ),
+    ),
+    Topic(
+        SNAPSHOT_ENDED,
+        "backend",
+        "A backup run ended (complete, partial or interrupted): a client's history and what can be restored from "
+        "it changed.",
+        (
+            ("client_id", "string"),
+            ("snapshot_id", "string"),
+            ("status", "string: complete, partial or interrupted"),
+            ("snapshot", "Snapshot: the run's summary, its counts and bytes"),
         ),
     ),
     Topic(

@@ -61,7 +61,9 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         "Snapshot",
         "One backup run of a client: when, how it ended, and what it found compared with the client's files "
-        "before it. new + changed + unchanged are the files its tree holds; failed ones are not in it.",
+        "before it. new + changed + unchanged are the files its tree holds; failed ones are not in it. While it "
+        "runs its counts grow as files are recorded, and its folders' totals and changes (browse_snapshot) are null "
+        "until it ends: the `snapshot.ended` event says when.",
         (
             ("id", "string"),
             ("client_id", "string"),

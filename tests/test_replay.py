@@ -218,6 +218,8 @@ def test_mock_session_touching_every_operation(cassette: Cassette, tmp_path: Pat
         job = ok(c.call("restore_to_agent", {"snapshot_id": ended["id"], "paths": ["/"], "destination": "/restored"}))
         ok(c.call("get_restore_job", {"job_id": job["id"]}))
         ok(c.call("list_restore_jobs", {"client_id": other["id"]}))
+        cancel = c.call("cancel_restore_job", {"job_id": job["id"]})  # a job ended meanwhile is CONFLICT
+        assert cancel["success"] or cancel["error_code"] == "CONFLICT", cancel
         for op, args in calls.items():
             ok(c.call(op, args))
         first = ok(c.call("get_files", {"limit": 1}))["items"][0]["id"]

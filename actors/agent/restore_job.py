@@ -7,7 +7,9 @@ writes it to a temporary file in its folder, checks the bytes it received and, r
 after an fsync, the bytes it wrote against the version's SHA-256, and only then renames it
 into place (``safe_fs``: nothing outside the destination, no link followed). What became
 of each batch goes back as a ``job_checkpoint``, the job's resume point should the
-connection drop (the server offers the job again at the next hello).
+connection drop (the server offers the job again at the next hello). A job the server says
+to cancel (``job_cancel``, noted by the session whenever it reads) stops between two files:
+the file being written is finished and placed, then ``job_stopped`` reports the counts.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ SYNC_EVERY = 64 * 1024 * 1024  # bytes of a file written between two fsyncs
 
 class JobGone(Exception):
     """The server no longer has this job for us (it ended, or its client was deleted)."""
+
+
+class Cancelled(Exception):
+    """The server said to stop this job (job_cancel): it stops before the next file."""
 
 
 @dataclass
@@ -72,6 +78,10 @@ class JobRun:
         return str(self.offer["job"])
 
     def run(self) -> None:
+        if self.job in self.session.cancelled:  # cancelled while it waited here: the server ended it already
+            self.session.cancelled.discard(self.job)
+            log.info("agent.restore_job_cancelled", job=self.job, files_done=0)
+            return
         self.counts = {k: int(v) for k, v in self.offer["counts"].items()}
         destination, policy = self.offer["destination"], self.offer["overwrite"]
         log.info("agent.restore_job_started", job=self.job, destination=destination, overwrite=policy)
@@ -88,15 +98,22 @@ class JobRun:
             self._batches(tree, policy)
         except JobGone as exc:
             log.warning("agent.restore_job_dropped", job=self.job, reason=str(exc))
+        except Cancelled:
+            tree.sync()  # what job_stopped reports as restored is durable
+            self.session.conn.send("job_stopped", job=self.job, counts=self.counts, problems=self.problems)
+            log.info("agent.restore_job_cancelled", job=self.job, **self.counts)
         finally:
+            self.session.cancelled.discard(self.job)
             tree.close()
 
     def _batches(self, tree: Tree, policy: str) -> None:
         cursor = self.offer["cursor"]
         while True:
+            self._stop_if_cancelled()
             self.session.conn.send("job_next", job=self.job, cursor=cursor)
             batch = self._next(("job_items",), None)
             for raw in batch["items"]:
+                self._stop_if_cancelled()
                 self._one(tree, raw, policy)
             tree.sync()  # what the checkpoint reports as restored is durable
             cursor = batch["cursor"]
@@ -112,6 +129,13 @@ class JobRun:
             if batch["end"]:
                 log.info("agent.restore_job_ended", job=self.job, **self.counts)
                 return
+
+    def _stop_if_cancelled(self) -> None:
+        msg = self.session.recv(0)  # a job_cancel already here is noted by the session
+        if msg is not None and msg.type == "error" and msg.get("ref") == self.job:
+            raise JobGone(f"{msg['code']}: {msg['message']}")
+        if self.job in self.session.cancelled:
+            raise Cancelled
 
     def _one(self, tree: Tree, raw: Any, policy: str) -> None:
         path = raw[0] if isinstance(raw, list) and raw and isinstance(raw[0], str) else "?"

@@ -198,6 +198,7 @@ class Session:
         self.last_heard = time.monotonic()
         self.next_beat = 0.0
         self.jobs: list[Message] = []  # restore jobs offered, kept for when the agent is free (restore_job.serve)
+        self.cancelled: set[str] = set()  # restore jobs the server said to stop (job_cancel): checked between files
 
     def open(self, timeout: float) -> None:
         """Say hello (after the handshake) and wait for the welcome."""
@@ -243,6 +244,10 @@ class Session:
                 if msg.type == "restore_job":
                     if all(j["job"] != msg["job"] for j in self.jobs):
                         self.jobs.append(msg)
+                    continue
+                if msg.type == "job_cancel":
+                    self.jobs = [j for j in self.jobs if j["job"] != msg["job"]]  # an offer not taken yet goes
+                    self.cancelled.add(msg["job"])
                     continue
                 if msg.type == "credit":
                     self.credit.grant(msg["n"])

@@ -101,6 +101,21 @@ def not_in_snapshot(snapshot_id: str, path: str) -> ProtocolError:
     )
 
 
+def already_ended(job: RestoreJob) -> ProtocolError:
+    """CONFLICT for cancelling a job that is over, saying how it ended."""
+    how = f"{job.status} at {job.ended_at.isoformat() if job.ended_at else '?'}"
+    return ProtocolError(
+        ErrorCode.CONFLICT,
+        f"restore job {job.id} already ended ({how}): there is nothing left to cancel",
+        job_id=job.id,
+        status=job.status,
+    )
+
+
+def expiry_reason(hours: float) -> str:
+    return f"its client's agent did not come for it within {hours:g} h of it being queued"
+
+
 def still_running(snapshot_id: str) -> ProtocolError:
     return ProtocolError(
         ErrorCode.CONFLICT,
@@ -145,6 +160,10 @@ class RestoreJob:
     def fail(self, at: datetime, error: str) -> None:
         self.status, self.ended_at, self.error = "failed", at, error
 
+    def stop(self, at: datetime, status: str, error: str | None = None) -> None:
+        """Ended before its last file (``cancelled`` or ``expired``): the counts stay what was done."""
+        self.status, self.ended_at, self.error = status, at, error
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -174,6 +193,14 @@ def summary(job: RestoreJob) -> str:
     c = job.counts
     if job.status == "failed":
         return f"Restore {job.id} to {job.destination} failed: {job.error}"
+    if job.status == "expired":
+        return f"Restore {job.id} to {job.destination} expired: {job.error}"
+    if job.status == "cancelled":
+        return (
+            f"Restore {job.id} to {job.destination} cancelled after {c['files_done']} of {job.files_total} files: "
+            f"{c['files_restored']} restored and verified (kept), {c['files_skipped']} skipped, "
+            f"{c['files_failed']} failed"
+        )
     return (
         f"Restore {job.id} to {job.destination} {job.status}: {c['files_restored']} files restored and verified "
         f"({c['bytes_restored']} bytes), {c['files_skipped']} skipped, {c['files_failed']} failed"

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from actors.backends.snapshot_paths import folders_of
+from protocol.events import SNAPSHOT_ENDED
 
 if TYPE_CHECKING:
     from actors.mock.records import Client, FileRecord
@@ -191,8 +192,10 @@ class MockHistory:
         root: str | None = None,
         interrupted: bool = False,
         held: list[FileRecord] | None = None,
+        announce: bool = True,
     ) -> Run:
-        """End the client's run; its tree is ``held`` (default: every file of the client)."""
+        """End the client's run; its tree is ``held`` (default: every file of the client). ``announce``: a
+        ``snapshot.ended`` event says so (not for the history a fresh dataset is generated with)."""
         run = self.begin(client_id, at)
         del self.open[client_id]
         c = run.counts
@@ -213,6 +216,12 @@ class MockHistory:
         run.ended_at = at
         run.stored, run.failed = {}, {}
         run.folders = self.folders_for(run, self._previous(run))
+        if announce:
+            summary = run.to_dict()
+            world.emit(
+                SNAPSHOT_ENDED,
+                {"client_id": client_id, "snapshot_id": run.id, "status": run.status, "snapshot": summary},
+            )
         return run
 
     def _previous(self, run: Run) -> Run | None:

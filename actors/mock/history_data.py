@@ -144,4 +144,4 @@ def seed(world: MockWorld) -> None:
             if rng.random() < _FAILED_SHARE:
                 for _ in range(rng.randint(1, 3)):
                     history.failed(client.id, end, rng.randint(1, 50_000_000))
-            history.close(world, client.id, end, held=held)
+            history.close(world, client.id, end, held=held, announce=False)

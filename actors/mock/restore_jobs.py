@@ -3,6 +3,9 @@
 The simulated agent works like the real one, at ``RATE`` bytes a second: one job at a time
 per client, only while the client is connected and the server running (a job waits queued
 otherwise, and goes back to queued when its client goes mid-job, keeping what it did).
+A cancelled job that is running stops at the next tick, between two files (the file being
+written is dropped, as the real agent drops its temporary); a job queued for
+QUEUED_EXPIRY_S ends expired.
 What it finds on the client's disk is the client's own files: a file restored where one of
 them is (its original place, say) meets an existing file, so the overwrite policy decides;
 content that no longer hashes to its version's SHA-256 (the ticker corrupts some) fails as
@@ -15,14 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from actors.backends.dbview import path_key
 from actors.backends.filters import page
 from actors.backends.restore_plan import (
     RestoreJob,
+    already_ended,
     checked_destination,
     contains,
+    expiry_reason,
     member_base,
     member_of,
     normalized,
@@ -33,7 +39,7 @@ from actors.backends.restore_plan import (
 )
 from actors.backends.snapshot_paths import split
 from actors.mock.content import content_sha256
-from protocol.catalogue_restore_jobs import ENDED_STATUSES, EXISTS, HASH_MISMATCH
+from protocol.catalogue_restore_jobs import ENDED_STATUSES, EXISTS, HASH_MISMATCH, QUEUED_EXPIRY_S
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.events import RESTORE_JOB
 
@@ -58,6 +64,7 @@ class Item:
 class MockJob:
     job: RestoreJob
     items: list[Item]
+    queued_at: datetime  # when it last began to wait for its agent (created, or queued again): it expires from there
     position: int = 0  # items handled
     partial: int = 0  # bytes written of the item at ``position``
     kept: dict[str, None] = field(default_factory=dict)  # path keys restored by this job (it made them exist)
@@ -98,7 +105,7 @@ class MockRestoreJobs:
             bytes_total=sum(v.size for v in sizes if v is not None),
         )
         self.next_id += 1
-        self.jobs[job.id] = MockJob(job, items)
+        self.jobs[job.id] = MockJob(job, items, job.created_at)
         client = world.clients[run.client_id]
         world.record(
             "restore_queued",
@@ -111,10 +118,26 @@ class MockRestoreJobs:
         return job.to_dict()
 
     def get(self, world: MockWorld, job_id: str) -> dict[str, Any]:
+        return self._find(world, job_id).job.to_dict()
+
+    def cancel(self, world: MockWorld, job_id: str) -> dict[str, Any]:
+        """A queued job ends now; a running one stops at the simulated agent's next tick."""
+        mock = self._find(world, job_id)
+        job = mock.job
+        if job.status in ENDED_STATUSES:
+            raise already_ended(job)
+        if job.status == "queued":
+            self._stop(world, mock, "cancelled")
+        elif job.status == "running":
+            job.status = "cancelling"
+            _event(world, job, "cancelling")
+        return job.to_dict()
+
+    def _find(self, world: MockWorld, job_id: str) -> MockJob:
         found = self.jobs.get(job_id)
         if found is None or found.job.client_id not in world.clients:
             raise _not_found("restore job", job_id)
-        return found.job.to_dict()
+        return found
 
     def list(self, world: MockWorld, args: dict[str, Any]) -> dict[str, Any]:
         client_id, status = args.get("client_id"), args.get("status")
@@ -141,7 +164,7 @@ class MockRestoreJobs:
                     [j.id, j.client_id, j.snapshot_id, j.paths, j.destination, j.overwrite, j.created_at],
                     [j.files_total, j.bytes_total, j.status, j.started_at, j.ended_at, j.counts, j.problems, j.error],
                     [[i.path, i.member, i.file_id, i.version] for i in m.items],
-                    [m.position, m.partial, list(m.kept)],
+                    [m.position, m.partial, list(m.kept), m.queued_at],
                 ]
             )
         return {"format": STATE_FORMAT, "next_id": self.next_id, "jobs": rows}
@@ -158,7 +181,10 @@ class MockRestoreJobs:
         for head, state, items, progress in doc["jobs"]:
             job = RestoreJob(*head, *state[:2])
             job.status, job.started_at, job.ended_at, job.counts, job.problems, job.error = state[2:]
-            mock = MockJob(job, [Item(*i) for i in items], progress[0], progress[1], dict.fromkeys(progress[2]))
+            # A state saved before jobs expired has no queued_at: a job waits from its creation.
+            queued_at = progress[3] if len(progress) > 3 else job.created_at
+            items_of = [Item(*i) for i in items]
+            mock = MockJob(job, items_of, queued_at, progress[0], progress[1], dict.fromkeys(progress[2]))
             jobs.jobs[job.id] = mock
         return jobs
 
@@ -169,8 +195,15 @@ class MockRestoreJobs:
         for job_id in [i for i, m in self.jobs.items() if m.job.client_id not in world.clients]:
             del self.jobs[job_id]  # its client was deleted, the job with it (as the real server's cascade)
         busy: set[str] = set()
+        expiry = timedelta(seconds=QUEUED_EXPIRY_S)
         for mock in self.jobs.values():
             job = mock.job
+            if job.status == "cancelling":  # between two files, or its agent went: either way it ends here
+                self._stop(world, mock, "cancelled")
+                continue
+            if job.status == "queued" and world.now() - mock.queued_at >= expiry:
+                self._stop(world, mock, "expired", expiry_reason(QUEUED_EXPIRY_S / 3600))
+                continue
             if job.status in ENDED_STATUSES or job.client_id in busy:
                 continue
             client = world.clients[job.client_id]
@@ -178,6 +211,7 @@ class MockRestoreJobs:
             if not present:
                 if job.status == "running":
                     job.status = "queued"
+                    mock.queued_at = world.now()
                     _event(world, job, "requeued")
                 continue
             busy.add(job.client_id)
@@ -231,6 +265,17 @@ class MockRestoreJobs:
             _event(world, job, "progress")
 
     @staticmethod
+    def _stop(world: MockWorld, mock: MockJob, status: str, error: str | None = None) -> None:
+        """End a job before its last file: the file being written is dropped, what was done stays."""
+        job = mock.job
+        job.counts["bytes_done"] -= mock.partial
+        mock.partial = 0
+        job.stop(world.now(), status, error)
+        level = "INFO" if status == "cancelled" else "WARNING"
+        world.record(f"restore_{status}", level, summary(job), client_id=job.client_id, logger="backup.restore")
+        _event(world, job, "ended")
+
+    @staticmethod
     def _handled(mock: MockJob, size: int) -> None:
         mock.position += 1
         mock.job.counts["files_done"] += 1
@@ -272,6 +317,11 @@ def handlers(world: MockWorld) -> dict[str, Callable[[dict[str, Any]], tuple[Any
     jobs = world.restore_jobs
     return {
         "restore_to_agent": lambda a: (jobs.create(world, a), "Restore queued"),
+        "cancel_restore_job": lambda a: _cancel_op(jobs.cancel(world, a["job_id"])),
         "get_restore_job": lambda a: (jobs.get(world, a["job_id"]), "Restore job"),
         "list_restore_jobs": lambda a: (jobs.list(world, a), "Restore jobs"),
     }
+
+
+def _cancel_op(job: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    return job, "Restore cancelled" if job["status"] == "cancelled" else "Restore cancelling: the agent stops"

@@ -32,24 +32,15 @@ from actors.server.blobs import BlobStore
 from actors.server.db import open_database
 from actors.server.dbview import CatalogTables
 from actors.server.faults import describe, is_storage_full
-from actors.server.keys import (
-    ALLOW_LIST_FILE,
-    REVOKED_FILE,
-    KeyRing,
-    RevokedKeys,
-    ServerKeys,
-    enrollment_token,
-    new_token,
-    read_allow_list,
-    store_token,
-)
 from actors.server.logs import LogStore, install_capture
 from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
 from actors.server.scrub import Scrubber
 from actors.server.sessions import AgentSettings
 from actors.server.store import Store
+from actors.server.trust import AgentTrust
 from protocol.agent_messages import CHUNK_SIZE, DEFAULT_AGENTS_ENDPOINT, HEARTBEAT_S, WINDOW
 from protocol.catalogue import BACKEND_OPERATIONS, CATALOGUE
+from protocol.catalogue_restore_jobs import QUEUED_EXPIRY_S
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import success
@@ -74,6 +65,7 @@ class ServerConfig:
     tick_s: float = 0.5
     log_file: bool = True
     scrub_interval_s: float = DEFAULT_SCRUB_INTERVAL_S  # a storage scrub this often (0 = only on demand)
+    restore_expiry_s: float = QUEUED_EXPIRY_S  # a restore job queued this long without its agent ends expired
 
     @property
     def root(self) -> Path:
@@ -102,13 +94,8 @@ class BackupServer:
         root.mkdir(parents=True, exist_ok=True)
         self.logs = LogStore(file=root / "logs" / "server.log" if config.log_file else None)
         install_capture(self.logs)
-        self.keys = ServerKeys.load(root / "keys")
-        self.token = enrollment_token(root / "keys", config.enroll_token)
-        self.logs.redact(self.token)
-        allowed = read_allow_list(root / "keys" / ALLOW_LIST_FILE)
-        if config.allow_list is not None:
-            allowed |= read_allow_list(config.allow_list)
-        self.keyring = KeyRing(self.token, allowed, RevokedKeys(root / "keys" / REVOKED_FILE))
+        self.trust = AgentTrust(root / "keys", config.enroll_token, config.allow_list, self.logs)
+        self.keys, self.keyring = self.trust.keys, self.trust.keyring
         self.conn = open_database(root / "backup.db", self.clock.now())
         self.blobs = self.blob_store_class(root / "blobs")
         self.blobs.clean_temporaries()
@@ -126,6 +113,7 @@ class BackupServer:
                 server_version=VERSION,
             ),
         )
+        self.agents.restores.jobs.expiry_s = config.restore_expiry_s
         self.running = self.store.setting("accepting", "1") == "1"
         self.agents.accepting = self.running
         self.started_at: datetime | None = self.clock.now() if self.running else None
@@ -170,7 +158,7 @@ class BackupServer:
             "start_server": lambda a: (self.start_server(), "Server started"),
             "stop_server": lambda a: (self.stop_server(), "Server stopped"),
             "get_logs": lambda a: (self.logs.query(a.get("level"), a.get("text"), a["offset"], a["limit"]), "Logs"),
-            "get_enrollment_token": lambda a: (self.enrollment(), "Enrollment token"),
+            "get_enrollment_token": lambda a: (self.trust.enrollment(self.config.agents_endpoint), "Enrollment token"),
             "rotate_enrollment_token": lambda a: (self.rotate_enrollment_token(), "Enrollment token rotated"),
             "test_connection": lambda a: (
                 {"pong": True, "backend": self.name, "server_time": self.clock.now()},
@@ -213,22 +201,7 @@ class BackupServer:
         self.agents.restores.jobs.flush()
         self.scrubber.tick()
         self.store.flush_server_changed()  # after the agents' tick, so its lost sessions count too
-        keys, unreported = self.keyring.take_refusals()
-        for key in keys:
-            self.store.record(
-                "agent_refused",
-                "WARNING",
-                f"Refused an agent with an unknown key {key[:8]}… "
-                "(not enrolled; enroll it with the token or add its key to the allow-list)",
-                logger="backup.security",
-            )
-        if unreported:
-            self.store.record(
-                "agent_refused",
-                "WARNING",
-                f"Refused {unreported} more agents with unknown keys (too many in a minute to list one by one)",
-                logger="backup.security",
-            )
+        self.trust.record_refusals(self.store)
 
     def tick_interval(self) -> float:
         return self.config.tick_s
@@ -338,30 +311,14 @@ class BackupServer:
     ) -> StreamReply:
         return content.download(self.store, self.blobs, file_id, destination_path, self._reply, allow_damaged, version)
 
-    def enrollment(self) -> dict[str, Any]:
-        """What enrolling an agent takes: the token (a secret), where agents connect, the server's key."""
-        return {
-            "token": self.token,
-            "agents_endpoint": self.config.agents_endpoint,
-            "server_public_key": self.keys.public.decode("ascii"),
-        }
+    @property
+    def token(self) -> str:
+        """The agents' enrollment token now (a secret)."""
+        return self.trust.token
 
     def rotate_enrollment_token(self) -> dict[str, Any]:
-        """A new token, effective at once: the old one's enrollment key is refused from the next handshake."""
-        token = new_token()
-        store_token(self.config.root / "keys", token)
-        self.logs.redact(token)
-        self.token = token
-        self.keyring.set_token(token)
-        note = " (--enroll-token on the command line will set the old one back at the next start)"
-        self.store.record(
-            "enrollment_token_rotated",
-            "WARNING",
-            "The agents' enrollment token was rotated: the old one enrolls nobody any more; "
-            f"enrolled agents keep working{note if self.config.enroll_token else ''}",
-            logger="backup.security",
-        )
-        return self.enrollment()
+        self.trust.rotate(self.store)
+        return self.trust.enrollment(self.config.agents_endpoint)
 
     def get_server_status(self) -> dict[str, Any]:
         totals = counters.read(self.conn)

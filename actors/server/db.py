@@ -217,6 +217,53 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ) WHERE status = 'error';
     """,
     ),
+    (
+        6,
+        "restore jobs can be cancelled and expire: statuses cancelling, cancelled, expired; queued_at",
+        """
+        -- SQLite cannot change a CHECK constraint: the table is rebuilt with the new statuses. queued_at
+        -- is when a job last began to wait for its agent (created, or queued again), which it expires from.
+        CREATE TABLE restore_jobs_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+            snapshot_id INTEGER NOT NULL,
+            paths TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            overwrite TEXT NOT NULL CHECK (overwrite IN ('skip', 'overwrite', 'rename')),
+            status TEXT NOT NULL CHECK (status IN (
+                'queued', 'running', 'cancelling', 'complete', 'partial', 'failed', 'cancelled', 'expired'
+            )),
+            created_at TIMESTAMP NOT NULL,
+            queued_at TIMESTAMP NOT NULL,
+            started_at TIMESTAMP,
+            ended_at TIMESTAMP,
+            files_total INTEGER NOT NULL,
+            bytes_total INTEGER NOT NULL,
+            files_done INTEGER NOT NULL DEFAULT 0,
+            bytes_done INTEGER NOT NULL DEFAULT 0,
+            files_restored INTEGER NOT NULL DEFAULT 0,
+            bytes_restored INTEGER NOT NULL DEFAULT 0,
+            files_skipped INTEGER NOT NULL DEFAULT 0,
+            files_failed INTEGER NOT NULL DEFAULT 0,
+            checkpoint TEXT NOT NULL DEFAULT '',
+            problems TEXT NOT NULL DEFAULT '[]',
+            error TEXT
+        );
+        -- A job waiting since before this version waits from now on (its own wait was not recorded):
+        -- the migration's time is as good a start as any, and no job expires the moment it runs.
+        INSERT INTO restore_jobs_new (id, client_id, snapshot_id, paths, destination, overwrite, status, created_at,
+            queued_at, started_at, ended_at, files_total, bytes_total, files_done, bytes_done, files_restored,
+            bytes_restored, files_skipped, files_failed, checkpoint, problems, error)
+        SELECT id, client_id, snapshot_id, paths, destination, overwrite, status, created_at,
+            strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000+00:00', started_at, ended_at, files_total, bytes_total, files_done,
+            bytes_done, files_restored, bytes_restored, files_skipped, files_failed, checkpoint, problems, error
+        FROM restore_jobs;
+        DROP TABLE restore_jobs;
+        ALTER TABLE restore_jobs_new RENAME TO restore_jobs;
+        CREATE INDEX restore_jobs_client ON restore_jobs (client_id, id);
+        CREATE INDEX restore_jobs_status ON restore_jobs (status, queued_at);
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

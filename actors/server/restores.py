@@ -29,6 +29,7 @@ class Restores:
             "job_progress": self.jobs.on_progress,
             "job_checkpoint": self.jobs.on_checkpoint,
             "job_failed": self.jobs.on_failed,
+            "job_stopped": self.jobs.on_stopped,
         }
 
     def start(self, session: AgentSession, msg: Message, settings: AgentSettings) -> None:

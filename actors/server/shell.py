@@ -29,6 +29,7 @@ from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
 from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
+from protocol.catalogue_restore_jobs import QUEUED_EXPIRY_S
 from runtime.credentials import CredentialsError
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
@@ -131,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_SCRUB_INTERVAL_S,
         help="seconds between storage scrubs that re-hash every blob (default %(default)s; 0: only on demand)",
     )
+    parser.add_argument(
+        "--restore-expiry",
+        type=float,
+        metavar="HOURS",
+        default=QUEUED_EXPIRY_S / 3600,
+        help="hours a restore job waits for its client's agent before it ends expired (default %(default)s)",
+    )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -152,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk_size=args.chunk_size,
         heartbeat_s=args.agent_heartbeat,
         scrub_interval_s=args.scrub_interval,
+        restore_expiry_s=args.restore_expiry * 3600,
     )
     core = load_class(args.server_class)(config)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()

@@ -11,6 +11,7 @@ decided it. Per-folder counts are kept in memory as rows are written, so closing
 a million files writes its folders' totals without reading its files again; only when a
 batch was seen twice (a redone batch may rewrite rows) are they counted from the table.
 This module and ``snapshot_queries`` are the snapshot catalog's seam (PostgreSQL later).
+A run that ends, however it ends, is a ``snapshot.ended`` event with its summary.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import structlog
 from actors.backends.snapshot_paths import folders_of, split
 from actors.server.db import iso, transaction
 from actors.server.faults import is_storage_full
+from actors.server.snapshot_queries import get_snapshot
 from actors.server.store import Store
 from protocol.agent_messages import MAX_PATH
 from protocol.catalogue_snapshots import CHANGES, ROOT
+from protocol.events import SNAPSHOT_ENDED
 
 log = structlog.get_logger()
 
@@ -338,6 +341,11 @@ class Runs:
             status=status,
             files=sum(c[0] for c in run.counts.values()),
             failed=run.failed_files,
+        )
+        snapshot = get_snapshot(self.conn, str(run.snapshot_id))
+        self.store.emit(
+            SNAPSHOT_ENDED,
+            {"client_id": run.client_id, "snapshot_id": snapshot["id"], "status": status, "snapshot": snapshot},
         )
 
     @staticmethod

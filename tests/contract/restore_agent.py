@@ -11,6 +11,7 @@ backends can be held to the same results.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from actors.backends.dbview import path_key
@@ -55,17 +56,31 @@ class RealAgent:
             if header["t"] == "restore_job":
                 self.offers[header["job"]] = header
 
-    def carry_out(self, job_id: str, stop_after_batches: int | None = None) -> None:
-        """Do the job from its offer's cursor; ``stop_after_batches``: go away before checkpointing that many."""
+    def carry_out(
+        self,
+        job_id: str,
+        stop_after_batches: int | None = None,
+        before_file: Callable[[int], None] | None = None,
+    ) -> None:
+        """Do the job from its offer's cursor; ``stop_after_batches``: go away before checkpointing that many;
+        ``before_file(n)`` runs before the file after the n-th (a console's request meanwhile). A job_cancel
+        stops the job between two files, as the agent does."""
         self.take()
         offer = self.offers.pop(job_id)
         disk = on_disk(self.backend) | set(self.written)
         counts, cursor = dict(offer["counts"]), offer["cursor"]
+        handled = 0
         while True:
             send(self.core, "job_next", job=job_id, cursor=cursor)
             batch = next(h for h, _ in replies(self.core) if h["t"] == "job_items")
-            problems = []
+            problems: list[list[str]] = []
             for path, member, file_id, version, size, sha, _mtime in batch["items"]:
+                if before_file is not None:
+                    before_file(handled)
+                if any(h["t"] == "job_cancel" and h["job"] == job_id for h, _ in replies(self.core)):
+                    send(self.core, "job_stopped", job=job_id, counts=counts, problems=problems)
+                    return
+                handled += 1
                 target = path_key(target_path(offer["destination"], member))
                 counts["files_done"] += 1
                 counts["bytes_done"] += size

@@ -37,14 +37,14 @@ def seeded(path: str) -> RunFile:
     return RunFile(path, content_of(FILES[path]), FILES[path].mtime)
 
 
-def backup_run(backend: Backend, files: list[RunFile], seconds: float = 5.0) -> None:
-    """One run of alpha that lists ``files`` and lasts ``seconds``."""
+def backup_run(backend: Backend, files: list[RunFile], seconds: float = 5.0) -> list[tuple[str, dict[str, Any]]]:
+    """One run of alpha that lists ``files`` and lasts ``seconds``; the events it made."""
     if isinstance(backend.core, BackupServer):
         _real_run(backend, backend.core, files, seconds)
     else:
         assert isinstance(backend.core, MockCore)
         _mock_run(backend, backend.core, files, seconds)
-    backend.events()
+    return backend.events()
 
 
 def _ns(moment: datetime) -> int:
