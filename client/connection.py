@@ -17,11 +17,10 @@ from typing import Any
 
 import zmq
 
-from client.errors import BridgeUnreachable, checked_reply, handling_failed, no_reply, not_connected
+from client import lane
+from client.errors import BridgeUnreachable, decoded_reply, handling_failed, no_reply, not_connected
 from protocol.catalogue import CATALOGUE
-from protocol.codec import DEFAULT_MAX_SIZE
-from protocol.envelope import CANCEL, CHUNK, REPLY, Header, decode_body, decode_header, encode_header, request_frames
-from protocol.errors import ProtocolError
+from protocol.envelope import CANCEL, CHUNK, REPLY, TICKET, Header, decode_header, encode_header, request_frames
 from protocol.responses import Reply
 from runtime.credentials import ConnectionFile, connection_from_env
 from runtime.endpoints import client_endpoint
@@ -60,6 +59,8 @@ class BridgeClient:
         self.session = session or uuid.uuid4().hex
         self.connect_timeout = connect_timeout
         self.auth: str | None = None  # a user session's token, sent with every request when set
+        # Streamed requests ask for the backend's bulk lane (protocol/lane.py), which needs this key pair.
+        self.use_lane = self.connection is not None
         self.ctx = context or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -93,13 +94,14 @@ class BridgeClient:
         *,
         request_id: str | None = None,
         timeout_ms: int | None = None,
+        lane: bool = False,
     ) -> str:
         request_id = request_id or uuid.uuid4().hex
         if not self.sock.poll(int(self.connect_timeout * 1000), zmq.POLLOUT):
             self._failure = latest_failure(self._monitor, self.connection is not None, self._failure)
             raise not_connected(self.endpoint, f"no connection within {self.connect_timeout:g}s", self._failure)
         self.sock.send_multipart(
-            request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth)
+            request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth, lane=lane)
         )
         return request_id
 
@@ -120,7 +122,7 @@ class BridgeClient:
             if header.reply_to != request_id:
                 continue  # a late reply to an earlier, abandoned request
             yield header, body
-            if header.kind == REPLY:
+            if header.kind in (REPLY, TICKET):
                 return
 
     def call(
@@ -144,9 +146,14 @@ class BridgeClient:
     def stream(self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *, timeout: float | None = None) -> Reply:
         """A streamed request: ``on_chunk`` gets each chunk and returns frames to send back (the ack).
 
-        When ``on_chunk`` raises, the stream is cancelled and the reply says why (INTERNAL)."""
-        request_id = self.send_request(op, args, timeout_ms=int(timeout * 1000) if timeout else None)
+        When ``on_chunk`` raises, the stream is cancelled and the reply says why (INTERNAL). With
+        ``use_lane`` the chunks may come from the backend's bulk lane (client/lane.py) instead of
+        the bridge, when the bridge answers with a ticket: the same chunks, acks and final reply."""
+        timeout_ms = int(timeout * 1000) if timeout else None
+        request_id = self.send_request(op, args, timeout_ms=timeout_ms, lane=self.use_lane)
         for header, body in self.messages_for(op, request_id, wait_for(op, timeout)):
+            if header.kind == TICKET and self.connection is not None:
+                return lane.fetch(self.ctx, self.connection, op, header, on_chunk, wait_for(op, timeout))
             if header.kind == CHUNK:
                 try:
                     frames = on_chunk(header, body)
@@ -162,11 +169,7 @@ class BridgeClient:
 
     @staticmethod
     def _decode(op: str, body: bytes) -> Reply:
-        try:
-            raw = decode_body(body, DEFAULT_MAX_SIZE)
-        except ProtocolError as exc:
-            return handling_failed(op, exc)
-        return checked_reply(op, raw)
+        return decoded_reply(op, body)
 
 
 def wait_for(op: str, timeout: float | None) -> float:

@@ -24,6 +24,8 @@ Where each one surfaces:
 from __future__ import annotations
 
 from protocol import responses
+from protocol.codec import DEFAULT_MAX_SIZE
+from protocol.envelope import decode_body
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.modes import Mode
 from protocol.responses import Reply
@@ -86,3 +88,12 @@ def checked_reply(op: str, raw: object) -> Reply:
         return responses.as_reply(raw)
     except ProtocolError as exc:
         return local_error(ErrorCode.INTERNAL, f"{op}: the bridge's reply is malformed: {exc.message}")
+
+
+def decoded_reply(op: str, body: bytes) -> Reply:
+    """A reply frame's body as a Reply, or the local error saying why it is not one."""
+    try:
+        raw = decode_body(body, DEFAULT_MAX_SIZE)
+    except ProtocolError as exc:
+        return handling_failed(op, exc)
+    return checked_reply(op, raw)

@@ -30,6 +30,7 @@ READY = "ready"
 HEARTBEAT = "heartbeat"
 DISCONNECT = "disconnect"
 CONTROL = "control"
+TICKET = "ticket"  # a streamed reply to fetch from the backend's bulk lane (protocol/lane.py)
 
 _STR = (str,)
 _INT = (int,)
@@ -50,6 +51,7 @@ REQUIRED_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     HEARTBEAT: {},
     DISCONNECT: {},
     CONTROL: {"op": _STR},
+    TICKET: {"reply_to": _STR, "token": _STR},
 }
 
 OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
@@ -66,6 +68,14 @@ OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     # A user session token (from `login`) with which a GUI process acts for that user. The
     # bridge honours it only from the GUI key that signed in; it never reaches a backend's rights.
     "auth": _OPT_STR,
+    # The bulk lane (protocol/lane.py): a requester asks for it, the bridge names the requester's
+    # key to a backend that has one, a backend announces its endpoint, a ticket names where to fetch.
+    "lane": _BOOL,
+    "lane_key": _STR,
+    "bulk": _STR,
+    "endpoint": _STR,
+    "server_key": _STR,
+    "token": _STR,
 }
 
 KINDS = frozenset(REQUIRED_FIELDS)
@@ -186,8 +196,11 @@ def request_frames(
     timeout_ms: int | None = None,
     ts: float | None = None,
     auth: str | None = None,
+    lane: bool = False,
 ) -> list[bytes]:
     header: dict[str, Any] = {"id": request_id, "op": op}
+    if lane:
+        header["lane"] = True
     if session is not None:
         header["session"] = session
     if auth is not None:

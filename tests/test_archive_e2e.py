@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from actors.agent.sample import ensure_sample
+from client import lane
 from client.download import download
-from tests.conftest import ROOT, ok
+from protocol.envelope import Header
+from protocol.responses import Reply
+from tests.conftest import ROOT, Stack, ok
 from tests.test_server_e2e import RealServer, bridge_stack, client_named, server
 
 __all__ = ["bridge_stack", "server"]  # the fixtures, imported for this module's tests
@@ -30,6 +33,63 @@ def unpacked(archive: Path, into: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")  # refuses anything that would land outside ``into``
     return into
+
+
+class LaneFetches:
+    """client.lane.fetch, counted: the tickets the client redeemed on a backend's bulk lane."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tickets: list[Header] = []
+        self._fetch = lane.fetch
+        monkeypatch.setattr(lane, "fetch", self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Reply:
+        self.tickets.append(args[3])
+        return self._fetch(*args, **kwargs)
+
+
+def test_the_mock_streams_its_archive_through_the_bridge_to_a_client_asking_for_the_lane(
+    bridge_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetches = LaneFetches(monkeypatch)
+    with bridge_stack.client() as c:
+        assert c.use_lane  # it asks; the mock announced no bulk lane, so the bridge streams as ever
+        clients = ok(c.call("get_clients", {"limit": 5}))["items"]
+        runs = [r for x in clients for r in ok(c.call("list_snapshots", {"client_id": x["id"]}))["items"]]
+        ended = next(r for r in runs if r["status"] != "running" and r["files_total"])
+        one = ok(c.call("find_files", {"query": "", "snapshot_id": ended["id"], "limit": 1}))["items"][0]["path"]
+        dest = tmp_path / "mock.tar"
+        data = ok(
+            download(c, "download_archive", {"snapshot_id": ended["id"], "paths": [one], "destination_path": str(dest)})
+        )
+    assert data["size"] == dest.stat().st_size and data["files"] == 1 and fetches.tickets == []
+    with tarfile.open(dest) as tar:
+        assert [m.name for m in tar.getmembers() if m.isfile()] == [one.rsplit("/", 1)[1]]
+
+
+def test_the_real_server_hands_the_archive_over_its_bulk_lane_the_same_as_through_the_bridge(
+    server: RealServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = tmp_path / "sample"
+    assert ensure_sample(sample)
+    server.agent("backup", str(sample), "--name", "demo-agent", config=tmp_path / "agent")
+    fetches = LaneFetches(monkeypatch)
+    with server.stack.client() as c:
+        client = client_named(c, "demo-agent")
+        (snapshot,) = ok(c.call("list_snapshots", {"client_id": client["id"]}))["items"]
+        args: dict[str, Any] = {"snapshot_id": snapshot["id"], "paths": [str(sample)]}
+        lane_data = ok(download(c, "download_archive", {**args, "destination_path": str(tmp_path / "lane.tar")}))
+        c.use_lane = False
+        bridge_data = ok(download(c, "download_archive", {**args, "destination_path": str(tmp_path / "bridge.tar")}))
+    (ticket,) = fetches.tickets
+    registered = server.stack.backend("server")
+    assert registered is not None and ticket.get("server_key") == server.stack.connection_of("server").public_key
+    assert ticket.get("endpoint", "").startswith("tcp://127.0.0.1:") and ticket.get("endpoint") != server.agents
+    assert (tmp_path / "lane.tar").read_bytes() == (tmp_path / "bridge.tar").read_bytes()
+    assert {k: v for k, v in lane_data.items() if k != "destination_path"} == {
+        k: v for k, v in bridge_data.items() if k != "destination_path"
+    }
+    assert tree(unpacked(tmp_path / "lane.tar", tmp_path / "out") / "sample") == tree(sample)
 
 
 def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealServer, tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ It registers with READY, heartbeats, re-registers when the bridge restarts, vali
 arguments against the catalogue, runs the core, streams StreamReply results with
 credit-based flow control, forwards the core's events, and ticks the core. Its DEALER is
 a CURVE client with the backend's connection file: the bridge lets in only allow-listed
-backend keys, each under the name and mode it is bound to.
+backend keys, each under the name and mode it is bound to. With a bulk lane
+(actors/backends/lane.py) it announces the lane's endpoint in READY and answers a streamed
+request the bridge names a requester's key for with a ticket to fetch it there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import structlog
 import zmq
 
 from actors.backends.api import BackendCore, RequestContext, StreamReply
+from actors.backends.lane import BulkLane
+from actors.backends.stream_pump import pump
 from protocol import responses
 from protocol.catalogue import CATALOGUE
 from protocol.codec import DEFAULT_MAX_SIZE
@@ -30,6 +34,7 @@ from protocol.envelope import (
     HEARTBEAT,
     READY,
     REQUEST,
+    TICKET,
     Header,
     decode_body,
     decode_header,
@@ -69,12 +74,13 @@ class BackendWorker:
         extra: Sequence[tuple[zmq.Socket, Callable[[], None]]] = (),
         after_turn: Callable[[], None] | None = None,
         connection: ConnectionFile | None = None,
+        lane: BulkLane | None = None,
     ) -> None:
         """``extra``: more sockets polled in the same loop, each with the handler that drains it
         when readable (the real server's agent socket). ``after_turn``: called after every turn
         of the loop, so a shell can send what the core queued for its own sockets.
         ``connection``: the backend's key pair and the bridge's public key (None: no CURVE,
-        which only a bridge without authentication accepts)."""
+        which only a bridge without authentication accepts). ``lane``: the bulk lane, polled in the same loop."""
         self.core = core
         self.endpoint = endpoint
         self.connection = connection
@@ -93,6 +99,9 @@ class BackendWorker:
         self._next_beat = 0.0
         self._next_tick = 0.0
         self.extra = list(extra)
+        self.lane = lane
+        if lane is not None:
+            self.extra.append((lane.sock, lane.on_readable))
         self.after_turn = after_turn
         self._poller: zmq.Poller | None = None
 
@@ -134,7 +143,10 @@ class BackendWorker:
         return self._failure.detail if self._failure is not None else None
 
     def _send_ready(self) -> None:
-        header = encode_header(READY, name=self.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid())
+        bulk = {"bulk": self.lane.endpoint} if self.lane is not None else {}
+        header = encode_header(
+            READY, name=self.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid(), **bulk
+        )
         self._send([b"", header, b""])
         log.info("backend.ready_sent", bridge=self.endpoint, name=self.name, ops=len(self._ops))
 
@@ -200,6 +212,8 @@ class BackendWorker:
             for key, stream in list(self.streams.items()):
                 if now - stream.last_activity > STREAM_IDLE_TIMEOUT_S:
                     self._abandon(key, stream)
+            if self.lane is not None:
+                self.lane.timers(now)
         if now >= self._next_tick:
             self._next_tick = now + self.core.tick_interval()
             try:
@@ -255,6 +269,11 @@ class BackendWorker:
         structlog.contextvars.bind_contextvars(request_id=request_id, session=header.get("session"))
         try:
             response = self._execute(op, body, RequestContext(request_id, header.get("session")))
+            lane_key = header.get("lane_key")
+            if isinstance(response, StreamReply) and self.lane is not None and isinstance(lane_key, str):
+                token = self.lane.issue(lane_key, request_id, response)
+                self._send([route, encode_header(TICKET, reply_to=request_id, token=token, total=response.total), b""])
+                return
             if isinstance(response, StreamReply):
                 self._start_stream(route, request_id, response)
                 return
@@ -299,23 +318,7 @@ class BackendWorker:
         self._reply(key[0], key[1], responses.error(ErrorCode.STREAM_ABANDONED, message, mode=self.core.mode))
 
     def _pump(self, route: bytes, stream: _Stream) -> None:
-        try:
-            for frames in stream.sender.ready_chunks():
-                self._send([route, *frames])
-        except Exception as exc:
-            log.exception("backend.stream_read_failed", request_id=stream.sender.reply_to)
+        final = pump(stream.sender, stream.reply, lambda frames: self._send([route, *frames]), self.core.mode)
+        if final is not None:
             self.streams.pop((route, stream.sender.reply_to), None)
-            self._reply(
-                route,
-                stream.sender.reply_to,
-                responses.error(ErrorCode.INTERNAL, f"reading the content failed: {exc}", mode=self.core.mode),
-            )
-            return
-        if stream.sender.done:
-            self.streams.pop((route, stream.sender.reply_to), None)
-            try:
-                final = stream.reply.final()
-            except ProtocolError as exc:  # what the stream carried turned out wrong (FILE_DAMAGED)
-                log.warning("backend.stream_failed", request_id=stream.sender.reply_to, error_code=exc.code.value)
-                final = responses.from_protocol_error(exc, mode=self.core.mode)
             self._reply(route, stream.sender.reply_to, final)

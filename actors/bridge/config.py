@@ -79,6 +79,7 @@ class Pending:
     attempt_deadline: float = 0.0
     chunks: int = 0  # stream chunks passed to the requester
     acked: int = 0  # of those, how many it acknowledged
+    lane: bool = False  # the requester asked for the bulk lane (actors/bridge/lanes.py)
 
     @property
     def backend(self) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from actors.bridge import streams
+from actors.bridge import lanes, streams
 from actors.bridge.auth.authority import Authority
 from actors.bridge.auth.principals import Acting, Principal
 from actors.bridge.authorize import Gate
@@ -29,12 +29,14 @@ from actors.bridge.config import (
     Tap,
 )
 from actors.bridge.events import EventLog, write_notice
+from actors.bridge.frames import client_message
 from actors.bridge.inflight import PendingTable
 from actors.bridge.membership import Membership
 from actors.bridge.outage import Outage, Stale
 from actors.bridge.own_ops import OwnOperations
 from actors.bridge.registry import Backend
 from actors.bridge.replies import Deadlines, ReplyCache, RequestKey
+from actors.bridge.status import bridge_status
 from protocol import responses
 from protocol.catalogue import CATALOGUE, HandledBy, Operation
 from protocol.codec import encode
@@ -46,10 +48,10 @@ from protocol.envelope import (
     DISCONNECT,
     EVENT,
     HEARTBEAT,
-    MAX_HEADER_SIZE,
     READY,
     REPLY,
     REQUEST,
+    TICKET,
     Header,
     decode_header,
     encode_header,
@@ -96,8 +98,8 @@ class BridgeCore:
         self._cache = ReplyCache(
             config.reply_cache_ttl, config.reply_cache_size, config.reply_cache_bytes, config.reply_cache_peer_bytes
         )
-        self._started = clock()
-        self._next_heartbeat = self._started
+        self.started = clock()
+        self._next_heartbeat = self.started
         self.taps: list[Tap] = []
 
     def _tap(self, direction: str, header: bytes, body: bytes) -> None:
@@ -114,28 +116,15 @@ class BridgeCore:
     def on_frontend(self, frames: list[bytes], key: str | None = None, peer: str | None = None) -> None:
         """A client's message; ``key`` is the CURVE key ZAP authenticated for it (its User-Id)."""
         identity = frames[0]
-        header: Header | None = None
         try:
-            if len(frames) != 3:
-                # Header-only messages included: what was meant by the missing body is a guess.
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST,
-                    f"a request is a header frame and a body frame (which may be empty), got {len(frames) - 1} frames",
-                )
-            header_frame, body = frames[1], frames[2]
-            if len(header_frame) > MAX_HEADER_SIZE:
-                raise ProtocolError(
-                    ErrorCode.PAYLOAD_TOO_LARGE, f"header frame of {len(header_frame)} bytes exceeds {MAX_HEADER_SIZE}"
-                )
-            header = decode_header(header_frame)
+            header, header_frame, body = client_message(frames)
             if self.taps:
                 self._tap(CLIENT_IN, header_frame, body)
             principal = self.gate.principal(key, peer)
             if header.kind not in (REQUEST, ACK, CANCEL):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"clients may not send {header.kind!r} messages")
         except ProtocolError as exc:
-            readable = header.id if header is not None else (readable_id(frames[1]) if len(frames) > 1 else None)
-            self._reject(identity, readable, exc)
+            self._reject(identity, readable_id(frames[1]) if len(frames) > 1 else None, exc)
             return
         if header.kind == REQUEST:
             self._on_request(identity, header, header_frame, body, principal, peer)
@@ -187,9 +176,7 @@ class BridgeCore:
         if operation is not None and operation.handled_by is HandledBy.BRIDGE:
             self._answer_locally(identity, header, operation, body, acting, peer)
             return
-        if "auth" in header.fields:
-            # The session token is the bridge's business: a backend never sees it.
-            header_frame = encode({k: v for k, v in header.fields.items() if k != "auth"})
+        header_frame = lanes.forwarded_header(header, header_frame)  # never a session token, nor a lane key
         # Operations only a plugin backend knows are treated as writes: never fall back silently.
         is_write = operation.is_write if operation is not None else True
         plan = self.pending.refusal(
@@ -211,6 +198,7 @@ class BridgeCore:
             identity, request_id, op, is_write, session, header_frame, body, plan, now + timeout, timeout, acting, peer
         )
         pending.started = now
+        pending.lane = lanes.wants_lane(header, operation)
         self.pending.add(key, pending)
         self._dispatch(key, pending, now)
 
@@ -223,7 +211,8 @@ class BridgeCore:
             attempt_deadline = now + (budget / 2 if remaining_attempts > 1 else budget)
             backend = self.registry.backends.get(pending.backend)
             if backend is not None and backend.alive:
-                if self.out.to_backend(backend.identity, [pending.identity, pending.header, pending.body]):
+                header = lanes.backend_header(pending, backend)
+                if self.out.to_backend(backend.identity, [pending.identity, header, pending.body]):
                     backend.inflight += 1
                     pending.attempt_deadline = attempt_deadline
                     self._deadlines.push(attempt_deadline, key, pending.attempt)
@@ -311,7 +300,7 @@ class BridgeCore:
                 # We restarted, or it was declared dead: ask it to introduce itself again.
                 self.out.to_backend(identity, [b"", encode_header(CONTROL, op="reregister"), b""])
             return
-        if kind in (REPLY, CHUNK):
+        if kind in (REPLY, CHUNK, TICKET):
             self._on_backend_reply(backend, route, header, header_frame, body, now)
         elif kind == EVENT:
             if self.outage.admit_event(backend):
@@ -335,6 +324,9 @@ class BridgeCore:
             self._to_client(route, [header_frame, body])
             return
         backend.inflight -= 1
+        if header.kind == TICKET:  # the requester fetches the stream from the backend's bulk lane
+            self._complete(key, pending, *lanes.ticket_answer(header, pending, backend))
+            return
         ok = header.fields["ok"]
         self.outage.remember(backend, pending, ok, header.fields.get("error_code"), body)
         # Any reply, an error included, is this live backend's answer: only silence, a
@@ -398,19 +390,5 @@ class BridgeCore:
             return earliest
         return self._next_heartbeat
 
-    # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
-        now = self.clock()
-        return {
-            **self.outage.status(),
-            "epoch": self.events.epoch,
-            "latest_seq": self.events.seq,
-            "oldest_seq": self.events.oldest_seq,
-            "events_endpoint": self.config.events_endpoint,
-            "frontend_endpoint": self.config.frontend_endpoint,
-            "tap_endpoint": self.config.tap_endpoint,
-            "uptime_s": round(now - self._started, 3),
-            "inflight": len(self.pending),
-            "heartbeat_interval_s": self.config.heartbeat_interval,
-            "backends": self.registry.describe(now),
-        }
+        return bridge_status(self, self.clock())

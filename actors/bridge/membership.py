@@ -62,8 +62,16 @@ class Membership:
             log.warning("bridge.backend_refused", backend=name, ops=len(ops), registered=len(self.registry.backends))
             return
         pid = header.fields.get("pid")
+        bulk = header.fields.get("bulk")
         replaced = self.registry.register(
-            identity, name, Mode(mode), ops, now, pid if isinstance(pid, int) else None, allowed.public_key
+            identity,
+            name,
+            Mode(mode),
+            ops,
+            now,
+            pid if isinstance(pid, int) else None,
+            allowed.public_key,
+            bulk if isinstance(bulk, str) and bulk.startswith("tcp://") else "",
         )
         if replaced is not None:
             self.fail_pending(replaced, "replaced by a new instance", None)

@@ -28,6 +28,7 @@ class Backend:
     down_reason: str = ""
     key: str = ""  # the CURVE key it registered with: its later messages must come from the same key
     down_at: float = 0.0
+    bulk: str = ""  # its bulk lane's endpoint, as its READY announced (protocol/lane.py); "" for none
 
 
 @dataclass
@@ -46,14 +47,22 @@ class Registry:
         )
 
     def register(
-        self, identity: bytes, name: str, mode: Mode, ops: list[str], now: float, pid: int | None = None, key: str = ""
+        self,
+        identity: bytes,
+        name: str,
+        mode: Mode,
+        ops: list[str],
+        now: float,
+        pid: int | None = None,
+        key: str = "",
+        bulk: str = "",
     ) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None
         for other in list(self.backends.values()):
             if other.name == name and other.identity != identity:
                 replaced = self.backends.pop(other.identity)
-        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid, key=key)
+        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid, key=key, bulk=bulk)
         return replaced
 
     def with_key(self, key: str) -> list[Backend]:

@@ -9,7 +9,10 @@ a CURVE client of the bridge with the key pair of its connection file (default
 ``<data-dir>/credentials/server.json``, written by run_all).
 The agents' ROUTER socket is polled in the same loop (BackendWorker's ``extra``); it is
 CURVE-encrypted with the server's key pair (``<data-dir>/server/keys/``) and every
-handshake is authenticated by a ZAP handler asking the core's KeyRing.
+handshake is authenticated by a ZAP handler asking the core's KeyRing. So is the bulk lane
+(``--bulk``, actors/backends/lane.py): downloads fetched straight from here with a ticket the
+bridge handed out, CURVE with the connection file's key pair, a handshake let through only
+for a key a live ticket names.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from actors.backends.connect import add_bridge_arguments, backend_connection
+from actors.backends.lane import BulkLane
 from actors.backends.worker import BackendWorker
 from actors.server.agents import AgentGateway
 from actors.server.core import DEFAULT_AGENTS, ServerConfig
 from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
 from protocol.catalogue_restore_jobs import QUEUED_EXPIRY_S
+from protocol.lane import ZAP_DOMAIN as BULK_ZAP_DOMAIN
 from runtime.credentials import CredentialsError
+from runtime.endpoints import DEFAULT_HOST
 from runtime.logsetup import configure_logging
 from runtime.paths import default_data_dir
 from runtime.shutdown import StopFlag
@@ -139,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         default=QUEUED_EXPIRY_S / 3600,
         help="hours a restore job waits for its client's agent before it ends expired (default %(default)s)",
     )
+    parser.add_argument(
+        "--bulk",
+        default=f"tcp://{DEFAULT_HOST}:0",
+        help="endpoint of the bulk lane downloads are fetched from, announced to the bridge "
+        "(default %(default)s: any free port; 'none': every download through the bridge)",
+    )
+    parser.add_argument(
+        "--bulk-host", default=DEFAULT_HOST, help="host announced for a --bulk bound on a wildcard address"
+    )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -169,11 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     sock: zmq.Socket | None = None
     extra: list[tuple[zmq.Socket, Any]] = []
     link: AgentLink | None = None
+    lane: BulkLane | None = None
     try:
-        if gateway is not None:
+        if gateway is not None or args.bulk != "none":
             # pyzmq's authenticator logs with %-style arguments, which structlog's loggers format.
             auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))
             auth.start()
+        if args.bulk != "none":
+            assert auth is not None
+            try:
+                lane = BulkLane(ctx, args.bulk, connection, core.mode, advertise_host=args.bulk_host)
+            except zmq.ZMQError as exc:
+                log.error("server.bulk_bind_failed", endpoint=args.bulk, error=str(exc))
+                core.close()
+                return 1
+            auth.configure_curve_callback(BULK_ZAP_DOMAIN, lane.book)
+        if gateway is not None:
+            assert auth is not None
             auth.configure_curve_callback(ZAP_DOMAIN, core.keyring)
             try:
                 sock = agents_socket(ctx, core, args.agents, args.chunk_size)
@@ -187,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             "server.started",
             bridge=bridge,
             agents=args.agents if gateway else None,
+            bulk=lane.endpoint if lane else None,
             server_key=str(core.keys.public_file) if gateway else None,
             core=args.server_class,
         )
@@ -197,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
             extra=extra,
             after_turn=link.flush if link else None,
             connection=connection,
+            lane=lane,
         ).run(stop)
     finally:
         if sock is not None:
             sock.close(0)
+        if lane is not None:
+            lane.close()
         if auth is not None:
             auth.stop()
     return 0

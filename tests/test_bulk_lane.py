@@ -1,0 +1,204 @@
+"""The bulk lane over real CURVE sockets: a ticket gets its stream to the key it names, once, in time; nothing else
+gets anything (actors/backends/lane.py, client/lane.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import structlog
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from actors.backends.api import StreamReply
+from actors.backends.lane import BulkLane, TicketBook
+from client import lane as client_lane
+from client.download import DownloadWriter
+from protocol import responses
+from protocol.envelope import TICKET, Header, decode_header, encode_header
+from protocol.errors import ErrorCode
+from protocol.lane import LANE_CHUNK_SIZE, ZAP_DOMAIN, redeem_frames
+from protocol.modes import Mode
+from protocol.recording import scrubbed_frames
+from runtime.credentials import ConnectionFile
+
+pytestmark = pytest.mark.timeout(60)
+
+CONTENT = os.urandom(3 * LANE_CHUNK_SIZE + 12345)  # several chunks and a short last one
+
+
+def connection(name: str) -> ConnectionFile:
+    public, secret = zmq.curve_keypair()
+    unused = "tcp://127.0.0.1:1"
+    return ConnectionFile(unused, unused, unused, unused, public.decode(), public.decode(), secret.decode(), name=name)
+
+
+def stream_of(data: bytes) -> StreamReply:
+    def final() -> dict[str, Any]:
+        return responses.success({"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, mode=Mode.REAL)
+
+    return StreamReply(len(data), lambda offset, length: data[offset : offset + length], final)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Served:
+    lane: BulkLane
+    clock: FakeClock
+    ctx: zmq.Context[Any]
+
+    def ticket(self, key: str, request_id: str = "req-1", data: bytes = CONTENT) -> Header:
+        token = self.lane.issue(key, request_id, stream_of(data))
+        frame = encode_header(
+            TICKET, reply_to=request_id, token=token, endpoint=self.lane.endpoint, server_key=SERVER.public_key
+        )
+        return decode_header(frame)
+
+
+SERVER = connection("server")
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """A bulk lane served by a thread, as the worker's loop serves it, with its ZAP handler."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))
+    auth.start()
+    clock = FakeClock()
+    lane = BulkLane(ctx, "tcp://127.0.0.1:0", SERVER, Mode.REAL, book=TicketBook(ttl=10.0, clock=clock))
+    auth.configure_curve_callback(ZAP_DOMAIN, lane.book)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            if lane.sock.poll(20, zmq.POLLIN):
+                lane.on_readable()
+            lane.timers(time.monotonic())
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield Served(lane, clock, ctx)
+    finally:
+        stop.set()
+        thread.join(5)
+        lane.close()
+        auth.stop()
+        ctx.term()
+
+
+def fetch(served: Served, who: ConnectionFile, ticket: Header, into: list[bytes] | None = None) -> dict[str, Any]:
+    got = into if into is not None else []
+
+    def on_chunk(header: Header, data: bytes) -> list[bytes]:
+        got.append(data)
+        return [encode_header("ack", reply_to=header.reply_to, index=header.fields["index"]), b""]
+
+    # A refused handshake is silence: wait less than the ticket's lifetime for it.
+    return dict(client_lane.fetch(served.ctx, who, "download_archive", ticket, on_chunk, 5.0, first_wait=1.5))
+
+
+def test_the_key_a_ticket_names_gets_its_stream_in_order_and_then_the_final_reply(served: Served) -> None:
+    alice = connection("alice")
+    got: list[bytes] = []
+    reply = fetch(served, alice, served.ticket(alice.public_key), got)
+    assert reply["success"] is True and reply["mode"] == "real"
+    assert b"".join(got) == CONTENT and len(got) == 4 and reply["data"]["size"] == len(CONTENT)
+    assert len(served.lane.book) == 0 and not served.lane.streams  # used up, and nothing left in flight
+
+
+def test_the_download_writer_takes_a_lane_stream_and_checks_it(served: Served, tmp_path: Any) -> None:
+    alice = connection("alice")
+    writer = DownloadWriter(str(tmp_path / "out.bin"))
+    reply = writer.finish(
+        client_lane.fetch(served.ctx, alice, "download_file", served.ticket(alice.public_key), writer.on_chunk, 5.0)
+    )
+    assert reply["success"] is True and (tmp_path / "out.bin").read_bytes() == CONTENT
+
+
+def test_another_key_is_refused_at_the_handshake_and_gets_nothing(served: Served) -> None:
+    alice, mallory = connection("alice"), connection("mallory")
+    ticket = served.ticket(alice.public_key)
+    got: list[bytes] = []
+    reply = fetch(served, mallory, ticket, got)  # mallory has alice's token, not her key
+    assert reply["error_code"] == ErrorCode.TIMEOUT.value and got == []
+    assert fetch(served, alice, ticket)["success"] is True  # the ticket was not used up by the attempt
+
+
+def test_a_key_with_a_ticket_of_its_own_cannot_redeem_someone_elses(served: Served) -> None:
+    alice, mallory = connection("alice"), connection("mallory")
+    alices = served.ticket(alice.public_key, "req-alice")
+    served.ticket(mallory.public_key, "req-mallory")  # lets mallory's handshake through
+    got: list[bytes] = []
+    reply = fetch(served, mallory, alices, got)
+    assert reply["error_code"] == ErrorCode.FORBIDDEN.value and got == []
+    assert fetch(served, alice, alices)["success"] is True
+
+
+def test_a_ticket_is_used_once(served: Served) -> None:
+    alice = connection("alice")
+    ticket = served.ticket(alice.public_key)
+    assert fetch(served, alice, ticket)["success"] is True
+    served.ticket(alice.public_key, "req-2")  # alice may still connect, with a live ticket of hers
+    got: list[bytes] = []
+    again = fetch(served, alice, ticket, got)
+    assert again["error_code"] == ErrorCode.FORBIDDEN.value and got == []
+
+
+def test_an_expired_ticket_gets_nothing(served: Served) -> None:
+    alice = connection("alice")
+    ticket = served.ticket(alice.public_key)
+    served.clock.now += 10.5
+    got: list[bytes] = []
+    reply = fetch(served, alice, ticket, got)
+    assert reply["error_code"] == ErrorCode.TIMEOUT.value and got == []  # no live ticket: no handshake
+    served.ticket(alice.public_key, "req-2")  # a fresh one lets her in, the old one still refused
+    assert fetch(served, alice, ticket, got)["error_code"] == ErrorCode.FORBIDDEN.value and got == []
+
+
+def test_a_forged_token_gets_nothing(served: Served) -> None:
+    alice = connection("alice")
+    served.ticket(alice.public_key)
+    forged = decode_header(
+        encode_header(
+            TICKET, reply_to="req-1", token="x" * 43, endpoint=served.lane.endpoint, server_key=SERVER.public_key
+        )
+    )
+    assert fetch(served, alice, forged)["error_code"] == ErrorCode.FORBIDDEN.value
+
+
+def test_the_requester_must_trust_the_registered_server_key(served: Served) -> None:
+    alice, impostor = connection("alice"), connection("impostor")
+    ticket = served.ticket(alice.public_key)
+    wrong = decode_header(
+        encode_header(
+            TICKET,
+            reply_to="req-1",
+            token=ticket.fields["token"],
+            endpoint=served.lane.endpoint,
+            server_key=impostor.public_key,
+        )
+    )
+    assert fetch(served, alice, wrong)["error_code"] == ErrorCode.TIMEOUT.value  # the handshake fails
+    assert fetch(served, alice, ticket)["success"] is True
+
+
+def test_recordings_and_the_tap_never_carry_a_token() -> None:
+    token = "t" * 43
+    frame = encode_header(TICKET, reply_to="r", token=token, endpoint="tcp://127.0.0.1:1", server_key=SERVER.public_key)
+    for header in (frame, redeem_frames(token)[0]):
+        scrubbed = scrubbed_frames(header, b"")
+        assert scrubbed is not None and token.encode() not in scrubbed[0] and b"token" not in scrubbed[0]
