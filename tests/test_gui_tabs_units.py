@@ -124,9 +124,10 @@ class Tab:
         self.flet.page.update()
 
     async def settled(self) -> None:
-        """Until no reload is scheduled or running and no frame is due or on its way."""
-        ctx, frames = self.session.ctx, self.session.frames
-        await wait_for(lambda: ctx.idle and frames.idle, "the tab to settle")
+        """Until no reload is scheduled or running, no frame is due or on its way and no row is left
+        for a later frame."""
+        ctx, frames, rows = self.session.ctx, self.session.frames, self.clients.rows
+        await wait_for(lambda: ctx.idle and frames.idle and not rows.pending, "the tab to settle")
 
     def row_index(self, name: str) -> int:
         shown = [slot.model.cells[0] if slot.model else None for slot in self.clients.rows.slots]

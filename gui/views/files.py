@@ -168,10 +168,10 @@ class FilesView(PagedListView):
         await self.reload()
 
     async def reload(self) -> None:
-        self.changed_outside()  # the scope line and the client filter go with the next frame
+        # The scope line and the client filter go with the answer's frame, the view sent whole.
         self.scope_text.value = f"Showing {self.client_label}"
         self.all_button.visible = self.client_id is not None
-        await self.ctx.load_data_operation(ViewKey.FILES)
+        await super().reload()
 
     async def all_clients(self, e: ft.Event[ft.TextButton] | ft.Event[ft.TextField]) -> None:
         await self.show_client(None, "")

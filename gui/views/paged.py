@@ -152,8 +152,14 @@ class PagedListView(View):
         await super().show()
 
     async def reload(self) -> None:
-        self.changed_outside()
-        await self.ctx.load_data_operation(self.list_key)
+        """Ask for the list again (a filter, a scope or a page changed), and draw the view whole once
+        the answer is in. Not before as well: that frame would show nothing the operator needs (the
+        old rows under the new page number) and the answer's frame would wait its turn after it
+        (``FRAME_S``, some 50 ms of every page turn)."""
+        try:
+            await self.ctx.load_data_operation(self.list_key)
+        finally:
+            self.changed_outside()
 
     async def reload_click(self, e: ft.Event[ft.IconButton]) -> None:
         await self.reload()
