@@ -22,12 +22,17 @@ from protocol.events import (
     CLIENT_CHANGED,
     FILE_CHANGED,
     SERVER_CHANGED,
+    SNAPSHOT_ENDED,
 )
 from protocol.views import ViewKey
 
 log = structlog.get_logger()
 
 ACTIVITY_KEEP = 200
+# The newest snapshot.ended (a backup run ended). The views that list one client's runs (its page, the
+# Restore view's timeline) have no loaders to schedule: they follow this key and reload their own list
+# when the run was of the client they show.
+RUN_ENDED_KEY = "live.run_ended"
 
 # What the backends' change events make stale (whoever caused the change: an agent, the
 # demo's evolution, another console). What a write makes stale is the catalogue's.
@@ -84,6 +89,8 @@ class LiveUpdates:
             await store.set(ViewKey.ACTIVITY, items)
         elif topic == SERVER_CHANGED and isinstance(data.get("status"), dict):
             await store.set(ViewKey.STATUS, data["status"])
+        elif topic == SNAPSHOT_ENDED:
+            await store.set(RUN_ENDED_KEY, data)
         elif topic == BRIDGE_WRITE:
             self._on_write(data)
             return

@@ -361,17 +361,17 @@ def test_suggestions_while_typing_and_a_typed_name_on_enter(app: AppContext, cor
     async def scenario() -> None:
         view = RestoreView(app)
         view.visible = True
-        view.client_field.value = target["name"][:4]
-        await view.suggest(target["name"][:4])
-        assert f"pick-client-{target['name']}" in ids(view.suggestions) and view.suggestion_box.visible
-        view.client_field.value = "zz-no-such"
-        await view.suggest(target["name"][:4])  # typed on meanwhile: this answer is dropped
-        assert f"pick-client-{target['name']}" in ids(view.suggestions)
-        await view.suggest("zz-no-such")
-        assert texts(view.suggestions) == ["No client matches “zz-no-such”."]
-        view.client_field.value = target["name"]
-        await view.on_client_submit(cast(ft.Event[ft.TextField], type("E", (), {"control": view.client_field})()))
-        assert view.client is not None and view.client.id == target["id"] and not view.suggestion_box.visible
+        view.picker.field.value = target["name"][:4]
+        await view.picker.suggest(target["name"][:4])
+        assert f"pick-client-{target['name']}" in ids(view.picker.suggestions) and view.picker.box.visible
+        view.picker.field.value = "zz-no-such"
+        await view.picker.suggest(target["name"][:4])  # typed on meanwhile: this answer is dropped
+        assert f"pick-client-{target['name']}" in ids(view.picker.suggestions)
+        await view.picker.suggest("zz-no-such")
+        assert texts(view.picker.suggestions) == ["No client matches “zz-no-such”."]
+        view.picker.field.value = target["name"]
+        await view.picker.on_submit(cast(ft.Event[ft.TextField], type("E", (), {"control": view.picker.field})()))
+        assert view.client is not None and view.client.id == target["id"] and not view.picker.box.visible
 
     run_async(scenario)
 

@@ -17,6 +17,7 @@ import flet as ft
 import structlog
 
 from gui.format import human_bytes, human_duration, number, when
+from gui.live import RUN_ENDED_KEY
 from gui.views.base import View
 from gui.views.paged import Latest
 from gui.views.restore import Chosen
@@ -101,6 +102,8 @@ class ClientPage(View):
         )
         self.pager = Pager(HISTORY_PAGE, self._turn, "client-runs", HISTORY_SIZES)
         self._history_built: Hashable = None
+        # A run of this client that ended (snapshot.ended, gui/live.py): its history and rhythm anew.
+        self.app.session.store.subscribe(RUN_ENDED_KEY, self._on_run_ended)
         labels = {
             "hostname": "Hostname",
             "ip": "IP",
@@ -159,7 +162,7 @@ class ClientPage(View):
         # The page's data depends on the client opened, so it has no loaders in the session's context.
         self.visible = True
         self.render()
-        await asyncio.gather(self.load_client(), self.load_runs())
+        await self._reload()
 
     # ------------------------------------------------------------------ loading
 
@@ -201,6 +204,16 @@ class ClientPage(View):
 
     async def _turn(self) -> None:
         await self.load_runs()
+
+    async def _on_run_ended(self, key: str, ended: Any) -> None:
+        """One of this client's runs ended: its history and its facts (last complete backup, rhythm) change.
+        A hidden page loads everything when shown again anyway."""
+        client = self.client
+        if self.visible and client is not None and isinstance(ended, dict) and ended.get("client_id") == client.id:
+            self.app.session.tasks.spawn(self._reload(), "client-run-ended")
+
+    async def _reload(self) -> None:
+        await asyncio.gather(self.load_client(), self.load_runs())
 
     # ------------------------------------------------------------------ the ways on
 

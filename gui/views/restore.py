@@ -18,9 +18,11 @@ import flet as ft
 import structlog
 
 from gui.format import when
+from gui.live import RUN_ENDED_KEY
 from gui.views.base import View
+from gui.views.client_picker import ClientPicker
 from gui.views.download import ArchiveDialog, DownloadDialog
-from gui.views.paged import SEARCH_DEBOUNCE_S, Debounce, Latest
+from gui.views.paged import Latest
 from gui.views.restore_browser import FolderBrowser, VersionsPanel, pick_row
 from gui.views.restore_entries import IsolatedColumn
 from gui.views.restore_job import RestoreDialog
@@ -36,7 +38,6 @@ FOLDER_KEY = "restore.folder"
 VERSIONS_KEY = "restore.versions"
 TIMELINE_PAGE = 20
 TIMELINE_SIZES = (10, 20, 50, 100)
-SUGGESTIONS = 8
 TIMELINE_WIDTH = 340
 QUICK_S = 0.1
 
@@ -59,20 +60,9 @@ class RestoreView(View):
         self.client: Chosen | None = None
         self.run: dict[str, Any] | None = None  # the backup chosen on the timeline
         self.latest = {key: Latest() for key in self.keys}
-        self.debounce = Debounce(SEARCH_DEBOUNCE_S, self.app.session.tasks.spawn)
-        self.client_field = ft.TextField(
-            label="Client (name or id)",
-            width=260,
-            dense=True,
-            prefix_icon=ft.Icons.SEARCH,
-            on_change=self.on_client_typed,
-            on_submit=self.on_client_submit,
-        )
-        self.suggestions = ft.Row([], wrap=True)
-        # Shown and hidden as a whole: Flet refuses a Semantics whose content is hidden.
-        self.suggestion_box = ft.Semantics(
-            identifier="restore-client-choices", container=True, content=self.suggestions, visible=False
-        )
+        self.picker = ClientPicker(self, self.choose_client, lambda: self.client.name if self.client else None)
+        # A run of the client shown that ended (snapshot.ended, gui/live.py): its timeline is listed anew.
+        self.app.session.store.subscribe(RUN_ENDED_KEY, self._on_run_ended)
         self.error = error_text()
         self.prompt = ft.Semantics(
             identifier="restore-prompt",
@@ -116,13 +106,13 @@ class RestoreView(View):
                 ft.Row(
                     [
                         ft.Text("Restore", size=22, weight=ft.FontWeight.BOLD),
-                        self.client_field,
+                        self.picker.field,
                         ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh backups", on_click=self.refresh_click),
                     ],
                     wrap=True,
                     vertical_alignment=ft.CrossAxisAlignment.CENTER,
                 ),
-                self.suggestion_box,
+                self.picker.box,
                 self.error,
                 self.prompt,
                 self.body,
@@ -140,8 +130,7 @@ class RestoreView(View):
         self.browser.deselect()
         self.versions.close()
         self.timeline_pager.reset()
-        self.client_field.value = name
-        self.suggestion_box.visible = False
+        self.picker.show_chosen(name)
         for key in self.keys:  # nothing of the previous client stays on screen
             await self.app.session.store.set(key, None)
         self.redraw()
@@ -208,50 +197,6 @@ class RestoreView(View):
         file = {"id": version["file_id"], "name": version["name"], "size": version["size"], "sha256": version["sha256"]}
         DownloadDialog(self.app, file, version["version"]).open()
 
-    # ------------------------------------------------------------------ the client field
-
-    async def on_client_typed(self, e: ft.Event[ft.TextField]) -> None:
-        text = (e.control.value or "").strip()
-        self.debounce(lambda: self.suggest(text))
-
-    async def suggest(self, text: str) -> None:
-        """Clients whose name holds ``text``, to pick from (dropped if the operator typed on meanwhile)."""
-        if not text or (self.client is not None and text == self.client.name):
-            self.suggestion_box.visible = False
-            self._update(self.suggestion_box)
-            return
-        reply = await self.bridge.get_clients_async(offset=0, limit=SUGGESTIONS, search=text, sort="name")
-        if (self.client_field.value or "").strip() != text:
-            return
-        if not reply["success"]:
-            choices: list[ft.Control] = [
-                ft.Text(
-                    f"Looking up clients failed: {reply.get('message')} [{reply.get('error_code')}]",
-                    color=ft.Colors.RED_600,
-                )
-            ]
-        else:
-            choices = [
-                ft.Semantics(
-                    identifier=f"pick-client-{c['name']}",
-                    content=ft.TextButton(c["name"], icon=ft.Icons.COMPUTER, on_click=self.run_on_click(self._pick, c)),
-                )
-                for c in reply["data"]["items"]
-            ] or [ft.Text(f"No client matches “{text}”.", italic=True)]
-        self.suggestions.controls, self.suggestion_box.visible = choices, True
-        self._update(self.suggestion_box)
-
-    async def _pick(self, client: dict[str, Any]) -> None:
-        await self.choose_client(client["id"], client["name"])
-
-    async def on_client_submit(self, e: ft.Event[ft.TextField]) -> None:
-        text = (e.control.value or "").strip()
-        if not text:
-            return
-        client = await self.resolve_typed_client(text)
-        if client is not None:
-            await self.choose_client(client["id"], client["name"])
-
     # ------------------------------------------------------------------ loading
 
     def _ask(self, key: str, query: Callable[[], Hashable], fetch: Callable[[], Awaitable[Reply]]) -> Awaitable[Reply]:
@@ -312,6 +257,13 @@ class RestoreView(View):
 
     async def refresh_click(self, e: ft.Event[ft.IconButton]) -> None:
         await self.reload()
+
+    async def _on_run_ended(self, key: str, ended: Any) -> None:
+        """A backup of the client shown ended: list its timeline anew (the chosen run with it), no polling.
+        A hidden view reloads everything when shown again anyway."""
+        client = self.client
+        if self.visible and client is not None and isinstance(ended, dict) and ended.get("client_id") == client.id:
+            self.app.session.tasks.spawn(self.load_snapshots(), "restore-run-ended")
 
     async def show(self) -> None:
         # What this view shows depends on what was chosen in it, so it has no loaders of its own

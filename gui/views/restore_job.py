@@ -2,7 +2,10 @@
 progress and result (restore_to_agent, then get_restore_job until it ends).
 
 The client's agent carries the job out when it is connected, so a job may wait ("queued"); the
-dialog says so rather than looking stuck. A refused request keeps the dialog and what was typed.
+dialog says so rather than looking stuck, and a job nobody came for ends "expired". While the job
+has not ended, "Cancel restore" (cancel_restore_job, gated like every write: role and outage, the
+reason in its tooltip) stops it: at once while queued, between two files while its agent works.
+A refused request keeps the dialog and what was typed.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import structlog
 from gui.app_context import AppContext
 from gui.format import count, human_bytes, number
 from gui.operations import failure_text
+from protocol.catalogue_restore_jobs import ENDED_STATUSES
 
 log = structlog.get_logger()
 
 WIDTH = 520
 POLL_S = 1.0
 PROBLEMS_SHOWN = 8
-ENDED = ("complete", "partial", "failed")
+ENDED = ENDED_STATUSES
 POLICIES = (
     ("skip", "Keep files already there (skip them)"),
     ("overwrite", "Overwrite files already there"),
@@ -40,12 +44,23 @@ def job_text(job: dict[str, Any], client: str) -> str:
             f"Restoring: {number(job['files_done'])} of {count(job['files_total'], 'file')} · "
             f"{human_bytes(job['bytes_done'])} of {human_bytes(job['bytes_total'])}"
         )
+    if status == "cancelling":
+        return (
+            f"Cancelling: the agent of {client} stops after the file it is writing "
+            f"({number(job['files_done'])} of {count(job['files_total'], 'file')} done so far)."
+        )
     if status == "failed":
         return f"Restore failed: {job.get('error') or 'the job could not run'}"
     done = (
         f"{number(job['files_restored'])} restored ({human_bytes(job['bytes_restored'])}), "
         f"{number(job['files_skipped'])} skipped, {number(job['files_failed'])} failed"
     )
+    if status == "expired":  # a job queued again after its agent went may have done some before
+        before = f" (before it waited: {done})" if job["files_done"] else ""
+        return f"Expired: {job.get('error') or 'the agent never came for it'}{before}."
+    if status == "cancelled":
+        # What the agent restored before it stopped stays on the client, each file verified.
+        return f"Cancelled after {number(job['files_done'])} of {count(job['files_total'], 'file')}: {done}."
     if status == "complete":
         # The agent hashed each file after writing it; a mismatch would have failed it (HASH_MISMATCH).
         return f"Done: {done}; every restored file checked against its SHA-256."
@@ -71,6 +86,10 @@ class RestoreDialog:
         self.problems = ft.Column([], spacing=2, tight=True)
         self.start_button = ft.FilledButton("Start restore", icon=ft.Icons.RESTORE, on_click=self.start)
         self.close_button = ft.TextButton("Cancel", on_click=self.close)
+        self.cancel_button = ft.OutlinedButton(
+            "Cancel restore", icon=ft.Icons.STOP_CIRCLE_OUTLINED, on_click=self.cancel_job, visible=False
+        )
+        self.job: dict[str, Any] | None = None  # the job started here, as last heard of
         self.task: asyncio.Task[None] | None = None
         self.dialog = ft.AlertDialog(
             modal=True,
@@ -90,7 +109,11 @@ class RestoreDialog:
                 tight=True,
                 width=WIDTH + 20,
             ),
-            actions=[self.close_button, self.start_button],
+            actions=[
+                ft.Semantics(identifier="restore-cancel-job", content=self.cancel_button),
+                self.close_button,
+                self.start_button,
+            ],
         )
 
     def open(self) -> None:
@@ -140,12 +163,51 @@ class RestoreDialog:
                 self.status.value = f"{job_text(job, self.client)} (no news: {failure_text(reply)})"
                 self._refresh()
 
+    async def cancel_job(self, e: ft.Event[Any]) -> None:
+        """Stop the job: the reply (cancelled, or cancelling while the agent stops) is shown at once."""
+        if self.job is None:
+            return
+        self.cancel_button.disabled = True
+        self._refresh()
+        reply = await self.app.session.ctx.write_operation(
+            "cancel_restore_job", lambda: self.app.session.bridge.cancel_restore_job_async(self.job_id)
+        )
+        if reply["success"]:
+            self._show(reply["data"])
+            return
+        # CONFLICT: it ended meanwhile (the message says how); the next poll shows it as it ended.
+        log.info("gui.restore_cancel_refused", error_code=reply.get("error_code"))
+        self.status.value, self.status.color = f"Not cancelled: {failure_text(reply)}", ft.Colors.RED_700
+        self._gate_cancel()
+        self._refresh()
+
+    @property
+    def job_id(self) -> str:
+        assert self.job is not None
+        return str(self.job["id"])
+
+    def _gate_cancel(self) -> None:
+        """Shown while the job has not ended; usable when the user may cancel now and it is not stopping already."""
+        job = self.job
+        self.cancel_button.visible = job is not None and job["status"] not in ENDED
+        gate = self.app.gate("cancel_restore_job")
+        stopping = job is not None and job["status"] == "cancelling"
+        self.cancel_button.disabled = stopping or not gate.allowed
+        self.cancel_button.tooltip = "The agent is stopping" if stopping else gate.tooltip
+
     def _show(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self._gate_cancel()
         total = job["files_total"]
         ended = job["status"] in ENDED
         self.progress.value = 1 if ended else (job["files_done"] / total if total else None)
         self.status.value = job_text(job, self.client)
-        self.status.color = {"failed": ft.Colors.RED_700, "partial": ft.Colors.AMBER_900}.get(job["status"])
+        self.status.color = {
+            "failed": ft.Colors.RED_700,
+            "partial": ft.Colors.AMBER_900,
+            "expired": ft.Colors.AMBER_900,
+            "cancelled": ft.Colors.AMBER_900,
+        }.get(job["status"])
         self.problems.controls = [
             ft.Text(f"{p['path']}: {p['outcome']} ({p['code']}) {p['reason']}", size=12, selectable=True)
             for p in job["problems"][:PROBLEMS_SHOWN]
