@@ -102,7 +102,7 @@ class PagedListView(View):
         self.status = "all"
         self.sort = "name"
         self.rows = RowList(spec, self.list_key, self.run_action, self.app.gate, self.sort_by)
-        self.pager = Pager(self.page_size, self.reload, self.list_key, PAGE_SIZES)
+        self.pager = Pager(self.page_size, self.turned, self.list_key, PAGE_SIZES)
         self.latest = Latest()
         self.debounce = Debounce(SEARCH_DEBOUNCE_S, self.app.session.tasks.spawn)
         self.empty_text = ft.Text("", italic=True, size=16)
@@ -161,7 +161,16 @@ class PagedListView(View):
         finally:
             self.changed_outside()
 
+    async def turned(self) -> None:
+        """The pager moved (a page, its number, rows per page)."""
+        no_auto_update()  # see reload_click
+        await self.reload()
+
     async def reload_click(self, e: ft.Event[ft.IconButton]) -> None:
+        # No automatic update after this click: Flet would diff the whole page (the nearest isolated
+        # ancestor of a button outside the rows), 30-130 ms on a busy machine before the view's own
+        # frame, which sends what changed (the view whole, after a reload).
+        no_auto_update()
         await self.reload()
 
     async def on_search(self, e: ft.Event[ft.TextField]) -> None:
@@ -177,6 +186,7 @@ class PagedListView(View):
         await self.reload()
 
     async def on_status(self, e: ft.Event[ft.Dropdown]) -> None:
+        no_auto_update()  # see reload_click
         self.status = e.control.value or "all"
         self.pager.reset()
         await self.reload()
