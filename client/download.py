@@ -9,11 +9,13 @@ share it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from client.connection import BridgeClient
 from client.errors import local_error
@@ -26,6 +28,38 @@ from protocol.streaming import UNHASHED_STREAMS, StreamReceiver
 from runtime.fsutil import AtomicFile
 
 Progress = Callable[[int, int | None], None]
+
+WRITEBACK_BYTES = 32 << 20  # written since the last background sync: the disk gets to work on them
+
+
+class Writeback:
+    """An fdatasync of what was written so far, in a thread while more arrives, every ``WRITEBACK_BYTES``:
+    the final fsync then waits for the last stretch only, not for the whole download at its end."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.unsynced = 0
+        self._thread: threading.Thread | None = None
+
+    def wrote(self, count: int) -> None:
+        self.unsynced += count
+        if self.unsynced < WRITEBACK_BYTES or (self._thread is not None and self._thread.is_alive()):
+            return
+        self.file.flush()
+        self.unsynced = 0
+        self._thread = threading.Thread(target=_datasync, args=(self.file.fileno(),), name="download-writeback")
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Before the file is synced for good or closed: its descriptor must outlive the thread."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _datasync(fd: int) -> None:
+    with contextlib.suppress(OSError):  # the commit's own fsync reports a failing disk
+        os.fdatasync(fd)
 
 
 class DownloadWriter:
@@ -42,6 +76,7 @@ class DownloadWriter:
         self.receiver: StreamReceiver | None = None
         self._check_destination()
         self._out = AtomicFile(self.destination)
+        self._writeback = Writeback(self._out.file)
 
     def _check_destination(self) -> None:
         if self.destination.is_dir():
@@ -65,6 +100,7 @@ class DownloadWriter:
         except ProtocolError:
             return [encode_header(CANCEL, reply_to=self.receiver.reply_to), b""]
         self._out.write(data)
+        self._writeback.wrote(len(data))
         if self.progress is not None:
             self.progress(self.receiver.received, self.receiver.total)
         return ack
@@ -83,6 +119,7 @@ class DownloadWriter:
                     f"downloaded content does not match: sha256 {got if self.hashed else '-'} ({size} bytes), "
                     f"expected {expected or '-'} ({expected_size} bytes); nothing was written",
                 )
+            self._writeback.wait()
             self._out.commit()
             reply["data"]["destination_path"] = str(self.destination)
             reply["message"] = f"downloaded {size} bytes to {self.destination}"
@@ -95,6 +132,7 @@ class DownloadWriter:
 
     def abort(self) -> None:
         """Discard the temporary file (no-op once the download was renamed into place)."""
+        self._writeback.wait()
         self._out.abort()
 
 

@@ -18,14 +18,20 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from actors.backends.api import StreamReply
 from actors.backends.lane import BulkLane, TicketBook
+from actors.bridge.auth.principals import Acting, Principal, PrincipalKind
+from actors.bridge.config import Pending
+from actors.bridge.lanes import backend_header, forwarded_header, wants_lane
+from actors.bridge.registry import Backend
 from client import lane as client_lane
 from client.download import DownloadWriter
 from protocol import responses
+from protocol.catalogue import CATALOGUE
 from protocol.envelope import TICKET, Header, decode_header, encode_header
 from protocol.errors import ErrorCode
 from protocol.lane import LANE_CHUNK_SIZE, ZAP_DOMAIN, redeem_frames
 from protocol.modes import Mode
 from protocol.recording import scrubbed_frames
+from protocol.roles import Role
 from runtime.credentials import ConnectionFile
 
 pytestmark = pytest.mark.timeout(60)
@@ -202,3 +208,26 @@ def test_recordings_and_the_tap_never_carry_a_token() -> None:
     for header in (frame, redeem_frames(token)[0]):
         scrubbed = scrubbed_frames(header, b"")
         assert scrubbed is not None and token.encode() not in scrubbed[0] and b"token" not in scrubbed[0]
+
+
+def pending_download(header: dict[str, Any], key: str) -> tuple[Header, Pending]:
+    parsed = decode_header(encode_header("request", **header))
+    frame = forwarded_header(parsed, encode_header("request", **header))
+    acting = Acting.as_itself(Principal(PrincipalKind.API_KEY, key, "ada", Role.OPERATOR, "k1"))
+    pending = Pending(b"id", "r1", "download_archive", False, None, frame, b"", [b"srv"], 10.0, 10.0, acting)
+    pending.lane = wants_lane(parsed, CATALOGUE.get("download_archive"))
+    return parsed, pending
+
+
+def test_the_bridge_names_the_requesters_key_only_to_a_backend_with_a_lane_and_never_a_clients_own() -> None:
+    alice = connection("alice")
+    real = Backend(b"srv", "server", Mode.REAL, frozenset(), 0.0, 0.0, key=SERVER.public_key, bulk="tcp://h:1")
+    mock = Backend(b"mock", "mock", Mode.MOCK, frozenset(), 0.0, 0.0)
+    _, asked = pending_download(
+        {"id": "r1", "op": "download_archive", "lane": True, "lane_key": "forged"}, alice.public_key
+    )
+    assert decode_header(backend_header(asked, real, recording=False)).get("lane_key") == alice.public_key
+    for backend, recording in ((mock, False), (real, True)):  # no lane there, or a recording must hold the bytes
+        assert "lane_key" not in decode_header(backend_header(asked, backend, recording=recording)).fields
+    _, plain = pending_download({"id": "r1", "op": "download_archive", "lane_key": "forged"}, alice.public_key)
+    assert "lane_key" not in decode_header(backend_header(plain, real, recording=False)).fields

@@ -211,7 +211,8 @@ class BridgeCore:
             attempt_deadline = now + (budget / 2 if remaining_attempts > 1 else budget)
             backend = self.registry.backends.get(pending.backend)
             if backend is not None and backend.alive:
-                header = lanes.backend_header(pending, backend)
+                # While a recording runs, downloads pass the bridge: it records every byte and final reply.
+                header = lanes.backend_header(pending, backend, recording=any(t.active for t in self.taps))
                 if self.out.to_backend(backend.identity, [pending.identity, header, pending.body]):
                     backend.inflight += 1
                     pending.attempt_deadline = attempt_deadline

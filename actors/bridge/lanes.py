@@ -41,9 +41,10 @@ def wants_lane(header: Header, operation: Operation | None) -> bool:
     return operation is not None and operation.streaming and header.fields.get("lane") is True
 
 
-def backend_header(pending: Pending, backend: Backend) -> bytes:
-    """The header sent to ``backend``: with the requester's key when both ends can use the lane."""
-    if not pending.lane or not backend.bulk:
+def backend_header(pending: Pending, backend: Backend, *, recording: bool) -> bytes:
+    """The header sent to ``backend``: with the requester's key when both ends can use the lane and
+    nothing records the bridge's traffic (a recording must hold a download, as every message)."""
+    if not pending.lane or not backend.bulk or recording:
         return pending.header
     fields: dict[str, Any] = decode(pending.header, MAX_HEADER_SIZE)
     fields["lane_key"] = pending.acting.principal.public_key

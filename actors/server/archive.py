@@ -23,7 +23,10 @@ from actors.backends.tar_stream import DAMAGED, MISSING
 from actors.backends.validation import check_destination_path
 from actors.server import snapshot_queries
 from actors.server.blobs import FANOUT_CHARS, SHA256_HEX, BlobStore
-from protocol.streaming import CHUNK_SIZE
+from protocol.lane import LANE_CHUNK_SIZE
+
+# A blob is read in pieces of the bulk lane's chunks: fewer reads, and a chunk made of two pieces at most.
+READ_SIZE = LANE_CHUNK_SIZE
 
 _FILES = (
     "SELECT s.name, v.id, v.size, v.mtime_ns, v.sha256, f.sha256, f.status FROM snapshot_files s "
@@ -118,7 +121,7 @@ class ServerTree:
             left = size
             while left > 0:
                 try:
-                    piece = blob.read(min(CHUNK_SIZE, left))
+                    piece = blob.read(min(READ_SIZE, left))
                 except OSError:
                     return  # a disk error: what could not be read is missing, as above
                 if not piece:
