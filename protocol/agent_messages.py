@@ -42,6 +42,9 @@ SIZE_MISMATCH = "SIZE_MISMATCH"
 # The server's storage is full (a chunk, a blob or a row could not be written): nothing of the upload
 # is kept, and the agent stops its run (it cannot finish until space is freed on the server).
 STORAGE_FULL = ErrorCode.STORAGE_FULL.value
+# The permission bits of a file's mode, as backed up and restored: never setuid, setgid or sticky (a
+# restore must not hand anyone privileges the operator did not mean to give).
+MODE_BITS = 0o777
 
 _S = (str,)
 _I = (int,)
@@ -106,6 +109,7 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "pid": _I,
     "reason": _S,
     "version": _I,  # fetch: a version of the file (restore jobs); absent: its newest
+    "mode": _I,  # chunk (first): the file's permission bits; absent from an older agent
 }
 
 
@@ -162,6 +166,15 @@ def decode_message(frames: Sequence[Buffer], schema: dict[str, dict[str, tuple[t
         if name in header and name not in required and type(header[name]) not in types:
             raise AgentProtocolError(f"{type_}.{name} has the wrong type {type(header[name]).__name__}")
     return Message(str(type_), header, frames[1])
+
+
+def file_mode(value: Any) -> int | None:
+    """A file's mode as an agent reported it, reduced to its permission bits; None when absent."""
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise AgentProtocolError("a file mode is a non-negative integer")
+    return value & MODE_BITS
 
 
 # -- paths as agents report them --------------------------------------------------------------

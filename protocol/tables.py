@@ -83,6 +83,7 @@ TABLES: tuple[TableSpec, ...] = (
             ("sha256", "string"),
             ("backed_up_at", "datetime"),
             ("snapshot_id", "integer|null"),
+            ("mode", "integer|null"),
         ),
     ),
     TableSpec(

@@ -1,9 +1,10 @@
 """restore_to_agent end to end: a real server, a real --watch agent, the console through the bridge.
 
 The agent backs up its sample folder (the demo agent's), a file is deleted on its machine,
-and restore_to_agent brings it back with the right bytes and a verified result; the
-whole folder restored elsewhere matches it file for file; the job's progress reaches
-the console as restore.job events through the bridge.
+and restore_to_agent brings it back with the right bytes, its mode and a verified result; the
+whole folder restored elsewhere matches it file for file, each with the permission bits it was
+backed up with (a setuid bit never comes back); the job's progress reaches the console as
+restore.job events through the bridge.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def agent(server: RealServer, tmp_path: Path) -> Iterator[tuple[Path, subprocess
     """The demo agent: backs up its sample folder once, then stays connected (it would back up again in 10 min)."""
     sample = tmp_path / "sample"
     assert ensure_sample(sample)
+    (sample / "todo.txt").chmod(0o640)
+    first, second = sorted(p for p in sample.rglob("*") if p.is_file() and p.name != "todo.txt")[:2]
+    first.chmod(0o4750)  # setuid: kept in the backup's bits, never restored
+    assert first.stat().st_mode & 0o4000  # the owner may set it: the agent sees it
+    second.chmod(0o444)
     argv = server.agent_argv("backup", str(sample), "--name", "demo-agent", "--watch", "600", config=tmp_path / "agent")
     log = open(tmp_path / "agent.log", "w")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -46,6 +52,11 @@ def agent(server: RealServer, tmp_path: Path) -> Iterator[tuple[Path, subprocess
 def finished(c: BridgeClient, job_id: str) -> dict[str, Any] | None:
     job = ok(c.call("get_restore_job", {"job_id": job_id}))
     return job if job["status"] not in ("queued", "running") else None
+
+
+def modes(root: Path) -> dict[str, int]:
+    """Each file's permission bits (what a restore gives back: never setuid, setgid or sticky)."""
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in root.rglob("*") if p.is_file()}
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -73,6 +84,7 @@ def test_restore_to_agent_brings_a_deleted_file_back(
         job = wait_until(lambda: finished(c, queued["id"]), 30, 0.1, "the restore job's end")
         assert (job["status"], job["files_restored"], job["files_failed"], job["problems"]) == ("complete", 1, 0, [])
         assert todo.exists() and tree(sample) == before
+        assert todo.stat().st_mode & 0o7777 == 0o640
 
         # The whole folder again into the same place: everything is there now, so all of it is skipped.
         again = ok(c.call("restore_to_agent", {**args, "paths": [str(sample)], "destination": str(sample.parent)}))
@@ -90,6 +102,9 @@ def test_restore_to_agent_brings_a_deleted_file_back(
             run["bytes_total"],
         )
         assert tree(elsewhere / "sample") == before
+        restored = elsewhere / "sample"
+        assert modes(restored) == modes(sample) and 0o750 in modes(restored).values()
+        assert not [p for p in restored.rglob("*") if p.is_file() and p.stat().st_mode & 0o7000]
         assert not [p for p in elsewhere.rglob("*") if p.name.endswith(".part")]
 
         events = ok(c.call("events_since", {"seq": start_seq}))["events"]

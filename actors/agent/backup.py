@@ -36,7 +36,7 @@ from actors.agent.session import (
     new_id,
     storage_full,
 )
-from protocol.agent_messages import HASH_MISMATCH, SIZE_MISMATCH, STORAGE_FULL, Message
+from protocol.agent_messages import HASH_MISMATCH, MODE_BITS, SIZE_MISMATCH, STORAGE_FULL, Message
 
 log = structlog.get_logger()
 
@@ -62,9 +62,10 @@ class Entry:
     # The file the scan saw (lstat): the one opened later must be this very file.
     dev: int = 0
     ino: int = 0
+    mode: int = 0o600  # its permission bits, kept with the version so a restore gives them back
 
     def wire(self) -> list[Any]:
-        return [self.path, self.size, self.mtime_ns, self.sha256]
+        return [self.path, self.size, self.mtime_ns, self.sha256, self.mode]
 
 
 @dataclass
@@ -105,7 +106,7 @@ def scan(root: Path, summary: Summary) -> Iterator[Entry]:
         # The one file asked for by name: a link given as the root stands for its target.
         top = os.path.realpath(top)
         st = os.stat(top)
-        yield Entry(top, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino)
+        yield Entry(top, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino, mode=st.st_mode & MODE_BITS)
         return
     for directory, dirs, files in os.walk(top, onerror=lambda e: summary.skip(str(e.filename), e.strerror or str(e))):
         dirs.sort()
@@ -117,7 +118,7 @@ def scan(root: Path, summary: Summary) -> Iterator[Entry]:
                 summary.skip(path, exc.strerror or str(exc))
                 continue
             if stat.S_ISREG(st.st_mode):
-                yield Entry(path, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino)
+                yield Entry(path, st.st_size, st.st_mtime_ns, dev=st.st_dev, ino=st.st_ino, mode=st.st_mode & MODE_BITS)
 
 
 def batches(entries: Iterator[Entry], max_count: int) -> Iterator[list[Entry]]:
@@ -323,7 +324,12 @@ class BatchRun:
                     h.update(current)
                     fields: dict[str, Any] = {}
                     if index == 0:
-                        fields = {"path": entry.path, "size": entry.size, "mtime_ns": entry.mtime_ns}
+                        fields = {
+                            "path": entry.path,
+                            "size": entry.size,
+                            "mtime_ns": entry.mtime_ns,
+                            "mode": entry.mode,
+                        }
                         self.pending[upload_id] = entry
                     if last:
                         fields["sha256"] = h.hexdigest()

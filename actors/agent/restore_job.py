@@ -10,18 +10,21 @@ of each batch goes back as a ``job_checkpoint``, the job's resume point should t
 connection drop (the server offers the job again at the next hello). A job the server says
 to cancel (``job_cancel``, noted by the session whenever it reads) stops between two files:
 the file being written is finished and placed, then ``job_stopped`` reports the counts.
+A file is written with mode 0600 and, once verified and placed, given the permission bits its
+version was backed up with (never setuid, setgid or sticky); a version without them stays 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from actors.agent.safe_fs import Placement, Refused, Tree, open_destination, place, supported
+from actors.agent.safe_fs import Placement, Refused, Tree, open_destination, place, set_mode, supported
 from actors.agent.session import Session, SessionLost, new_id
 from protocol.agent_messages import Message
 from protocol.catalogue_restore_jobs import CONTENT_MISSING, EXISTS, HASH_MISMATCH, UNSAFE_PATH, WRITE_FAILED
@@ -53,13 +56,16 @@ class Item:
     size: int
     sha256: str
     mtime_ns: int
+    mode: int | None = None  # the version's permission bits; None: not known (an older server, agent or version)
 
     @classmethod
     def of(cls, raw: Any) -> Item:
         kinds = (str, str, str, int, int, str, int)
-        if not isinstance(raw, list) or len(raw) != len(kinds):
+        if not isinstance(raw, list) or len(raw) not in (len(kinds), len(kinds) + 1):
             raise Refused(UNSAFE_PATH, f"a malformed item from the server: {str(raw)[:200]}")
-        if any(type(v) is not k for v, k in zip(raw, kinds, strict=True)):
+        if any(type(v) is not k for v, k in zip(raw, kinds, strict=False)):
+            raise Refused(UNSAFE_PATH, f"a malformed item from the server: {str(raw)[:200]}")
+        if len(raw) > len(kinds) and raw[-1] is not None and (type(raw[-1]) is not int or raw[-1] < 0):
             raise Refused(UNSAFE_PATH, f"a malformed item from the server: {str(raw)[:200]}")
         return cls(*raw)
 
@@ -192,9 +198,12 @@ class JobRun:
                     f"expected {item.sha256[:16]}…: nothing was kept",
                 )
             out.set_mtime(item.mtime_ns)
+            inode = os.fstat(out.fd).st_ino
             placed = self._commit(out, folder, target, policy, item.member)
             if placed:
                 tree.placed(folder)
+                if item.mode is not None and not set_mode(folder, out.name, inode, item.mode):
+                    log.warning("agent.restore_mode_not_set", job=self.job, member=item.member, reason="replaced")
             return placed
         except OSError as exc:
             raise Refused(WRITE_FAILED, f"writing {item.member} failed: {exc.strerror or exc}") from None

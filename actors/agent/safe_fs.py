@@ -20,6 +20,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from protocol.agent_messages import MODE_BITS
 from protocol.catalogue_restore_jobs import NOT_REGULAR, UNSAFE_PATH, WRITE_FAILED
 from protocol.restore_rules import check_destination, member_parts, renamed
 
@@ -202,6 +203,23 @@ def place(folder: int, name: str, policy: str, where: str) -> Placement | None:
             raise Refused(NOT_REGULAR, f"{where} exists and is not a regular file: not replaced")
         return Placement(name, replace=True)
     return Placement(free_name(folder, name, where), replace=False)
+
+
+def set_mode(folder: int, name: str, inode: int, mode: int) -> bool:
+    """Give the file just placed as ``name`` its backed-up permission bits (never setuid, setgid or sticky),
+    through a descriptor of that very file: False when what is there now is not the inode written."""
+    flags = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name, flags, dir_fd=folder)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_ino != inode:
+            return False
+        os.fchmod(fd, mode & MODE_BITS)
+        return True
+    finally:
+        os.close(fd)
 
 
 def free_name(folder: int, name: str, where: str, start: int = 1) -> str:

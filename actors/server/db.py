@@ -264,6 +264,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX restore_jobs_status ON restore_jobs (status, queued_at);
     """,
     ),
+    (
+        7,
+        "file_versions.mode: a version's permission bits, restored with it",
+        """
+        -- The permission bits (mode & 0o777: never setuid, setgid or sticky) the agent saw when it backed the
+        -- version up; NULL for versions stored before, or by an agent that does not send them.
+        ALTER TABLE file_versions ADD COLUMN mode INTEGER;
+    """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -136,7 +136,8 @@ def batch(
 def _walk(
     conn: sqlite3.Connection, snapshot: int, selection: list[Selected], start: Position | None
 ) -> Iterator[tuple[Position, list[Any]]]:
-    """(position, item) of every file after ``start``: [path, member, file_id, version, size, sha256, mtime_ns]."""
+    """(position, item) of every file after ``start``: [path, member, file_id, version, size, sha256, mtime_ns,
+    mode (null: not known)]."""
     first, from_dir, from_name = start if start is not None else (0, "", "")
     base = member_base([s.path for s in selection])
     for index in range(first, len(selection)):
@@ -170,11 +171,12 @@ def _dirs(conn: sqlite3.Connection, snapshot: int, selected: Selected, at_least:
 
 
 def _files(conn: sqlite3.Connection, dir_id: int, after: str, selected: Selected) -> Iterator[list[Any]]:
-    """[name, file_id, version, size, sha256, mtime_ns] of a folder's files after ``after`` (one, for a file)."""
+    """[name, file_id, version, size, sha256, mtime_ns, mode] of a folder's files after ``after`` (one, for a
+    file)."""
     only = None if selected.folder else split(selected.path)[1]
     while True:
         sql = (
-            "SELECT s.name, v.file_id, v.version, v.size, v.sha256, v.mtime_ns FROM snapshot_files s "
+            "SELECT s.name, v.file_id, v.version, v.size, v.sha256, v.mtime_ns, v.mode FROM snapshot_files s "
             "JOIN file_versions v ON v.id = s.version_id WHERE s.dir_id = ? AND s.name > ?"
         )
         params: list[Any] = [dir_id, after]

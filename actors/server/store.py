@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,22 +250,24 @@ class Store:
         )
 
     def add_version(
-        self, client_id: str, path: str, size: int, mtime_ns: int, sha256: str
+        self, client_id: str, path: str, size: int, mtime_ns: int, sha256: str, mode: int | None = None
     ) -> tuple[dict[str, Any], int, str]:
         """Record a new latest version of ``path``; returns (file, version number, change)."""
-        return self.add_versions(client_id, [(path, size, mtime_ns, sha256)])[0]
+        return self.add_versions(client_id, [(path, size, mtime_ns, sha256)], [mode])[0]
 
     def add_versions(
-        self, client_id: str, items: list[tuple[str, int, int, str]]
+        self, client_id: str, items: list[tuple[str, int, int, str]], modes: Sequence[int | None] = ()
     ) -> list[tuple[dict[str, Any], int, str]]:
         """Record new latest versions, all in one transaction (one commit for a batch of small files).
 
-        ``items`` are (path, size, mtime_ns, sha256); returns (file, version, change) for each.
+        ``items`` are (path, size, mtime_ns, sha256), ``modes`` their permission bits (None, or none given:
+        unknown); returns (file, version, change) for each.
         """
         now = iso(self.now())
         written: list[tuple[str, int, str]] = []
         with transaction(self.conn):
-            for path, size, mtime_ns, sha256 in items:
+            for index, (path, size, mtime_ns, sha256) in enumerate(items):
+                mode = modes[index] if index < len(modes) else None
                 modified = iso(mtime_datetime(mtime_ns))
                 row = self.latest(client_id, path)
                 if row is None:
@@ -287,9 +289,9 @@ class Store:
                         (size, mtime_ns, sha256, modified, now, file_id),
                     )
                 self.conn.execute(
-                    "INSERT INTO file_versions (file_id, version, size, mtime_ns, sha256, backed_up_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (file_id, version, size, mtime_ns, sha256, now),
+                    "INSERT INTO file_versions (file_id, version, size, mtime_ns, sha256, backed_up_at, mode) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (file_id, version, size, mtime_ns, sha256, now, mode),
                 )
                 written.append((file_id, version, change))
         out = []
@@ -299,16 +301,16 @@ class Store:
             out.append((file, version, change))
         return out
 
-    def touch_file(self, file_id: str, mtime_ns: int) -> None:
-        """Same content, new modification time: no new version, just the metadata."""
+    def touch_file(self, file_id: str, mtime_ns: int, mode: int | None = None) -> None:
+        """Same content, new modification time: no new version, just the metadata (its mode too, when known)."""
         self.conn.execute(
             "UPDATE files SET mtime_ns = ?, modified_at = ? WHERE id = ?",
             (mtime_ns, iso(mtime_datetime(mtime_ns)), file_id),
         )
         self.conn.execute(
-            "UPDATE file_versions SET mtime_ns = ? WHERE file_id = ? AND version = "
+            "UPDATE file_versions SET mtime_ns = ?, mode = COALESCE(?, mode) WHERE file_id = ? AND version = "
             "(SELECT MAX(version) FROM file_versions WHERE file_id = ?)",
-            (mtime_ns, file_id, file_id),
+            (mtime_ns, mode, file_id, file_id),
         )
 
     def set_verified(self, file_id: str, failure: str | None) -> datetime:

@@ -28,6 +28,7 @@ from protocol.agent_messages import (
     AgentProtocolError,
     Message,
     check_client_path,
+    file_mode,
 )
 from protocol.errors import ErrorCode
 
@@ -47,6 +48,7 @@ class Upload:
     path: str
     size: int
     mtime_ns: int
+    mode: int | None
     writer: BlobWriter
     next_index: int = 0
     received: int = 0
@@ -62,6 +64,7 @@ class Completed:
     mtime_ns: int
     sha256: str
     existed: bool
+    mode: int | None = None
 
 
 @dataclass
@@ -88,15 +91,17 @@ class Uploads:
         self.open.clear()
 
 
-def _entry(raw: Any) -> tuple[str, int, int, str | None]:
-    if not isinstance(raw, list) or len(raw) != 4:
-        raise AgentProtocolError("a manifest entry is [path, size, mtime_ns, sha256 or null]")
-    path, size, mtime_ns, sha = raw
+def _entry(raw: Any) -> tuple[str, int, int, str | None, int | None]:
+    """[path, size, mtime_ns, sha256 or null, mode?]: an older agent sends no mode."""
+    if not isinstance(raw, list) or len(raw) not in (4, 5):
+        raise AgentProtocolError("a manifest entry is [path, size, mtime_ns, sha256 or null, mode]")
+    path, size, mtime_ns, sha, *more = raw
+    mode = file_mode(more[0] if more else None)
     if type(size) is not int or not 0 <= size < MAX_SIZE or type(mtime_ns) is not int:
         raise AgentProtocolError("manifest entry size and mtime_ns must be integers (size >= 0)")
     if sha is not None and not (isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
         raise AgentProtocolError("manifest entry sha256 must be 64 lowercase hex digits or null")
-    return path, size, mtime_ns, sha
+    return path, size, mtime_ns, sha, mode
 
 
 def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: list[Any]) -> dict[str, list[Any]]:
@@ -111,7 +116,7 @@ def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: lis
         raise AgentProtocolError(f"a manifest holds at most {MAX_BATCH} entries")
     result: dict[str, list[Any]] = {"send": [], "need_hash": [], "skip": [], "linked": [], "refused": []}
     for index, raw in enumerate(entries):
-        path, size, mtime_ns, sha = _entry(raw)
+        path, size, mtime_ns, sha, mode = _entry(raw)
         problem = check_client_path(path)
         if problem:
             result["refused"].append([index, f"path {problem}"])
@@ -130,12 +135,12 @@ def decide_manifest(store: Store, blobs: BlobStore, client_id: str, entries: lis
             continue
         if healthy is not None and healthy["sha256"] == sha and healthy["size"] == size:
             if healthy["mtime_ns"] != mtime_ns:
-                store.touch_file(healthy["id"], mtime_ns)
+                store.touch_file(healthy["id"], mtime_ns, mode)
             result["skip"].append(index)
         elif store.owns_content(client_id, sha) and blobs.exists(sha):
             # Only this client's own content is linked: a hash alone must not give access to
             # another client's data (a known weakness of cross-user deduplication).
-            store.add_version(client_id, path, size, mtime_ns, sha)
+            store.add_version(client_id, path, size, mtime_ns, sha, mode)
             result["linked"].append(index)
         else:
             result["send"].append(index)
@@ -202,7 +207,7 @@ def _open(blobs: BlobStore, uploads: Uploads, msg: Message) -> Upload:
             "server.path_refused", client_id=uploads.client_id, path=repr(path)[:LOGGED_PATH_CHARS], reason=problem
         )
         raise AgentProtocolError(f"path {problem}")
-    upload = Upload(upload_id, path, size, mtime_ns, blobs.writer())
+    upload = Upload(upload_id, path, size, mtime_ns, file_mode(msg.get("mode")), blobs.writer())
     uploads.open[upload_id] = upload
     return upload
 
@@ -230,12 +235,13 @@ def _finish(uploads: Uploads, upload: Upload, declared: str | None) -> Completed
         size=upload.size,
         commit_ms=round((time.perf_counter() - started) * 1000, 2),
     )
-    return Completed(upload.upload_id, upload.path, upload.size, upload.mtime_ns, sha, existed)
+    return Completed(upload.upload_id, upload.path, upload.size, upload.mtime_ns, sha, existed, upload.mode)
 
 
 def record_completed(store: Store, uploads: Uploads, done: list[Completed]) -> list[dict[str, Any]]:
     """Write the version rows of a batch of completed uploads in one transaction; the ``stored`` replies."""
-    results = store.add_versions(uploads.client_id, [(c.path, c.size, c.mtime_ns, c.sha256) for c in done])
+    items = [(c.path, c.size, c.mtime_ns, c.sha256) for c in done]
+    results = store.add_versions(uploads.client_id, items, [c.mode for c in done])
     replies = []
     for c, (file, version, _) in zip(done, results, strict=False):
         uploads.stored_files += 1

@@ -74,7 +74,7 @@ class RealAgent:
             send(self.core, "job_next", job=job_id, cursor=cursor)
             batch = next(h for h, _ in replies(self.core) if h["t"] == "job_items")
             problems: list[list[str]] = []
-            for path, member, file_id, version, size, sha, _mtime in batch["items"]:
+            for path, member, file_id, version, size, sha, _mtime, _mode in batch["items"]:
                 if before_file is not None:
                     before_file(handled)
                 if any(h["t"] == "job_cancel" and h["job"] == job_id for h, _ in replies(self.core)):
