@@ -143,17 +143,31 @@ class BridgeClient:
                 raise ValueError(f"{op} streams its reply; use client.download.download")
         raise AssertionError("unreachable")
 
-    def stream(self, op: str, args: dict[str, Any], on_chunk: ChunkHandler, *, timeout: float | None = None) -> Reply:
+    def stream(
+        self,
+        op: str,
+        args: dict[str, Any],
+        on_chunk: ChunkHandler,
+        *,
+        timeout: float | None = None,
+        use_lane: bool | None = None,
+    ) -> Reply:
         """A streamed request: ``on_chunk`` gets each chunk and returns frames to send back (the ack).
 
         When ``on_chunk`` raises, the stream is cancelled and the reply says why (INTERNAL). With
         ``use_lane`` the chunks may come from the backend's bulk lane (client/lane.py) instead of
-        the bridge, when the bridge answers with a ticket: the same chunks, acks and final reply."""
+        the bridge, when the bridge answers with a ticket: the same chunks, acks and final reply.
+        A lane that does not answer at all is asked no more: the request goes again through the bridge."""
         timeout_ms = int(timeout * 1000) if timeout else None
-        request_id = self.send_request(op, args, timeout_ms=timeout_ms, lane=self.use_lane)
+        lane_asked = self.use_lane if use_lane is None else use_lane
+        request_id = self.send_request(op, args, timeout_ms=timeout_ms, lane=lane_asked)
         for header, body in self.messages_for(op, request_id, wait_for(op, timeout)):
             if header.kind == TICKET and self.connection is not None:
-                return lane.fetch(self.ctx, self.connection, op, header, on_chunk, wait_for(op, timeout))
+                try:
+                    return lane.fetch(self.ctx, self.connection, op, header, on_chunk, wait_for(op, timeout))
+                except lane.LaneUnreachable:
+                    # Not reachable from this machine (an endpoint announced for its own), or the key was refused.
+                    return self.stream(op, args, on_chunk, timeout=timeout, use_lane=False)
             if header.kind == CHUNK:
                 try:
                     frames = on_chunk(header, body)

@@ -5,7 +5,9 @@ key (from its registration) and a single-use token bound to this connection's ke
 fresh DEALER connects there as a CURVE client with the same key pair, redeems the token and
 hands each chunk to the same ``on_chunk`` as a stream through the bridge would, sending its
 acks back on the lane, until the final reply. Anything but a chunk or reply of this request
-is ignored; silence is a TIMEOUT reply, as the backend may have refused the key or the ticket.
+is ignored. Silence before anything came (the endpoint is not reachable from this machine, or
+the backend refused the key) raises ``LaneUnreachable``: the caller asks again through the
+bridge; silence later is a TIMEOUT reply, as a stream through the bridge would end.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from runtime.credentials import ConnectionFile
 
 ChunkHandler = Callable[[Header, bytes], list[bytes] | None]
 
-FIRST_ANSWER_S = TICKET_TTL_S  # the backend answers a redeem at once: chunks, or why not
+FIRST_ANSWER_S = TICKET_TTL_S / 2  # the backend answers a redeem at once: chunks, or why not
+
+
+class LaneUnreachable(Exception):
+    """Nothing came from the bulk lane: nothing was handed to ``on_chunk`` either."""
 
 
 def fetch(
@@ -39,7 +45,7 @@ def fetch(
     """The stream ``ticket`` names, chunk by chunk into ``on_chunk``; returns its final reply.
 
     ``timeout``: the most to wait for the next message once the stream has begun; ``first_wait``
-    for the first (a refused handshake is silence)."""
+    for the first (a refused handshake is silence): LaneUnreachable after it."""
     endpoint, request_id = str(ticket.get("endpoint")), ticket.reply_to
     sock = ctx.socket(zmq.DEALER)
     try:
@@ -49,13 +55,15 @@ def fetch(
         sock.curve_secretkey = connection.secret_key.encode("ascii")
         sock.connect(endpoint)
         sock.send_multipart(redeem_frames(ticket.fields["token"]))
-        wait = first_wait
+        started = False
         while True:
+            wait = timeout if started else first_wait
             if not sock.poll(int(wait * 1000), zmq.POLLIN):
+                if not started:
+                    raise LaneUnreachable(f"no answer from the bulk lane at {endpoint} within {wait:g}s")
                 return local_error(
                     ErrorCode.TIMEOUT,
-                    f"{op}: no answer from the backend's bulk lane at {endpoint} within {wait:g}s "
-                    "(unreachable, or it refused this key or ticket)",
+                    f"{op}: the backend's bulk lane at {endpoint} fell silent for {wait:g}s mid-stream",
                 )
             header_frame, *rest = sock.recv_multipart()
             body = rest[0] if rest else b""
@@ -63,7 +71,7 @@ def fetch(
                 header = decode_header(header_frame)
             except ProtocolError:
                 continue
-            wait = timeout
+            started = True
             if header.kind == CHUNK and header.reply_to == request_id:
                 try:
                     frames = on_chunk(header, body)

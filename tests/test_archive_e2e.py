@@ -92,6 +92,28 @@ def test_the_real_server_hands_the_archive_over_its_bulk_lane_the_same_as_throug
     assert tree(unpacked(tmp_path / "lane.tar", tmp_path / "out") / "sample") == tree(sample)
 
 
+def test_a_lane_this_machine_cannot_reach_costs_a_moment_then_the_bridge_streams_it(
+    bridge_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Announced on an address nothing listens on (bound on 127.0.0.1 only): a client elsewhere, in effect.
+    real = RealServer(bridge_stack, tmp_path / "data").start("--bulk", "tcp://127.0.0.1:0", "--bulk-host", "127.0.0.2")
+    try:
+        sample = tmp_path / "sample"
+        assert ensure_sample(sample)
+        real.agent("backup", str(sample), "--name", "demo-agent", config=tmp_path / "agent")
+        fetches = LaneFetches(monkeypatch)
+        with bridge_stack.client() as c:
+            (snapshot,) = ok(c.call("list_snapshots", {"client_id": client_named(c, "demo-agent")["id"]}))["items"]
+            dest = tmp_path / "fallback.tar"
+            args = {"snapshot_id": snapshot["id"], "paths": [str(sample)], "destination_path": str(dest)}
+            ok(download(c, "download_archive", args))
+        (ticket,) = fetches.tickets
+        assert ticket.get("endpoint", "").startswith("tcp://127.0.0.2:")
+        assert tree(unpacked(dest, tmp_path / "out") / "sample") == tree(sample)
+    finally:
+        real.stop()
+
+
 def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealServer, tmp_path: Path) -> None:
     sample = tmp_path / "sample"
     assert ensure_sample(sample)

@@ -39,11 +39,12 @@ from protocol.lane import (
 from protocol.modes import Mode
 from protocol.streaming import STREAM_IDLE_TIMEOUT_S, StreamSender
 from runtime.credentials import ConnectionFile
-from runtime.endpoints import connectable
+from runtime.endpoints import DEFAULT_HOST, connectable
 
 log = structlog.get_logger()
 
 HANDSHAKE_MS = 5_000
+LOOPBACK = f"tcp://{DEFAULT_HOST}:0"  # what a wildcard bind is announced as without an advertised host
 DRAIN_LIMIT = 256  # lane messages per turn, so the bridge socket is served in between
 
 
@@ -120,11 +121,12 @@ class BulkLane:
         connection: ConnectionFile,
         mode: Mode,
         *,
-        advertise_host: str = "127.0.0.1",
+        advertise_host: str | None = None,
         book: TicketBook | None = None,
     ) -> None:
-        """``endpoint`` is where to bind (a wildcard host or port 0 allowed); ``advertise_host`` replaces a
-        wildcard host in the endpoint announced to the bridge, which passes it on to requesters."""
+        """``endpoint`` is where to bind (a wildcard host or port 0 allowed); ``advertise_host``, when
+        given, is the host in the endpoint announced to the bridge, which passes it on to requesters
+        (a wildcard one is otherwise announced as 127.0.0.1)."""
         self.book = book if book is not None else TicketBook()
         self.mode = mode
         self.streams: dict[bytes, _LaneStream] = {}
@@ -141,7 +143,8 @@ class BulkLane:
         sock.bind(endpoint)
         self.sock = sock
         bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.endpoint = connectable(bound, f"tcp://{advertise_host}:0")
+        port = bound.rsplit(":", 1)[1]
+        self.endpoint = f"tcp://{advertise_host}:{port}" if advertise_host else connectable(bound, LOOPBACK)
 
     def close(self) -> None:
         self.sock.close(0)

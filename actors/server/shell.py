@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default %(default)s: any free port; 'none': every download through the bridge)",
     )
     parser.add_argument(
-        "--bulk-host", default=DEFAULT_HOST, help="host announced for a --bulk bound on a wildcard address"
+        "--bulk-host",
+        help="host announced for the bulk lane, the one clients on other machines reach "
+        f"(default: the bound address; {DEFAULT_HOST} for a wildcard one)",
     )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
