@@ -50,9 +50,16 @@ TONE_COLORS: dict[Tone, ft.Colors] = {
 OUTAGE_COLOR = ft.Colors.RED_800
 
 
+def one_line(text: ft.Text) -> ft.Text:
+    """``text`` on one line, cut with an ellipsis where its box ends (its full value stays in the
+    accessibility tree)."""
+    text.max_lines, text.no_wrap, text.overflow = 1, True, ft.TextOverflow.ELLIPSIS
+    return text
+
+
 def pill(text: ft.Text, identifier: str) -> ft.Container:
     return ft.Container(
-        ft.Semantics(identifier=identifier, content=text),
+        ft.Semantics(identifier=identifier, content=one_line(text)),
         padding=ft.Padding.symmetric(horizontal=10, vertical=4),
         border_radius=12,
     )
@@ -124,7 +131,15 @@ class OutageBanner:
 
 
 class Banner:
-    """Who is signed in, the connection state and the data source (the bridge's state)."""
+    """Who is signed in, the connection state and the data source (the bridge's state).
+
+    Sign out is the bar's last control, outside any flexible part, so nothing can push it out of the
+    window: what sits between the title and it (endpoint, pills, user) is one right-aligned group
+    that takes the width left and wraps onto another line when it does not fit, and in which no
+    text can be wider than that width (one line, ellipsis). In a plain row each of them was given
+    unbounded width, so a pill that came out wide (a long state text, or in one full-suite run a
+    text the browser's renderer mis-measured under load) pushed the user and Sign out off-screen.
+    """
 
     def __init__(self, app: AppContext, on_sign_out: Callable[[], Awaitable[None]]) -> None:
         self.app = app
@@ -133,20 +148,29 @@ class Banner:
         self.source = ft.Text("source unknown", color=ft.Colors.WHITE, weight=ft.FontWeight.BOLD)
         self.connection_box = pill(self.connection, "connection-state")
         self.source_box = pill(self.source, "data-source")
-        self.endpoint = ft.Text(app.session.endpoint, size=12)
+        self.endpoint = one_line(ft.Text(app.session.endpoint, size=12))
         user = app.session.user
-        self.user = ft.Text(user.label if user else "", weight=ft.FontWeight.W_500)
+        self.user = one_line(ft.Text(user.label if user else "", weight=ft.FontWeight.W_500))
+        status = ft.Row(
+            [
+                self.endpoint,
+                self.connection_box,
+                self.source_box,
+                ft.Icon(ft.Icons.PERSON),
+                ft.Semantics(identifier="signed-in-user", content=self.user),
+            ],
+            wrap=True,
+            alignment=ft.MainAxisAlignment.END,
+            spacing=12,
+            run_spacing=6,
+            expand=True,
+        )
         self.control = ft.Container(
             ft.Row(
                 [
                     ft.Icon(ft.Icons.BACKUP),
-                    ft.Text("Backup console", weight=ft.FontWeight.BOLD, size=16),
-                    ft.Container(expand=True),
-                    self.endpoint,
-                    self.connection_box,
-                    self.source_box,
-                    ft.Icon(ft.Icons.PERSON),
-                    ft.Semantics(identifier="signed-in-user", content=self.user),
+                    ft.Text("Backup console", weight=ft.FontWeight.BOLD, size=16, no_wrap=True),
+                    status,
                     ft.OutlinedButton("Sign out", icon=ft.Icons.LOGOUT, on_click=self.sign_out),
                 ],
                 spacing=12,
