@@ -118,6 +118,7 @@ def test_the_matrix_is_the_one_trust_specifies() -> None:
     roles = {op.name: op.role for op in OPERATIONS}
     operator = {"disconnect_client", "verify_file", "scrub_storage", "download_file", "start_server", "stop_server"}
     operator |= {"download_archive", "restore_to_agent"}  # getting files back, as download_file
+    operator |= {"cancel_restore_job"}  # who may start a restore may stop one
     for op in OPERATIONS:
         if op.name in ("login", "logout", "whoami"):
             assert op.role is None
