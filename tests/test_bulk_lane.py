@@ -34,6 +34,7 @@ from protocol.modes import Mode
 from protocol.recording import scrubbed_frames
 from protocol.roles import Role
 from runtime.credentials import ConnectionFile
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -235,3 +236,25 @@ def test_the_bridge_names_the_requesters_key_only_to_a_backend_with_a_lane_and_n
         assert "lane_key" not in decode_header(backend_header(asked, backend, recording=recording)).fields
     _, plain = pending_download({"id": "r1", "op": "download_archive", "lane_key": "forged"}, alice.public_key)
     assert "lane_key" not in decode_header(backend_header(plain, real, recording=False)).fields
+
+
+def test_a_requester_that_fails_on_a_chunk_cancels_and_the_backend_lets_the_stream_go(served: Served) -> None:
+    alice = connection("alice")
+    seen: list[int] = []
+
+    def on_chunk(header: Header, data: bytes) -> list[bytes]:
+        seen.append(header.fields["index"])
+        if header.fields["index"] == 1:
+            raise OSError("disk full")
+        return [encode_header("ack", reply_to=header.reply_to, index=header.fields["index"]), b""]
+
+    reply = client_lane.fetch(served.ctx, alice, "download_archive", served.ticket(alice.public_key), on_chunk, 5.0)
+    assert reply["error_code"] == ErrorCode.INTERNAL.value and "disk full" in reply["message"] and seen == [0, 1]
+    wait_until(lambda: not served.lane.streams, 5, what="the backend lets the cancelled stream go")
+
+
+def test_refused_handshakes_are_counted(served: Served) -> None:
+    before = served.lane.book.refused
+    with pytest.raises(LaneUnreachable):
+        fetch(served, connection("nobody"), served.ticket(connection("alice").public_key))
+    assert served.lane.book.refused > before

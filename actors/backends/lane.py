@@ -45,6 +45,7 @@ log = structlog.get_logger()
 
 HANDSHAKE_MS = 5_000
 LOOPBACK = f"tcp://{DEFAULT_HOST}:0"  # what a wildcard bind is announced as without an advertised host
+REFUSAL_QUIET_S = 10.0  # at most one log line about refused handshakes this often
 DRAIN_LIMIT = 256  # lane messages per turn, so the bridge socket is served in between
 
 
@@ -64,6 +65,9 @@ class TicketBook:
         self.clock = clock
         self._lock = threading.Lock()
         self._tickets: dict[str, Ticket] = {}
+        self.refused = 0  # handshakes refused, in all
+        self._refused_said = 0  # of those, how many the log has counted
+        self._refusal_logged = -REFUSAL_QUIET_S
 
     def issue(self, key: str, request_id: str, reply: StreamReply) -> str:
         token = secrets.token_urlsafe(TICKET_BYTES)
@@ -97,10 +101,18 @@ class TicketBook:
 
     def callback(self, domain: str, key: bytes) -> bool:
         """The ZAP decision for the bulk socket (pyzmq's configure_curve_callback interface; z85 bytes)."""
-        allowed = domain == ZAP_DOMAIN and self.live_for(key.decode("ascii", "replace"))
-        if not allowed:
-            log.info("lane.key_refused", key=key.decode("ascii", "replace")[:12], reason="no live ticket names it")
-        return allowed
+        text = key.decode("ascii", "replace")
+        if domain == ZAP_DOMAIN and self.live_for(text):
+            return True
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= REFUSAL_QUIET_S:  # a flood of handshakes is counted, not logged each
+            self._refusal_logged = now
+            log.info(
+                "lane.key_refused", key=text[:12], refused=self.refused - self._refused_said, reason="no live ticket"
+            )
+            self._refused_said = self.refused
+        return False
 
 
 @dataclass(slots=True)
