@@ -236,6 +236,26 @@ def test_the_rows_in_sight_go_first_wherever_the_list_is_scrolled() -> None:
     assert rows.take_changes() == [s.control for s in rows.slots[30:]] and not rows.pending
 
 
+def test_a_list_laid_out_before_any_scroll_sends_as_many_rows_first_as_its_window_shows() -> None:
+    rows = rows_for()
+    rows.show(page("a", 100))
+    settle(rows)
+    laid_out(rows, 10 * ROW_HEIGHT - 5)  # a short browser window: 10 rows, the last cut
+    assert rows.rows_in_sight == 11
+    rows.show(page("b", 100))
+    assert rows.take_changes() == [s.control for s in rows.slots[:11]] and rows.pending
+    laid_out(rows, 40 * ROW_HEIGHT)  # a tall one
+    rows.show(page("c", 100))
+    assert rows.take_changes() == [s.control for s in rows.slots[:41]]
+
+
+def laid_out(rows: RowList, height: float) -> None:
+    """What the browser reports once the list's window is laid out (and when its size changes)."""
+    assert rows.body.on_size_change is not None
+    reported = ft.LayoutSizeChangeEvent(name="size_change", control=rows.body, width=800, height=height)
+    assert not isinstance(cast(Any, rows.body.on_size_change)(reported), Coroutine)
+
+
 def test_a_shorter_page_hides_the_slots_it_does_not_need_and_a_longer_one_shows_them_again() -> None:
     rows = rows_for()
     rows.show(page("a", 100))

@@ -64,7 +64,7 @@ __all__ = [
 
 ROW_HEIGHT = 44  # every row has this height: the ListView lays rows out without measuring them
 # Rows the list's window shows, sent first (the rest in a later frame): until the browser says how
-# tall the window is (it does as the list scrolls), as many as a tall browser window shows.
+# tall the window is (once it is laid out, and as it scrolls), as many as a tall browser window shows.
 ROWS_IN_SIGHT = 20
 # The rows out of sight wait this long after those in sight: the browser draws what it was sent
 # first (on a shared machine it would compete with the GUI diffing rows no one sees yet).
@@ -72,6 +72,7 @@ REST_AFTER_S = 0.15
 # Rows given a slot in each frame after the first of a list longer than ever before (see RowList._grow).
 GROW_AT_ONCE = 25
 SCROLL_REPORT_MS = 150  # how often the browser says how far the list is scrolled, while it scrolls
+SIZE_REPORT_MS = 100  # how often the browser says how tall the list's window is, while it changes
 # A sortable title is a button that reads like the other titles (no padding to push it off its column).
 HEADER_BUTTON = ft.ButtonStyle(padding=0)
 
@@ -231,6 +232,8 @@ class RowList:
             expand=True,
             on_scroll=self._scrolled,
             scroll_interval=SCROLL_REPORT_MS,
+            on_size_change=self._resized_window,
+            size_change_interval=SIZE_REPORT_MS,
         )
         self.header = ft.Row([ft.Container(width=MENU_WIDTH), *map(self._title, spec.columns)], spacing=CELL_GAP)
         table = ft.Column(
@@ -275,8 +278,16 @@ class RowList:
     def _scrolled(self, e: ft.OnScrollEvent) -> None:
         no_auto_update()
         self.first_in_sight = max(0, int(e.pixels // ROW_HEIGHT))
-        # The rows cut at either edge of the window count too.
-        self.rows_in_sight = max(1, math.ceil(e.viewport_dimension / ROW_HEIGHT) + 1)
+        self._see(e.viewport_dimension)
+
+    def _resized_window(self, e: ft.LayoutSizeChangeEvent[ft.LayoutControl]) -> None:
+        # The list's window is laid out (shown, or the browser window resized): how many rows it
+        # shows is known before any scroll, so a page turn's first frame carries those rows only.
+        no_auto_update()
+        self._see(e.height)
+
+    def _see(self, window: float) -> None:
+        self.rows_in_sight = max(1, math.ceil(window / ROW_HEIGHT) + 1)  # the rows cut at either edge count too
 
     def show(self, items: Sequence[Item]) -> None:
         """Show ``items``, one per slot from the top. A page longer than ever before gets new slots
