@@ -26,12 +26,14 @@ from runtime.credentials import ConnectionFile, connection_from_env
 from runtime.endpoints import client_endpoint
 from runtime.handshake import WATCHED, HandshakeFailure, latest_failure
 
-__all__ = ["BridgeClient", "BridgeUnreachable", "ChunkHandler", "wait_for"]
+__all__ = ["BridgeClient", "BridgeUnreachable", "ChunkHandler", "StreamHandler", "wait_for"]
 
 CONNECT_TIMEOUT_S = 3.0
 REPLY_GRACE_S = 2.0  # on top of the operation's deadline: the bridge answers within it
 
 ChunkHandler = Callable[[Header, bytes], list[bytes] | None]
+# What the sync client's stream takes: over the bulk lane a chunk is a view of the message received.
+StreamHandler = lane.ChunkHandler
 
 
 def client_connection(connection: ConnectionFile | None) -> ConnectionFile | None:
@@ -147,7 +149,7 @@ class BridgeClient:
         self,
         op: str,
         args: dict[str, Any],
-        on_chunk: ChunkHandler,
+        on_chunk: StreamHandler,
         *,
         timeout: float | None = None,
         use_lane: bool | None = None,

@@ -89,7 +89,7 @@ class DownloadWriter:
         if not os.access(parent, os.W_OK):
             raise ProtocolError(ErrorCode.FORBIDDEN, f"destination folder {parent} is not writable")
 
-    def on_chunk(self, header: Header, data: bytes) -> list[bytes]:
+    def on_chunk(self, header: Header, data: bytes | memoryview) -> list[bytes]:
         """Write one chunk; returns the frames to send back (an ack, or a cancel when out of order)."""
         if self.receiver is None:
             self.receiver = StreamReceiver(header.reply_to or "", self.hashed)

@@ -44,7 +44,7 @@ def _replay_stream(client: BridgeClient, exchange: RecordedExchange) -> Reply:
     """A streamed request: consume (and acknowledge) the chunks, return the final reply."""
     receiver: StreamReceiver | None = None
 
-    def on_chunk(header: Header, data: bytes) -> list[bytes]:
+    def on_chunk(header: Header, data: bytes | memoryview) -> list[bytes]:
         nonlocal receiver
         receiver = receiver or StreamReceiver(header.reply_to or "")
         return receiver.on_chunk(header.fields["index"], header.fields["offset"], header.get("total") or 0, data)

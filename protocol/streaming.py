@@ -85,7 +85,7 @@ class StreamReceiver:
     next_index: int = 0
     _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
 
-    def on_chunk(self, index: int, offset: int, total: int, data: bytes) -> list[bytes]:
+    def on_chunk(self, index: int, offset: int, total: int, data: bytes | memoryview) -> list[bytes]:
         """Account for one chunk; returns the ack frames to send back."""
         if index != self.next_index or offset != self.received:
             raise ProtocolError(

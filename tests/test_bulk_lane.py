@@ -111,8 +111,8 @@ def served() -> Iterator[Served]:
 def fetch(served: Served, who: ConnectionFile, ticket: Header, into: list[bytes] | None = None) -> dict[str, Any]:
     got = into if into is not None else []
 
-    def on_chunk(header: Header, data: bytes) -> list[bytes]:
-        got.append(data)
+    def on_chunk(header: Header, data: bytes | memoryview) -> list[bytes]:
+        got.append(bytes(data))
         return [encode_header("ack", reply_to=header.reply_to, index=header.fields["index"]), b""]
 
     # A refused handshake is silence: wait less than the ticket's lifetime for it.
@@ -242,7 +242,7 @@ def test_a_requester_that_fails_on_a_chunk_cancels_and_the_backend_lets_the_stre
     alice = connection("alice")
     seen: list[int] = []
 
-    def on_chunk(header: Header, data: bytes) -> list[bytes]:
+    def on_chunk(header: Header, data: bytes | memoryview) -> list[bytes]:
         seen.append(header.fields["index"])
         if header.fields["index"] == 1:
             raise OSError("disk full")
