@@ -19,6 +19,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from flet.app import AppCallable
 
 from gui.downloads import DOWNLOAD_PATH, DownloadLinks, Requester, content_disposition
+from gui.renderer import single_threaded
 
 log = structlog.get_logger()
 
@@ -67,7 +68,8 @@ def build_app(main: AppCallable, links: DownloadLinks) -> Any:
         return StreamingResponse(_stream(handle), media_type="application/octet-stream", headers=headers)
 
     # After the route: the mount at "/" answers every other path (the SPA and its websocket).
-    app.mount("/", flet_fastapi.app(main, no_cdn=True))
+    # Without cross-origin isolation: Flutter then draws on one thread (gui/renderer.py says why).
+    app.mount("/", single_threaded(flet_fastapi.app(main, no_cdn=True)))
     return app
 
 

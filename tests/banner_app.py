@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import cast
 
 import flet as ft
 
 from gui.app_context import AppContext
 from gui.console import Banner
+from gui.downloads import DownloadLinks
 from gui.outage import BridgeState, Shown
+from gui.server import serve
 from gui.state import StateStore
 from protocol.modes import Mode, Policy
 from protocol.views import ViewKey
@@ -81,4 +85,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=int(os.environ.get("FLET_SERVER_PORT", "8550")))
     port = parser.parse_args().port
-    ft.run(main, view=ft.AppView.WEB_BROWSER, host="127.0.0.1", port=port, no_cdn=True)
+    # Served as the console is (gui/server.py), so the browser draws it the same way.
+    with tempfile.TemporaryDirectory(prefix="banner-app-") as area:
+        serve(main, DownloadLinks(Path(area)), "127.0.0.1", port)

@@ -40,6 +40,8 @@ def test_user_and_sign_out_stay_in_the_window_whatever_the_pill_says(
     browser: Any, banner_server: FletServer, width: int
 ) -> None:
     page = new_page(browser, banner_server.url, viewport=(width, 900))
+    # Served as the console is: not cross-origin isolated, so skwasm draws on one thread (gui/renderer.py).
+    assert page.evaluate("() => [window.crossOriginIsolated, !!window._flutter_skwasmInstance]") == [False, True]
     users, sign_outs, pills = by_id(page, "signed-in-user"), button(page, "Sign out"), by_id(page, "data-source")
     # Flutter leaves a node out of its accessibility tree when it lies outside the window, so a bar that
     # pushed them out has fewer of these than bars.
