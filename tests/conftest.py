@@ -250,7 +250,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 page.screenshot(path=str(GUI_FAILURES / f"{stem}-{c}-{p}.png"), timeout=5_000)
             with contextlib.suppress(Exception):
                 tree = page.locator("flt-semantics-host").inner_text(timeout=5_000)
-                (GUI_FAILURES / f"{stem}-{c}-{p}.txt").write_text(f"{page.url}\n{tree}\n")
+                (GUI_FAILURES / f"{stem}-{c}-{p}.txt").write_text(f"{page.url}\n{renderer_state(page)}\n{tree}\n")
+
+
+def renderer_state(page: Any) -> str:
+    """How Flutter draws this page: multi-threaded skwasm (a cross-origin isolated page) rasterizes on a
+    worker, whose failures (flutter/flutter#190039) reach no console; Flet's loading overlay still in
+    the page means no frame was ever shown, whatever the accessibility tree says."""
+    try:
+        state = page.evaluate(
+            """() => ({isolated: window.crossOriginIsolated, skwasm: !!window._flutter_skwasmInstance,
+                       no_frame_yet: !!document.getElementById('loading')})""",
+        )
+    except Exception as exc:  # a page that runs no script any more still has its tree written
+        return f"renderer state unknown: {type(exc).__name__}"
+    return " ".join(f"{k}={v}" for k, v in state.items())
 
 
 @pytest.fixture(autouse=True)
