@@ -19,7 +19,6 @@ import pytest
 from client.download import download
 from tests.conftest import Stack, ok, wait_until
 from tests.gui_harness import (
-    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     by_id,
@@ -34,7 +33,7 @@ from tests.gui_harness import (
 )
 from tests.gui_stack import SCREENSHOTS, stack_with_gui
 
-pytestmark = [pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(240)]
 
 SEPARATORS = ("/", "\\")
 
@@ -213,6 +212,27 @@ def test_restore_a_files_older_version_to_the_browser(
         [file["path"]],
         "/tmp/restored-by-the-e2e-test",
     )
+
+    # Again with the server stopped: the job waits queued, and "Cancel restore" ends it at once.
+    with stack.client() as c:
+        ok(c.call("stop_server", {}))
+    try:
+        click_button(page, "Restore to client…")
+        fill_textbox(page, "Destination on the client", "/tmp/cancelled-by-the-e2e-test")
+        click_button(page, "Start restore")
+        expect(by_id(page, "restore-status")).to_have_text(re.compile(r"^Queued: "), timeout=15_000)
+        click_button(page, "Cancel restore")
+        cancelled = re.compile(r"^Cancelled after 0 of 1 file: 0 restored")
+        expect(by_id(page, "restore-status")).to_have_text(cancelled, timeout=15_000)
+        expect(page.get_by_role("button", name="Cancel restore")).to_have_count(0)
+        screenshot(page, SCREENSHOTS / "restore-cancelled.png")
+        click_button(page, "Close")
+    finally:
+        with stack.client() as c:
+            ok(c.call("start_server", {}))
+    with stack.client() as c:
+        (latest,) = ok(c.call("list_restore_jobs", {"client_id": client["id"], "limit": 1}))["items"]
+    assert (latest["status"], latest["destination"]) == ("cancelled", "/tmp/cancelled-by-the-e2e-test")
     page.context.close()
 
 
