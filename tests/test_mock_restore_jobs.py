@@ -74,3 +74,22 @@ def test_the_jobs_state_round_trips(tmp_path: Path) -> None:
     assert [m.job.to_dict() for m in again.jobs.values()] == [m.job.to_dict() for m in jobs.jobs.values()]
     assert MockRestoreJobs.decode(None).jobs == {}
     core.close()
+
+
+def test_a_cancel_is_journaled_and_a_state_without_queued_at_still_loads(tmp_path: Path) -> None:
+    core = open_core(tmp_path)
+    job = a_job(core)
+    cancelled = call(core, "cancel_restore_job", job_id=job["id"])
+    assert cancelled["status"] == "cancelled"
+    doc = core.world.restore_jobs.encode()
+    core.close()
+    reopened = open_core(tmp_path)  # the cancel replayed from the journal
+    try:
+        assert call(reopened, "get_restore_job", job_id=job["id"]) == cancelled
+    finally:
+        reopened.close()
+    for row in doc["jobs"]:
+        del row[3][3]  # as saved before jobs expired: no queued_at
+    older = MockRestoreJobs.decode(doc)
+    (mock,) = older.jobs.values()
+    assert mock.queued_at == mock.job.created_at  # it waits from its creation
