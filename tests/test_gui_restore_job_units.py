@@ -5,6 +5,7 @@ tests/test_gui_restore_units.py does."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,12 +13,14 @@ import pytest
 
 from actors.mock.core import MockCore
 from gui.app_context import AppContext
+from gui.outage import BridgeState
 from gui.views import restore_job
 from gui.views.client_page import ClientPage
 from gui.views.restore import RestoreView
 from gui.views.restore_job import RestoreDialog, job_text
 from protocol.events import SNAPSHOT_ENDED
 from protocol.roles import Role
+from protocol.views import ViewKey
 from tests.conftest import run_async
 from tests.test_gui_restore_units import app, call, changed_file, core, make_app, route
 
@@ -74,6 +77,12 @@ def test_cancel_follows_the_role_and_a_job_already_stopping(tmp_path: Path, core
         mine = RestoreDialog(operator, client["name"], wanted["id"], [chain[0]["path"]], chain[0]["path"])
         mine._show(job)
         assert not mine.cancel_button.disabled
+        # The real server down (no writes to the mock): the gate says so, as on every write.
+        down = BridgeState("none", "stale", True, datetime(2025, 3, 1, 12, 5, tzinfo=UTC))
+        await operator.session.store.set(ViewKey.BRIDGE_STATE, down)
+        mine._show(job)
+        assert mine.cancel_button.disabled and str(mine.cancel_button.tooltip).startswith("Real server unavailable")
+        await operator.session.store.set(ViewKey.BRIDGE_STATE, BridgeState())
         mine._show({**job, "status": "cancelling"})
         assert mine.cancel_button.disabled and mine.cancel_button.tooltip == "The agent is stopping"
         assert mine.status.value == (
