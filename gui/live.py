@@ -21,6 +21,7 @@ from protocol.events import (
     BRIDGE_WRITE,
     CLIENT_CHANGED,
     FILE_CHANGED,
+    RESTORE_JOB,
     SERVER_CHANGED,
     SNAPSHOT_ENDED,
 )
@@ -33,6 +34,9 @@ ACTIVITY_KEEP = 200
 # Restore view's timeline) have no loaders to schedule: they follow this key and reload their own list
 # when the run was of the client they show.
 RUN_ENDED_KEY = "live.run_ended"
+# The newest restore.job event (it carries the whole job): an open restore dialog follows its job by
+# it instead of asking the server every second.
+RESTORE_JOB_KEY = "live.restore_job"
 
 # What the backends' change events make stale (whoever caused the change: an agent, the
 # demo's evolution, another console). What a write makes stale is the catalogue's.
@@ -91,6 +95,8 @@ class LiveUpdates:
             await store.set(ViewKey.STATUS, data["status"])
         elif topic == SNAPSHOT_ENDED:
             await store.set(RUN_ENDED_KEY, data)
+        elif topic == RESTORE_JOB:
+            await store.set(RESTORE_JOB_KEY, data)
         elif topic == BRIDGE_WRITE:
             self._on_write(data)
             return

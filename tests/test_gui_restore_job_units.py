@@ -18,7 +18,7 @@ from gui.views import restore_job
 from gui.views.client_page import ClientPage
 from gui.views.restore import RestoreView
 from gui.views.restore_job import RestoreDialog, job_text
-from protocol.events import SNAPSHOT_ENDED
+from protocol.events import RESTORE_JOB, SNAPSHOT_ENDED
 from protocol.roles import Role
 from protocol.views import ViewKey
 from tests.conftest import run_async
@@ -58,6 +58,48 @@ def test_a_queued_job_is_cancelled_from_the_dialog(
         dialog.job = {**job, "status": "queued"}
         await dialog.cancel_job(cast(Any, None))
         assert dialog.status.value.startswith("Not cancelled: restore job ") and "[CONFLICT]" in dialog.status.value
+
+    run_async(scenario)
+
+
+def test_the_dialog_follows_its_job_by_events_without_asking(
+    app: AppContext, core: MockCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore.job event moves the dialog on at once; the server is asked only when events stay away."""
+    client, wanted, chain = changed_file(core)
+    monkeypatch.setattr(restore_job, "POLL_S", 60.0)  # a poll would never come within this test's timeout
+    route(app.session.bridge, core, JOB_OPS)
+    asked: list[str] = []
+    fetch = app.session.bridge.get_restore_job_async
+
+    async def counted(job_id: str) -> Any:
+        asked.append(job_id)
+        return await fetch(job_id)
+
+    monkeypatch.setattr(app.session.bridge, "get_restore_job_async", counted)
+
+    def event(job: dict[str, Any]) -> dict[str, Any]:
+        data = {"job_id": job["id"], "client_id": job["client_id"], "change": "ended", "job": job}
+        return {"topic": RESTORE_JOB, "data": data, "mode": "mock", "seq": 1}
+
+    async def scenario() -> None:
+        dialog = RestoreDialog(app, client["name"], wanted["id"], [chain[0]["path"]], chain[0]["path"])
+        dialog.destination.value = "/tmp/restored"
+        await dialog.start(cast(Any, None))
+        while dialog.job is None:  # the following task shows the queued job first
+            await asyncio.sleep(0.01)
+        assert dialog.task is not None
+        queued = dict(dialog.job)
+        # Another job's news changes nothing here.
+        await app.session.live.on_delivery(event({**queued, "id": "elsewhere", "status": "cancelled"}))
+        await asyncio.sleep(0.02)
+        assert not dialog.task.done() and dialog.status.value.startswith("Queued: ")
+        # Cancelled by another console: its event ends the dialog's following.
+        cancelled = call(core, "cancel_restore_job", job_id=queued["id"])
+        await app.session.live.on_delivery(event(cancelled))
+        await asyncio.wait_for(dialog.task, 10)
+        assert dialog.status.value.startswith("Cancelled after 0 of ")
+        assert asked == []
 
     run_async(scenario)
 

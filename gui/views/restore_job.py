@@ -11,6 +11,7 @@ A refused request keeps the dialog and what was typed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import flet as ft
@@ -18,13 +19,16 @@ import structlog
 
 from gui.app_context import AppContext
 from gui.format import count, human_bytes, number
+from gui.live import RESTORE_JOB_KEY
 from gui.operations import failure_text
 from protocol.catalogue_restore_jobs import ENDED_STATUSES
 
 log = structlog.get_logger()
 
 WIDTH = 520
-POLL_S = 1.0
+# The job's restore.job events update the dialog as they come; the server is asked only when none came
+# for this long (a console that lost events catches up by its sequencer, but a dialog must not stall).
+POLL_S = 5.0
 PROBLEMS_SHOWN = 8
 ENDED = ENDED_STATUSES
 POLICIES = (
@@ -90,6 +94,7 @@ class RestoreDialog:
             "Cancel restore", icon=ft.Icons.STOP_CIRCLE_OUTLINED, on_click=self.cancel_job, visible=False
         )
         self.job: dict[str, Any] | None = None  # the job started here, as last heard of
+        self.news = asyncio.Event()  # a restore.job event of this job came
         self.task: asyncio.Task[None] | None = None
         self.dialog = ft.AlertDialog(
             modal=True,
@@ -151,17 +156,33 @@ class RestoreDialog:
 
     async def _follow(self, job: dict[str, Any]) -> None:
         """Show the job until it ends (or the dialog is closed: the job goes on without it)."""
-        while True:
-            self._show(job)
-            if job["status"] in ENDED:
-                return
-            await asyncio.sleep(POLL_S)
-            reply = await self.app.session.bridge.get_restore_job_async(job["id"])
-            if reply["success"]:
-                job = reply["data"]
-            else:  # a lost reply is no verdict on the job: say so and ask again
-                self.status.value = f"{job_text(job, self.client)} (no news: {failure_text(reply)})"
-                self._refresh()
+        unsubscribe = self.app.session.store.subscribe(RESTORE_JOB_KEY, self._heard)
+        try:
+            while True:
+                self._show(job)
+                if job["status"] in ENDED:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.news.wait(), POLL_S)
+                if self.news.is_set():
+                    self.news.clear()
+                    assert self.job is not None
+                    job = self.job
+                    continue
+                reply = await self.app.session.bridge.get_restore_job_async(job["id"])
+                if reply["success"]:
+                    job = reply["data"]
+                else:  # a lost reply is no verdict on the job: say so and ask again
+                    self.status.value = f"{job_text(job, self.client)} (no news: {failure_text(reply)})"
+                    self._refresh()
+        finally:
+            unsubscribe()
+
+    async def _heard(self, key: str, event: dict[str, Any]) -> None:
+        job = event.get("job")
+        if self.job is not None and isinstance(job, dict) and str(job.get("id")) == self.job_id:
+            self.job = job
+            self.news.set()
 
     async def cancel_job(self, e: ft.Event[Any]) -> None:
         """Stop the job: the reply (cancelled, or cancelling while the agent stops) is shown at once."""
