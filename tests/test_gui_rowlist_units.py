@@ -13,7 +13,9 @@ from gui.auth import Gate, gate
 from gui.views.database import CELL_PX, CHAR_PX, column_widths
 from gui.views.paged import PagedListView
 from gui.views.rowlist import (
+    GROW_AFTER_S,
     GROW_AT_ONCE,
+    REST_AFTER_S,
     ROW_HEIGHT,
     ROWS_IN_SIGHT,
     Cell,
@@ -151,13 +153,16 @@ def settle(rows: RowList) -> list[list[ft.Control]]:
 def test_a_long_first_page_sends_the_rows_in_sight_then_the_rest_a_few_at_a_time() -> None:
     rows = rows_for()
     rows.show(page("a", 100))
-    # Only the rows in sight are built and go with the list's first frame.
+    # Only the rows in sight are built and go with the list's first frame; the others wait for the
+    # browser to paint those first.
     assert len(rows.slots) == ROWS_IN_SIGHT and rows.pending
     assert rows.take_changes() == [rows.body] and rows.body.semantic_child_count == ROWS_IN_SIGHT
+    assert rows.later_s == GROW_AFTER_S
     counts = []
     while rows.pending:
         assert rows.take_changes() == [rows.body]  # new rows go whole, with the list
         counts.append(len(rows.body.controls))
+        assert rows.later_s == REST_AFTER_S  # then a few each frame
     assert counts == [ROWS_IN_SIGHT + GROW_AT_ONCE * n for n in range(1, len(counts))] + [100]
     assert [s.control.identifier for s in rows.slots] == [f"client-row-a-{i:03d}" for i in range(100)]
     assert rows.body.semantic_child_count == 100 and all(s.control.visible for s in rows.slots)
@@ -194,6 +199,7 @@ def test_a_new_page_is_shown_by_the_same_controls_as_the_last() -> None:
     assert len(rows.body.controls) == 100
 
     rows.show(page("b", 100))
+    assert rows.later_s == REST_AFTER_S  # a page turn's rows out of sight follow soon
     after = slot_controls(rows)
     assert len(after) == len(before) and all(new is old for new, old in zip(after, before, strict=True))
     assert texts(rows, 0)[0] == "b-000" and texts(rows, 99)[0] == "b-099"

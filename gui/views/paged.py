@@ -22,7 +22,7 @@ import flet as ft
 import structlog
 
 from gui.views.base import View
-from gui.views.rowlist import REST_AFTER_S, Handler, Item, ListSpec, RowList, no_auto_update
+from gui.views.rowlist import Handler, Item, ListSpec, RowList, no_auto_update
 from gui.views.widgets import PAGE_SIZES, Pager
 from protocol.responses import Reply
 
@@ -213,7 +213,7 @@ class PagedListView(View):
     async def _draw_again(self) -> None:
         # Once this frame is out (marked while it is drawn, the view would wait for another
         # change) and the browser has drawn the rows in sight.
-        await asyncio.sleep(REST_AFTER_S)
+        await asyncio.sleep(self.rows.later_s)
         self.invalidate()
 
     def changed_controls(self) -> Sequence[ft.Control]:

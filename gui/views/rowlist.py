@@ -69,8 +69,12 @@ ROWS_IN_SIGHT = 20
 # The rows out of sight wait this long after those in sight: the browser draws what it was sent
 # first (on a shared machine it would compete with the GUI diffing rows no one sees yet).
 REST_AFTER_S = 0.15
-# Rows given a slot in each frame after the first of a list longer than ever before (see RowList._grow).
+# Rows given a slot in each frame after the first of a list longer than ever before (see RowList._grow),
+# the first of those frames GROW_AFTER_S after it: the browser builds and paints the rows in sight
+# first (every new row is some 1.6 KB of new controls for it to build; sent sooner, they delayed the
+# first rows on screen).
 GROW_AT_ONCE = 25
+GROW_AFTER_S = 1.0
 SCROLL_REPORT_MS = 150  # how often the browser says how far the list is scrolled, while it scrolls
 SIZE_REPORT_MS = 100  # how often the browser says how tall the list's window is, while it changes
 # A sortable title is a button that reads like the other titles (no padding to push it off its column).
@@ -220,6 +224,7 @@ class RowList:
         self.slots: list[RowSlot] = []
         self.shown = 0  # slots in use: the others are hidden
         self._items: Sequence[Item] = ()  # the page shown (its last rows may have no slot yet)
+        self._first_grown = False  # show built the rows in sight: the others wait GROW_AFTER_S
         self._changed: set[int] = set()  # slots (by place) showing something new since last sent
         self._resized = False
         self.first_in_sight = 0  # the row at the top of the list's window, as last reported
@@ -304,7 +309,9 @@ class RowList:
                 continue
             if slot.show(row_model(self.spec, item, self._gate), item):
                 self._changed.add(index)
+        built = len(self.slots)
         self._grow(self.first_in_sight + self.rows_in_sight)
+        self._first_grown = self._first_grown or len(self.slots) > built
         self._fit()
 
     def _grow(self, rows: int) -> None:
@@ -333,12 +340,19 @@ class RowList:
         """Rows showing something new, or still without a slot, are left for the next frames."""
         return bool(self._changed) or len(self.slots) < len(self._items)
 
+    @property
+    def later_s(self) -> float:
+        """When the rows left for later are due: soon, but the first new rows after those of a
+        list's first frame a while after it."""
+        return GROW_AFTER_S if self._first_grown and not self._changed else REST_AFTER_S
+
     def take_changes(self) -> list[ft.Control]:
         """What to send now: the list when rows came or went (its rows' own visibility, new rows
         whole), then the rows showing something new, each by itself: those in sight only, when
         others changed too (``pending`` then says more are due). A frame with nothing else to send
         builds the next ``GROW_AT_ONCE`` rows still without a slot."""
         if not self._resized and not self._changed:
+            self._first_grown = False
             self._grow(len(self.slots) + GROW_AT_ONCE)
             self._fit()
         sending: list[ft.Control] = [self.body] if self._resized else []
