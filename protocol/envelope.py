@@ -73,6 +73,8 @@ OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "lane": _BOOL,
     "lane_key": _STR,
     "bulk": _STR,
+    "bulk_ipc": _STR,  # the same-host door (a Unix socket), announced and passed on as ``ipc_endpoint``
+    "ipc_endpoint": _STR,
     "endpoint": _STR,
     "server_key": _STR,
     "token": _STR,

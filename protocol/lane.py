@@ -16,6 +16,13 @@ The backend's bulk socket lets a CURVE handshake through only for a key that a l
 names, serves a ticket only to the key it is bound to, once, and nothing without one. A
 backend without a bulk endpoint (the mock, a replay) is never asked: the bridge streams its
 chunks as before, and the requester cannot tell but by the speed.
+
+A backend may also announce a same-host lane (``bulk_ipc``): a Unix socket in a 0700
+directory of its data dir, without CURVE. The ticket names it too (``ipc_endpoint``); a
+requester uses it only when the socket's directory is its own user's and nobody else can write
+there (so whoever listens is that user or root), and the backend serves it only to a peer of
+its own user or root (the kernel's peer credentials). Why that needs no encryption, and what
+still guards it, is docs/architecture.md's decision "The same-host lane is not encrypted".
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ ZAP_DOMAIN = "bulk"
 REDEEM = "redeem"  # CONTROL op: [header{kind:"control", op:"redeem", token}, ""]
 TICKET_BYTES = 32
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+IPC_SCHEME = "ipc://"
+RUN_DIR = "run"  # in the backend's data dir, 0700: the same-host lane's socket lives there
+IPC_SOCKET = "lane.sock"
+MAX_IPC_PATH = 107  # sun_path holds 108 bytes with its terminating NUL (Linux)
 MAX_LANE_MESSAGE = 4096  # what a requester sends on the lane: a redeem, acks and a cancel
 
 

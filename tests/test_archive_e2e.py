@@ -48,6 +48,12 @@ class LaneFetches:
         return self._fetch(*args, **kwargs)
 
 
+def redeemed(server: RealServer) -> list[str]:
+    """The doors of the tickets the server's lane redeemed, from its log."""
+    events = (json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{"))
+    return [e["door"] for e in events if e.get("event") == "lane.ticket_redeemed"]
+
+
 def test_the_mock_streams_its_archive_through_the_bridge_to_a_client_asking_for_the_lane(
     bridge_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,6 +91,9 @@ def test_the_real_server_hands_the_archive_over_its_bulk_lane_the_same_as_throug
     registered = server.stack.backend("server")
     assert registered is not None and ticket.get("server_key") == server.stack.connection_of("server").public_key
     assert ticket.get("endpoint", "").startswith("tcp://127.0.0.1:") and ticket.get("endpoint") != server.agents
+    # On the server's host, as its user: the same-host door in its data dir.
+    assert ticket.get("ipc_endpoint") == f"ipc://{(server.data_dir / 'server' / 'run' / 'lane.sock').absolute()}"
+    assert redeemed(server) == ["ipc"]
     assert (tmp_path / "lane.tar").read_bytes() == (tmp_path / "bridge.tar").read_bytes()
     assert {k: v for k, v in lane_data.items() if k != "destination_path"} == {
         k: v for k, v in bridge_data.items() if k != "destination_path"
@@ -96,7 +105,9 @@ def test_a_lane_this_machine_cannot_reach_costs_a_moment_then_the_bridge_streams
     bridge_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Announced on an address nothing listens on (bound on 127.0.0.1 only): a client elsewhere, in effect.
-    real = RealServer(bridge_stack, tmp_path / "data").start("--bulk", "tcp://127.0.0.1:0", "--bulk-host", "127.0.0.2")
+    real = RealServer(bridge_stack, tmp_path / "data").start(
+        "--bulk", "tcp://127.0.0.1:0", "--bulk-host", "127.0.0.2", "--bulk-ipc", "none"
+    )
     try:
         sample = tmp_path / "sample"
         assert ensure_sample(sample)

@@ -3,12 +3,14 @@ gets anything (actors/backends/lane.py, client/lane.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,8 +72,9 @@ class Served:
 
     def ticket(self, key: str, request_id: str = "req-1", data: bytes = CONTENT) -> Header:
         token = self.lane.issue(key, request_id, stream_of(data))
+        ipc = {"ipc_endpoint": self.lane.ipc_endpoint} if self.lane.ipc_endpoint else {}
         frame = encode_header(
-            TICKET, reply_to=request_id, token=token, endpoint=self.lane.endpoint, server_key=SERVER.public_key
+            TICKET, reply_to=request_id, token=token, endpoint=self.lane.endpoint, server_key=SERVER.public_key, **ipc
         )
         return decode_header(frame)
 
@@ -81,19 +84,30 @@ SERVER = connection("server")
 
 @pytest.fixture
 def served() -> Iterator[Served]:
+    with serving() as lane:
+        yield lane
+
+
+@contextlib.contextmanager
+def serving(ipc_path: Path | None = None) -> Iterator[Served]:
     """A bulk lane served by a thread, as the worker's loop serves it, with its ZAP handler."""
     ctx: zmq.Context[Any] = zmq.Context()
     auth = ThreadAuthenticator(ctx, log=structlog.get_logger().bind(logger="zmq.auth"))
     auth.start()
     clock = FakeClock()
-    lane = BulkLane(ctx, "tcp://127.0.0.1:0", SERVER, Mode.REAL, book=TicketBook(ttl=10.0, clock=clock))
+    book = TicketBook(ttl=10.0, clock=clock)
+    lane = BulkLane(ctx, "tcp://127.0.0.1:0", SERVER, Mode.REAL, book=book, ipc_path=ipc_path)
     auth.configure_curve_callback(ZAP_DOMAIN, lane.book)
     stop = threading.Event()
+    poller = zmq.Poller()
+    handlers = dict(lane.sockets())
+    for sock in handlers:
+        poller.register(sock, zmq.POLLIN)
 
     def loop() -> None:
         while not stop.is_set():
-            if lane.sock.poll(20, zmq.POLLIN):
-                lane.on_readable()
+            for sock, _ in poller.poll(20):
+                handlers[sock]()
             lane.timers(time.monotonic())
 
     thread = threading.Thread(target=loop, daemon=True)

@@ -101,7 +101,7 @@ class BackendWorker:
         self.extra = list(extra)
         self.lane = lane
         if lane is not None:
-            self.extra.append((lane.sock, lane.on_readable))
+            self.extra.extend(lane.sockets())
         self.after_turn = after_turn
         self._poller: zmq.Poller | None = None
 
@@ -143,7 +143,7 @@ class BackendWorker:
         return self._failure.detail if self._failure is not None else None
 
     def _send_ready(self) -> None:
-        bulk = {"bulk": self.lane.endpoint} if self.lane is not None else {}
+        bulk = self.lane.announcement() if self.lane is not None else {}
         header = encode_header(
             READY, name=self.name, mode=self.core.mode, ops=sorted(self._ops), pid=os.getpid(), **bulk
         )

@@ -3,9 +3,10 @@
 A request names its requester's key to its backend only when the requester asked for the
 lane, the operation streams and that backend announced a bulk endpoint; a key a client put
 in its own header never gets through. The ticket the backend answers with reaches the
-requester with the endpoint and the public key the backend registered with, so where to
-fetch and whom to trust come from the registration, not from the backend's say-so on the
-ticket, and never from the client's configuration.
+requester with the endpoints (CURVE, and the same-host one when announced) and the public
+key the backend registered with, so where to fetch and whom to trust come from the
+registration, not from the backend's say-so on the ticket, and never from the client's
+configuration.
 """
 
 from __future__ import annotations
@@ -59,4 +60,6 @@ def ticket_answer(header: Header, pending: Pending, backend: Backend) -> tuple[l
         error = ProtocolError(ErrorCode.INTERNAL, f"backend {backend.name!r} answered with a ticket nobody asked for")
         return reply_frames(pending.request_id, responses.from_protocol_error(error, mode=Mode.BRIDGE)), "INTERNAL"
     fields = {"reply_to": header.reply_to, "token": header.fields["token"], "total": header.get("total")}
+    if backend.bulk_ipc:  # the requester takes it when it is on the backend's host, as the backend's user
+        fields["ipc_endpoint"] = backend.bulk_ipc
     return [encode_header(TICKET, **fields, endpoint=backend.bulk, server_key=backend.key), b""], "ok"

@@ -62,7 +62,7 @@ class Membership:
             log.warning("bridge.backend_refused", backend=name, ops=len(ops), registered=len(self.registry.backends))
             return
         pid = header.fields.get("pid")
-        bulk = header.fields.get("bulk")
+        bulk, bulk_ipc = header.fields.get("bulk"), header.fields.get("bulk_ipc")
         replaced = self.registry.register(
             identity,
             name,
@@ -72,6 +72,7 @@ class Membership:
             pid if isinstance(pid, int) else None,
             allowed.public_key,
             bulk if isinstance(bulk, str) and bulk.startswith("tcp://") else "",
+            bulk_ipc if isinstance(bulk, str) and isinstance(bulk_ipc, str) and bulk_ipc.startswith("ipc://") else "",
         )
         if replaced is not None:
             self.fail_pending(replaced, "replaced by a new instance", None)

@@ -29,6 +29,7 @@ class Backend:
     key: str = ""  # the CURVE key it registered with: its later messages must come from the same key
     down_at: float = 0.0
     bulk: str = ""  # its bulk lane's endpoint, as its READY announced (protocol/lane.py); "" for none
+    bulk_ipc: str = ""  # its same-host door (ipc://), as its READY announced; "" for none
 
 
 @dataclass
@@ -56,13 +57,16 @@ class Registry:
         pid: int | None = None,
         key: str = "",
         bulk: str = "",
+        bulk_ipc: str = "",
     ) -> Backend | None:
         """Add a backend; returns the backend of the same name this one replaces, if any."""
         replaced = None
         for other in list(self.backends.values()):
             if other.name == name and other.identity != identity:
                 replaced = self.backends.pop(other.identity)
-        self.backends[identity] = Backend(identity, name, mode, frozenset(ops), now, now, pid, key=key, bulk=bulk)
+        self.backends[identity] = Backend(
+            identity, name, mode, frozenset(ops), now, now, pid, key=key, bulk=bulk, bulk_ipc=bulk_ipc
+        )
         return replaced
 
     def with_key(self, key: str) -> list[Backend]:

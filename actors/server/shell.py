@@ -12,7 +12,9 @@ CURVE-encrypted with the server's key pair (``<data-dir>/server/keys/``) and eve
 handshake is authenticated by a ZAP handler asking the core's KeyRing. So is the bulk lane
 (``--bulk``, actors/backends/lane.py): downloads fetched straight from here with a ticket the
 bridge handed out, CURVE with the connection file's key pair, a handshake let through only
-for a key a live ticket names.
+for a key a live ticket names; and, for requesters on this host, a Unix socket in
+``<data-dir>/server/run/`` (``--bulk-ipc``, actors/backends/lane_ipc.py) without CURVE, which
+the directory's permissions and the peer's user guard instead.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from actors.server.core import DEFAULT_AGENTS, ServerConfig
 from actors.server.scrub import DEFAULT_INTERVAL_S as DEFAULT_SCRUB_INTERVAL_S
 from protocol.agent_messages import CHUNK_SIZE, HEARTBEAT_S, MAX_HEADER, WINDOW, ZAP_DOMAIN, Buffer
 from protocol.catalogue_restore_jobs import QUEUED_EXPIRY_S
+from protocol.lane import IPC_SOCKET, RUN_DIR
 from protocol.lane import ZAP_DOMAIN as BULK_ZAP_DOMAIN
 from runtime.credentials import CredentialsError
 from runtime.endpoints import DEFAULT_HOST
@@ -117,6 +120,14 @@ def agents_socket(ctx: zmq.Context, core: Any, endpoint: str, chunk_size: int) -
     return sock
 
 
+def ipc_path(args: argparse.Namespace) -> Path | None:
+    """Where the same-host door's socket goes; None for none."""
+    if args.bulk_ipc == "none":
+        return None
+    path = Path(args.bulk_ipc) if args.bulk_ipc else args.data_dir / "server" / RUN_DIR / IPC_SOCKET
+    return path.absolute()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.server", description="The real backup server actor.")
     add_bridge_arguments(parser, "server")
@@ -155,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         "--bulk-host",
         help="host announced for the bulk lane, the one clients on other machines reach "
         f"(default: the bound address; {DEFAULT_HOST} for a wildcard one)",
+    )
+    parser.add_argument(
+        "--bulk-ipc",
+        help="Unix socket of the bulk lane for clients on this host, as this user "
+        f"(default: DATA_DIR/server/{RUN_DIR}/{IPC_SOCKET}; 'none': the CURVE lane only)",
     )
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="INFO")
@@ -195,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.bulk != "none":
             assert auth is not None
             try:
-                lane = BulkLane(ctx, args.bulk, connection, core.mode, advertise_host=args.bulk_host)
+                lane = BulkLane(
+                    ctx, args.bulk, connection, core.mode, advertise_host=args.bulk_host, ipc_path=ipc_path(args)
+                )
             except zmq.ZMQError as exc:
                 log.error("server.bulk_bind_failed", endpoint=args.bulk, error=str(exc))
                 core.close()
@@ -217,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             bridge=bridge,
             agents=args.agents if gateway else None,
             bulk=lane.endpoint if lane else None,
+            bulk_ipc=lane.ipc_endpoint if lane else None,
             server_key=str(core.keys.public_file) if gateway else None,
             core=args.server_class,
         )
