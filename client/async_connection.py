@@ -12,6 +12,11 @@ Calls never raise for transport problems: they return the standard error reply o
 client/errors.py (mode ``local``). Nothing a caller plugs in can stop the receive task:
 a chunk handler or progress callback that raises fails its own call (INTERNAL, the
 stream is cancelled), and a reply observer or state listener that raises is logged.
+
+A streamed request asks for the backend's bulk lane as the blocking client does (client/lane.py,
+shared): when the bridge answers with a ticket, the calling task fetches the chunks from the
+backend (its same-host socket, else its CURVE lane), and when no door answers it asks again
+through the bridge.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from client import lane as client_lane
 from client.connection import ChunkHandler, client_connection, frontend_of, wait_for
 from client.download import DownloadWriter, Progress, open_writer, request_args
 from client.errors import (
@@ -44,7 +50,17 @@ from client.errors import (
 )
 from client.tasks import TaskSet
 from protocol.codec import DEFAULT_MAX_SIZE
-from protocol.envelope import CANCEL, CHUNK, REPLY, decode_body, decode_header, encode_header, request_frames
+from protocol.envelope import (
+    CANCEL,
+    CHUNK,
+    REPLY,
+    TICKET,
+    Header,
+    decode_body,
+    decode_header,
+    encode_header,
+    request_frames,
+)
 from protocol.errors import ProtocolError
 from protocol.responses import Reply
 from runtime.credentials import ConnectionFile
@@ -69,7 +85,7 @@ ReplyObserver = Callable[[Reply], None]
 @dataclass(slots=True)
 class _Waiting:
     op: str
-    future: asyncio.Future[Reply]
+    future: asyncio.Future[Reply | Header]  # the final reply, or the ticket to fetch it on the bulk lane
     on_chunk: ChunkHandler | None = None
     chunks: int = field(default=0)
 
@@ -98,6 +114,9 @@ class AsyncBridgeClient:
         self._connected = asyncio.Event()
         self._give_up: asyncio.Task[None] | None = None
         self.sock: zmq.asyncio.Socket | None = None
+        # Streamed requests ask for the backend's bulk lane (protocol/lane.py), which needs this key pair.
+        self.use_lane = self.connection is not None
+        self._lanes: dict[str, zmq.asyncio.Socket] = {}  # the lane socket of each request fetched there now
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> AsyncBridgeClient:
@@ -169,6 +188,26 @@ class AsyncBridgeClient:
     async def _exchange(
         self, op: str, args: dict[str, Any] | None, timeout: float | None, on_chunk: ChunkHandler | None
     ) -> Reply:
+        lane_asked = on_chunk is not None and self.use_lane and self.connection is not None
+        while True:
+            got = await self._attempt(op, args, timeout, on_chunk, lane_asked)
+            if not isinstance(got, Header):
+                return got
+            assert on_chunk is not None and self.connection is not None  # a ticket answers only a lane asked for
+            try:
+                reply = await client_lane.fetch_async(
+                    self.ctx, self.connection, op, got, on_chunk, wait_for(op, timeout), sockets=self._lanes
+                )
+                self._observe(reply)
+                return reply
+            except client_lane.LaneUnreachable as exc:
+                # Not reachable from this machine (an endpoint announced for its own), or the key was refused.
+                log.info("client.lane_unreachable", op=op, reason=str(exc))
+                lane_asked = False
+
+    async def _attempt(
+        self, op: str, args: dict[str, Any] | None, timeout: float | None, on_chunk: ChunkHandler | None, lane: bool
+    ) -> Reply | Header:
         sock = self.sock
         if sock is None:
             raise cannot_connect(self.endpoint, "the client is not started")
@@ -180,7 +219,9 @@ class AsyncBridgeClient:
         timeout_ms = int(timeout * 1000) if timeout else None
         try:
             await sock.send_multipart(
-                request_frames(request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth)
+                request_frames(
+                    request_id, op, args, session=self.session, timeout_ms=timeout_ms, auth=self.auth, lane=lane
+                )
             )
             while True:
                 # Each chunk restarts the wait, so long streams are bounded by silence, not size.
@@ -199,10 +240,13 @@ class AsyncBridgeClient:
 
     async def send_frames(self, frames: list[bytes]) -> None:
         """Send a chunk's ack (or a cancel) later than its handler returned: a handler that returns no ack
-        paces the stream itself, acknowledging each chunk once it consumed it (a relay to a slower peer)."""
-        if self.sock is not None:
+        paces the stream itself, acknowledging each chunk once it consumed it (a relay to a slower peer).
+        An ack of a stream fetched on the bulk lane goes there."""
+        sock = self._lanes.get(decode_header(frames[0]).reply_to or "") if self._lanes else None
+        sock = sock or self.sock
+        if sock is not None:
             with contextlib.suppress(zmq.ZMQError):
-                await self.sock.send_multipart(frames)
+                await sock.send_multipart(frames)
 
     async def _cancel_stream(self, request_id: str) -> None:
         if self.sock is not None:
@@ -240,6 +284,8 @@ class AsyncBridgeClient:
                 return
             if ack:
                 await sock.send_multipart(ack)
+        elif header.kind == TICKET and waiting.on_chunk is not None:
+            waiting.future.set_result(header)  # the calling task fetches the stream there
         elif header.kind == REPLY:
             try:
                 reply = checked_reply(waiting.op, decode_body(body, DEFAULT_MAX_SIZE))

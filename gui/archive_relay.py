@@ -1,4 +1,4 @@
-"""Archives to the browser: download_archive relayed from the bridge to the browser's download as it streams.
+"""Archives to the browser: download_archive relayed to the browser's download as it streams.
 
 An archive can be as large as a backup, so unlike a single file it is not fetched into the
 GUI's download area first: ``offer_archive`` starts the stream, waits for its first chunk
@@ -6,8 +6,10 @@ GUI's download area first: ``offer_archive`` starts the stream, waits for its fi
 nothing is offered), then publishes a one-time link (gui/downloads.py: this tab's browser
 only, once, and for no longer than the stream may wait). When the browser opens it, the
 response is fed chunk by chunk, with the archive's size as its Content-Length; each chunk
-is acknowledged to the bridge only once handed to the response, so the backend never runs
-more than the stream's window ahead of the browser and memory stays bounded at every hop.
+is acknowledged only once handed to the response, so the backend never runs more than the
+stream's window ahead of the browser and memory stays bounded at every hop. The chunks come
+over the backend's bulk lane when it has one (the client library asks, and sends each ack
+to the socket its stream came by: client/lane.py), else through the bridge.
 
 The last chunk is held back until the final reply has come (the backend verified every
 member against its recorded SHA-256) and the bytes relayed, in order, make its size: a stream that fails (content found damaged while streaming, the

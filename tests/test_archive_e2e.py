@@ -4,20 +4,26 @@ comes back through the bridge as a tar (client library and bridgectl) that unpac
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from actors.agent.sample import ensure_sample
 from client import lane
+from client.async_connection import AsyncBridgeClient
 from client.download import download
+from gui.archive_relay import ArchiveOffer, offer_archive
+from gui.downloads import DownloadLinks, Requester
+from gui.server import build_app
 from protocol.envelope import Header
 from protocol.responses import Reply
-from tests.conftest import ROOT, Stack, ok
+from tests.conftest import ROOT, Stack, ok, run_async
 from tests.test_server_e2e import RealServer, bridge_stack, client_named, server
 
 __all__ = ["bridge_stack", "server"]  # the fixtures, imported for this module's tests
@@ -188,3 +194,50 @@ def test_a_backed_up_folder_comes_back_as_a_tar_through_the_bridge(server: RealS
     assert ctl.returncode == 0, ctl.stderr
     assert json.loads(ctl.stdout)["data"]["size"] == out.stat().st_size
     assert tree(unpacked(out, tmp_path / "ctl")) == got
+
+
+BROWSER = Requester("127.0.0.1", "Mozilla/5.0 test")
+
+
+async def never_called(page: Any) -> None:
+    raise AssertionError("no Flet session in these tests")
+
+
+def test_the_guis_archive_relay_takes_the_bulk_lane_same_host_door_first(server: RealServer, tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    assert ensure_sample(sample)
+    server.agent("backup", str(sample), "--name", "demo-agent", config=tmp_path / "agent")
+    with server.stack.client() as c:
+        (snapshot,) = ok(c.call("list_snapshots", {"client_id": client_named(c, "demo-agent")["id"]}))["items"]
+    links = DownloadLinks(tmp_path / "area")
+
+    async def browser_download(client: AsyncBridgeClient) -> bytes:
+        made = await offer_archive(
+            links, client, snapshot_id=snapshot["id"], paths=[str(sample)], owner="tab-1", requester=BROWSER
+        )
+        assert isinstance(made, ArchiveOffer), made
+        transport = httpx.ASGITransport(app=build_app(never_called, links), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gui") as http:
+            got = await http.get(made.url, headers={"user-agent": BROWSER.user_agent})
+        final = await made.done
+        assert got.status_code == 200 and final["success"] and final["data"]["size"] == len(got.content)
+        return got.content
+
+    async def body() -> list[bytes]:
+        client = await AsyncBridgeClient(server.stack.endpoint, connection=server.stack.connection).start()
+        try:
+            assert client.use_lane and await client.wait_connected(10)
+            first = await browser_download(client)
+            socket_file = server.data_dir / "server" / "run" / "lane.sock"
+            socket_file.chmod(0)  # the GUI may not use it now (root: nor trust a socket not its own)
+            if os.geteuid() == 0:
+                os.chown(socket_file, 65534, 65534)
+            return [first, await browser_download(client)]
+        finally:
+            await client.close()
+
+    archives = run_async(body)
+    assert redeemed(server) == ["ipc", "tcp"]  # the relay's acks went to the lane socket each came by
+    for n, archive in enumerate(archives):
+        (tmp_path / f"{n}.tar").write_bytes(archive)
+        assert tree(unpacked(tmp_path / f"{n}.tar", tmp_path / f"out{n}") / "sample") == tree(sample)
