@@ -63,6 +63,7 @@ class BridgeClient:
         self.auth: str | None = None  # a user session's token, sent with every request when set
         # Streamed requests ask for the backend's bulk lane (protocol/lane.py), which needs this key pair.
         self.use_lane = self.connection is not None
+        self.lane_same_host = True  # False: the lane's CURVE door even on the server's host (client/lane.py)
         self.ctx = context or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -166,7 +167,15 @@ class BridgeClient:
         for header, body in self.messages_for(op, request_id, wait_for(op, timeout)):
             if header.kind == TICKET and self.connection is not None:
                 try:
-                    return lane.fetch(self.ctx, self.connection, op, header, on_chunk, wait_for(op, timeout))
+                    return lane.fetch(
+                        self.ctx,
+                        self.connection,
+                        op,
+                        header,
+                        on_chunk,
+                        wait_for(op, timeout),
+                        same_host=self.lane_same_host,
+                    )
                 except lane.LaneUnreachable:
                     # Not reachable from this machine (an endpoint announced for its own), or the key was refused.
                     return self.stream(op, args, on_chunk, timeout=timeout, use_lane=False)

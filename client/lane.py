@@ -86,11 +86,11 @@ def local_door_usable(endpoint: str) -> bool:
     )
 
 
-def doors(ticket: Header) -> list[Door]:
-    """The doors of ``ticket`` to try, in turn."""
+def doors(ticket: Header, *, same_host: bool = True) -> list[Door]:
+    """The doors of ``ticket`` to try, in turn (``same_host`` False: the CURVE door only)."""
     found = []
     ipc = ticket.get("ipc_endpoint")
-    if isinstance(ipc, str) and local_door_usable(ipc):
+    if same_host and isinstance(ipc, str) and local_door_usable(ipc):
         found.append(Door(ipc, None))
     found.append(Door(str(ticket.get("endpoint")), str(ticket.get("server_key"))))
     return found
@@ -147,10 +147,10 @@ class Exchange:
         return [encode_header(CANCEL, reply_to=self.request_id), b""]
 
 
-def _exchanges(op: str, ticket: Header, timeout: float, first_wait: float) -> Iterator[Exchange]:
+def _exchanges(op: str, ticket: Header, timeout: float, first_wait: float, same_host: bool) -> Iterator[Exchange]:
     """Each door's exchange in turn, while the ticket lives; then LaneUnreachable."""
     deadline = time.monotonic() + TICKET_TTL_S - TTL_MARGIN_S
-    for n, door in enumerate(doors(ticket)):
+    for n, door in enumerate(doors(ticket, same_host=same_host)):
         wait = first_wait if n == 0 else min(first_wait, deadline - time.monotonic())
         if wait <= 0:
             break
@@ -167,12 +167,14 @@ def fetch(
     timeout: float,
     *,
     first_wait: float = FIRST_ANSWER_S,
+    same_host: bool = True,
 ) -> Reply:
     """The stream ``ticket`` names, chunk by chunk into ``on_chunk``; returns its final reply.
 
     ``timeout``: the most to wait for the next message once the stream has begun; ``first_wait``
-    for the first on each door (a refused handshake is silence): LaneUnreachable after the last."""
-    for exchange in _exchanges(op, ticket, timeout, first_wait):
+    for the first on each door (a refused handshake is silence): LaneUnreachable after the last.
+    ``same_host`` False leaves the same-host door out (a benchmark's comparison)."""
+    for exchange in _exchanges(op, ticket, timeout, first_wait, same_host):
         with contextlib.suppress(LaneUnreachable):
             return _fetch_door(ctx, connection, exchange, on_chunk)
     raise AssertionError("unreachable")
@@ -218,7 +220,7 @@ async def fetch_async(
     """``fetch`` on asyncio. While a door is open its socket is in ``sockets`` under the request id,
     for a handler that acknowledges chunks later than it returns (client.async_connection.send_frames).
     Cancelling the calling task cancels the stream."""
-    for exchange in _exchanges(op, ticket, timeout, first_wait):
+    for exchange in _exchanges(op, ticket, timeout, first_wait, True):
         with contextlib.suppress(LaneUnreachable):
             return await _fetch_door_async(ctx, connection, exchange, on_chunk, sockets if sockets is not None else {})
     raise AssertionError("unreachable")
