@@ -5,8 +5,12 @@ at start; a requester that may not use the socket takes the CURVE door."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ from structlog.testing import capture_logs
 from actors.backends.lane import BulkLane
 from client.lane import doors
 from protocol.errors import ErrorCode
-from protocol.lane import IPC_SOCKET, RUN_DIR
+from protocol.lane import IPC_SOCKET, RUN_DIR, redeem_frames
 from protocol.modes import Mode
 from tests.test_bulk_lane import CONTENT, SERVER, Served, connection, fetch, serving
 
@@ -123,3 +127,39 @@ def test_a_socket_directory_that_is_a_link_or_too_long_a_path_is_refused_at_star
         finally:
             lane.close()
     assert not list(elsewhere.iterdir())
+
+
+ANOTHER_USER = """
+import sys, zmq
+sock = zmq.Context().socket(zmq.DEALER)
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect(sys.argv[1])
+sock.send_multipart([bytes.fromhex(sys.argv[2]), b""])
+print("answered" if sock.poll(2000) else "silence", flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="another user's process needs root")
+def test_another_user_that_reaches_the_socket_is_served_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    base = Path(tempfile.mkdtemp(prefix="lane-"))  # pytest's own folders are closed to other users
+    try:
+        with serving(base / RUN_DIR / IPC_SOCKET) as local:
+            # As if the permissions had been opened: the peer's user is still checked.
+            for path, mode in ((base, 0o711), (base / RUN_DIR, 0o711), (base / RUN_DIR / IPC_SOCKET, 0o666)):
+                path.chmod(mode)
+            ticket = local.ticket(ALICE.public_key)
+            redeem = redeem_frames(ticket.fields["token"])[0].hex()
+            as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+            ran = subprocess.run(
+                [*as_nobody, "-c", ANOTHER_USER, local.lane.ipc_endpoint, redeem],
+                cwd="/",
+                capture_output=True,
+                timeout=30,
+            )
+            assert ran.stdout.decode().strip() == "silence", ran.stderr.decode()
+            # The lane's logger was configured before this test: its lines are read where they went.
+            refused = [line for line in capfd.readouterr().out.splitlines() if "lane.ipc_peer_refused" in line]
+            assert len(refused) == 1 and "uid=65534" in refused[0]
+            assert fetch(local, ALICE, ticket)["success"] is True and local.lane.redeemed == [0, 1]  # not used up
+    finally:
+        shutil.rmtree(base)
