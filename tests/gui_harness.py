@@ -469,11 +469,3 @@ class FletServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-# Open defect (seen in about one full-suite run in three, never alone): right after a sign-in the
-# console's top bar is sometimes drawn with its data-source pill stretched over the bar, pushing the
-# user label and Sign out out of the window (screenshot in the closing note of 2026-12-01). Until
-# its cause is found, a browser test that meets it runs again in a fresh tab; every browser test is
-# written to be run twice against the same stack.
-RERUN_OPEN_DEFECT = pytest.mark.flaky(reruns=2)

@@ -10,7 +10,6 @@ import pytest
 
 from tests.conftest import Stack
 from tests.gui_harness import (
-    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     click_button,
@@ -20,7 +19,7 @@ from tests.gui_harness import (
     wait_text,
 )
 
-pytestmark = [pytest.mark.timeout(180), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(180)]
 
 
 def test_pause_resume_and_export(browser: Any, tmp_path: Path) -> None:

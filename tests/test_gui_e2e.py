@@ -14,7 +14,6 @@ import pytest
 
 from tests.conftest import Stack
 from tests.gui_harness import (
-    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     by_id,
@@ -31,7 +30,7 @@ from tests.gui_harness import (
 )
 from tests.gui_stack import SCREENSHOTS, admin_console, data, stack_with_gui
 
-pytestmark = [pytest.mark.timeout(180), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(180)]
 
 
 def banner(page: Any, identifier: str) -> Any:

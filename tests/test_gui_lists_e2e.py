@@ -19,7 +19,6 @@ from client.download import download
 from tests.conftest import Stack
 from tests.gui_harness import (
     FOCUS_SETTLE_MS,
-    RERUN_OPEN_DEFECT,
     FletServer,
     by_id,
     click_button,
@@ -35,7 +34,7 @@ from tests.gui_harness import (
 )
 from tests.gui_stack import SCREENSHOTS, admin_console, data, stack_with_gui
 
-pytestmark = [pytest.mark.timeout(180), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(180)]
 
 FILES = 2_500  # more than 1,000, so the thousands separator shows
 NARROW = (800, 800)

@@ -26,7 +26,6 @@ import structlog
 
 from tests.conftest import Stack, wait_until
 from tests.gui_harness import (
-    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     button,
@@ -42,7 +41,7 @@ from tests.gui_harness import (
 
 log = structlog.get_logger()
 
-pytestmark = [pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(240)]
 
 SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
 BANNER_WITHIN_S = 2.0  # issue 10: the banner within 2 s of the kill

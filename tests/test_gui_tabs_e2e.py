@@ -18,7 +18,6 @@ import pytest
 
 from tests.conftest import Stack
 from tests.gui_harness import (
-    RERUN_OPEN_DEFECT,
     FletServer,
     admin_password,
     by_id,
@@ -29,7 +28,7 @@ from tests.gui_harness import (
     wait_text,
 )
 
-pytestmark = [pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.timeout(240)]
 
 TABS = 3
 WRITES = 4

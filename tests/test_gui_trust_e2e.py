@@ -21,7 +21,6 @@ from runtime.credentials import ConnectionFile
 from tests.conftest import Stack, ok, wait_until
 from tests.gui_harness import (
     LOAD_TIMEOUT_MS,
-    RERUN_OPEN_DEFECT,
     FletServer,
     button,
     by_id,
@@ -40,7 +39,7 @@ from tests.gui_harness import (
     wait_text,
 )
 
-pytestmark = [pytest.mark.processes, pytest.mark.timeout(240), RERUN_OPEN_DEFECT]
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
 
 SCREENSHOTS = Path("/tmp/gui-trust")
 VIEWER, VIEWER_PASSWORD = "vera", "viewer-password-1"
