@@ -43,6 +43,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_snapshots.py
 	$(PY) bench/bench_restore_browser.py
 	$(PY) bench/bench_tabs.py
+	$(PY) bench/bench_gui_lists.py
+	$(PY) bench/bench_archive.py
+	$(PY) bench/bench_banner.py
 
 clean:
 	rm -rf $(VENV) *.egg-info
