@@ -182,15 +182,22 @@ def spawn(*argv: str, env: dict[str, str] | None = None, log: Path | None = None
     """``python *argv`` in the repository, registered with ``CHILDREN``; output to ``log`` or discarded."""
     check_interrupted()
     with open(log, "ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its copy
-        proc = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(),  # benchmarks spawn from their one thread; the child only calls prctl
-        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),  # benchmarks spawn from their one thread; the child only calls prctl
+            )
+        except subprocess.SubprocessError:
+            # A signal that came during the fork is pending in the child too: its handler runs in the
+            # child's preexec_fn, which then fails ("Exception occurred in preexec_fn"). That is the
+            # interruption, not a failure to start.
+            check_interrupted()
+            raise
     CHILDREN.add(proc)
     check_interrupted()  # a signal during the fork is lost in its hook: raise it now (the child was signalled)
     return proc
