@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from flet.app import AppCallable
 
+from gui.csp import own_origin_only
 from gui.downloads import DOWNLOAD_PATH, DownloadLinks, Requester, content_disposition
 from gui.renderer import single_threaded
 
@@ -68,8 +69,9 @@ def build_app(main: AppCallable, links: DownloadLinks) -> Any:
         return StreamingResponse(_stream(handle), media_type="application/octet-stream", headers=headers)
 
     # After the route: the mount at "/" answers every other path (the SPA and its websocket).
-    # Without cross-origin isolation: Flutter then draws on one thread (gui/renderer.py says why).
-    app.mount("/", single_threaded(flet_fastapi.app(main, no_cdn=True)))
+    # Without cross-origin isolation: Flutter then draws on one thread (gui/renderer.py says why);
+    # scripts, fonts and connections from the console's own origin only (gui/csp.py says why).
+    app.mount("/", own_origin_only(single_threaded(flet_fastapi.app(main, no_cdn=True))))
     return app
 
 

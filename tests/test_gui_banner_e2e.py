@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.banner_app import LONG_USER, states
+from tests.conftest import wait_until
 from tests.gui_harness import FletServer, button, by_id, expect, new_page
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,4 +54,19 @@ def test_user_and_sign_out_stay_in_the_window_whatever_the_pill_says(
         user, sign_out, pill = users.nth(i).bounding_box(), sign_outs.nth(i).bounding_box(), pills.nth(i).bounding_box()
         assert inside(user, width) and inside(sign_out, width), (i, user, sign_out, pill)
         assert inside(pill, width), (i, pill)
+    page.context.close()
+
+
+def test_the_page_runs_no_script_from_another_origin(browser: Any, banner_server: FletServer) -> None:
+    """flet-web asks a public CDN for a script at start; the console's policy refuses it in the browser
+    (gui/csp.py). Without the policy the harness's loopback-only route would abort it with no word."""
+    console: list[str] = []
+    page = new_page(browser, banner_server.url, console=console)
+    refused = wait_until(
+        lambda: [m for m in console if "Content Security Policy" in m and "cdn.jsdelivr.net" in m],
+        timeout=30,
+        what="the CDN script refused by the console's Content-Security-Policy",
+    )
+    assert "script-src 'self'" in refused[0], refused
+    expect(by_id(page, "signed-in-user")).to_have_count(BARS)  # and the page itself runs
     page.context.close()

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gui.csp import POLICY
 from gui.downloads import DownloadLinks
 from gui.renderer import Message, Receive, Scope, Send, single_threaded
 from gui.server import build_app
@@ -62,3 +63,18 @@ def test_only_the_isolation_headers_of_http_responses_are_left_out() -> None:
     start, page, accept = sent
     assert start["headers"] == [(b"content-type", b"text/html")] and page["body"] == b"page"
     assert accept["headers"] == headers  # not a response the page's isolation depends on: untouched
+
+
+def test_every_page_carries_the_console_s_content_security_policy(tmp_path: Path) -> None:
+    async def body() -> None:
+        transport = httpx.ASGITransport(app=build_app(never_called, DownloadLinks(tmp_path / "area")))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gui") as http:
+            for path in ("/", "/flutter_bootstrap.js", "/main.dart.mjs"):
+                got = await http.get(path)
+                assert got.headers.get("content-security-policy") == POLICY, (path, got.headers)
+        directives = dict(d.split(" ", 1) for d in POLICY.split("; "))
+        # Scripts and connections from the console's own origin only: no CDN, no other host.
+        assert directives["script-src"].split() == ["'self'", "'unsafe-inline'", "'wasm-unsafe-eval'"]
+        assert directives["connect-src"] == "'self'" and directives["default-src"] == "'self'"
+
+    run_async(body)
