@@ -47,7 +47,15 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import emit, install_cleanup, percentile
-from bench.tabs_browser import BROWSER_FLAGS, new_tab_under_load, niced, operator_tab, seen_on, wait_all_seen
+from bench.tabs_browser import (
+    BROWSER_FLAGS,
+    new_tab_under_load,
+    niced,
+    open_tab,
+    operator_tab,
+    seen_on,
+    wait_all_seen,
+)
 from tests.conftest import Stack
 from tests.gui_harness import FletServer, admin_password, chromium_path, gui_args
 
@@ -143,9 +151,18 @@ def first_seen(lines: list[dict[str, Any]], kind: str, among: set[int]) -> dict[
 
 
 def phase(
-    browser: Any, pages: list[Any], target: Target, url: str, password: str, trace: Path, gui: Any, writes: int
+    browser: Any,
+    pages: list[Any],
+    target: Target,
+    url: str,
+    password: str,
+    trace: Path,
+    gui: Any,
+    writes: int,
+    newcomer: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """T tabs open: a warm-up write every tab must show, then ``writes`` writes, a new tab opened midway."""
+    """T tabs open: a warm-up write every tab must show, then ``writes`` writes, a new tab opened midway
+    (in ``newcomer``'s browser, with its warm context, when given: an operator's own browser)."""
     with target.stack.client() as client:
         name, warm = target.next_name()
         target.rename(client, name)
@@ -157,7 +174,8 @@ def phase(
     cpu0, wall0 = gui.cpu_times(), time.monotonic()
     writer.start()
     time.sleep(writes / 3)
-    new_tab = new_tab_under_load(browser, url, password, pages[0].context)
+    newcomer_browser, warm_context = newcomer if newcomer is not None else (browser, pages[0].context)
+    new_tab = new_tab_under_load(newcomer_browser, url, password, warm_context)
     writer.join()
     cpu1, wall1 = gui.cpu_times(), time.monotonic()
     end = time.time()
@@ -221,6 +239,7 @@ def run_code(
     work: Path,
     view: str,
     profile: bool = False,
+    newcomer_browser: Any = None,
 ) -> dict[str, Any]:
     trace = work / f"trace-{label}.jsonl"
     probe = ["--code-root", str(code_root), "--trace", str(trace)]
@@ -241,6 +260,11 @@ def run_code(
         gui = psutil.Process(server.proc.pid)
         result["gui_rss_mib_idle"] = round(gui.memory_info().rss / 2**20, 1)
         opened: list[float] = []
+        newcomer: tuple[Any, Any] | None = None
+        if newcomer_browser is not None:  # its warm context: one that has had the console open
+            page = open_tab(newcomer_browser, server.url, password)[0]
+            newcomer = (newcomer_browser, page.context)
+            page.close()
         try:
             for t in tabs:
                 while len(pages) < t:
@@ -259,7 +283,9 @@ def run_code(
                     opened.append(time.perf_counter() - t0)
                 if profile:
                     gui.send_signal(signal.SIGUSR2)  # the writes of this tab count only
-                result["per_tabs"][str(t)] = phase(browser, pages, target, server.url, password, trace, gui, writes)
+                result["per_tabs"][str(t)] = phase(
+                    browser, pages, target, server.url, password, trace, gui, writes, newcomer
+                )
                 if profile:
                     gui.send_signal(signal.SIGUSR1)
                     deadline = time.monotonic() + 30
@@ -329,6 +355,13 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile each GUI process (stats in the work dir)")
     parser.add_argument("--view", choices=("clients", "dashboard"), default="clients", help="where the tabs stay")
     parser.add_argument("--browser-nice", type=int, default=10, help="the browser's niceness (0: as the GUI's)")
+    parser.add_argument(
+        "--new-tab-browser",
+        choices=("shared", "own"),
+        default="shared",
+        help="where the new tab opens: in the T tabs' browser, or in a browser of its own at normal priority "
+        "(a newcomer's machine: it does not draw the T tabs, though it shares these cores)",
+    )
     ns = parser.parse_args()
     install_cleanup()
     if chromium_path() is None:
@@ -344,6 +377,7 @@ def main() -> int:
         "writes_per_tab_count": ns.writes,
         "view": ns.view,
         "browser_nice": ns.browser_nice,
+        "new_tab_browser": ns.new_tab_browser,
         "work": str(work),
     }
     stack = Stack(work / "stack", "--tick", "3600").start()
@@ -355,17 +389,35 @@ def main() -> int:
             browser = pw.chromium.launch(
                 executable_path=niced(work, ns.browser_nice), headless=True, args=BROWSER_FLAGS
             )
+            own = ns.new_tab_browser == "own"
+            newcomer = (
+                pw.chromium.launch(executable_path=chromium_path(), headless=True, args=BROWSER_FLAGS) if own else None
+            )
             runs: dict[str, Any] = {}
             if ns.baseline:
                 with exported(ns.baseline, work) as old:
                     runs["baseline"] = {
                         "rev": ns.baseline,
-                        **run_code("baseline", old, stack, browser, target, tabs, ns.writes, work, ns.view, ns.profile),
+                        **run_code(
+                            "baseline",
+                            old,
+                            stack,
+                            browser,
+                            target,
+                            tabs,
+                            ns.writes,
+                            work,
+                            ns.view,
+                            ns.profile,
+                            newcomer,
+                        ),
                     }
             runs["current"] = run_code(
-                "current", ROOT, stack, browser, target, tabs, ns.writes, work, ns.view, ns.profile
+                "current", ROOT, stack, browser, target, tabs, ns.writes, work, ns.view, ns.profile, newcomer
             )
             browser.close()
+            if newcomer is not None:
+                newcomer.close()
     finally:
         stack.stop()
     result.update(runs)
