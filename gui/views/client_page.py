@@ -208,8 +208,7 @@ class ClientPage(View):
     async def _on_run_ended(self, key: str, ended: Any) -> None:
         """One of this client's runs ended: its history and its facts (last complete backup, rhythm) change.
         A hidden page loads everything when shown again anyway."""
-        client = self.client
-        if self.visible and client is not None and isinstance(ended, dict) and ended.get("client_id") == client.id:
+        if self.visible and self.client is not None and self.client.ran(ended):
             self.app.session.tasks.spawn(self._reload(), "client-run-ended")
 
     async def _reload(self) -> None:

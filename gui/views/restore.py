@@ -49,6 +49,10 @@ class Chosen:
     id: str
     name: str
 
+    def ran(self, ended: Any) -> bool:
+        """Whether a snapshot.ended (as the store holds it under RUN_ENDED_KEY) was a run of this client."""
+        return isinstance(ended, dict) and ended.get("client_id") == self.id
+
 
 class RestoreView(View):
     title = "Restore"
@@ -261,8 +265,7 @@ class RestoreView(View):
     async def _on_run_ended(self, key: str, ended: Any) -> None:
         """A backup of the client shown ended: list its timeline anew (the chosen run with it), no polling.
         A hidden view reloads everything when shown again anyway."""
-        client = self.client
-        if self.visible and client is not None and isinstance(ended, dict) and ended.get("client_id") == client.id:
+        if self.visible and self.client is not None and self.client.ran(ended):
             self.app.session.tasks.spawn(self.load_snapshots(), "restore-run-ended")
 
     async def show(self) -> None:
