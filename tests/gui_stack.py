@@ -15,9 +15,10 @@ SCREENSHOTS = Path(os.environ.get("GUI_SCREENSHOTS", "/tmp/gui-e2e"))
 
 
 @contextmanager
-def stack_with_gui(root: Path, *stack_args: str) -> Iterator[tuple[Stack, FletServer]]:
-    """A mock-only stack under ``root`` (``stack_args`` for run_all) and a GUI attached to it with its own key."""
-    stack = Stack(root / "stack", *stack_args).start()
+def stack_with_gui(root: Path, *stack_args: str, real: bool = False) -> Iterator[tuple[Stack, FletServer]]:
+    """A stack under ``root`` (``stack_args`` for run_all; mock-only unless ``real``: then also the real
+    server, started once it has registered) and a GUI attached to it with its own key."""
+    stack = Stack(root / "stack", *stack_args, real=real).start(backend="server" if real else None)
     server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
     try:
         yield stack, server.start()

@@ -32,12 +32,12 @@ from tests.gui_harness import (
     by_id,
     click_nav,
     expect,
-    gui_args,
     open_signed_in,
     row_action,
     screenshot,
     wait_text,
 )
+from tests.gui_stack import stack_with_gui
 
 log = structlog.get_logger()
 
@@ -52,14 +52,8 @@ LIVE = "LIVE · real server"
 
 @pytest.fixture(scope="module")
 def real_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
-    root = tmp_path_factory.mktemp("outage")
-    stack = Stack(root / "stack", real=True).start(backend="server")
-    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
-    try:
-        yield stack, server.start()
-    finally:
-        server.stop()
-        stack.stop()
+    with stack_with_gui(tmp_path_factory.mktemp("outage"), real=True) as both:
+        yield both
 
 
 def real_client_name(stack: Stack) -> str:
@@ -177,33 +171,29 @@ def test_under_policy_reads_the_mock_answers_and_every_view_says_so(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("outage-reads")
-    stack = Stack(root / "stack", "--policy", "reads", real=True).start(backend="server")
-    try:
-        with FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log") as gui:
-            name = real_client_name(stack)
-            page = open_signed_in(browser, gui.url, "admin", admin_password(stack.data_dir), "admin")
-            expect(pill(page, LIVE)).to_be_visible(timeout=20_000)
-            click_nav(page, "Clients")
-            wait_text(page, name, timeout=15_000)
-            expect(by_id(page, "data-label")).to_have_count(0)
-            with supervisor_held(stack):
-                os.kill(stack.child_pid("server"), signal.SIGKILL)
-                expect(pill(page, "MOCK DATA · real server down")).to_be_visible(timeout=15_000)
-                banner = re.compile(rf"^{UNAVAILABLE} — showing the mock's demo data, not the real server's$")
-                expect(by_id(page, "outage-banner")).to_have_text(banner)
-                # The view reloaded from the mock: its rows are the demo's, and labelled so.
-                expect(by_id(page, "data-label")).to_have_text(re.compile("^MOCK DATA — "), timeout=15_000)
-                with stack.client() as c:
-                    mock = c.call("get_clients", {"limit": 1})
-                assert mock["mode"] == "mock", mock
-                first = mock["data"]["items"][0]["name"]
-                wait_text(page, first, timeout=15_000)
-                delete_entry_is(page, first, rf"^Delete {re.escape(first)} · {UNAVAILABLE}\n")
-                screenshot(page, SCREENSHOTS / "outage-reads-clients.png")
-            stack.wait_backend_alive("server", 60)
-            expect(pill(page, LIVE)).to_be_visible(timeout=15_000)
-            expect(by_id(page, "data-label")).to_have_count(0, timeout=15_000)
-            wait_text(page, name, timeout=15_000)
-            page.context.close()
-    finally:
-        stack.stop()
+    with stack_with_gui(root, "--policy", "reads", real=True) as (stack, gui):
+        name = real_client_name(stack)
+        page = open_signed_in(browser, gui.url, "admin", admin_password(stack.data_dir), "admin")
+        expect(pill(page, LIVE)).to_be_visible(timeout=20_000)
+        click_nav(page, "Clients")
+        wait_text(page, name, timeout=15_000)
+        expect(by_id(page, "data-label")).to_have_count(0)
+        with supervisor_held(stack):
+            os.kill(stack.child_pid("server"), signal.SIGKILL)
+            expect(pill(page, "MOCK DATA · real server down")).to_be_visible(timeout=15_000)
+            banner = re.compile(rf"^{UNAVAILABLE} — showing the mock's demo data, not the real server's$")
+            expect(by_id(page, "outage-banner")).to_have_text(banner)
+            # The view reloaded from the mock: its rows are the demo's, and labelled so.
+            expect(by_id(page, "data-label")).to_have_text(re.compile("^MOCK DATA — "), timeout=15_000)
+            with stack.client() as c:
+                mock = c.call("get_clients", {"limit": 1})
+            assert mock["mode"] == "mock", mock
+            first = mock["data"]["items"][0]["name"]
+            wait_text(page, first, timeout=15_000)
+            delete_entry_is(page, first, rf"^Delete {re.escape(first)} · {UNAVAILABLE}\n")
+            screenshot(page, SCREENSHOTS / "outage-reads-clients.png")
+        stack.wait_backend_alive("server", 60)
+        expect(pill(page, LIVE)).to_be_visible(timeout=15_000)
+        expect(by_id(page, "data-label")).to_have_count(0, timeout=15_000)
+        wait_text(page, name, timeout=15_000)
+        page.context.close()

@@ -23,10 +23,10 @@ from tests.gui_harness import (
     by_id,
     click_nav,
     expect,
-    gui_args,
     open_signed_in,
     wait_text,
 )
+from tests.gui_stack import stack_with_gui
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -37,15 +37,9 @@ SHOWN_MS = 20_000  # a machine busy with other tests
 
 @pytest.fixture(scope="module")
 def tabs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, FletServer]]:
-    root = tmp_path_factory.mktemp("gui-tabs")
     # The mock's world stands still (a tick of an hour): the only changes are this module's writes.
-    stack = Stack(root / "stack", "--tick", "3600").start()
-    server = FletServer(module="gui", args=gui_args(stack.data_dir, stack.endpoint), log_path=root / "gui.log")
-    try:
-        yield stack, server.start()
-    finally:
-        server.stop()
-        stack.stop()
+    with stack_with_gui(tmp_path_factory.mktemp("gui-tabs"), "--tick", "3600") as both:
+        yield both
 
 
 def first_client(stack: Stack) -> dict[str, Any]:
