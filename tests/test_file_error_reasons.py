@@ -8,7 +8,6 @@ interrupted uploads, and a state saved before files had an error_message.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ from actors.mock.core import MockCore
 from actors.mock.evolution import Evolution
 from actors.mock.records import FILE_COLUMNS
 from actors.mock.store import decode_world, encode_world, pack, unpack
-from actors.server.db import MIGRATIONS, _statements, iso
+from actors.server.db import iso
 from runtime.clock import SimulatedClock
 from tests.contract.harness import make_backend
 from tests.mock_invariants import assert_world_consistent
+from tests.old_schema import database_at_schema
 from tests.test_server_core import call, sha
 from tests.test_server_scrub import MTIME, backed_up, open_server
 
@@ -89,17 +89,8 @@ def test_server_verify_of_missing_content_says_so(tmp_path: Path) -> None:
 
 def test_server_database_of_schema_4_gives_its_files_in_error_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "server" / "backup.db"
-    path.parent.mkdir(parents=True)
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
-    for version, _summary, sql in MIGRATIONS[:4]:
-        for statement in _statements(sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, iso(START)))
+    conn = database_at_schema(path, 4, START)
     at = iso(START)
-    conn.execute(
-        "INSERT INTO clients (id, name, public_key, created_at, last_seen) VALUES ('c', 'old', 'k', ?, ?)", (at, at)
-    )
     for file_id, status in (
         ("verified-bad", "error"),
         ("scrubbed", "error"),

@@ -8,23 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from actors.server.db import MIGRATIONS, _statements, iso, migrate, open_database
+from actors.server.db import MIGRATIONS, iso, migrate, open_database
+from tests.old_schema import database_at_schema
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_jobs_of_schema_5_keep_everything_and_wait_from_the_migration(tmp_path: Path) -> None:
     path = tmp_path / "backup.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
-    for version, _summary, sql in MIGRATIONS[:5]:
-        for statement in _statements(sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, iso(START)))
+    conn = database_at_schema(path, 5, START)
     at = iso(START)
-    conn.execute(
-        "INSERT INTO clients (id, name, public_key, created_at, last_seen) VALUES ('c', 'old', 'k', ?, ?)", (at, at)
-    )
     for status in ("queued", "complete"):
         conn.execute(
             "INSERT INTO restore_jobs (client_id, snapshot_id, paths, destination, overwrite, status, created_at, "

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from actors.server.core import BackupServer, ServerConfig
-from actors.server.db import MIGRATIONS, _statements, iso
+from actors.server.db import MIGRATIONS, iso
 from actors.server.faults import SQLITE_FULL
 from actors.server.snapshots import ORPHAN_AFTER_S
 from runtime.clock import SimulatedClock
+from tests.old_schema import database_at_schema
 from tests.test_server_core import FakeAgent, FakeClock, call, enrolled_agent, sha
 
 pytestmark = pytest.mark.timeout(60)
@@ -171,17 +172,8 @@ def test_a_restart_closes_the_runs_left_open(tmp_path: Path, clock: SimulatedClo
 
 def test_a_database_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path, clock: SimulatedClock) -> None:
     path = tmp_path / "server" / "backup.db"
-    path.parent.mkdir(parents=True)
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
-    for version, _summary, sql in MIGRATIONS[:2]:
-        for statement in _statements(sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, iso(T0)))
+    conn = database_at_schema(path, 2, T0, client_id="c1")
     at = iso(T0)
-    conn.execute(
-        "INSERT INTO clients (id, name, public_key, created_at, last_seen) VALUES ('c1', 'old', 'k', ?, ?)", (at, at)
-    )
     conn.execute(
         "INSERT INTO files (id, client_id, path, name, size, mtime_ns, sha256, status, created_at, modified_at, "
         "last_backup) VALUES ('f1', 'c1', '/old/file', 'file', 3, 0, ?, 'uploaded', ?, ?, ?)",
