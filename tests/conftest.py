@@ -50,12 +50,45 @@ def wait_until(
 
 def run_async(coroutine_fn: Callable[[], Any]) -> Any:
     """Run an async test body on a fresh event loop in its own thread (Playwright's sync API keeps
-    a loop running in the main thread once the browser fixture is up, so asyncio.run would refuse)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    a loop running in the main thread once the browser fixture is up, so asyncio.run would refuse).
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(coroutine_fn())).result()
+    When the wait is interrupted (pytest-timeout's alarm), the body is cancelled and given a moment
+    to unwind; a body stuck beyond that is left to its daemon thread. Joining it instead hung a whole
+    suite run on one stuck test: the timeout fired, then the join waited forever."""
+    import asyncio
+    import threading
+
+    started: dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    async def body() -> Any:
+        started["task"] = asyncio.current_task()
+        return await coroutine_fn()
+
+    def run() -> None:
+        try:
+            with asyncio.Runner() as runner:
+                started["loop"] = runner.get_loop()
+                outcome["value"] = runner.run(body())
+        except BaseException as exc:  # handed to the test's thread
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=run, name="run-async", daemon=True)
+    thread.start()
+    try:
+        finished.wait()
+    except BaseException:
+        loop, task = started.get("loop"), started.get("task")
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+        finished.wait(10)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 class Stack:
